@@ -1,0 +1,352 @@
+"""`OpenAIClient`: the single door to any OpenAI-compatible API, or to the offline model.
+
+Built on langchain-openai's `ChatOpenAI`, so LangGraph streams its tokens and LangSmith traces
+its calls. copydesk owns the retries (the SDK's own are off): 408/409/429/5xx, timeouts,
+dropped connections and cut streams are retried with exponential backoff and full jitter,
+honouring `Retry-After`, within a total time budget per call.
+
+One client serves every agent and thread of a process. `ChatOpenAI` binds its HTTP connection
+pool to the event loop that first used it, so a second `asyncio.run` in the same process fails
+with "Event loop is closed"; the client therefore keeps one `ChatOpenAI` per live event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_openai import ChatOpenAI
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from agents.config import Settings
+from agents.errors import (
+    ModelAuthError,
+    ModelError,
+    ModelOutputError,
+    ModelRequestError,
+    ModelUnavailableError,
+    fingerprint,
+)
+from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from agents.retry import RetryPolicy, is_retryable
+from agents.state import UsageTotals
+from agents.usage import CallRecord, UsageLedger, usage_of
+
+__all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
+
+log = logging.getLogger("copydesk.client")
+T = TypeVar("T", bound=BaseModel)
+STRUCTURED_TAG = "copydesk:structured"
+"""Tag on calls whose tokens are JSON for a typed reply (a UI may hide them)."""
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A model's reply and the tokens it cost."""
+
+    message: AIMessage
+    usage: UsageTotals
+
+    @property
+    def text(self) -> str:
+        """The reply's text."""
+        return self.message.text
+
+
+@dataclass(frozen=True)
+class Structured(Generic[T]):
+    """A typed reply, and the tokens it cost including any repair attempts."""
+
+    value: T
+    message: AIMessage
+    usage: UsageTotals
+
+
+class OpenAIClient:
+    """Async client for chat completions with retries, usage accounting and an offline mode.
+
+    Args:
+        model: Model name sent to the API.
+        api_key: API key; never printed, logged or stored.
+        base_url: OpenAI-compatible endpoint; OpenAI's when None.
+        offline: Force the offline model. By default the client is offline when it has
+            neither a key nor a base URL.
+        timeout: Seconds per HTTP request.
+        retry: Backoff policy.
+        structured_output: `json_schema` (response_format) or `function_calling` (a forced tool).
+        max_repairs: Extra attempts when a typed reply does not validate.
+        sleep: Awaitable sleep, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "gpt-4o-mini",
+        api_key: SecretStr | None = None,
+        base_url: str | None = None,
+        offline: bool | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        structured_output: Literal["json_schema", "function_calling"] = "json_schema",
+        max_repairs: int = 2,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.offline = offline if offline is not None else (api_key is None and base_url is None)
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.structured_output = structured_output
+        self.max_repairs = max_repairs
+        self.ledger = UsageLedger()
+        self._api_key = api_key
+        self._sleep = sleep
+        self._offline_model = OfflineChatModel(tokenizer_model=model)
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChatOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIClient:
+        """A client configured from settings."""
+        return cls(
+            model=settings.model,
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            offline=settings.is_offline,
+            timeout=settings.request_timeout,
+            retry=RetryPolicy(max_retries=settings.max_retries, budget=settings.retry_budget),
+            structured_output=settings.structured_output,
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """Where calls go: the base URL, OpenAI's, or `offline`."""
+        return "offline" if self.offline else (self.base_url or DEFAULT_ENDPOINT)
+
+    @property
+    def model_label(self) -> str:
+        """The model that actually answers."""
+        return OFFLINE_MODEL_NAME if self.offline else self.model
+
+    def chat_model(self) -> BaseChatModel:
+        """The chat model for the running event loop (created on first use in that loop)."""
+        if self.offline:
+            return self._offline_model
+        loop = asyncio.get_running_loop()
+        model = self._per_loop.get(loop)
+        if model is None:
+            key = self._api_key or SecretStr("not-needed")  # local servers ignore the key
+            model = ChatOpenAI(
+                model=self.model,
+                api_key=key,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                max_retries=0,  # retries are ours, so each one is counted and paced
+                stream_usage=True,
+                http_async_client=httpx.AsyncClient(timeout=self.timeout),
+            )
+            self._per_loop[loop] = model
+        return model
+
+    async def complete(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        config: RunnableConfig | None = None,
+        agent: str = "agent",
+    ) -> Reply:
+        """One chat completion (streamed when a LangGraph stream is listening).
+
+        Raises:
+            ModelError: The call failed for good; the message says why and what to do.
+        """
+        message, attempts, seconds = await self._call(self.chat_model(), messages, config)
+        return Reply(message, self._account(message, config, agent, attempts, seconds))
+
+    async def structured(
+        self,
+        messages: Sequence[BaseMessage],
+        schema: type[T],
+        *,
+        config: RunnableConfig | None = None,
+        agent: str = "agent",
+    ) -> Structured[T]:
+        """A reply validated as `schema`, repaired up to `max_repairs` times.
+
+        Raises:
+            ModelOutputError: No valid reply after the repair attempts.
+            ModelError: A call failed for good.
+        """
+        runnable = self._bind_schema(schema)
+        tagged: RunnableConfig = {
+            **(config or {}),
+            "tags": [*(config or {}).get("tags", []), STRUCTURED_TAG],
+        }
+        conversation = list(messages)
+        total = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
+        problem = ""
+        for _ in range(self.max_repairs + 1):
+            message, attempts, seconds = await self._call(runnable, conversation, tagged)
+            usage = self._account(message, config, agent, attempts, seconds)
+            for key in total:
+                total[key] += usage[key]  # type: ignore[literal-required]
+            raw = _json_of(message)
+            try:
+                return Structured(schema.model_validate_json(raw), message, total)
+            except ValidationError as error:
+                problem = _short(error)
+                log.info("%s: invalid %s reply (%s); asking for a repair", agent, schema.__name__,
+                         problem)
+                conversation += [
+                    AIMessage(raw),
+                    HumanMessage(
+                        f"That reply is not a valid {schema.__name__} object: {problem}. "
+                        "Reply again with only the JSON object the schema describes."
+                    ),
+                ]
+        raise ModelOutputError(
+            f"{agent}: the model's reply was not a valid {schema.__name__} after "
+            f"{self.max_repairs + 1} attempts ({problem}); try another model or resume later"
+        )
+
+    def _bind_schema(self, schema: type[BaseModel]) -> Runnable[Any, Any]:
+        tool = convert_to_openai_tool(schema, strict=True)
+        function = tool["function"]
+        model = self.chat_model()
+        if self.structured_output == "function_calling":
+            return model.bind(
+                tools=[tool], tool_choice={"type": "function", "function": {"name": function["name"]}}
+            )
+        return model.bind(
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": function["name"],
+                    "description": function.get("description", ""),
+                    "schema": function["parameters"],
+                    "strict": True,
+                },
+            }
+        )
+
+    async def _call(
+        self,
+        runnable: Runnable[Any, Any],
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+    ) -> tuple[AIMessage, int, float]:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                message = await runnable.ainvoke(list(messages), config)
+            except Exception as error:
+                if not is_retryable(error):
+                    raise self._translate(error) from None
+                elapsed = time.monotonic() - started
+                wait = self.retry.delay(attempt, error)
+                if attempt > self.retry.max_retries or elapsed + wait > self.retry.budget:
+                    raise self._exhausted(error, attempt) from None
+                log.warning("%s failed (%s); retry %d/%d in %.2fs", self.endpoint,
+                            self._describe(error), attempt, self.retry.max_retries, wait)
+                await self._sleep(wait)
+                continue
+            if not isinstance(message, AIMessage):
+                raise ModelRequestError(f"{self.endpoint} returned no chat message")
+            return message, attempt, time.monotonic() - started
+
+    def _account(
+        self,
+        message: AIMessage,
+        config: RunnableConfig | None,
+        agent: str,
+        attempts: int,
+        seconds: float,
+    ) -> UsageTotals:
+        prompt, completion = usage_of(message)
+        thread_id = str((config or {}).get("configurable", {}).get("thread_id", ""))
+        self.ledger.record(
+            CallRecord(thread_id, agent, self.model_label, prompt, completion, seconds, attempts)
+        )
+        return UsageTotals(calls=1, prompt_tokens=prompt, completion_tokens=completion)
+
+    def _scrub(self, text: str) -> str:
+        """`text` with the API key (if any) replaced by its fingerprint."""
+        if self._api_key is None:
+            return text
+        secret = self._api_key.get_secret_value()
+        return text.replace(secret, fingerprint(secret)) if secret else text
+
+    def _describe(self, error: BaseException) -> str:
+        if isinstance(error, openai.APIStatusError):
+            return f"HTTP {error.status_code}"
+        if isinstance(error, openai.APITimeoutError | httpx.TimeoutException):
+            return "timed out"
+        if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+            return "connection failed or was cut"
+        return f"invalid response ({type(error).__name__})"
+
+    def _translate(self, error: Exception) -> ModelError:
+        key_name = fingerprint(self._api_key.get_secret_value()) if self._api_key else "(none)"
+        if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+            # The server's own message may echo part of the key: never pass it on.
+            return ModelAuthError(
+                f"{self.endpoint} rejected API key {key_name} (HTTP {error.status_code}); "
+                "set a valid OPENAI_API_KEY"
+            )
+        if isinstance(error, openai.NotFoundError):
+            return ModelRequestError(
+                f"{self.endpoint}: model {self.model!r} not found; set COPYDESK_MODEL to one it serves"
+            )
+        if isinstance(error, openai.APIStatusError):
+            detail = self._scrub(str(getattr(error, "message", "")))[:200]
+            return ModelRequestError(
+                f"{self.endpoint} refused the request (HTTP {error.status_code}): {detail}"
+            )
+        if isinstance(error, ModelError):
+            return error
+        return ModelRequestError(
+            f"{self.endpoint}: unexpected {type(error).__name__}: {self._scrub(str(error))[:200]}"
+        )
+
+    def _exhausted(self, error: BaseException, attempts: int) -> ModelUnavailableError:
+        if isinstance(error, openai.APIConnectionError) and not isinstance(
+            error, openai.APITimeoutError
+        ):
+            what = f"cannot reach {self.endpoint}"
+        else:
+            what = f"{self.endpoint} kept failing ({self._describe(error)})"
+        return ModelUnavailableError(
+            f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
+            "server is back"
+        )
+
+
+def _json_of(message: AIMessage) -> str:
+    """The JSON text of a typed reply: the forced tool call's arguments, or the content."""
+    if message.tool_calls:
+        return json.dumps(message.tool_calls[0]["args"])
+    if message.invalid_tool_calls:
+        return str(message.invalid_tool_calls[0].get("args") or "")
+    return message.text
+
+
+def _short(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "reply"
+    return f"{where}: {first['msg']}"

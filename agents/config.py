@@ -1,0 +1,265 @@
+"""Settings and secrets: CLI flags > environment > `.env` > `copydesk.toml` > defaults.
+
+Secrets are `SecretStr` and never printed. A secret may also come from a file named by
+`NAME_FILE` (for example `OPENAI_API_KEY_FILE=/run/secrets/openai`), which is re-read when it
+changes so a rotated key is picked up without a restart. Every read of a secret appends one
+line to `COPYDESK_HOME/audit.log` naming the secret, where it came from and its fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agents.errors import ConfigError, fingerprint
+
+__all__ = ["ConfigManager", "Settings"]
+
+CONFIG_FILE = Path("copydesk.toml")
+ENV_FILE = Path(".env")
+
+
+class Settings(BaseSettings):
+    """Every setting copydesk reads. Environment names are the field aliases."""
+
+    model_config = SettingsConfigDict(
+        populate_by_name=True, extra="ignore", frozen=True, case_sensitive=True
+    )
+
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    """API key. With neither a key nor a base URL, copydesk uses its offline model."""
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL", pattern=r"^https?://\S+$")
+    """Any OpenAI-compatible endpoint (Azure, Ollama, vLLM, llama.cpp server)."""
+    model: str = Field("gpt-4o-mini", alias="COPYDESK_MODEL", min_length=1)
+    """Chat model name."""
+    home: Path = Field(Path(".copydesk"), alias="COPYDESK_HOME")
+    """Where checkpoints, transcripts and the audit log live."""
+    checkpoint_url: str | None = Field(
+        None, alias="COPYDESK_CHECKPOINT_URL", pattern=r"^(memory:|sqlite:|postgres(ql)?://)"
+    )
+    """`memory:`, `sqlite:///path` or `postgresql://...`; default SQLite under home."""
+    request_timeout: float = Field(60.0, alias="COPYDESK_REQUEST_TIMEOUT", gt=0, le=3600)
+    """Seconds one HTTP request to the model may take."""
+    max_retries: int = Field(6, alias="COPYDESK_MAX_RETRIES", ge=0, le=50)
+    """Retries of a failing model call (429, 5xx, timeouts, dropped connections)."""
+    retry_budget: float = Field(300.0, alias="COPYDESK_RETRY_BUDGET", gt=0)
+    """Seconds one model call may spend in total, retries and waits included."""
+    max_rounds: int = Field(3, alias="COPYDESK_MAX_ROUNDS", ge=1, le=1000)
+    """Default number of writer drafts before a run ends without approval."""
+    window_tokens: int = Field(6000, alias="COPYDESK_WINDOW_TOKENS", ge=64)
+    """Token budget for the recent history each agent sees."""
+    structured_output: Literal["json_schema", "function_calling"] = Field(
+        "json_schema", alias="COPYDESK_STRUCTURED_OUTPUT"
+    )
+    """How typed replies (the editor's verdict) are requested from the server."""
+    offline: bool = Field(False, alias="COPYDESK_OFFLINE")
+    """Use the offline model even when a key is set."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", alias="COPYDESK_LOG_LEVEL"
+    )
+    """Log level of copydesk's own loggers."""
+
+    @property
+    def resolved_checkpoint_url(self) -> str:
+        """The checkpoint URL, defaulting to SQLite under `home`."""
+        return self.checkpoint_url or f"sqlite:///{self.home / 'checkpoints.sqlite'}"
+
+    @property
+    def is_offline(self) -> bool:
+        """True when calls go to the offline model."""
+        return self.offline or (self.openai_api_key is None and self.openai_base_url is None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only flags (init) and the environment: ConfigManager layers the files below."""
+        return init_settings, env_settings
+
+
+def _aliases() -> dict[str, str]:
+    return {name: str(info.alias) for name, info in Settings.model_fields.items()}
+
+
+class _Layer(PydanticBaseSettingsSource):
+    """A fixed mapping of alias -> value (one config file), as a settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._values = dict(values)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(str(field.alias)), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+@dataclass
+class ConfigManager:
+    """Loads `Settings` from every source and hands out secrets.
+
+    Attributes:
+        flags: Values from CLI flags, by field name (`model`, `max_rounds`, ...). None is unset.
+        env_file: The dotenv file (missing is fine).
+        config_file: The TOML config file (missing is fine); keys are field names.
+    """
+
+    flags: Mapping[str, object] = field(default_factory=dict)
+    env_file: Path = ENV_FILE
+    config_file: Path = CONFIG_FILE
+    _settings: Settings | None = field(default=None, init=False, repr=False)
+    _secret_stamp: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, loaded on first use."""
+        if self._settings is None:
+            self._settings = self.load()
+        return self._settings
+
+    def load(self) -> Settings:
+        """Load and validate every source.
+
+        Raises:
+            ConfigError: One line naming the setting, the problem and where the value came from.
+        """
+        toml_values = self._read_toml()
+        dotenv = self._read_dotenv()
+        flags = {k: v for k, v in self.flags.items() if v is not None}
+        lower = {**toml_values, **dotenv}
+        for name in ("OPENAI_API_KEY",):
+            secret = self._secret_from_file(name, lower)
+            if secret is not None:
+                lower[name] = secret
+
+        class _Loaded(Settings):
+            @classmethod
+            def settings_customise_sources(
+                cls,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                env_settings: PydanticBaseSettingsSource,
+                dotenv_settings: PydanticBaseSettingsSource,
+                file_secret_settings: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return init_settings, env_settings, _Layer(settings_cls, lower)
+
+        try:
+            loaded = _Loaded(**flags)  # type: ignore[arg-type]
+        except ValidationError as error:
+            raise self._explain(error, flags, dotenv, toml_values) from None
+        return Settings.model_validate(loaded.model_dump())
+
+    def _read_toml(self) -> dict[str, Any]:
+        path = self.config_file
+        if not path.exists():
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read config file {path}: {error}; fix or remove it") from None
+        aliases = _aliases()
+        unknown = sorted(set(data) - set(aliases))
+        if unknown:
+            raise ConfigError(
+                f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(aliases))}"
+            )
+        return {aliases[key]: value for key, value in data.items()}
+
+    def _read_dotenv(self) -> dict[str, str]:
+        if not self.env_file.exists():
+            return {}
+        try:
+            values = dotenv_values(self.env_file)
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"cannot read {self.env_file}: {error}; fix or remove it") from None
+        known = set(_aliases().values()) | {f"{a}_FILE" for a in _aliases().values()}
+        return {k: v for k, v in values.items() if k in known and v is not None}
+
+    def _secret_from_file(self, name: str, lower: Mapping[str, Any]) -> str | None:
+        path_text = os.environ.get(f"{name}_FILE") or lower.get(f"{name}_FILE")
+        if not path_text or name in os.environ:
+            return None
+        path = Path(str(path_text))
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+            self._secret_stamp[name] = path.stat().st_mtime
+        except OSError as error:
+            raise ConfigError(
+                f"{name}_FILE: cannot read {path}: {error.strerror}; fix the path"
+            ) from None
+        return value
+
+    def secret(self, name: str = "openai_api_key") -> SecretStr | None:
+        """The current value of a secret setting, re-reading a rotated `NAME_FILE`.
+
+        Each call appends an audit line (name, source, fingerprint; never the value).
+        """
+        alias = _aliases()[name]
+        path_text = os.environ.get(f"{alias}_FILE")
+        if path_text and alias not in os.environ:
+            path = Path(path_text)
+            try:
+                changed = path.stat().st_mtime != self._secret_stamp.get(alias)
+            except OSError:
+                changed = False
+            if changed:
+                self._settings = None  # reload everything with the rotated value
+        value = getattr(self.settings, name)
+        if isinstance(value, SecretStr):
+            source = f"{alias}_FILE" if path_text else alias
+            self._audit(alias, source, fingerprint(value.get_secret_value()))
+            return value
+        return None
+
+    def _audit(self, alias: str, source: str, print_: str) -> None:
+        home = self.settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            line = json.dumps({"time": time.time(), "secret": alias, "source": source, "id": print_})
+            with (home / "audit.log").open("a", encoding="utf-8") as audit:
+                audit.write(line + "\n")
+        except OSError:
+            pass  # auditing must never stop a run; the home may be read-only
+
+    def _explain(
+        self,
+        error: ValidationError,
+        flags: Mapping[str, object],
+        dotenv: Mapping[str, str],
+        toml_values: Mapping[str, Any],
+    ) -> ConfigError:
+        first = error.errors()[0]
+        alias = str(first["loc"][0]) if first["loc"] else "?"
+        names = {a: n for n, a in _aliases().items()}
+        name = names.get(alias, alias)
+        if name in flags:
+            where = f"flag --{name.replace('_', '-')}"
+        elif alias in os.environ:
+            where = "the environment"
+        elif alias in dotenv:
+            where = str(self.env_file)
+        elif alias in toml_values:
+            where = str(self.config_file)
+        else:
+            where = "the default"
+        shown = "<secret>" if "key" in alias.lower() else repr(first.get("input"))
+        return ConfigError(f"{alias}={shown} (from {where}): {first['msg']}")

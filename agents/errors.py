@@ -1,0 +1,56 @@
+"""Errors a user can cause or fix. Each message is one line naming the problem and the fix."""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = [
+    "ConfigError",
+    "CopydeskError",
+    "ModelAuthError",
+    "ModelError",
+    "ModelOutputError",
+    "ModelRequestError",
+    "ModelUnavailableError",
+    "fingerprint",
+]
+
+
+def fingerprint(secret: str) -> str:
+    """A short, non-reversible name for a secret: `key#` plus 8 hex digits of its SHA-256.
+
+    No character of the secret itself appears, so a fingerprint is safe to print and log.
+    """
+    return "key#" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+class CopydeskError(Exception):
+    """Base for errors shown to the user as one line, with no traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(CopydeskError):
+    """A setting has an invalid value, or a config file cannot be read."""
+
+    exit_code = 2
+
+
+class ModelError(CopydeskError):
+    """A model call failed for good (after any retries)."""
+
+
+class ModelAuthError(ModelError):
+    """The API rejected the key. The key is named only by its fingerprint."""
+
+
+class ModelUnavailableError(ModelError):
+    """The API could not be reached or kept failing; the thread can be resumed later."""
+
+
+class ModelRequestError(ModelError):
+    """The API refused the request itself (unknown model, bad parameter)."""
+
+
+class ModelOutputError(ModelError):
+    """The model's reply did not match the required structure, even after repair attempts."""

@@ -1,0 +1,57 @@
+"""Token usage per call, and its totals per thread, agent and model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from langchain_core.messages import AIMessage
+
+from agents.state import UsageTotals
+
+__all__ = ["CallRecord", "UsageLedger", "usage_of"]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call."""
+
+    thread_id: str
+    agent: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    attempts: int
+
+
+def usage_of(message: AIMessage) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) the server reported for `message`."""
+    usage = message.usage_metadata or {}
+    return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+
+
+@dataclass
+class UsageLedger:
+    """Every call a client made in this process. Per-thread totals also live in the
+    thread's state, so they survive the process; this ledger is for the process's view."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+
+    def record(self, call: CallRecord) -> None:
+        """Add one call."""
+        self.calls.append(call)
+
+    def totals(self, *, thread_id: str | None = None) -> dict[str, UsageTotals]:
+        """Usage per agent, plus `total`, optionally for one thread."""
+        out: dict[str, UsageTotals] = defaultdict(
+            lambda: UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
+        )
+        for call in self.calls:
+            if thread_id is not None and call.thread_id != thread_id:
+                continue
+            for key in (call.agent, "total"):
+                out[key]["calls"] += 1
+                out[key]["prompt_tokens"] += call.prompt_tokens
+                out[key]["completion_tokens"] += call.completion_tokens
+        return dict(out)

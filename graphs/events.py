@@ -1,0 +1,99 @@
+"""What a conversation stream yields: who speaks, their tokens, each finished turn, the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CheckpointInfo", "Event", "RunResult", "ThreadInfo", "Token", "Turn", "TurnStarted"]
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    """An agent has started speaking."""
+
+    agent: str
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of an agent's reply, as it arrives."""
+
+    agent: str
+    text: str
+    structured: bool = False
+    """True for JSON tokens of a typed reply (a verdict); UIs usually hide these."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An agent has finished: what it changed in the state."""
+
+    agent: str
+    update: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended."""
+
+    thread_id: str
+    graph: str
+    status: str
+    rounds: int
+    final_draft: str
+    verdict: dict[str, Any] | None
+    usage: dict[str, dict[str, int]]
+    model: str
+    next: tuple[str, ...] = ()
+    prompts: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The `--json` output of `copydesk run`."""
+        return {
+            "thread_id": self.thread_id,
+            "status": self.status,
+            "rounds": self.rounds,
+            "final_draft": self.final_draft,
+            "verdict": self.verdict,
+            "usage": self.usage,
+            "graph": self.graph,
+            "model": self.model,
+            "prompts": self.prompts,
+        }
+
+
+Event = TurnStarted | Token | Turn | RunResult
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """One thread, as listed by `copydesk threads`."""
+
+    thread_id: str
+    graph: str
+    topic: str
+    status: str
+    rounds: int
+    updated_at: str
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One checkpoint, as listed by `copydesk history`."""
+
+    checkpoint_id: str
+    step: int
+    round: int
+    node: str
+    next: tuple[str, ...]
+    created_at: str
+    prompts: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {**self.__dict__, "next": list(self.next)}

@@ -1,0 +1,349 @@
+"""`ConversationManager`: run, stream, resume and inspect threads of any topology.
+
+It owns the checkpointer (opened from `COPYDESK_CHECKPOINT_URL`), compiles topologies with
+it, keeps each thread's JSONL transcript in step with its checkpoints and turns LangGraph's
+stream into copydesk events. Many threads may run at once on one manager: all per-thread
+state is in checkpoints, never on the manager.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.client import STRUCTURED_TAG, OpenAIClient
+from agents.config import Settings
+from agents.errors import CopydeskError
+from agents.team import Agents
+from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, Turn, TurnStarted
+from graphs.registry import find
+from graphs.transcript import THREAD_ID_PATTERN, Transcript
+from memory.checkpoint import open_checkpointer
+
+__all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
+
+Compiled = CompiledStateGraph[Any, Any, Any, Any]
+
+
+class InputError(CopydeskError):
+    """Bad input to a run: empty topic, bad thread id, thread already exists."""
+
+    exit_code = 2
+
+
+class UnknownThreadError(CopydeskError):
+    """No checkpoint exists for the thread."""
+
+    exit_code = 2
+
+
+def new_thread_id() -> str:
+    """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class ConversationManager:
+    """The facade over compiled topologies and their checkpoints.
+
+    Use as an async context manager: it opens the checkpointer on entry and closes it on exit.
+
+    Args:
+        settings: Settings (home, checkpoint URL, model, default rounds).
+        client: The model client to share; made from settings when None.
+        checkpointer: An open checkpointer to use instead of the settings' URL.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: OpenAIClient | None = None,
+        checkpointer: BaseCheckpointSaver[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client or OpenAIClient.from_settings(settings)
+        self._checkpointer = checkpointer
+        self._stack = AsyncExitStack()
+        self._agents: Agents | None = None
+        self._graphs: dict[str, Compiled] = {}
+
+    async def __aenter__(self) -> ConversationManager:
+        if self._checkpointer is None:
+            url = self.settings.resolved_checkpoint_url
+            self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    @property
+    def checkpointer(self) -> BaseCheckpointSaver[str]:
+        """The open checkpointer."""
+        if self._checkpointer is None:
+            raise RuntimeError("use `async with ConversationManager(...)` before running threads")
+        return self._checkpointer
+
+    @property
+    def agents(self) -> Agents:
+        """The agents every topology of this manager uses (built once)."""
+        if self._agents is None:
+            self._agents = Agents.default(self.settings, client=self.client)
+        return self._agents
+
+    def graph(self, name: str) -> Compiled:
+        """The topology `name` (or path) compiled with this manager's checkpointer."""
+        if name not in self._graphs:
+            topology = find(name)
+            self._graphs[name] = topology.build(
+                agents=self.agents, checkpointer=self.checkpointer
+            )
+        return self._graphs[name]
+
+    def transcript(self, thread_id: str) -> Transcript:
+        """The transcript of a thread."""
+        return Transcript.of(self.settings.home, thread_id)
+
+    @staticmethod
+    def _config(thread_id: str, graph: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}, "metadata": {"graph": graph}}
+
+    async def _graph_of(self, thread_id: str) -> str:
+        latest = await self.checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
+        if latest is None:
+            raise UnknownThreadError(
+                f"unknown thread {thread_id!r}; `copydesk threads` lists the known ones"
+            )
+        return str(latest.metadata.get("graph", "turn_taking"))
+
+    async def stream(
+        self,
+        graph: str,
+        *,
+        topic: str,
+        thread_id: str | None = None,
+        max_rounds: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """Start a thread and yield its events; the last one is the `RunResult`.
+
+        Raises:
+            InputError: Empty topic, invalid thread id, or the thread exists already.
+        """
+        topic = topic.strip()
+        if not topic:
+            raise InputError("the topic is empty; pass --topic with what to write about")
+        thread_id = thread_id or new_thread_id()
+        if not THREAD_ID_PATTERN.match(thread_id):
+            raise InputError(
+                f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
+            )
+        compiled = self.graph(graph)
+        name = compiled.name
+        config = self._config(thread_id, name)
+        if await self.checkpointer.aget_tuple(config) is not None:
+            raise InputError(
+                f"thread {thread_id!r} exists already; continue it with `copydesk resume "
+                f"{thread_id}` or pick another --thread-id"
+            )
+        start: dict[str, Any] = {
+            "topic": topic,
+            "max_rounds": max_rounds or self.settings.max_rounds,
+            "round": 0,
+            "status": "running",
+            "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
+        }
+        async for event in self._drive(compiled, start, config, thread_id):
+            yield event
+
+    async def run(self, graph: str, *, topic: str, **options: Any) -> RunResult:
+        """Start a thread and run it to its end (or to the first pause)."""
+        return await _last(self.stream(graph, topic=topic, **options))
+
+    async def stream_resume(self, thread_id: str) -> AsyncIterator[Event]:
+        """Continue an interrupted thread from its last checkpoint.
+
+        Raises:
+            UnknownThreadError: No such thread.
+        """
+        graph = await self._graph_of(thread_id)
+        compiled = self.graph(graph)
+        config = self._config(thread_id, graph)
+        snapshot = await compiled.aget_state(config)
+        ids = {str(m.id) for m in snapshot.values.get("messages", [])}
+        self.transcript(thread_id).reconcile(ids)
+        if not snapshot.next:
+            yield await self.result(thread_id)
+            return
+        async for event in self._drive(compiled, None, config, thread_id):
+            yield event
+
+    async def resume(self, thread_id: str) -> RunResult:
+        """Continue a thread to its end."""
+        return await _last(self.stream_resume(thread_id))
+
+    async def _drive(
+        self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
+    ) -> AsyncIterator[Event]:
+        transcript = self.transcript(thread_id)
+        async for mode, payload in compiled.astream(
+            start, config, stream_mode=["tasks", "messages", "updates"], durability="sync"
+        ):
+            if mode == "tasks":
+                if "result" not in payload and not str(payload["name"]).startswith("__"):
+                    yield TurnStarted(str(payload["name"]))
+            elif mode == "messages":
+                chunk, meta = payload
+                if chunk.text:
+                    structured = STRUCTURED_TAG in (meta.get("tags") or [])
+                    yield Token(str(meta.get("langgraph_node", "")), chunk.text, structured)
+            elif mode == "updates":
+                for node, update in payload.items():
+                    if not isinstance(update, dict) or node.startswith("__"):
+                        continue
+                    transcript.append(_transcript_lines(node, update))
+                    yield Turn(node, update)
+        yield await self.result(thread_id)
+
+    async def result(self, thread_id: str) -> RunResult:
+        """Where a thread stands now."""
+        graph = await self._graph_of(thread_id)
+        snapshot = await self.graph(graph).aget_state(self._config(thread_id, graph))
+        values = snapshot.values
+        status = str(values.get("status", "running"))
+        if snapshot.next and status in ("running", "approved", "out_of_rounds"):
+            status = "interrupted"
+        verdicts = values.get("verdicts") or []
+        usage = dict(values.get("usage") or {})
+        usage["total"] = {
+            key: sum(int(u.get(key, 0)) for u in usage.values())
+            for key in ("calls", "prompt_tokens", "completion_tokens")
+        }
+        return RunResult(
+            thread_id=thread_id,
+            graph=graph,
+            status=status,
+            rounds=int(values.get("round", 0)),
+            final_draft=str(values.get("draft", "")),
+            verdict=dict(verdicts[-1]) if verdicts else None,
+            usage=usage,
+            model=self.client.model_label,
+            next=tuple(snapshot.next),
+            prompts=dict(values.get("prompts") or {}),
+        )
+
+    async def history(self, thread_id: str) -> list[CheckpointInfo]:
+        """Every checkpoint of a thread, newest first."""
+        graph = await self._graph_of(thread_id)
+        snapshots = [
+            s async for s in self.graph(graph).aget_state_history(self._config(thread_id, graph))
+        ]
+        out = []
+        for index, snapshot in enumerate(snapshots):
+            older = snapshots[index + 1] if index + 1 < len(snapshots) else None
+            node = ", ".join(older.next) if older is not None else "input"
+            out.append(
+                CheckpointInfo(
+                    checkpoint_id=str(snapshot.config["configurable"]["checkpoint_id"]),
+                    step=int((snapshot.metadata or {}).get("step", -1)),
+                    round=int(snapshot.values.get("round", 0)),
+                    node=node or "input",
+                    next=tuple(snapshot.next),
+                    created_at=str(snapshot.created_at or ""),
+                    prompts=dict(snapshot.values.get("prompts") or {}),
+                )
+            )
+        return out
+
+    async def threads(self) -> list[ThreadInfo]:
+        """Every thread with a checkpoint, most recently updated first."""
+        latest: dict[str, Any] = {}
+        async for item in self.checkpointer.alist(None):
+            thread_id = str(item.config["configurable"]["thread_id"])
+            if item.config["configurable"].get("checkpoint_ns"):
+                continue  # subgraph checkpoints belong to their parent thread
+            known = latest.get(thread_id)
+            if known is None or item.checkpoint["id"] > known.checkpoint["id"]:
+                latest[thread_id] = item
+        out = []
+        for thread_id, item in latest.items():
+            values = item.checkpoint.get("channel_values", {})
+            out.append(
+                ThreadInfo(
+                    thread_id=thread_id,
+                    graph=str(item.metadata.get("graph", "")),
+                    topic=str(values.get("topic", "")),
+                    status=str(values.get("status", "running")),
+                    rounds=int(values.get("round", 0)),
+                    updated_at=str(item.checkpoint.get("ts", "")),
+                )
+            )
+        return sorted(out, key=lambda t: t.updated_at, reverse=True)
+
+    async def export_markdown(self, thread_id: str) -> str:
+        """The final draft and its revision history, as Markdown."""
+        graph = await self._graph_of(thread_id)
+        values = (await self.graph(graph).aget_state(self._config(thread_id, graph))).values
+        verdicts = {v["round"]: v for v in values.get("verdicts") or []}
+        parts = [
+            f"# {values.get('topic', thread_id)}",
+            f"Thread `{thread_id}` · graph `{graph}` · status **{values.get('status', '?')}** · "
+            f"{values.get('round', 0)} round(s)",
+            "## Final draft",
+            str(values.get("draft", "")),
+            "## Revision history",
+        ]
+        for revision in values.get("revisions") or []:
+            parts.append(f"### Round {revision['round']} ({revision['author']})")
+            parts.append(revision["text"])
+            verdict = verdicts.get(revision["round"])
+            if verdict:
+                parts.append(f"**Editor:** {verdict['decision']}. {verdict['summary']}")
+                parts.extend(
+                    f'- [{i["severity"]}] "{i["quote"]}": {i["comment"]}' for i in verdict["issues"]
+                )
+        return "\n\n".join(parts) + "\n"
+
+
+def _transcript_lines(node: str, update: dict[str, Any]) -> list[dict[str, Any]]:
+    round_ = update.get("round")
+    if round_ is None and update.get("verdicts"):
+        round_ = update["verdicts"][-1]["round"]
+    usage = (update.get("usage") or {}).get(node)
+    prompt = (update.get("prompts") or {}).get(node)
+    lines = []
+    for message in update.get("messages") or []:
+        if isinstance(message, BaseMessage):
+            lines.append(
+                {
+                    "id": message.id,
+                    "agent": message.name or node,
+                    "round": round_,
+                    "text": message.text,
+                    "usage": usage,
+                    "prompt": prompt,
+                }
+            )
+    return lines
+
+
+async def _last(events: AsyncIterator[Event]) -> RunResult:
+    result: RunResult | None = None
+    async for event in events:
+        if isinstance(event, RunResult):
+            result = event
+    if result is None:
+        raise RuntimeError("the conversation stream ended without a result")
+    return result

@@ -1,0 +1,107 @@
+"""Find a topology by name (`turn_taking`) or by path (`path/to/file.py`)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.errors import CopydeskError
+
+__all__ = ["TOPOLOGIES", "Topology", "TopologyError", "find", "known", "load"]
+
+TOPOLOGIES: tuple[str, ...] = ("turn_taking",)
+"""Topologies that ship with copydesk, each a module `graphs.<name>`."""
+
+
+class TopologyError(CopydeskError):
+    """An unknown topology, or a file that does not provide one."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A topology module: its name, description and factory."""
+
+    name: str
+    description: str
+    module: ModuleType
+
+    def build(self, **options: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """Compile it with `options` (agents, checkpointer, store, ...)."""
+        factory = getattr(self.module, "build", None)
+        if callable(factory):
+            return factory(**options)  # type: ignore[no-any-return]
+        compiled = getattr(self.module, "graph", None)
+        if options.get("checkpointer") is not None and isinstance(compiled, CompiledStateGraph):
+            return compiled.copy(update={"checkpointer": options["checkpointer"]})
+        if isinstance(compiled, CompiledStateGraph):
+            return compiled
+        raise TopologyError(f"{self.name}: exports neither build() nor a compiled graph")
+
+
+def known() -> list[Topology]:
+    """The shipped topologies."""
+    return [find(name) for name in TOPOLOGIES]
+
+
+def _from_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise TopologyError(f"graph file {path} does not exist")
+    name = f"copydesk_user_graph_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TopologyError(f"graph file {path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # any import failure of user code is reported in one line
+        sys.modules.pop(name, None)
+        raise TopologyError(
+            f"graph file {path} failed to import: {type(error).__name__}: {error}"
+        ) from None
+    return module
+
+
+def find(name_or_path: str) -> Topology:
+    """The topology `name_or_path` names.
+
+    Raises:
+        TopologyError: Unknown name, or a file that fails to import or exports no graph.
+    """
+    if name_or_path.endswith(".py") or "/" in name_or_path:
+        path = Path(name_or_path)
+        module = _from_file(path)
+        if not callable(getattr(module, "build", None)) and not isinstance(
+            getattr(module, "graph", None), CompiledStateGraph
+        ):
+            raise TopologyError(
+                f"graph file {path} exports neither build() nor a compiled `graph`; add one"
+            )
+        name = path.stem
+    elif name_or_path in TOPOLOGIES:
+        module = importlib.import_module(f"graphs.{name_or_path}")
+        name = name_or_path
+    else:
+        raise TopologyError(
+            f"unknown graph {name_or_path!r}; known graphs: {', '.join(TOPOLOGIES)} "
+            "(or give a path to a .py file)"
+        )
+    doc = (module.__doc__ or "").strip().splitlines()
+    description = str(getattr(module, "DESCRIPTION", doc[0] if doc else ""))
+    return Topology(name=name, description=description, module=module)
+
+
+def load(name_or_path: str) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The module-level compiled graph of a topology, as LangGraph Server would load it."""
+    topology = find(name_or_path)
+    compiled = getattr(topology.module, "graph", None)
+    return compiled if isinstance(compiled, CompiledStateGraph) else topology.build()

@@ -1,0 +1,57 @@
+"""Writer <-> editor: the writer drafts, the editor approves or sends it back.
+
+    START -> writer -> editor -> (approved or out of rounds) -> END
+                ^         |
+                +---------+ revise
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+
+from agents.state import DraftState
+from agents.team import Agents
+from graphs.termination import DEFAULT_ENDINGS, Ending, MaxRounds, then_decide
+
+__all__ = ["DESCRIPTION", "EDITOR", "NAME", "WRITER", "build", "graph"]
+
+NAME = "turn_taking"
+DESCRIPTION = "Writer drafts, editor approves or sends it back, until approved or out of rounds."
+WRITER, EDITOR = "writer", "editor"
+
+
+def build(
+    *,
+    agents: Agents | None = None,
+    checkpointer: BaseCheckpointSaver[str] | None = None,
+    store: BaseStore | None = None,
+    max_rounds: int | None = None,
+    endings: Sequence[Ending] = DEFAULT_ENDINGS,
+) -> CompiledStateGraph[DraftState, None, DraftState, DraftState]:
+    """Compile the loop. Leave `checkpointer` None under LangGraph Server: it brings its own.
+
+    Args:
+        agents: Writer and editor; built from the environment when None.
+        checkpointer: Where checkpoints go.
+        store: Long-term memory store.
+        max_rounds: Rounds when the input does not say (`max_rounds` in the state wins).
+        endings: What ends the run, checked after each verdict.
+    """
+    agents = agents or Agents.default()
+    if max_rounds is not None:
+        endings = tuple(MaxRounds(max_rounds) if isinstance(e, MaxRounds) else e for e in endings)
+    builder = StateGraph(DraftState)
+    builder.add_node(WRITER, agents.writer)
+    builder.add_node(EDITOR, then_decide(agents.editor, endings, WRITER), destinations=(WRITER, END))
+    builder.add_edge(START, WRITER)
+    builder.add_edge(WRITER, EDITOR)
+    return builder.compile(checkpointer=checkpointer, store=store, name=NAME)
+
+
+graph = build()
+"""What `langgraph.json` points at: no checkpointer, LangGraph Server brings its own."""

@@ -1,0 +1,79 @@
+"""Find prompt templates by `name@version` or `name@label` in a folder of TOML files."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from prompts.template import PromptError, PromptTemplate
+
+__all__ = ["DEFAULT_PROMPTS_DIR", "PromptRegistry"]
+
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent
+_DEFAULT_LABEL = "production"
+
+
+@dataclass(frozen=True)
+class PromptRegistry:
+    """Prompt files laid out as `<root>/<name>/<version>.toml`, labels in `<root>/labels.toml`."""
+
+    root: Path = DEFAULT_PROMPTS_DIR
+
+    def names(self) -> list[str]:
+        """Prompt names that have at least one version."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(p.glob("*.toml")))
+
+    def versions(self, name: str) -> list[str]:
+        """Released versions of `name`, oldest first."""
+        files = (self.root / name).glob("*.toml")
+        return sorted((p.stem for p in files), key=lambda v: (len(v), v))
+
+    def labels(self) -> dict[str, dict[str, str]]:
+        """`{name: {label: version}}` from the labels file."""
+        path = self.root / "labels.toml"
+        if not path.exists():
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise PromptError(f"cannot read prompt labels {path}: {error}") from error
+        return {str(n): {str(k): str(v) for k, v in t.items()} for n, t in data.items()}
+
+    def resolve(self, ref: str) -> tuple[str, str]:
+        """Turn `name`, `name@version` or `name@label` into `(name, version)`.
+
+        Raises:
+            PromptError: The name, version or label does not exist.
+        """
+        name, _, selector = ref.partition("@")
+        selector = selector or _DEFAULT_LABEL
+        versions = self.versions(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none"
+            raise PromptError(f"unknown prompt {name!r}; known prompts: {known}")
+        if selector in versions:
+            return name, selector
+        label_map = self.labels().get(name, {})
+        if selector in label_map:
+            return name, label_map[selector]
+        if selector == _DEFAULT_LABEL:
+            return name, versions[-1]
+        choices = ", ".join([*versions, *label_map])
+        raise PromptError(f"prompt {name!r} has no version or label {selector!r}; use {choices}")
+
+    def get(self, ref: str) -> PromptTemplate:
+        """Load and validate the template `ref` names.
+
+        Raises:
+            PromptError: Unknown reference, unreadable file or invalid template.
+        """
+        name, version = self.resolve(ref)
+        path = self.root / name / f"{version}.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise PromptError(f"prompt {name}@{version}: no file {path}") from error
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise PromptError(f"prompt {name}@{version}: cannot read {path}: {error}") from error
+        return PromptTemplate.from_mapping(name, version, data)

@@ -1,0 +1,110 @@
+"""One released version of a prompt: a system message and the task messages it renders."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+
+__all__ = ["PART_NAMES", "PromptError", "PromptTemplate"]
+
+PART_NAMES = ("system", "first", "revise")
+_FIELDS = {"description", "variables", *PART_NAMES}
+
+
+class PromptError(ValueError):
+    """A prompt that cannot be found, loaded or rendered; the message names it and the fix."""
+
+
+def _placeholders(text: str) -> set[str]:
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(text):
+        if field is not None:
+            names.add(field.split(".")[0].split("[")[0])
+    return names
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A versioned prompt.
+
+    Attributes:
+        name: Prompt name, e.g. `editor`.
+        version: Version, e.g. `v1`. A released version is never edited.
+        description: What the prompt is for.
+        variables: The variables the parts may use; every one must be used by some part.
+        system: The system message.
+        first: The task message for the first turn.
+        revise: The task message for later turns.
+    """
+
+    name: str
+    version: str
+    description: str
+    variables: tuple[str, ...]
+    system: str
+    first: str
+    revise: str
+
+    @property
+    def ref(self) -> str:
+        """`name@version`, as recorded in checkpoints and transcripts."""
+        return f"{self.name}@{self.version}"
+
+    @classmethod
+    def from_mapping(cls, name: str, version: str, data: Mapping[str, Any]) -> PromptTemplate:
+        """Build and validate a template from a parsed file.
+
+        Raises:
+            PromptError: Unknown fields, a missing part, or variables that are used but not
+                declared, or declared but never used.
+        """
+        where = f"prompt {name}@{version}"
+        unknown = sorted(set(data) - _FIELDS)
+        if unknown:
+            raise PromptError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        missing = [part for part in PART_NAMES if not isinstance(data.get(part), str)]
+        if missing:
+            raise PromptError(f"{where}: missing text part(s) {', '.join(missing)}")
+        declared = tuple(str(v) for v in data.get("variables", ()))
+        used = set().union(*(_placeholders(str(data[part])) for part in PART_NAMES))
+        undeclared = sorted(used - set(declared))
+        if undeclared:
+            raise PromptError(f"{where}: variable(s) {', '.join(undeclared)} used but not declared")
+        unused = sorted(set(declared) - used)
+        if unused:
+            raise PromptError(f"{where}: variable(s) {', '.join(unused)} declared but never used")
+        return cls(
+            name=name,
+            version=version,
+            description=str(data.get("description", "")),
+            variables=declared,
+            system=str(data["system"]).strip(),
+            first=str(data["first"]).strip(),
+            revise=str(data["revise"]).strip(),
+        )
+
+    def render(self, part: str, values: Mapping[str, object]) -> str:
+        """Render one part. Every variable it uses must be in `values`; none defaults to ''.
+
+        Raises:
+            PromptError: A variable the part uses is missing from `values`.
+        """
+        text = getattr(self, part) if part in PART_NAMES else None
+        if text is None:
+            raise PromptError(f"prompt {self.ref} has no part {part!r}")
+        missing = sorted(_placeholders(text) - set(values))
+        if missing:
+            raise PromptError(f"prompt {self.ref} ({part}): missing variable(s) {', '.join(missing)}")
+        return str(text).format_map(values)
+
+    def system_message(self, values: Mapping[str, object]) -> SystemMessage:
+        """The system message, rendered."""
+        return SystemMessage(self.render("system", values))
+
+    def task_message(self, part: str, values: Mapping[str, object]) -> HumanMessage:
+        """A task message (`first` or `revise`), rendered."""
+        return HumanMessage(self.render(part, values), name="copydesk")
