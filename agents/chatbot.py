@@ -76,7 +76,7 @@ class Chatbot:
         values = self.values(state, round_)
         messages = state.get("messages") or []
         # The newest draft and verdict are already in the task message.
-        earlier = [m for m in messages[:-2]] if len(messages) > 2 else []
+        earlier = list(messages[:-2]) if len(messages) > 2 else []
         history = [self._as_seen(m) for m in earlier]
         return [
             self.prompt.system_message(values),

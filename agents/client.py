@@ -89,6 +89,9 @@ class OpenAIClient:
         structured_output: `json_schema` (response_format) or `function_calling` (a forced tool).
         max_repairs: Extra attempts when a typed reply does not validate.
         sleep: Awaitable sleep, injectable for tests.
+        chat_model: Serve this LangChain chat model instead of ChatOpenAI or the offline model
+            (any provider's chat model, or a scripted one in tests). Retries, repair and
+            usage accounting still apply.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class OpenAIClient:
         structured_output: Literal["json_schema", "function_calling"] = "json_schema",
         max_repairs: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -114,10 +118,11 @@ class OpenAIClient:
         self.ledger = UsageLedger()
         self._api_key = api_key
         self._sleep = sleep
+        self._fixed_model = chat_model
         self._offline_model = OfflineChatModel(tokenizer_model=model)
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChatOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._per_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[ChatOpenAI, httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIClient:
@@ -140,16 +145,21 @@ class OpenAIClient:
     @property
     def model_label(self) -> str:
         """The model that actually answers."""
+        if self._fixed_model is not None:
+            return str(getattr(self._fixed_model, "model_name", None) or self.model)
         return OFFLINE_MODEL_NAME if self.offline else self.model
 
     def chat_model(self) -> BaseChatModel:
         """The chat model for the running event loop (created on first use in that loop)."""
+        if self._fixed_model is not None:
+            return self._fixed_model
         if self.offline:
             return self._offline_model
         loop = asyncio.get_running_loop()
-        model = self._per_loop.get(loop)
-        if model is None:
+        known = self._per_loop.get(loop)
+        if known is None:
             key = self._api_key or SecretStr("not-needed")  # local servers ignore the key
+            http = httpx.AsyncClient(timeout=self.timeout)
             model = ChatOpenAI(
                 model=self.model,
                 api_key=key,
@@ -157,10 +167,22 @@ class OpenAIClient:
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
                 stream_usage=True,
-                http_async_client=httpx.AsyncClient(timeout=self.timeout),
+                http_async_client=http,
             )
-            self._per_loop[loop] = model
-        return model
+            known = self._per_loop[loop] = (model, http)
+        return known[0]
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this client opened in the running event loop."""
+        known = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if known is not None:
+            await known[1].aclose()
+
+    async def __aenter__(self) -> OpenAIClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def complete(
         self,
@@ -209,8 +231,12 @@ class OpenAIClient:
                 return Structured(schema.model_validate_json(raw), message, total)
             except ValidationError as error:
                 problem = _short(error)
-                log.info("%s: invalid %s reply (%s); asking for a repair", agent, schema.__name__,
-                         problem)
+                log.info(
+                    "%s: invalid %s reply (%s); asking for a repair",
+                    agent,
+                    schema.__name__,
+                    problem,
+                )
                 conversation += [
                     AIMessage(raw),
                     HumanMessage(
@@ -229,7 +255,8 @@ class OpenAIClient:
         model = self.chat_model()
         if self.structured_output == "function_calling":
             return model.bind(
-                tools=[tool], tool_choice={"type": "function", "function": {"name": function["name"]}}
+                tools=[tool],
+                tool_choice={"type": "function", "function": {"name": function["name"]}},
             )
         return model.bind(
             response_format={
@@ -257,13 +284,21 @@ class OpenAIClient:
                 message = await runnable.ainvoke(list(messages), config)
             except Exception as error:
                 if not is_retryable(error):
-                    raise self._translate(error) from None
+                    if isinstance(error, openai.APIError):
+                        raise self._translate(error) from None
+                    raise  # not the API's doing: a bug, keep its traceback
                 elapsed = time.monotonic() - started
                 wait = self.retry.delay(attempt, error)
                 if attempt > self.retry.max_retries or elapsed + wait > self.retry.budget:
                     raise self._exhausted(error, attempt) from None
-                log.warning("%s failed (%s); retry %d/%d in %.2fs", self.endpoint,
-                            self._describe(error), attempt, self.retry.max_retries, wait)
+                log.warning(
+                    "%s failed (%s); retry %d/%d in %.2fs",
+                    self.endpoint,
+                    self._describe(error),
+                    attempt,
+                    self.retry.max_retries,
+                    wait,
+                )
                 await self._sleep(wait)
                 continue
             if not isinstance(message, AIMessage):
@@ -311,17 +346,16 @@ class OpenAIClient:
             )
         if isinstance(error, openai.NotFoundError):
             return ModelRequestError(
-                f"{self.endpoint}: model {self.model!r} not found; set COPYDESK_MODEL to one it serves"
+                f"{self.endpoint}: model {self.model!r} not found; "
+                "set COPYDESK_MODEL to one it serves"
             )
         if isinstance(error, openai.APIStatusError):
             detail = self._scrub(str(getattr(error, "message", "")))[:200]
             return ModelRequestError(
                 f"{self.endpoint} refused the request (HTTP {error.status_code}): {detail}"
             )
-        if isinstance(error, ModelError):
-            return error
         return ModelRequestError(
-            f"{self.endpoint}: unexpected {type(error).__name__}: {self._scrub(str(error))[:200]}"
+            f"{self.endpoint}: {type(error).__name__}: {self._scrub(str(error))[:200]}"
         )
 
     def _exhausted(self, error: BaseException, attempts: int) -> ModelUnavailableError:

@@ -174,7 +174,9 @@ class ConfigManager:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"cannot read config file {path}: {error}; fix or remove it") from None
+            raise ConfigError(
+                f"cannot read config file {path}: {error}; fix or remove it"
+            ) from None
         aliases = _aliases()
         unknown = sorted(set(data) - set(aliases))
         if unknown:
@@ -234,7 +236,9 @@ class ConfigManager:
         home = self.settings.home
         try:
             home.mkdir(parents=True, exist_ok=True)
-            line = json.dumps({"time": time.time(), "secret": alias, "source": source, "id": print_})
+            line = json.dumps(
+                {"time": time.time(), "secret": alias, "source": source, "id": print_}
+            )
             with (home / "audit.log").open("a", encoding="utf-8") as audit:
                 audit.write(line + "\n")
         except OSError:

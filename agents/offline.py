@@ -32,8 +32,41 @@ __all__ = ["OFFLINE_MODEL_NAME", "OfflineChatModel"]
 
 OFFLINE_MODEL_NAME = "copydesk-offline"
 _EXAMPLE, _TAKEAWAY = "For example,", "In short,"
-_STOP = {"the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "with", "how", "why",
-         "what", "is", "are", "about", "write", "piece", "short", "essay", "post", "blog"}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "and",
+    "or",
+    "to",
+    "in",
+    "on",
+    "for",
+    "with",
+    "how",
+    "why",
+    "what",
+    "is",
+    "are",
+    "about",
+    "more",
+    "most",
+    "less",
+    "should",
+    "could",
+    "would",
+    "can",
+    "will",
+    "must",
+    "do",
+    "does",
+    "it",
+    "its",
+    "their",
+    "our",
+    "your",
+}
 
 
 def _task(messages: list[BaseMessage]) -> str:
@@ -53,49 +86,49 @@ def _draft(text: str) -> str:
     return match.group(1).strip() if match else ""
 
 
-def _keywords(topic: str) -> list[str]:
-    """[lead phrase, last content word]: 'remote work for small teams' -> remote work, teams."""
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", topic) if w.lower() not in _STOP]
-    if not words:
-        return ["the subject", "the details"]
-    return [" ".join(words[:2]).lower(), words[-1].lower()]
-
-
 def _sentences(text: str) -> list[str]:
     body = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return re.findall(r"[^.!?]+[.!?]", " ".join(body)) or [text.strip()]
 
 
+def _subject(topic: str) -> tuple[str, str]:
+    """(topic as a phrase, its last content word): 'Why cities plant trees' -> ..., 'trees'."""
+    phrase = topic.strip().rstrip(".?!") or "the subject"
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", phrase) if w.lower() not in _STOP]
+    return phrase, (words[-1].lower() if words else "the details")
+
+
 def write_first(topic: str) -> str:
     """A first draft on `topic`: title, opening, body; no example and no takeaway yet."""
-    key = _keywords(topic)
-    subject = topic.rstrip(".?! ") or "the subject"
+    phrase, focus = _subject(topic)
     return (
-        f"# {subject[:1].upper()}{subject[1:]}\n\n"
-        f"{subject[:1].upper()}{subject[1:]} is easy to name and hard to do well. "
-        f"This piece sets out what {key[0]} involves and why it deserves attention.\n\n"
-        f"Most of the difficulty with {key[0]} comes from {key[-1]}: it rewards steady "
-        f"attention and punishes shortcuts. Teams that treat {key[0]} as a habit rather than "
-        f"a project see the benefits compound over time."
+        f"# {phrase[:1].upper()}{phrase[1:]}\n\n"
+        f"{phrase[:1].upper()}{phrase[1:]}: the question is easy to ask and harder to answer "
+        f"well. This piece sets out what is at stake and why it deserves attention.\n\n"
+        f"Most of the difficulty comes down to {focus}: it rewards steady attention and "
+        f"punishes shortcuts. People who treat {focus} as a habit rather than a one-off project "
+        f"see the benefits compound over time."
     )
 
 
 def write_revision(topic: str, draft: str, feedback: str) -> str:
     """`draft` revised to answer each feedback line, in order."""
-    key = _keywords(topic)
+    phrase, focus = _subject(topic)
     text = draft or write_first(topic)
     for line in (ln.strip() for ln in feedback.splitlines() if ln.strip().startswith("-")):
         lowered = line.lower()
         if "example" in lowered and _EXAMPLE not in text:
             text += (
-                f"\n\n{_EXAMPLE} a team working on {key[0]} that reviews its {key[-1]} every "
-                f"week catches problems while they are still cheap to fix."
+                f"\n\n{_EXAMPLE} a group that reviews its {focus} every week catches problems "
+                f"while they are still cheap to fix."
             )
         elif ("takeaway" in lowered or "conclu" in lowered) and _TAKEAWAY not in text:
-            text += f"\n\n{_TAKEAWAY} {key[0]} pays off when it is practised, not announced."
+            text += f"\n\n{_TAKEAWAY} {phrase[:1].lower()}{phrase[1:]} comes down to practice."
         elif "example" not in lowered and "takeaway" not in lowered:
             comment = line.split(":", 1)[-1].strip().rstrip(".")
-            text += f"\n\nOn the point that {comment[:1].lower()}{comment[1:]}: this is now addressed."
+            text += (
+                f"\n\nOn the point that {comment[:1].lower()}{comment[1:]}: this is now addressed."
+            )
     return text
 
 
@@ -104,16 +137,32 @@ def review(draft: str) -> dict[str, Any]:
     sentences = _sentences(draft)
     issues = []
     if _EXAMPLE not in draft:
-        issues.append({"severity": "major", "quote": sentences[min(1, len(sentences) - 1)].strip(),
-                       "comment": "Too abstract: add a concrete example."})
+        issues.append(
+            {
+                "severity": "major",
+                "quote": sentences[min(1, len(sentences) - 1)].strip(),
+                "comment": "Too abstract: add a concrete example.",
+            }
+        )
     if _TAKEAWAY not in draft:
-        issues.append({"severity": "major", "quote": sentences[-1].strip(),
-                       "comment": "The ending trails off: close with a clear takeaway."})
+        issues.append(
+            {
+                "severity": "major",
+                "quote": sentences[-1].strip(),
+                "comment": "The ending trails off: close with a clear takeaway.",
+            }
+        )
     if issues:
-        return {"decision": "revise", "issues": issues,
-                "summary": f"A sound start with {len(issues)} major issue(s) to fix."}
-    return {"decision": "approve", "issues": [],
-            "summary": "Concrete, well structured and it lands its point."}
+        return {
+            "decision": "revise",
+            "issues": issues,
+            "summary": f"A sound start with {len(issues)} major issue(s) to fix.",
+        }
+    return {
+        "decision": "approve",
+        "issues": [],
+        "summary": "Concrete, well structured and it lands its point.",
+    }
 
 
 class OfflineChatModel(BaseChatModel):
@@ -180,8 +229,15 @@ class OfflineChatModel(BaseChatModel):
             call = message.tool_calls[0]
             yield AIMessageChunk(
                 content="",
-                tool_call_chunks=[{"name": call["name"], "args": json.dumps(call["args"]),
-                                   "id": call["id"], "index": 0, "type": "tool_call_chunk"}],
+                tool_call_chunks=[
+                    {
+                        "name": call["name"],
+                        "args": json.dumps(call["args"]),
+                        "id": call["id"],
+                        "index": 0,
+                        "type": "tool_call_chunk",
+                    }
+                ],
             )
         else:
             for piece in re.findall(r"\S+\s*|\s+", message.text):

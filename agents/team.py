@@ -45,9 +45,11 @@ class Agents:
         chosen = {"writer": "writer@production", "editor": "editor@production", **(prompts or {})}
         window = WindowPolicy(max_tokens=settings.window_tokens, model=settings.model)
         return cls(
-            writer=Writer("writer", "drafts and revises", registry.get(chosen["writer"]), client,
-                          window),
-            editor=Editor("editor", "reviews and decides", registry.get(chosen["editor"]), client,
-                          window),
+            writer=Writer(
+                "writer", "drafts and revises", registry.get(chosen["writer"]), client, window
+            ),
+            editor=Editor(
+                "editor", "reviews and decides", registry.get(chosen["editor"]), client, window
+            ),
             client=client,
         )

@@ -27,7 +27,9 @@ class CallRecord:
 
 def usage_of(message: AIMessage) -> tuple[int, int]:
     """(prompt tokens, completion tokens) the server reported for `message`."""
-    usage = message.usage_metadata or {}
+    usage = message.usage_metadata
+    if usage is None:
+        return 0, 0
     return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
 
 

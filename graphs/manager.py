@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
@@ -58,7 +58,7 @@ class ConversationManager:
 
     Args:
         settings: Settings (home, checkpoint URL, model, default rounds).
-        client: The model client to share; made from settings when None.
+        client: The model client to share; made from settings (and closed on exit) when None.
         checkpointer: An open checkpointer to use instead of the settings' URL.
     """
 
@@ -70,6 +70,7 @@ class ConversationManager:
         checkpointer: BaseCheckpointSaver[str] | None = None,
     ) -> None:
         self.settings = settings
+        self._owns_client = client is None
         self.client = client or OpenAIClient.from_settings(settings)
         self._checkpointer = checkpointer
         self._stack = AsyncExitStack()
@@ -89,6 +90,8 @@ class ConversationManager:
         trace: TracebackType | None,
     ) -> None:
         await self._stack.aclose()
+        if self._owns_client:
+            await self.client.aclose()
 
     @property
     def checkpointer(self) -> BaseCheckpointSaver[str]:
@@ -108,9 +111,7 @@ class ConversationManager:
         """The topology `name` (or path) compiled with this manager's checkpointer."""
         if name not in self._graphs:
             topology = find(name)
-            self._graphs[name] = topology.build(
-                agents=self.agents, checkpointer=self.checkpointer
-            )
+            self._graphs[name] = topology.build(agents=self.agents, checkpointer=self.checkpointer)
         return self._graphs[name]
 
     def transcript(self, thread_id: str) -> Transcript:
@@ -198,15 +199,19 @@ class ConversationManager:
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
     ) -> AsyncIterator[Event]:
         transcript = self.transcript(thread_id)
-        async for mode, payload in compiled.astream(
+        stream = compiled.astream(
             start, config, stream_mode=["tasks", "messages", "updates"], durability="sync"
-        ):
+        )
+        async for mode, item in stream:
+            payload: Any = item
             if mode == "tasks":
                 if "result" not in payload and not str(payload["name"]).startswith("__"):
                     yield TurnStarted(str(payload["name"]))
             elif mode == "messages":
                 chunk, meta = payload
-                if chunk.text:
+                # Whole messages are node outputs already reported by "updates"; only chunks
+                # are live tokens.
+                if isinstance(chunk, AIMessageChunk) and chunk.text:
                     structured = STRUCTURED_TAG in (meta.get("tags") or [])
                     yield Token(str(meta.get("langgraph_node", "")), chunk.text, structured)
             elif mode == "updates":
@@ -285,7 +290,8 @@ class ConversationManager:
                     thread_id=thread_id,
                     graph=str(item.metadata.get("graph", "")),
                     topic=str(values.get("topic", "")),
-                    status=str(values.get("status", "running")),
+                    # A stored "running" means no ending was reached: the thread can be resumed.
+                    status=str(values.get("status", "running")).replace("running", "unfinished"),
                     rounds=int(values.get("round", 0)),
                     updated_at=str(item.checkpoint.get("ts", "")),
                 )

@@ -32,6 +32,14 @@ DEFAULT_MAX_ROUNDS = 3
 Node = Callable[[DraftState, RunnableConfig], Awaitable[DraftUpdate]]
 
 
+class DecidingNode(Protocol):
+    """A node that returns its update together with where to go next."""
+
+    async def __call__(self, state: DraftState, config: RunnableConfig) -> Command[str]:
+        """Run the wrapped node, then route."""
+        ...
+
+
 class Ending(Protocol):
     """A condition that ends a run."""
 
@@ -89,7 +97,7 @@ def _preview(state: DraftState, update: DraftUpdate) -> DraftState:
     return merged  # type: ignore[return-value]
 
 
-def then_decide(node: Node, endings: Sequence[Ending], otherwise: str) -> Node:
+def then_decide(node: Node, endings: Sequence[Ending], otherwise: str) -> DecidingNode:
     """Wrap `node` so it also routes: to END with a status when an ending holds, else on.
 
     Routing inside the node (a `Command`) saves LangGraph a separate router step per turn.
@@ -103,4 +111,4 @@ def then_decide(node: Node, endings: Sequence[Ending], otherwise: str) -> Node:
         return Command(update={**update, "status": status}, goto=END)
 
     decide.__name__ = getattr(node, "name", "decide")
-    return decide  # type: ignore[return-value]
+    return decide

@@ -1,8 +1,8 @@
 """Writer <-> editor: the writer drafts, the editor approves or sends it back.
 
-    START -> writer -> editor -> (approved or out of rounds) -> END
-                ^         |
-                +---------+ revise
+START -> writer -> editor -> (approved or out of rounds) -> END
+            ^         |
+            +---------+ revise
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def build(
         endings = tuple(MaxRounds(max_rounds) if isinstance(e, MaxRounds) else e for e in endings)
     builder = StateGraph(DraftState)
     builder.add_node(WRITER, agents.writer)
-    builder.add_node(EDITOR, then_decide(agents.editor, endings, WRITER), destinations=(WRITER, END))
+    builder.add_node(
+        EDITOR, then_decide(agents.editor, endings, WRITER), destinations=(WRITER, END)
+    )
     builder.add_edge(START, WRITER)
     builder.add_edge(WRITER, EDITOR)
     return builder.compile(checkpointer=checkpointer, store=store, name=NAME)

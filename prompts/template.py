@@ -98,7 +98,9 @@ class PromptTemplate:
             raise PromptError(f"prompt {self.ref} has no part {part!r}")
         missing = sorted(_placeholders(text) - set(values))
         if missing:
-            raise PromptError(f"prompt {self.ref} ({part}): missing variable(s) {', '.join(missing)}")
+            raise PromptError(
+                f"prompt {self.ref} ({part}): missing variable(s) {', '.join(missing)}"
+            )
         return str(text).format_map(values)
 
     def system_message(self, values: Mapping[str, object]) -> SystemMessage:

@@ -1,0 +1,47 @@
+# Everything a newcomer needs: `make demo` runs an offline writer <-> editor conversation,
+# `make test` runs the gate (lint, format check, types, tests with coverage).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOPIC  ?= Why every city street should have a tree
+
+.PHONY: demo test check lint format types pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	COPYDESK_OFFLINE=1 $(BIN)/copydesk run turn_taking --topic "$(TOPIC)"
+
+test: check
+
+check: $(VENV)/.installed-dev lint types pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+types: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest --cov --cov-report=term
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,0 +1,101 @@
+"""How a conversation looks in the terminal: speaker headers, live tokens, verdicts, result."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from graphs.events import Event, RunResult, Token, Turn, TurnStarted
+
+__all__ = ["LiveView", "RedactingFilter", "configure_logging"]
+
+_ICONS = {"approve": "[green]✔ approve[/]", "revise": "[yellow]✎ revise[/]"}
+
+
+@dataclass
+class LiveView:
+    """Prints a stream of events as they arrive."""
+
+    console: Console
+    _round: int = 0
+    _open_line: bool = field(default=False)
+
+    def show(self, event: Event) -> None:
+        """Print one event."""
+        if isinstance(event, TurnStarted):
+            self._end_line()
+            label = (
+                f"round {self._round + 1}" if event.agent == "writer" else f"round {self._round}"
+            )
+            self.console.rule(f"[bold]{escape(event.agent)}[/] · {label}", align="left")
+        elif isinstance(event, Token) and not event.structured:
+            self.console.out(event.text, end="", highlight=False)
+            self._open_line = not event.text.endswith("\n")
+        elif isinstance(event, Turn):
+            self._end_line()
+            self._round = int(event.update.get("round", self._round))
+            for verdict in event.update.get("verdicts") or []:
+                self._verdict(verdict)
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            self.console.out("")
+            self._open_line = False
+
+    def _verdict(self, verdict: dict[str, Any]) -> None:
+        icon = _ICONS.get(verdict["decision"], verdict["decision"])
+        self.console.print(f"{icon} — {escape(verdict['summary'])}")
+        for issue in verdict["issues"]:
+            self.console.print(
+                f"  • \\[{issue['severity']}] “{escape(issue['quote'])}” — "
+                f"{escape(issue['comment'])}"
+            )
+
+    def finish(self, result: RunResult) -> None:
+        """Print the final draft and how the run ended."""
+        self._end_line()
+        self.console.rule("[bold]final draft[/]", align="left")
+        self.console.out(result.final_draft, highlight=False)
+        self.console.rule()
+        usage = result.usage.get("total", {})
+        self.console.print(
+            f"status: [bold]{result.status}[/] · rounds: {result.rounds} · "
+            f"tokens: {usage.get('prompt_tokens', 0)} in / {usage.get('completion_tokens', 0)} out"
+            f" · thread: {result.thread_id}"
+        )
+        if result.status == "out_of_rounds" and result.verdict:
+            open_issues = len(result.verdict.get("issues", []))
+            self.console.print(f"the editor did not approve: {open_issues} issue(s) still open")
+        if result.status == "interrupted":
+            self.console.print(f"continue with: copydesk resume {result.thread_id}")
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces secret values in log records with a placeholder, whatever logged them."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            for secret in self._secrets:
+                message = message.replace(secret, "[REDACTED]")
+            record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(level: str, secrets: list[str]) -> None:
+    """Send copydesk's logs (and, at DEBUG, its libraries') to stderr, with secrets redacted."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    logging.getLogger("copydesk").setLevel(level)

@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated environment per test, a fake OpenAI server, no real network."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.config import ConfigManager, Settings
+from tests.fakes import FakeOpenAIServer
+
+_SETTING_PREFIXES = ("OPENAI_", "COPYDESK_", "LANGCHAIN_", "LANGSMITH_")
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+        if host in ("localhost", ""):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+    return True  # unix sockets and the like stay on this machine
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real network beyond loopback fails the test."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _is_loopback(address):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _is_loopback(address):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the developer's shell, .env or copydesk.toml."""
+    for name in list(os.environ):
+        if name.startswith(_SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """COPYDESK_HOME for this test (not created until something writes there)."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def make_settings(home: Path) -> Callable[..., Settings]:
+    """Settings for this test: flags by field name, home under tmp_path."""
+
+    def make(**flags: Any) -> Settings:
+        return ConfigManager(flags={"home": home, **flags}).settings
+
+    return make
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI-compatible server on 127.0.0.1, fresh per test."""
+    with FakeOpenAIServer() as server:
+        yield server

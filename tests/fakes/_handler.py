@@ -1,0 +1,278 @@
+"""HTTP plumbing of the fake OpenAI server: the socket server and request handler.
+
+The handler records each request on the owning :class:`FakeOpenAIServer`, then
+applies, in order: latency and any delay fault; ``drop`` and ``status`` faults;
+the API-key check; routing; the rate budget; and finally the answer, which
+``malformed``, ``cut_stream`` and ``bad_content`` faults may corrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import socket
+import socketserver
+import sys
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from tests.fakes import _payloads
+from tests.fakes._budget import format_seconds
+from tests.fakes._faults import Fault, FaultKind, error_body
+from tests.fakes._replies import Reply, usage_of
+
+if TYPE_CHECKING:
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+__all__ = ["FakeHTTPServer", "FakeRequestHandler"]
+
+_MAX_DIMENSIONS = 65_536
+
+
+class FakeHTTPServer(ThreadingHTTPServer):
+    """Threaded HTTP server bound to one :class:`FakeOpenAIServer`."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024  # the default listen backlog of 5 resets bursts of connects
+
+    def __init__(self, address: tuple[str, int], fake: FakeOpenAIServer) -> None:
+        """Bind ``address`` and serve requests on behalf of ``fake``.
+
+        Args:
+            address: ``(host, port)``; port 0 picks a free port.
+            fake: The server whose state the handlers use.
+        """
+        self.fake = fake
+        super().__init__(address, FakeRequestHandler)
+
+    def server_bind(self) -> None:
+        """Bind without the reverse-DNS lookup ``HTTPServer`` does."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Report handler bugs, but not clients hanging up (routine in fault tests)."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class FakeRequestHandler(BaseHTTPRequestHandler):
+    """Answers one keep-alive connection's requests like the OpenAI API."""
+
+    protocol_version = "HTTP/1.1"
+    server: FakeHTTPServer
+
+    def setup(self) -> None:
+        """Register the connection so ``stop()`` can close it."""
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        """Unregister the connection."""
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log."""
+
+    def do_GET(self) -> None:
+        """Serve a GET request."""
+        self._serve()
+
+    def do_POST(self) -> None:
+        """Serve a POST request."""
+        self._serve()
+
+    def _serve(self) -> None:
+        """Record, fault, authenticate, route and answer one request."""
+        try:
+            self._answer()
+        except (OSError, ValueError):
+            self.close_connection = True
+
+    def _answer(self) -> None:
+        """Run the request through the pipeline described in the module docstring."""
+        fake = self.server.fake
+        arrival = time.monotonic()
+        body = _parse_json(self._read_body())
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        fault = fake._arrive(self.command, path, headers, body, arrival)
+        if not fake._pause(fake.latency + (fault.pause if fault else 0.0)):
+            self._abort()
+            return
+        if fault is not None and fault.kind is FaultKind.DROP:
+            self._abort()
+            return
+        if fault is not None and fault.kind is FaultKind.STATUS:
+            self._status_fault(fault)
+            return
+        if not fake._authorized(headers.get("authorization")):
+            self._error(401, "Incorrect API key provided")
+            return
+        route = (self.command, path)
+        if route == ("POST", "/v1/chat/completions"):
+            self._chat(body, fault)
+        elif route == ("POST", "/v1/embeddings"):
+            self._embeddings(body, fault)
+        elif route == ("GET", "/v1/models"):
+            if self._admit(0):
+                self._send_json(200, _payloads.models_response(), fault)
+        else:
+            self._error(404, f"Unknown request URL: {self.command} {path}")
+
+    def _chat(self, body: Any, fault: Fault | None) -> None:
+        """Answer ``POST /v1/chat/completions``."""
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            self._error(400, "Request body must be JSON with a 'messages' list")
+            return
+        if fault is not None and fault.kind is FaultKind.BAD_CONTENT:
+            reply = Reply(content=fault.text)
+        else:
+            try:
+                reply = self.server.fake.responder(body)
+            except Exception as exc:  # a broken test responder should be visible, not a hang
+                self._error(500, f"Fake responder failed: {exc!r}")
+                return
+        usage = usage_of(body, reply)
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        budgeted = limit if isinstance(limit, int) else usage["completion_tokens"]
+        if not self._admit(usage["prompt_tokens"] + budgeted):
+            return
+        if body.get("stream") is True:
+            self._stream(_payloads.chat_chunks(body, reply, usage), fault)
+        else:
+            self._send_json(200, _payloads.chat_completion(body, reply, usage), fault)
+
+    def _embeddings(self, body: Any, fault: Fault | None) -> None:
+        """Answer ``POST /v1/embeddings``."""
+        inputs = _payloads.embedding_inputs(body) if isinstance(body, dict) else None
+        if not isinstance(body, dict) or inputs is None:
+            self._error(400, "'input' must be a string, a list of strings or token lists")
+            return
+        dimensions = body.get("dimensions") or _payloads.DEFAULT_DIMENSIONS
+        if not isinstance(dimensions, int) or not 0 < dimensions <= _MAX_DIMENSIONS:
+            self._error(400, f"Invalid 'dimensions': {dimensions!r}")
+            return
+        if self._admit(sum(count for _, count in inputs)):
+            self._send_json(200, _payloads.embeddings_response(body, inputs, dimensions), fault)
+
+    def _admit(self, tokens: int) -> bool:
+        """Spend budget for this request, or send a 429 and return ``False``."""
+        wait = self.server.fake._admit(tokens)
+        if wait is None:
+            return True
+        self._error(
+            429,
+            f"Rate limit reached; please try again in {format_seconds(wait)}s",
+            {"Retry-After": format_seconds(wait), "retry-after-ms": str(math.ceil(wait * 1000))},
+        )
+        return False
+
+    def _status_fault(self, fault: Fault) -> None:
+        """Send the error status a ``Fault.status`` asks for."""
+        extra: dict[str, str] = {}
+        if fault.retry_after is not None:
+            extra["Retry-After"] = format_seconds(fault.retry_after)
+        if fault.retry_after_ms is not None:
+            extra["retry-after-ms"] = str(fault.retry_after_ms)
+        self._error(fault.code, None, extra)
+
+    def _error(
+        self, code: int, message: str | None, extra: Mapping[str, str] | None = None
+    ) -> None:
+        """Send an OpenAI-style error body."""
+        self._send_json(code, error_body(code, message), None, extra)
+
+    def _start(self, code: int, content_type: str, extra: Mapping[str, str] | None) -> None:
+        """Send the status line and common headers (caller adds framing headers)."""
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("x-request-id", f"req_{time.monotonic_ns():x}")
+        for name, value in {**self.server.fake._rate_headers(), **(extra or {})}.items():
+            self.send_header(name, value)
+
+    def _send_json(
+        self,
+        code: int,
+        payload: Mapping[str, Any],
+        fault: Fault | None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send a JSON body, applying ``malformed`` / ``cut_stream`` faults."""
+        kind = fault.kind if fault is not None else None
+        data = json.dumps(payload).encode()
+        if kind is FaultKind.MALFORMED:
+            data = b'{"id": "chatcmpl-fake", "choices": [ {not json'
+        self._start(code, "application/json", extra)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if kind is FaultKind.CUT_STREAM:
+            self.wfile.write(data[: len(data) // 2])
+            self._abort()
+            return
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _stream(self, chunks: list[dict[str, Any]], fault: Fault | None) -> None:
+        """Send chunks as Server-Sent Events over chunked transfer encoding."""
+        kind = fault.kind if fault is not None else None
+        events = [json.dumps(chunk) for chunk in chunks]
+        if kind is FaultKind.MALFORMED:
+            events = ["{not json"]
+        self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for sent, event in enumerate(events):
+            if kind is FaultKind.CUT_STREAM and fault is not None and sent >= fault.after_chunks:
+                self._abort()
+                return
+            self._write_chunk(f"data: {event}\n\n".encode())
+        if kind is FaultKind.CUT_STREAM:
+            self._abort()
+            return
+        self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _write_chunk(self, data: bytes) -> None:
+        """Write one HTTP/1.1 chunk and flush it to the client."""
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _abort(self) -> None:
+        """Close the connection abruptly, mid-response if one was started."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _read_body(self) -> bytes:
+        """Read the request body (``Content-Length`` or chunked)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts: list[bytes] = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+
+def _parse_json(raw: bytes) -> Any:
+    """Decode a JSON body; ``None`` when empty or invalid."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

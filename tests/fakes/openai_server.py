@@ -1,0 +1,300 @@
+"""A real HTTP server that speaks enough of the OpenAI API for tests and benchmarks.
+
+``FakeOpenAIServer`` listens on ``127.0.0.1`` (a free port by default) using
+only the standard library, so the real ``openai`` SDK, ``langchain_openai`` or
+any HTTP client can talk to it. It serves ``POST /v1/chat/completions``
+(plain and streamed), ``POST /v1/embeddings`` and ``GET /v1/models``, records
+every request, and can inject faults, latency and rate limits::
+
+    with FakeOpenAIServer() as server:
+        server.faults.add(Fault.status(429, retry_after=0.5), Fault.drop())
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+
+Run ``python -m tests.fakes.openai_server --help`` for the stand-alone CLI,
+which prints one ``FAKE_OPENAI_BASE_URL=...`` line and serves until
+SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any
+
+from tests.fakes._budget import RateBudget
+from tests.fakes._faults import Fault, FaultKind, FaultQueue
+from tests.fakes._handler import FakeHTTPServer
+from tests.fakes._replies import DefaultResponder, Reply, Responder
+
+__all__ = [
+    "CHAT_PATH",
+    "FakeOpenAIServer",
+    "Fault",
+    "FaultKind",
+    "FaultQueue",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "main",
+]
+
+CHAT_PATH = "/v1/chat/completions"
+_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it.
+
+    Attributes:
+        method: HTTP method, e.g. ``"POST"``.
+        path: URL path without query string or trailing slash.
+        headers: Request headers with lower-cased names.
+        body: The parsed JSON body if it was a JSON object, else ``None``.
+        time: ``time.monotonic()`` on arrival (after the headers, before the body).
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    time: float
+
+
+class FakeOpenAIServer:
+    """OpenAI-compatible HTTP server with recording, faults and rate limits.
+
+    Attributes:
+        api_key: When set, requests must send ``Authorization: Bearer <api_key>``
+            or get a 401; when ``None`` any (or no) key is accepted.
+        latency: Seconds to wait before answering every request.
+        responder: Builds the reply from a chat request's JSON body.
+        faults: One-shot faults, consumed one per incoming request.
+        always: A fault applied to every request while set (a queued one-shot
+            fault takes precedence for the request that consumes it).
+    """
+
+    def __init__(self, api_key: str | None = None, *, port: int = 0) -> None:
+        """Create a stopped server.
+
+        Args:
+            api_key: The key to require, or ``None`` to accept anything.
+            port: Port to bind on ``127.0.0.1``; 0 picks a free one.
+        """
+        self.api_key = api_key
+        self.latency: float = 0.0
+        self.faults = FaultQueue()
+        self.always: Fault | None = None
+        self._default_responder = DefaultResponder()
+        self.responder: Responder = self._default_responder
+        self._wanted_port = port
+        self._budget = RateBudget()
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._rejected = 0
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: FakeHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the port and serve in a daemon thread.
+
+        Raises:
+            RuntimeError: If the server is already running.
+        """
+        if self._httpd is not None:
+            raise RuntimeError("FakeOpenAIServer is already running")
+        self._stopping.clear()
+        self._httpd = FakeHTTPServer((_HOST, self._wanted_port), self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"fake-openai-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, wake sleeping handlers and close open connections."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd, self._thread = None, None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        """Start the server and return it."""
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (only while running)."""
+        if self._httpd is None:
+            raise RuntimeError("FakeOpenAIServer is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, ready for ``openai.OpenAI(base_url=...)``."""
+        return f"http://{_HOST}:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST /v1/chat/completions`` requests, in arrival order."""
+        return [r for r in self.requests if r.method == "POST" and r.path == CHAT_PATH]
+
+    @property
+    def rejected_429(self) -> int:
+        """How many requests the :meth:`enforce` budget has rejected with 429."""
+        with self._lock:
+            return self._rejected
+
+    def enforce(self, rps: float | None = None, tpm: int | None = None) -> None:
+        """Enforce a rate budget; with no arguments, stop enforcing.
+
+        Requests over ``rps`` (sliding 1-second window) or ``tpm`` (sliding
+        60-second window of prompt estimate plus ``max_tokens``, or completion
+        tokens when no limit is sent) get a 429 with ``Retry-After`` (seconds,
+        possibly fractional) and ``retry-after-ms`` headers.
+
+        Args:
+            rps: Requests per second, or ``None`` for no request limit.
+            tpm: Tokens per minute, or ``None`` for no token limit.
+        """
+        self._budget.configure(rps, tpm)
+
+    def reset(self) -> None:
+        """Return to a fresh state (the server keeps running).
+
+        Clears recorded requests, queued faults, ``always``, ``latency``, the
+        :meth:`enforce` budget and ``rejected_429``, and restores the default
+        responder with its reply counter at zero.
+        """
+        with self._lock:
+            self._requests.clear()
+            self._rejected = 0
+        self.faults.clear()
+        self.always = None
+        self.latency = 0.0
+        self._budget.configure()
+        self._default_responder.reset()
+        self.responder = self._default_responder
+
+    def __repr__(self) -> str:
+        """Describe the server and whether it is running."""
+        where = self.base_url if self._httpd is not None else "stopped"
+        return f"FakeOpenAIServer({where}, requests={len(self.requests)})"
+
+    # Hooks for the request handler (tests.fakes._handler).
+    def _arrive(
+        self, method: str, path: str, headers: dict[str, str], body: Any, arrival: float
+    ) -> Fault | None:
+        """Record a request and return the fault it meets, if any."""
+        kept = body if isinstance(body, dict) else None
+        record = RecordedRequest(method, path, headers, kept, arrival)
+        with self._lock:
+            self._requests.append(record)
+        fault = self.faults.pop()
+        return fault if fault is not None else self.always
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; return ``False`` if the server stopped meanwhile."""
+        if seconds <= 0:
+            return True
+        return not self._stopping.wait(seconds)
+
+    def _authorized(self, authorization: str | None) -> bool:
+        """Check the ``Authorization`` header against :attr:`api_key`."""
+        return self.api_key is None or authorization == f"Bearer {self.api_key}"
+
+    def _admit(self, tokens: int) -> float | None:
+        """Spend budget; return seconds to wait (counting a 429) or ``None``."""
+        wait = self._budget.admit(tokens)
+        if wait is not None:
+            with self._lock:
+                self._rejected += 1
+        return wait
+
+    def _rate_headers(self) -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers for the current budget."""
+        return self._budget.headers()
+
+    def _track(self, connection: socket.socket, *, add: bool) -> None:
+        """Remember (or forget) an open client connection."""
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fake server until SIGTERM or SIGINT.
+
+    Args:
+        argv: Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit status.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes.openai_server",
+        description="Serve a fake OpenAI-compatible API on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to bind (0 = any free port)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--api-key", default=None, help="require this bearer key")
+    parser.add_argument("--rps", type=float, default=None, help="enforce requests per second")
+    parser.add_argument("--tpm", type=int, default=None, help="enforce tokens per minute")
+    args = parser.parse_args(argv)
+
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    server = FakeOpenAIServer(args.api_key, port=args.port)
+    server.latency = args.latency
+    server.enforce(args.rps, args.tpm)
+    with server:
+        print(f"FAKE_OPENAI_BASE_URL={server.base_url}", flush=True)
+        while not done.wait(0.2):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The public surface of each package changes only on purpose."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPECTED = {
+    "agents": {
+        "OFFLINE_MODEL_NAME", "STRUCTURED_TAG", "Agents", "CallRecord", "Chatbot", "ConfigError",
+        "ConfigManager", "CopydeskError", "DraftState", "DraftUpdate", "Editor", "Issue",
+        "ModelAuthError", "ModelError", "ModelOutputError", "ModelRequestError",
+        "ModelUnavailableError", "OfflineChatModel", "OpenAIClient", "Reply", "Revision",
+        "RetryPolicy", "Settings", "Structured", "UsageLedger", "UsageTotals", "Verdict",
+        "VerdictRecord", "Writer", "fingerprint",
+    },
+    "graphs": {
+        "CheckpointInfo", "ConversationManager", "DraftState", "Event", "RunResult",
+        "ThreadInfo", "Token", "Turn", "TurnStarted", "TopologyError", "load", "known", "find",
+    },
+    "memory": {
+        "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
+        "encoding_for_model", "open_checkpointer", "strict_serializer",
+    },
+    "prompts": {"DEFAULT_PROMPTS_DIR", "PART_NAMES", "PromptError", "PromptRegistry",
+                "PromptTemplate"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", sorted(EXPECTED))
+def test_exports_are_pinned(package: str) -> None:
+    """`__all__` lists exactly the expected names, and each resolves."""
+    module = importlib.import_module(package)
+    assert set(module.__all__) == EXPECTED[package]
+    for name in module.__all__:
+        assert getattr(module, name) is not None

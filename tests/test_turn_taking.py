@@ -1,0 +1,94 @@
+"""The writer <-> editor loop: endings, rounds, state, and import without keys or network."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agents.client import OpenAIClient
+from agents.team import Agents
+from graphs.turn_taking import EDITOR, WRITER, build
+from tests.fakes.writing import ScriptedChatModel, verdict_json
+
+
+def _agents(make_settings: Any, model: Any = None) -> Agents:
+    settings = make_settings()
+    return Agents.default(settings, client=OpenAIClient(chat_model=model) if model else None)
+
+
+async def test_offline_run_ends_approved(make_settings: Any) -> None:
+    """Offline: revise once, then approve; every draft and verdict is kept."""
+    graph = build(agents=_agents(make_settings), checkpointer=InMemorySaver())
+    state = await graph.ainvoke(
+        {"topic": "night trains", "max_rounds": 3}, {"configurable": {"thread_id": "a"}}
+    )
+    assert state["status"] == "approved"
+    assert state["round"] == 2
+    assert [v["decision"] for v in state["verdicts"]] == ["revise", "approve"]
+    assert [r["round"] for r in state["revisions"]] == [1, 2]
+    assert state["draft"] == state["revisions"][-1]["text"]
+    assert "Night trains" in state["draft"]
+    assert state["usage"]["writer"]["calls"] == 2 and state["usage"]["editor"]["calls"] == 2
+    assert state["prompts"] == {"writer": "writer@v1", "editor": "editor@v1"}
+
+
+async def test_running_out_of_rounds_is_a_normal_ending(make_settings: Any) -> None:
+    """An editor that never approves ends the run at max_rounds with status out_of_rounds."""
+    model = ScriptedChatModel(drafts=["d"], verdicts=[verdict_json("revise")])
+    graph = build(agents=_agents(make_settings, model))
+    state = await graph.ainvoke({"topic": "t", "max_rounds": 4})
+    assert state["status"] == "out_of_rounds"
+    assert state["round"] == 4
+    assert len(state["verdicts"]) == 4
+    assert state["verdicts"][-1]["issues"]
+
+
+async def test_many_rounds_do_not_hit_the_recursion_limit(make_settings: Any) -> None:
+    """30 rounds (60 steps) end by the round limit, not GraphRecursionError."""
+    model = ScriptedChatModel(drafts=["d"], verdicts=[verdict_json("revise")])
+    graph = build(agents=_agents(make_settings, model), max_rounds=30)
+    state = await graph.ainvoke({"topic": "t"}, {"recursion_limit": 1000})
+    assert state["status"] == "out_of_rounds" and state["round"] == 30
+
+
+async def test_build_max_rounds_is_the_default_for_inputs_without_one(make_settings: Any) -> None:
+    """build(max_rounds=N) applies when the input does not set max_rounds."""
+    model = ScriptedChatModel(drafts=["d"], verdicts=[verdict_json("revise")])
+    state = await build(agents=_agents(make_settings, model), max_rounds=2).ainvoke({"topic": "t"})
+    assert state["round"] == 2
+
+
+def test_shape_matches_the_diagram(make_settings: Any) -> None:
+    """Nodes are writer and editor; the editor may go back to the writer or end."""
+    drawable = build(agents=_agents(make_settings)).get_graph()
+    assert {WRITER, EDITOR} <= set(drawable.nodes)
+    edges = {(e.source, e.target) for e in drawable.edges}
+    assert ("__start__", WRITER) in edges and (WRITER, EDITOR) in edges
+    assert (EDITOR, WRITER) in edges and (EDITOR, "__end__") in edges
+
+
+def test_module_imports_without_key_or_network(tmp_path: Any) -> None:
+    """`graphs.turn_taking.graph` loads in a fresh interpreter with no key and no network."""
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise SystemExit('network used at import')\n"
+        "socket.socket.connect = refuse\n"
+        "import graphs.turn_taking as t\n"
+        "assert t.graph.checkpointer is None\n"
+        "print(t.graph.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "turn_taking"
+    assert not any(tmp_path.iterdir())  # importing wrote nothing
