@@ -119,6 +119,7 @@ class OpenAIClient:
         self._api_key = api_key
         self._sleep = sleep
         self._fixed_model = chat_model
+        self._tools: dict[type[BaseModel], dict[str, Any]] = {}
         self._offline_model = OfflineChatModel(tokenizer_model=model)
         self._per_loop: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[ChatOpenAI, httpx.AsyncClient]
@@ -250,7 +251,9 @@ class OpenAIClient:
         )
 
     def _bind_schema(self, schema: type[BaseModel]) -> Runnable[Any, Any]:
-        tool = convert_to_openai_tool(schema, strict=True)
+        tool = self._tools.get(schema)
+        if tool is None:  # building a JSON schema costs ~1.5 ms: once per schema, not per call
+            tool = self._tools[schema] = convert_to_openai_tool(schema, strict=True)
         function = tool["function"]
         model = self.chat_model()
         if self.structured_output == "function_calling":
