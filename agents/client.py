@@ -110,7 +110,11 @@ class OpenAIClient:
     ) -> None:
         self.model = model
         self.base_url = base_url
-        self.offline = offline if offline is not None else (api_key is None and base_url is None)
+        self.offline = (
+            offline
+            if offline is not None
+            else (chat_model is None and api_key is None and base_url is None)
+        )
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.structured_output = structured_output
@@ -140,7 +144,9 @@ class OpenAIClient:
 
     @property
     def endpoint(self) -> str:
-        """Where calls go: the base URL, OpenAI's, or `offline`."""
+        """Where calls go: the base URL, OpenAI's, `offline`, or the injected chat model."""
+        if self._fixed_model is not None:
+            return f"chat model {type(self._fixed_model).__name__}"
         return "offline" if self.offline else (self.base_url or DEFAULT_ENDPOINT)
 
     @property

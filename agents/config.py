@@ -216,9 +216,11 @@ class ConfigManager:
         Each call appends an audit line (name, source, fingerprint; never the value).
         """
         alias = _aliases()[name]
-        path_text = os.environ.get(f"{alias}_FILE")
-        if path_text and alias not in os.environ:
-            path = Path(path_text)
+        # Named in the environment or in .env, as `load` reads it.
+        path_text = os.environ.get(f"{alias}_FILE") or self._read_dotenv().get(f"{alias}_FILE")
+        from_file = bool(path_text) and alias not in os.environ  # the variable beats the file
+        if from_file:
+            path = Path(str(path_text))
             try:
                 changed = path.stat().st_mtime != self._secret_stamp.get(alias)
             except OSError:
@@ -227,7 +229,7 @@ class ConfigManager:
                 self._settings = None  # reload everything with the rotated value
         value = getattr(self.settings, name)
         if isinstance(value, SecretStr):
-            source = f"{alias}_FILE" if path_text else alias
+            source = f"{alias}_FILE" if from_file else alias
             self._audit(alias, source, fingerprint(value.get_secret_value()))
             return value
         return None

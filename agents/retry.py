@@ -32,10 +32,10 @@ def is_retryable(error: BaseException) -> bool:
 
 def retry_after(error: BaseException) -> float | None:
     """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`), if any."""
-    response = getattr(error, "response", None)
-    if not isinstance(response, httpx.Response):
+    # An httpx or an httpx2 response: openai's own HTTP client is httpx2, a passed one httpx.
+    headers = getattr(getattr(error, "response", None), "headers", None)
+    if headers is None:
         return None
-    headers = response.headers
     milliseconds = headers.get("retry-after-ms")
     if milliseconds:
         try:
@@ -48,8 +48,12 @@ def retry_after(error: BaseException) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # neither seconds nor an HTTP date: ignore the header
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 @dataclass
