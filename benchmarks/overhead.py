@@ -25,19 +25,19 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.client import OpenAIClient  # noqa: E402
-from agents.config import ConfigManager  # noqa: E402
-from agents.team import Agents  # noqa: E402
-from graphs.turn_taking import build  # noqa: E402
-from memory.checkpoint import strict_serializer  # noqa: E402
-from tests.fakes.writing import ScriptedChatModel, verdict_json  # noqa: E402
+from agents.client import OpenAIClient
+from agents.config import ConfigManager
+from agents.team import Agents
+from graphs.turn_taking import build
+from memory.checkpoint import strict_serializer
+from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 DRAFT = ("The harbour wakes before the town does. " * 12).strip()
 REVISE = verdict_json("revise")
@@ -101,8 +101,12 @@ async def measure(threads: int, rounds: int, repeats: int) -> dict[str, list[flo
             bare = bare_graph(model, saver, rounds)
             topic = "Why harbours matter"
             bare_start = {"messages": [HumanMessage(topic)], "round": 0}
-            ours_start = {"topic": topic, "max_rounds": rounds, "round": 0,
-                          "messages": [HumanMessage(topic, name="user")]}
+            ours_start = {
+                "topic": topic,
+                "max_rounds": rounds,
+                "round": 0,
+                "messages": [HumanMessage(topic, name="user")],
+            }
             await run_many(ours, ours_start, 2, "warm-ours")  # imports, tiktoken tables
             await run_many(bare, bare_start, 2, "warm-bare")
             for repeat in range(repeats):
@@ -121,9 +125,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     results = asyncio.run(measure(args.threads, args.rounds, args.repeats))
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python "
-          f"{platform.python_version()}; {args.threads} threads x {args.rounds} rounds "
-          f"(= {2 * args.rounds} turns each), {args.repeats} repeats, median")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} python "
+        f"{platform.python_version()}; {args.threads} threads x {args.rounds} rounds "
+        f"(= {2 * args.rounds} turns each), {args.repeats} repeats, median"
+    )
     print(f"{'graph':<24}{'CPU us/turn':>14}{'min':>10}{'max':>10}")
     medians = {}
     for name, samples in results.items():
