@@ -123,7 +123,10 @@ def write_revision(topic: str, draft: str, feedback: str) -> str:
                 f"while they are still cheap to fix."
             )
         elif ("takeaway" in lowered or "conclu" in lowered) and _TAKEAWAY not in text:
-            text += f"\n\n{_TAKEAWAY} {phrase[:1].lower()}{phrase[1:]} comes down to practice."
+            claim = re.sub(r"^(why|how|what|whether)\s+", "", phrase, flags=re.IGNORECASE)
+            text += (
+                f"\n\n{_TAKEAWAY} {claim[:1].lower()}{claim[1:]}, and getting there takes practice."
+            )
         elif "example" not in lowered and "takeaway" not in lowered:
             comment = line.split(":", 1)[-1].strip().rstrip(".")
             text += (

@@ -1,41 +1,45 @@
-"""The `copydesk` command: run, resume and inspect writing threads from a terminal."""
+"""The `copydesk` command: run, resume and inspect writing threads from a terminal.
+
+Commands for one area live in their own module (`graphs/_cli_<area>.py`) with a
+`register(app)` function; `main` registers them all.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from agents.config import ConfigManager, Settings
 from agents.errors import CopydeskError
-from graphs._console import LiveView, configure_logging
-from graphs.events import Event, RunResult
-from graphs.manager import ConversationManager, UnknownThreadError
+from graphs._cli_common import (
+    JsonFlag,
+    ModelFlag,
+    announce_offline,
+    err,
+    execute,
+    follow,
+    out,
+    require_existing_store,
+    settings_from_flags,
+)
+from graphs.events import RunResult
+from graphs.manager import ConversationManager
 from graphs.registry import find, known
 from graphs.transcript import THREAD_ID_PATTERN
 from memory.checkpoint import sqlite_path
 
 __all__ = ["app", "main"]
 
-T = TypeVar("T")
 app = typer.Typer(
     help="Writer, editor and other agents that talk to each other to produce a piece of writing.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document, nothing else.")]
-ModelFlag = Annotated[str | None, typer.Option("--model", help="Model name (COPYDESK_MODEL).")]
 
 
 class ExportFormat(StrEnum):
@@ -43,65 +47,6 @@ class ExportFormat(StrEnum):
 
     md = "md"
     json = "json"
-
-
-def _settings(**flags: Any) -> Settings:
-    settings = ConfigManager(flags=flags).settings
-    secret = settings.openai_api_key
-    configure_logging(settings.log_level, [secret.get_secret_value()] if secret else [])
-    return settings
-
-
-def _execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`; a user-facing error becomes one line on stderr and its exit code."""
-    try:
-        return asyncio.run(work())
-    except CopydeskError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("copydesk: interrupted; the thread is saved, continue it with `copydesk resume`")
-        raise typer.Exit(130) from None
-
-
-def _announce_offline(settings: Settings, quiet: bool) -> None:
-    if settings.is_offline:
-        err.print(
-            "copydesk: [bold]offline[/] - no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the "
-            "deterministic offline model (copydesk-offline) is writing. Set OPENAI_API_KEY "
-            "to use a real model."
-            if not quiet
-            else "copydesk: offline model (copydesk-offline); set OPENAI_API_KEY for a real one"
-        )
-
-
-def _require_existing_store(settings: Settings, thread_id: str) -> None:
-    """Fail before creating anything when the checkpoint database does not exist yet."""
-    url = settings.resolved_checkpoint_url
-    if url.startswith("sqlite:") and not sqlite_path(url).exists():
-        raise UnknownThreadError(
-            f"unknown thread {thread_id!r}: no checkpoints under {settings.home} yet"
-        )
-
-
-def _show(result: RunResult, events: list[Event] | None, as_json: bool, view: LiveView) -> None:
-    if as_json:
-        out.print_json(json.dumps(result.as_json()))
-    else:
-        view.finish(result)
-
-
-async def _follow(stream: Any, as_json: bool) -> RunResult:
-    view = LiveView(out)
-    result: RunResult | None = None
-    async for event in stream:
-        if isinstance(event, RunResult):
-            result = event
-        elif not as_json:
-            view.show(event)
-    assert result is not None  # the manager always ends a stream with a result
-    _show(result, None, as_json, view)
-    return result
 
 
 @app.command()
@@ -120,7 +65,7 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Start a conversation and stream it live; end with the final draft."""
-    settings = _settings(model=model, max_rounds=max_rounds)
+    settings = settings_from_flags(model=model, max_rounds=max_rounds)
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip():
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
@@ -140,10 +85,10 @@ def run(
             stream = manager.stream(
                 graph, topic=topic, thread_id=thread_id, max_rounds=settings.max_rounds
             )
-            return await _follow(stream, as_json)
+            return await follow(stream, as_json)
 
-    _announce_offline(settings, as_json)
-    result = _execute(work)
+    announce_offline(settings, as_json)
+    result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
 
@@ -155,21 +100,21 @@ def resume(
     as_json: JsonFlag = False,
 ) -> None:
     """Continue an interrupted thread from its last checkpoint."""
-    settings = _settings(model=model)
-    _require_existing_store(settings, thread_id)  # before the offline notice: one error line
+    settings = settings_from_flags(model=model)
+    require_existing_store(settings, thread_id)  # before the offline notice: one error line
 
     async def work() -> RunResult:
         async with ConversationManager(settings) as manager:
-            return await _follow(manager.stream_resume(thread_id), as_json)
+            return await follow(manager.stream_resume(thread_id), as_json)
 
-    _announce_offline(settings, as_json)
-    _execute(work)
+    announce_offline(settings, as_json)
+    execute(work)
 
 
 @app.command()
 def threads(as_json: JsonFlag = False) -> None:
     """List threads, most recently updated first."""
-    settings = _settings()
+    settings = settings_from_flags()
 
     async def work() -> list[dict[str, Any]]:
         url = settings.resolved_checkpoint_url
@@ -178,7 +123,7 @@ def threads(as_json: JsonFlag = False) -> None:
         async with ConversationManager(settings) as manager:
             return [t.as_json() for t in await manager.threads()]
 
-    rows = _execute(work)
+    rows = execute(work)
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -198,14 +143,14 @@ def history(
     as_json: JsonFlag = False,
 ) -> None:
     """List a thread's checkpoints, newest first (id, step, round, node, time)."""
-    settings = _settings()
+    settings = settings_from_flags()
 
     async def work() -> list[dict[str, Any]]:
-        _require_existing_store(settings, thread_id)
+        require_existing_store(settings, thread_id)
         async with ConversationManager(settings) as manager:
             return [c.as_json() for c in await manager.history(thread_id)]
 
-    rows = _execute(work)
+    rows = execute(work)
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -228,10 +173,10 @@ def export(
     ] = None,
 ) -> None:
     """Export the final draft and its revision history."""
-    settings = _settings()
+    settings = settings_from_flags()
 
     async def work() -> str:
-        _require_existing_store(settings, thread_id)
+        require_existing_store(settings, thread_id)
         async with ConversationManager(settings) as manager:
             if fmt is ExportFormat.json:
                 result = await manager.result(thread_id)
@@ -239,7 +184,7 @@ def export(
                 return json.dumps({**result.as_json(), "transcript": lines}, indent=2)
             return await manager.export_markdown(thread_id)
 
-    text = _execute(work)
+    text = execute(work)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -258,8 +203,16 @@ def list_graphs(as_json: JsonFlag = False) -> None:
         out.print(f"{row['name']:<14} {row['description']}", markup=False)
 
 
+_COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
+
+
 def main() -> None:
     """Console-script entry point."""
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(app)
     try:
         app()
     except CopydeskError as error:  # raised while parsing settings, before any work

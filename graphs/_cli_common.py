@@ -1,0 +1,98 @@
+"""What every `copydesk` command shares: consoles, settings from flags, one-line errors,
+and following a conversation stream. New command modules import from here and expose
+`register(app)`, which `graphs.cli` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from agents.config import ConfigManager, Settings
+from agents.errors import CopydeskError
+from graphs._console import LiveView, configure_logging
+from graphs.events import Event, RunResult
+from graphs.manager import UnknownThreadError
+from memory.checkpoint import sqlite_path
+
+__all__ = [
+    "JsonFlag",
+    "ModelFlag",
+    "announce_offline",
+    "err",
+    "execute",
+    "follow",
+    "out",
+    "require_existing_store",
+    "settings_from_flags",
+]
+
+T = TypeVar("T")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document, nothing else.")]
+ModelFlag = Annotated[str | None, typer.Option("--model", help="Model name (COPYDESK_MODEL).")]
+
+
+def settings_from_flags(**flags: Any) -> Settings:
+    """Load settings with these flag values on top, and set up logging with secrets redacted."""
+    settings = ConfigManager(flags=flags).settings
+    secret = settings.openai_api_key
+    configure_logging(settings.log_level, [secret.get_secret_value()] if secret else [])
+    return settings
+
+
+def execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `work`; a user-facing error becomes one line on stderr and its exit code."""
+    try:
+        return asyncio.run(work())
+    except CopydeskError as error:
+        err.print(f"copydesk: error: {error}", markup=False)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("copydesk: interrupted; the thread is saved, continue it with `copydesk resume`")
+        raise typer.Exit(130) from None
+
+
+def announce_offline(settings: Settings, quiet: bool) -> None:
+    """Say once, on stderr, that the offline model is writing."""
+    if settings.is_offline:
+        err.print(
+            "copydesk: [bold]offline[/] - no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the "
+            "deterministic offline model (copydesk-offline) is writing. Set OPENAI_API_KEY "
+            "to use a real model."
+            if not quiet
+            else "copydesk: offline model (copydesk-offline); set OPENAI_API_KEY for a real one"
+        )
+
+
+def require_existing_store(settings: Settings, thread_id: str) -> None:
+    """Fail before creating anything when the checkpoint database does not exist yet."""
+    url = settings.resolved_checkpoint_url
+    if url.startswith("sqlite:") and not sqlite_path(url).exists():
+        raise UnknownThreadError(
+            f"unknown thread {thread_id!r}: no checkpoints under {settings.home} yet"
+        )
+
+
+async def follow(stream: AsyncIterator[Event], as_json: bool) -> RunResult:
+    """Show a conversation live (or stay quiet for --json), then print how it ended."""
+    view = LiveView(out)
+    result: RunResult | None = None
+    async for event in stream:
+        if isinstance(event, RunResult):
+            result = event
+        elif not as_json:
+            view.show(event)
+    if result is None:
+        raise RuntimeError("the conversation stream ended without a result")
+    if as_json:
+        out.print_json(json.dumps(result.as_json()))
+    else:
+        view.finish(result)
+    return result
