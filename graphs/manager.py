@@ -134,9 +134,7 @@ class ConversationManager:
         return Transcript.of(self.settings.home, thread_id)
 
     @staticmethod
-    def _config(
-        thread_id: str, graph: str, choice: PromptChoice | None = None
-    ) -> RunnableConfig:
+    def _config(thread_id: str, graph: str, choice: PromptChoice | None = None) -> RunnableConfig:
         # LangGraph copies scalar `metadata` into every checkpoint it writes for this call.
         metadata = {"graph": graph, **(choice.metadata() if choice else {})}
         return {"configurable": {"thread_id": thread_id}, "metadata": metadata}
@@ -316,7 +314,7 @@ class ConversationManager:
                     next=tuple(snapshot.next),
                     created_at=str(snapshot.created_at or ""),
                     prompts=recorded.prompts or dict(snapshot.values.get("prompts") or {}),
-                    experiment=dict(recorded.experiment or {}),
+                    experiment={k: str(v) for k, v in (recorded.experiment or {}).items()},
                 )
             )
         return out

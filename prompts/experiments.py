@@ -126,7 +126,10 @@ def _experiment(name: str, body: Any, registry: PromptRegistry) -> Experiment:
 
 def _variant(where: str, prompt: str, item: Any, registry: PromptRegistry) -> Variant:
     if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-        raise PromptError(f'{where}: each variant needs name, version and weight, e.g. {{ name = "control", version = "v1", weight = 50 }}')
+        raise PromptError(
+            f"{where}: each variant needs name, version and weight, e.g. "
+            '{ name = "control", version = "v1", weight = 50 }'
+        )
     label = f"{where} variant {item['name']!r}"
     unknown = sorted(set(item) - _VARIANT_FIELDS)
     if unknown:

@@ -35,8 +35,7 @@ def prompt_overrides(refs: Iterable[str], registry: PromptRegistry) -> dict[str,
         template = registry.get(f"{name}@{selector}")
         if name in chosen and chosen[name] != template.ref:
             raise PromptError(
-                f"--prompt given twice for {name!r} ({chosen[name]} and {template.ref}); "
-                "keep one"
+                f"--prompt given twice for {name!r} ({chosen[name]} and {template.ref}); keep one"
             )
         chosen[name] = template.ref
     return chosen
