@@ -229,7 +229,9 @@ class ConversationManager:
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
         self.transcript(thread_id).reconcile(ids)
-        if not snapshot.next:
+        # A kill after a step's writes were saved but before its checkpoint leaves no `next`
+        # yet a task with writes: that thread is not finished, LangGraph applies the writes.
+        if not snapshot.next and not snapshot.tasks:
             yield await self.result(thread_id)
             return
         async for event in self._drive(compiled, None, config, thread_id):
@@ -272,7 +274,8 @@ class ConversationManager:
         snapshot = await self.graph(graph).aget_state(self._config(thread_id, graph))
         values = snapshot.values
         status = str(values.get("status", "running"))
-        if snapshot.next and status in ("running", "approved", "out_of_rounds"):
+        pending = snapshot.next or snapshot.tasks
+        if pending and status in ("running", "approved", "out_of_rounds"):
             status = "interrupted"
         verdicts = values.get("verdicts") or []
         usage = dict(values.get("usage") or {})

@@ -90,9 +90,7 @@ def test_list_show_diff_and_experiments(cli: Any, home: Path) -> None:
     assert not home.exists()  # read-only commands write nothing
 
 
-def test_bad_prompt_or_experiment_is_one_line_exit_2_nothing_written(
-    cli: Any, home: Path
-) -> None:
+def test_bad_prompt_or_experiment_is_one_line_exit_2_nothing_written(cli: Any, home: Path) -> None:
     """Unknown prompt, version or experiment: one error line, exit 2, no home created."""
     for args, message in [
         (("--prompt", "editor@v9"), "prompt 'editor' has no version or label 'v9'"),
@@ -136,9 +134,7 @@ def test_run_with_prompt_and_experiment_then_report(cli: Any) -> None:
         variants[thread] = result["experiment"]["variant"]
         assert result["prompts"]["editor"] == result["experiment"]["prompt"]
     assert "editor-rubric=" in cli("history", "e1").stdout
-    report = ok_json(
-        cli("prompts", "ab-report", "editor-rubric", "--json", "--price-per-1k", "1")
-    )
+    report = ok_json(cli("prompts", "ab-report", "editor-rubric", "--json", "--price-per-1k", "1"))
     counts = {v["variant"]: v["threads"] for v in report["variants"]}
     expected = {name: list(variants.values()).count(name) for name in ("control", "rubric")}
     assert counts == expected  # p1 ran outside the experiment and is not counted

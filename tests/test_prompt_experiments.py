@@ -89,9 +89,7 @@ def test_choice_applies_the_variant_and_records_it(tmp_path: Path) -> None:
     }
     assert PromptChoice.from_metadata(choice.metadata()) == choice
     with pytest.raises(PromptError, match="both set the editor prompt"):
-        PromptChoice.choose(
-            registry, thread, overrides={"editor": "editor@v1"}, experiment="tone"
-        )
+        PromptChoice.choose(registry, thread, overrides={"editor": "editor@v1"}, experiment="tone")
 
 
 @pytest.mark.parametrize(

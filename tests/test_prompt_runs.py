@@ -51,7 +51,9 @@ async def test_prompt_override_is_sent_recorded_and_kept_on_resume(make_settings
         client = OpenAIClient(base_url=server.base_url, retry=RetryPolicy(max_retries=0))
         async with client:
             async with ConversationManager(settings, client=client) as manager:
-                server.faults.add(Fault.delay(0), Fault.delay(0), Fault.status(503))  # 3rd call fails
+                server.faults.add(
+                    Fault.delay(0), Fault.delay(0), Fault.status(503)
+                )  # 3rd call fails
                 with pytest.raises(ModelUnavailableError):
                     await manager.run(
                         "turn_taking",
@@ -126,7 +128,9 @@ async def test_ab_report_numbers_from_recorded_threads(make_settings: Any) -> No
             found = await outcomes(manager.checkpointer, "editor-rubric")
             metadata = [
                 item.metadata
-                async for item in manager.checkpointer.alist({"configurable": {"thread_id": "ab-0"}})
+                async for item in manager.checkpointer.alist(
+                    {"configurable": {"thread_id": "ab-0"}}
+                )
             ]
     assert sorted(o.thread_id for o in found) == sorted(ids)
     assert {m["variant"] for m in metadata} == {variant["ab-0"]}

@@ -115,7 +115,7 @@ def test_more_errors_name_template_version_and_variable(tmp_path: Path) -> None:
     with pytest.raises(PromptError, match="prompt writer@v1: variables must be a list"):
         _registry(tmp_path / "a", bad).get("writer@v1")
     twice = GOOD.replace('["topic", "round"]', '["topic", "round", "topic"]')
-    with pytest.raises(PromptError, match="prompt writer@v1: variable.s. topic declared twice"):
+    with pytest.raises(PromptError, match=r"prompt writer@v1: variable.s. topic declared twice"):
         _registry(tmp_path / "b", twice).get("writer@v1")
     registry = _registry(tmp_path / "c", labels='[writer]\nproduction = "v7"\n')
     with pytest.raises(PromptError, match="label 'production' of prompt 'writer' points at 'v7'"):
