@@ -181,3 +181,24 @@ def test_significance_on_a_built_set_of_outcomes() -> None:
     weak = build_report(experiment, threads("control", 4, 10) + threads("rubric", 5, 10))
     assert weak.variants[1].significant is False
     assert cost_of(1500, 0.5) == 0.75 and cost_of(1500, None) == 0.0
+
+
+async def test_prompts_dir_setting_moves_the_production_label(
+    make_settings: Any, tmp_path: Any
+) -> None:
+    """COPYDESK_PROMPTS_DIR points at another folder: its labels decide the defaults."""
+    import shutil
+
+    from prompts.registry import DEFAULT_PROMPTS_DIR
+
+    root = tmp_path / "team-prompts"
+    shutil.copytree(DEFAULT_PROMPTS_DIR, root, ignore=shutil.ignore_patterns("*.py", "__py*"))
+    (root / "labels.toml").write_text('[writer]\nproduction = "v1"\n[editor]\nproduction = "v2"\n')
+    settings = make_settings(checkpoint_url="memory:", prompts_dir=root)
+    async with ConversationManager(settings) as manager:
+        result = await manager.run("turn_taking", topic="tides", thread_id="d1")
+        pinned = await manager.run(
+            "turn_taking", topic="tides", thread_id="d2", prompts={"editor": "editor@v1"}
+        )
+    assert result.prompts == {"writer": "writer@v1", "editor": "editor@v2"}
+    assert pinned.prompts == {"writer": "writer@v1", "editor": "editor@v1"}
