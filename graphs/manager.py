@@ -224,7 +224,10 @@ class ConversationManager:
         metadata = await self._metadata_of(thread_id)
         graph = str(metadata.get("graph", "turn_taking"))
         choice = PromptChoice.from_metadata(metadata)  # the versions the thread started with
-        compiled = self.graph(graph, choice.prompts)
+        try:
+            compiled = self.graph(graph, choice.prompts)
+        except PromptError as error:
+            raise InputError(f"thread {thread_id!r} used a prompt that is gone: {error}") from None
         config = self._config(thread_id, graph, choice)
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}

@@ -75,6 +75,9 @@ def test_list_show_diff_and_experiments(cli: Any, home: Path) -> None:
     shown = cli("prompts", "show", "editor@candidate")
     assert shown.returncode == 0 and shown.stdout.startswith("# editor@v2  (editor@candidate)")
     assert "[params]\ntemperature = 0.2" in shown.stdout
+    detail = ok_json(cli("prompts", "show", "editor@production", "--json"))
+    assert detail["ref"] == "editor@v1" and detail["params"] == {}
+    assert "{draft}" in detail["first"] and "feedback" in detail["variables"]
     diff = cli("prompts", "diff", "editor", "production", "v2")
     assert diff.stdout.startswith("--- editor@v1\n+++ editor@v2\n@@")
     assert "+[params]" in diff.stdout and "-You are the editor" in diff.stdout
