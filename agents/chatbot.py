@@ -100,7 +100,10 @@ class Writer(Chatbot):
         round_ = state.get("round", 0) + 1
         part = "revise" if state.get("draft") else "first"
         reply = await self.client.complete(
-            self.context(state, part, round_), config=config, agent=self.name
+            self.context(state, part, round_),
+            config=config,
+            agent=self.name,
+            params=self.prompt.model_params,
         )
         text = reply.text.strip()
         return {
@@ -123,7 +126,11 @@ class Editor(Chatbot):
         round_ = state.get("round", 0)
         part = "revise" if state.get("verdicts") else "first"
         result = await self.client.structured(
-            self.context(state, part, round_), Verdict, config=config, agent=self.name
+            self.context(state, part, round_),
+            Verdict,
+            config=config,
+            agent=self.name,
+            params=self.prompt.model_params,
         )
         verdict = result.value
         record: VerdictRecord = {

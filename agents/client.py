@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -197,13 +197,22 @@ class OpenAIClient:
         *,
         config: RunnableConfig | None = None,
         agent: str = "agent",
+        params: Mapping[str, Any] | None = None,
     ) -> Reply:
         """One chat completion (streamed when a LangGraph stream is listening).
+
+        Args:
+            messages: The conversation to answer.
+            config: The LangGraph config (thread id, callbacks).
+            agent: Who is calling, for usage accounting.
+            params: Model parameters for this call (temperature, max_tokens, ...), usually a
+                prompt version's.
 
         Raises:
             ModelError: The call failed for good; the message says why and what to do.
         """
-        message, attempts, seconds = await self._call(self.chat_model(), messages, config)
+        runnable = _with_params(self.chat_model(), params)
+        message, attempts, seconds = await self._call(runnable, messages, config)
         return Reply(message, self._account(message, config, agent, attempts, seconds))
 
     async def structured(
@@ -213,14 +222,17 @@ class OpenAIClient:
         *,
         config: RunnableConfig | None = None,
         agent: str = "agent",
+        params: Mapping[str, Any] | None = None,
     ) -> Structured[T]:
         """A reply validated as `schema`, repaired up to `max_repairs` times.
+
+        `params` are model parameters for every attempt, as in `complete`.
 
         Raises:
             ModelOutputError: No valid reply after the repair attempts.
             ModelError: A call failed for good.
         """
-        runnable = self._bind_schema(schema)
+        runnable = _with_params(self._bind_schema(schema), params)
         tagged: RunnableConfig = {
             **(config or {}),
             "tags": [*(config or {}).get("tags", []), STRUCTURED_TAG],
@@ -378,6 +390,13 @@ class OpenAIClient:
             f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
             "server is back"
         )
+
+
+def _with_params(
+    runnable: Runnable[Any, Any], params: Mapping[str, Any] | None
+) -> Runnable[Any, Any]:
+    """`runnable` with model parameters bound (itself when there are none)."""
+    return runnable.bind(**params) if params else runnable
 
 
 def _json_of(message: AIMessage) -> str:

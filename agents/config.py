@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     """How typed replies (the editor's verdict) are requested from the server."""
     offline: bool = Field(False, alias="COPYDESK_OFFLINE")
     """Use the offline model even when a key is set."""
+    prompts_dir: Path | None = Field(None, alias="COPYDESK_PROMPTS_DIR")
+    """Folder of prompt versions, labels and experiments; the shipped `prompts/` when unset."""
+    price_per_1k_tokens: float | None = Field(None, alias="COPYDESK_PRICE_PER_1K_TOKENS", ge=0)
+    """Price of 1,000 tokens (prompt + completion), for costs in `copydesk prompts ab-report`."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", alias="COPYDESK_LOG_LEVEL"
     )

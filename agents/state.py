@@ -16,6 +16,7 @@ from langgraph.graph.message import add_messages
 __all__ = [
     "DraftState",
     "DraftUpdate",
+    "ExperimentRecord",
     "IssueRecord",
     "Revision",
     "Status",
@@ -62,6 +63,15 @@ class UsageTotals(TypedDict):
     completion_tokens: int
 
 
+class ExperimentRecord(TypedDict):
+    """The A/B experiment a thread takes part in, and its variant."""
+
+    name: str
+    variant: str
+    prompt: str
+    """The `name@version` the variant uses."""
+
+
 def add_usage(
     left: dict[str, UsageTotals] | None, right: dict[str, UsageTotals] | None
 ) -> dict[str, UsageTotals]:
@@ -105,6 +115,8 @@ class DraftState(TypedDict, total=False):
     """Agent name -> `prompt@version` it used last."""
     usage: Annotated[dict[str, UsageTotals], add_usage]
     """Token usage per agent."""
+    experiment: ExperimentRecord
+    """The A/B experiment variant this thread was assigned, if it runs in one."""
 
 
 DraftUpdate = DraftState

@@ -8,7 +8,7 @@ from agents.chatbot import Editor, Writer
 from agents.client import OpenAIClient
 from agents.config import ConfigManager, Settings
 from memory.buffer import WindowPolicy
-from prompts.registry import PromptRegistry
+from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["Agents"]
 
@@ -35,13 +35,14 @@ class Agents:
         Args:
             settings: Settings; loaded by `ConfigManager` when None.
             client: The client to share; one is made from settings when None.
-            registry: Where prompts are found.
+            registry: Where prompts are found; `settings.prompts_dir` (or the shipped
+                `prompts/`) when None.
             prompts: Prompt references per agent (`{"editor": "editor@v2"}`); default
                 `name@production`.
         """
         settings = settings or ConfigManager().settings
         client = client or OpenAIClient.from_settings(settings)
-        registry = registry or PromptRegistry()
+        registry = registry or PromptRegistry(settings.prompts_dir or DEFAULT_PROMPTS_DIR)
         chosen = {"writer": "writer@production", "editor": "editor@production", **(prompts or {})}
         window = WindowPolicy(max_tokens=settings.window_tokens, model=settings.model)
         return cls(

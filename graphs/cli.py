@@ -26,6 +26,7 @@ from graphs._cli_common import (
     require_existing_store,
     settings_from_flags,
 )
+from graphs._cli_prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
 from graphs.manager import ConversationManager
 from graphs.registry import find, known
@@ -62,6 +63,8 @@ def run(
         int | None, typer.Option("--max-rounds", help="Drafts before giving up (default 3).")
     ] = None,
     model: ModelFlag = None,
+    prompt: PromptFlag = None,
+    experiment: ExperimentFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Start a conversation and stream it live; end with the final draft."""
@@ -78,12 +81,18 @@ def run(
             markup=False,
         )
         raise typer.Exit(2)
+    prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
 
     async def work() -> RunResult:
         find(graph)
         async with ConversationManager(settings) as manager:
             stream = manager.stream(
-                graph, topic=topic, thread_id=thread_id, max_rounds=settings.max_rounds
+                graph,
+                topic=topic,
+                thread_id=thread_id,
+                max_rounds=settings.max_rounds,
+                prompts=prompts,
+                experiment=experiment,
             )
             return await follow(stream, as_json)
 
@@ -156,6 +165,8 @@ def history(
         return
     for row in rows:
         prompts = ",".join(row["prompts"].values())
+        if row.get("experiment"):
+            prompts += f" {row['experiment']['name']}={row['experiment']['variant']}"
         out.print(
             f"{row['checkpoint_id']}  step={row['step']:<3} round={row['round']:<3} "
             f"node={row['node']:<10} next={','.join(row['next']) or '-':<8} {row['created_at']} "
@@ -203,7 +214,7 @@ def list_graphs(as_json: JsonFlag = False) -> None:
         out.print(f"{row['name']:<14} {row['description']}", markup=False)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("graphs._cli_prompts",)
 """Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
 
 

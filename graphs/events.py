@@ -47,6 +47,7 @@ class RunResult:
     model: str
     next: tuple[str, ...] = ()
     prompts: dict[str, str] = field(default_factory=dict)
+    experiment: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The `--json` output of `copydesk run`."""
@@ -60,6 +61,7 @@ class RunResult:
             "graph": self.graph,
             "model": self.model,
             "prompts": self.prompts,
+            "experiment": self.experiment or None,
         }
 
 
@@ -93,6 +95,8 @@ class CheckpointInfo:
     next: tuple[str, ...]
     created_at: str
     prompts: dict[str, str]
+    experiment: dict[str, str] = field(default_factory=dict)
+    """`{name, variant, prompt}` when the thread runs in an A/B experiment."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON form."""

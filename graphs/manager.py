@@ -9,7 +9,7 @@ state is in checkpoints, never on the manager.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
@@ -25,9 +25,12 @@ from agents.config import Settings
 from agents.errors import CopydeskError
 from agents.team import Agents
 from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, Turn, TurnStarted
+from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
 from memory.checkpoint import open_checkpointer
+from prompts.errors import PromptError
+from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
 
@@ -74,8 +77,9 @@ class ConversationManager:
         self.client = client or OpenAIClient.from_settings(settings)
         self._checkpointer = checkpointer
         self._stack = AsyncExitStack()
-        self._agents: Agents | None = None
-        self._graphs: dict[str, Compiled] = {}
+        self.registry = PromptRegistry(settings.prompts_dir or DEFAULT_PROMPTS_DIR)
+        self._agents: dict[tuple[tuple[str, str], ...], Agents] = {}
+        self._graphs: dict[tuple[str, tuple[tuple[str, str], ...]], Compiled] = {}
 
     async def __aenter__(self) -> ConversationManager:
         if self._checkpointer is None:
@@ -102,33 +106,49 @@ class ConversationManager:
 
     @property
     def agents(self) -> Agents:
-        """The agents every topology of this manager uses (built once)."""
-        if self._agents is None:
-            self._agents = Agents.default(self.settings, client=self.client)
-        return self._agents
+        """The agents with the default (`production`) prompts."""
+        return self.agents_for()
 
-    def graph(self, name: str) -> Compiled:
-        """The topology `name` (or path) compiled with this manager's checkpointer."""
-        if name not in self._graphs:
+    def agents_for(self, prompts: Mapping[str, str] | None = None) -> Agents:
+        """The agents speaking with `prompts` (agent -> `name@version`; built once per set)."""
+        key = tuple(sorted((prompts or {}).items()))
+        if key not in self._agents:
+            self._agents[key] = Agents.default(
+                self.settings, client=self.client, registry=self.registry, prompts=dict(key)
+            )
+        return self._agents[key]
+
+    def graph(self, name: str, prompts: Mapping[str, str] | None = None) -> Compiled:
+        """The topology `name` (or path) compiled with this manager's checkpointer, its
+        agents speaking with `prompts` (agent -> `name@version`; the defaults when None)."""
+        key = (name, tuple(sorted((prompts or {}).items())))
+        if key not in self._graphs:
             topology = find(name)
-            self._graphs[name] = topology.build(agents=self.agents, checkpointer=self.checkpointer)
-        return self._graphs[name]
+            self._graphs[key] = topology.build(
+                agents=self.agents_for(prompts), checkpointer=self.checkpointer
+            )
+        return self._graphs[key]
 
     def transcript(self, thread_id: str) -> Transcript:
         """The transcript of a thread."""
         return Transcript.of(self.settings.home, thread_id)
 
     @staticmethod
-    def _config(thread_id: str, graph: str) -> RunnableConfig:
-        return {"configurable": {"thread_id": thread_id}, "metadata": {"graph": graph}}
+    def _config(thread_id: str, graph: str, choice: PromptChoice | None = None) -> RunnableConfig:
+        # LangGraph copies scalar `metadata` into every checkpoint it writes for this call.
+        metadata = {"graph": graph, **(choice.metadata() if choice else {})}
+        return {"configurable": {"thread_id": thread_id}, "metadata": metadata}
 
-    async def _graph_of(self, thread_id: str) -> str:
+    async def _metadata_of(self, thread_id: str) -> Mapping[str, Any]:
         latest = await self.checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
         if latest is None:
             raise UnknownThreadError(
                 f"unknown thread {thread_id!r}; `copydesk threads` lists the known ones"
             )
-        return str(latest.metadata.get("graph", "turn_taking"))
+        return latest.metadata
+
+    async def _graph_of(self, thread_id: str) -> str:
+        return str((await self._metadata_of(thread_id)).get("graph", "turn_taking"))
 
     async def stream(
         self,
@@ -137,11 +157,24 @@ class ConversationManager:
         topic: str,
         thread_id: str | None = None,
         max_rounds: int | None = None,
+        prompts: Mapping[str, str] | None = None,
+        experiment: str | None = None,
     ) -> AsyncIterator[Event]:
         """Start a thread and yield its events; the last one is the `RunResult`.
 
+        Args:
+            graph: Topology name or path.
+            topic: What to write about.
+            thread_id: Id for the new thread; generated when None.
+            max_rounds: Drafts before giving up; the setting when None.
+            prompts: Prompt overrides, agent -> `name@version` or `name@label`
+                (see `prompts.prompt_overrides`).
+            experiment: An A/B experiment to run the thread in; its variant is assigned from
+                the thread id and recorded in the state and every checkpoint.
+
         Raises:
-            InputError: Empty topic, invalid thread id, or the thread exists already.
+            InputError: Empty topic, invalid thread id, the thread exists already, or an
+                unknown prompt, version, label or experiment.
         """
         topic = topic.strip()
         if not topic:
@@ -151,9 +184,15 @@ class ConversationManager:
             raise InputError(
                 f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
             )
-        compiled = self.graph(graph)
+        try:
+            choice = PromptChoice.choose(
+                self.registry, thread_id, overrides=prompts, experiment=experiment
+            )
+        except PromptError as error:
+            raise InputError(str(error)) from None
+        compiled = self.graph(graph, choice.prompts)
         name = compiled.name
-        config = self._config(thread_id, name)
+        config = self._config(thread_id, name, choice)
         if await self.checkpointer.aget_tuple(config) is not None:
             raise InputError(
                 f"thread {thread_id!r} exists already; continue it with `copydesk resume "
@@ -165,7 +204,10 @@ class ConversationManager:
             "round": 0,
             "status": "running",
             "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
+            "prompts": choice.prompts,
         }
+        if choice.experiment is not None:
+            start["experiment"] = choice.experiment
         async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
@@ -179,13 +221,20 @@ class ConversationManager:
         Raises:
             UnknownThreadError: No such thread.
         """
-        graph = await self._graph_of(thread_id)
-        compiled = self.graph(graph)
-        config = self._config(thread_id, graph)
+        metadata = await self._metadata_of(thread_id)
+        graph = str(metadata.get("graph", "turn_taking"))
+        choice = PromptChoice.from_metadata(metadata)  # the versions the thread started with
+        try:
+            compiled = self.graph(graph, choice.prompts)
+        except PromptError as error:
+            raise InputError(f"thread {thread_id!r} used a prompt that is gone: {error}") from None
+        config = self._config(thread_id, graph, choice)
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
         self.transcript(thread_id).reconcile(ids)
-        if not snapshot.next:
+        # A kill after a step's writes were saved but before its checkpoint leaves no `next`
+        # yet a task with writes: that thread is not finished, LangGraph applies the writes.
+        if not snapshot.next and not snapshot.tasks:
             yield await self.result(thread_id)
             return
         async for event in self._drive(compiled, None, config, thread_id):
@@ -228,7 +277,8 @@ class ConversationManager:
         snapshot = await self.graph(graph).aget_state(self._config(thread_id, graph))
         values = snapshot.values
         status = str(values.get("status", "running"))
-        if snapshot.next and status in ("running", "approved", "out_of_rounds"):
+        pending = snapshot.next or snapshot.tasks
+        if pending and status in ("running", "approved", "out_of_rounds"):
             status = "interrupted"
         verdicts = values.get("verdicts") or []
         usage = dict(values.get("usage") or {})
@@ -247,6 +297,7 @@ class ConversationManager:
             model=self.client.model_label,
             next=tuple(snapshot.next),
             prompts=dict(values.get("prompts") or {}),
+            experiment=dict(values.get("experiment") or {}),
         )
 
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
@@ -259,6 +310,7 @@ class ConversationManager:
         for index, snapshot in enumerate(snapshots):
             older = snapshots[index + 1] if index + 1 < len(snapshots) else None
             node = ", ".join(older.next) if older is not None else "input"
+            recorded = PromptChoice.from_metadata(snapshot.metadata or {})
             out.append(
                 CheckpointInfo(
                     checkpoint_id=str(snapshot.config["configurable"]["checkpoint_id"]),
@@ -267,7 +319,8 @@ class ConversationManager:
                     node=node or "input",
                     next=tuple(snapshot.next),
                     created_at=str(snapshot.created_at or ""),
-                    prompts=dict(snapshot.values.get("prompts") or {}),
+                    prompts=recorded.prompts or dict(snapshot.values.get("prompts") or {}),
+                    experiment={k: str(v) for k, v in (recorded.experiment or {}).items()},
                 )
             )
         return out

@@ -1,6 +1,26 @@
-"""What the agents are told: versioned prompt templates and the registry that finds them."""
+"""What the agents are told: versioned prompt templates, their registry, release lock and
+A/B experiments."""
 
+from prompts.errors import PromptError
+from prompts.experiments import Experiment, Variant, load_experiments
+from prompts.lint import LintReport, lint
+from prompts.overrides import prompt_overrides
 from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
-from prompts.template import PART_NAMES, PromptError, PromptTemplate
+from prompts.released import ReleaseLock, content_hash
+from prompts.template import PART_NAMES, PromptTemplate
 
-__all__ = ["DEFAULT_PROMPTS_DIR", "PART_NAMES", "PromptError", "PromptRegistry", "PromptTemplate"]
+__all__ = [
+    "DEFAULT_PROMPTS_DIR",
+    "PART_NAMES",
+    "Experiment",
+    "LintReport",
+    "PromptError",
+    "PromptRegistry",
+    "PromptTemplate",
+    "ReleaseLock",
+    "Variant",
+    "content_hash",
+    "lint",
+    "load_experiments",
+    "prompt_overrides",
+]

@@ -56,11 +56,21 @@ class PromptRegistry:
             return name, selector
         label_map = self.labels().get(name, {})
         if selector in label_map:
-            return name, label_map[selector]
+            version = label_map[selector]
+            if version not in versions:
+                raise PromptError(
+                    f"label {selector!r} of prompt {name!r} points at {version!r}, which does "
+                    f"not exist; fix {self.root / 'labels.toml'} (versions: {', '.join(versions)})"
+                )
+            return name, version
         if selector == _DEFAULT_LABEL:
             return name, versions[-1]
         choices = ", ".join([*versions, *label_map])
         raise PromptError(f"prompt {name!r} has no version or label {selector!r}; use {choices}")
+
+    def path(self, name: str, version: str) -> Path:
+        """The file of `name@version` (which may not exist)."""
+        return self.root / name / f"{version}.toml"
 
     def get(self, ref: str) -> PromptTemplate:
         """Load and validate the template `ref` names.
@@ -69,7 +79,7 @@ class PromptRegistry:
             PromptError: Unknown reference, unreadable file or invalid template.
         """
         name, version = self.resolve(ref)
-        path = self.root / name / f"{version}.toml"
+        path = self.path(name, version)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as error:

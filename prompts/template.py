@@ -9,14 +9,13 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from prompts.errors import PromptError
+from prompts.params import ModelParams, validate_params
+
 __all__ = ["PART_NAMES", "PromptError", "PromptTemplate"]
 
 PART_NAMES = ("system", "first", "revise")
-_FIELDS = {"description", "variables", *PART_NAMES}
-
-
-class PromptError(ValueError):
-    """A prompt that cannot be found, loaded or rendered; the message names it and the fix."""
+_FIELDS = frozenset({"description", "variables", "params", *PART_NAMES})
 
 
 def _placeholders(text: str) -> set[str]:
@@ -39,6 +38,8 @@ class PromptTemplate:
         system: The system message.
         first: The task message for the first turn.
         revise: The task message for later turns.
+        params: Model parameters (temperature, max_tokens, ...) as sorted pairs; the
+            chatbot sends them with every call made with this prompt.
     """
 
     name: str
@@ -48,28 +49,44 @@ class PromptTemplate:
     system: str
     first: str
     revise: str
+    params: ModelParams = ()
 
     @property
     def ref(self) -> str:
         """`name@version`, as recorded in checkpoints and transcripts."""
         return f"{self.name}@{self.version}"
 
+    @property
+    def model_params(self) -> dict[str, float | int]:
+        """The model parameters as keyword arguments for the chat model."""
+        return dict(self.params)
+
     @classmethod
     def from_mapping(cls, name: str, version: str, data: Mapping[str, Any]) -> PromptTemplate:
         """Build and validate a template from a parsed file.
 
         Raises:
-            PromptError: Unknown fields, a missing part, or variables that are used but not
-                declared, or declared but never used.
+            PromptError: Unknown fields, a missing part, variables that are used but not
+                declared or declared but never used, or invalid model parameters. The
+                message names the template, version and field or variable.
         """
         where = f"prompt {name}@{version}"
         unknown = sorted(set(data) - _FIELDS)
         if unknown:
-            raise PromptError(f"{where}: unknown field(s) {', '.join(unknown)}")
+            allowed = ", ".join(sorted(_FIELDS))
+            raise PromptError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {allowed}")
         missing = [part for part in PART_NAMES if not isinstance(data.get(part), str)]
         if missing:
             raise PromptError(f"{where}: missing text part(s) {', '.join(missing)}")
-        declared = tuple(str(v) for v in data.get("variables", ()))
+        variables = data.get("variables", ())
+        if not isinstance(variables, list | tuple) or not all(
+            isinstance(v, str) for v in variables
+        ):
+            raise PromptError(f'{where}: variables must be a list of names, e.g. ["topic"]')
+        declared = tuple(variables)
+        duplicated = sorted({v for v in declared if declared.count(v) > 1})
+        if duplicated:
+            raise PromptError(f"{where}: variable(s) {', '.join(duplicated)} declared twice")
         used = set().union(*(_placeholders(str(data[part])) for part in PART_NAMES))
         undeclared = sorted(used - set(declared))
         if undeclared:
@@ -85,6 +102,7 @@ class PromptTemplate:
             system=str(data["system"]).strip(),
             first=str(data["first"]).strip(),
             revise=str(data["revise"]).strip(),
+            params=validate_params(where, data.get("params")),
         )
 
     def render(self, part: str, values: Mapping[str, object]) -> str:

@@ -23,8 +23,9 @@ EXPECTED = {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
         "encoding_for_model", "open_checkpointer", "strict_serializer",
     },
-    "prompts": {"DEFAULT_PROMPTS_DIR", "PART_NAMES", "PromptError", "PromptRegistry",
-                "PromptTemplate"},
+    "prompts": {"DEFAULT_PROMPTS_DIR", "PART_NAMES", "Experiment", "LintReport", "PromptError",
+                "PromptRegistry", "PromptTemplate", "ReleaseLock", "Variant", "content_hash",
+                "lint", "load_experiments", "prompt_overrides"},
 }  # fmt: skip
 
 

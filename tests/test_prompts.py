@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from prompts.overrides import prompt_overrides
 from prompts.registry import PromptRegistry
 from prompts.template import PromptError
 
@@ -19,7 +20,7 @@ revise = "Again, round {round}."
 
 
 def _registry(tmp_path: Path, body: str = GOOD, labels: str = "") -> PromptRegistry:
-    (tmp_path / "writer").mkdir()
+    (tmp_path / "writer").mkdir(parents=True)
     (tmp_path / "writer" / "v1.toml").write_text(body, encoding="utf-8")
     (tmp_path / "writer" / "v2.toml").write_text(body.replace("You write", "You draft"))
     (tmp_path / "labels.toml").write_text(labels or '[writer]\nproduction = "v1"\n')
@@ -75,3 +76,66 @@ def test_rendering_is_strict(tmp_path: Path) -> None:
         template.render("first", {"topic": "tides"})
     message = template.task_message("revise", {"round": 2})
     assert message.text == "Again, round 2."
+
+
+def test_shipped_editor_v2_is_the_candidate_with_params() -> None:
+    """editor@candidate is v2, which carries a low temperature; v1 has no parameters."""
+    registry = PromptRegistry()
+    candidate = registry.get("editor@candidate")
+    assert candidate.ref == "editor@v2"
+    assert candidate.model_params == {"temperature": 0.2}
+    assert registry.get("editor@v1").model_params == {}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("temperature = 0.3\nmax_tokens = 400\n", ""),
+        ("temprature = 0.3\n", "unknown model parameter 'temprature'; allowed: frequency_pen"),
+        ("temperature = 3.5\n", "model parameter temperature=3.5 is outside 0.0..2.0"),
+        ('max_tokens = "many"\n', "model parameter max_tokens must be int"),
+        ("max_tokens = 1.5\n", "model parameter max_tokens must be int"),
+        ("top_p = true\n", "model parameter top_p must be float"),
+    ],
+)
+def test_model_params_validated(tmp_path: Path, params: str, message: str) -> None:
+    """Parameters are checked at load; errors name template, version and parameter."""
+    registry = _registry(tmp_path, GOOD + "\n[params]\n" + params)
+    if not message:
+        assert registry.get("writer@v1").model_params == {"temperature": 0.3, "max_tokens": 400}
+        return
+    with pytest.raises(PromptError, match=message) as caught:
+        registry.get("writer@v1")
+    assert str(caught.value).startswith("prompt writer@v1: ")
+
+
+def test_more_errors_name_template_version_and_variable(tmp_path: Path) -> None:
+    """Bad variable lists, duplicates and a label pointing nowhere are named precisely."""
+    bad = GOOD.replace('["topic", "round"]', '"topic"')
+    with pytest.raises(PromptError, match="prompt writer@v1: variables must be a list"):
+        _registry(tmp_path / "a", bad).get("writer@v1")
+    twice = GOOD.replace('["topic", "round"]', '["topic", "round", "topic"]')
+    with pytest.raises(PromptError, match=r"prompt writer@v1: variable.s. topic declared twice"):
+        _registry(tmp_path / "b", twice).get("writer@v1")
+    registry = _registry(tmp_path / "c", labels='[writer]\nproduction = "v7"\n')
+    with pytest.raises(PromptError, match="label 'production' of prompt 'writer' points at 'v7'"):
+        registry.get("writer")
+    template = registry.get("writer@v2")
+    with pytest.raises(PromptError, match=r"prompt writer@v2 \(first\): missing variable.s. round"):
+        template.render("first", {"topic": "x"})
+
+
+def test_prompt_overrides(tmp_path: Path) -> None:
+    """--prompt values resolve labels to versions, keyed by agent; bad ones are named."""
+    registry = PromptRegistry()
+    assert prompt_overrides(["editor@candidate"], registry) == {"editor": "editor@v2"}
+    assert prompt_overrides(["editor@v1", "writer@production"], registry) == {
+        "editor": "editor@v1",
+        "writer": "writer@v1",
+    }
+    with pytest.raises(PromptError, match="use NAME@VERSION or NAME@LABEL"):
+        prompt_overrides(["editor"], registry)
+    with pytest.raises(PromptError, match="given twice for 'editor'"):
+        prompt_overrides(["editor@v1", "editor@v2"], registry)
+    with pytest.raises(PromptError, match="unknown prompt 'critic'"):
+        prompt_overrides(["critic@v1"], registry)

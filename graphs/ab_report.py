@@ -1,0 +1,159 @@
+"""The A/B report of a prompt experiment, computed from the threads in the checkpoint store.
+
+Per variant: threads, finished threads, approval rate, mean rounds to approval, tokens, cost,
+and, for each variant against the control (the first variant), Fisher's exact test on the
+approval rate. Each thread counts once, by its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from graphs._stats import fisher_exact
+from prompts.experiments import Experiment
+
+__all__ = ["ABReport", "ThreadOutcome", "VariantStats", "build_report", "cost_of", "outcomes"]
+
+TEST_NAME = "Fisher's exact test (two-sided) on approval rate, each variant vs the control"
+ALPHA = 0.05
+_FINISHED = ("approved", "out_of_rounds")
+
+
+@dataclass(frozen=True)
+class ThreadOutcome:
+    """How one thread of the experiment ended."""
+
+    thread_id: str
+    variant: str
+    status: str
+    rounds: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """One variant's numbers."""
+
+    variant: str
+    prompt: str
+    threads: int
+    finished: int
+    approved: int
+    approval_rate: float | None
+    mean_rounds_to_approval: float | None
+    tokens: int
+    cost: float
+    p_value: float | None
+    significant: bool | None
+
+
+@dataclass(frozen=True)
+class ABReport:
+    """The whole report."""
+
+    experiment: str
+    prompt: str
+    test: str
+    alpha: float
+    variants: list[VariantStats]
+    notes: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON form, as `copydesk prompts ab-report --json` prints it."""
+        return {**asdict(self), "variants": [asdict(v) for v in self.variants]}
+
+
+def cost_of(tokens: int, price_per_1k_tokens: float | None) -> float:
+    """The cost of `tokens` at a flat price per 1,000 tokens (0 when there is no price).
+
+    Kept apart on purpose: a per-model price table can replace this one function.
+    """
+    return round(tokens / 1000 * price_per_1k_tokens, 6) if price_per_1k_tokens else 0.0
+
+
+async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> list[ThreadOutcome]:
+    """The outcome of every thread recorded under `experiment`, from its latest checkpoint."""
+    latest: dict[str, Any] = {}
+    async for item in checkpointer.alist(None, filter={"experiment": experiment}):
+        configurable = item.config["configurable"]
+        if configurable.get("checkpoint_ns"):
+            continue  # a subgraph's checkpoint belongs to its parent thread
+        thread_id = str(configurable["thread_id"])
+        known = latest.get(thread_id)
+        if known is None or item.checkpoint["id"] > known.checkpoint["id"]:
+            latest[thread_id] = item
+    found = []
+    for thread_id, item in sorted(latest.items()):
+        values = item.checkpoint.get("channel_values", {})
+        record = values.get("experiment") or {}
+        usage = values.get("usage") or {}
+        found.append(
+            ThreadOutcome(
+                thread_id=thread_id,
+                variant=str(record.get("variant") or item.metadata.get("variant", "")),
+                status=str(values.get("status", "running")),
+                rounds=int(values.get("round", 0)),
+                tokens=sum(
+                    int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0))
+                    for u in usage.values()
+                ),
+            )
+        )
+    return found
+
+
+def build_report(
+    experiment: Experiment,
+    threads: Iterable[ThreadOutcome],
+    *,
+    price_per_1k_tokens: float | None = None,
+) -> ABReport:
+    """Per-variant numbers and the significance of each variant against the control."""
+    by_variant: dict[str, list[ThreadOutcome]] = {v.name: [] for v in experiment.variants}
+    for thread in threads:
+        by_variant.setdefault(thread.variant, []).append(thread)
+    refs = {v.name: v.ref for v in experiment.variants}
+    control = experiment.variants[0].name
+    control_finished = [t for t in by_variant[control] if t.status in _FINISHED]
+    control_approved = sum(t.status == "approved" for t in control_finished)
+    stats = []
+    for name, group in by_variant.items():
+        finished = [t for t in group if t.status in _FINISHED]
+        approved = [t for t in finished if t.status == "approved"]
+        tokens = sum(t.tokens for t in group)
+        p_value: float | None = None
+        if name != control and finished and control_finished:
+            p_value = fisher_exact(
+                len(approved),
+                len(finished) - len(approved),
+                control_approved,
+                len(control_finished) - control_approved,
+            )
+        stats.append(
+            VariantStats(
+                variant=name,
+                prompt=refs.get(name, "?"),
+                threads=len(group),
+                finished=len(finished),
+                approved=len(approved),
+                approval_rate=len(approved) / len(finished) if finished else None,
+                mean_rounds_to_approval=(
+                    sum(t.rounds for t in approved) / len(approved) if approved else None
+                ),
+                tokens=tokens,
+                cost=cost_of(tokens, price_per_1k_tokens),
+                p_value=p_value,
+                significant=None if p_value is None else p_value < ALPHA,
+            )
+        )
+    notes = [f"control: {control}; significant means p < {ALPHA}"]
+    if not price_per_1k_tokens:
+        notes.append("cost is 0: no price set (COPYDESK_PRICE_PER_1K_TOKENS or --price-per-1k)")
+    unknown = sorted(set(by_variant) - set(refs))
+    if unknown:
+        notes.append(f"threads recorded under variants no longer declared: {', '.join(unknown)}")
+    return ABReport(experiment.name, experiment.prompt, TEST_NAME, ALPHA, stats, notes)
