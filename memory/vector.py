@@ -1,0 +1,331 @@
+"""`FaissStore`: a LangGraph `BaseStore` with FAISS semantic search, persisted without pickle.
+
+Items, their vectors and TTLs live in SQLite (`items.sqlite`), one transaction per batch;
+the FAISS index (`vectors.faiss`, FAISS's own format) is a cache of the vectors, saved
+atomically on `flush()`/`close()` with its sha256 and the batch generation it reflects.
+On open, a missing, half-written or stale index file is detected (checksum or generation
+mismatch) and rebuilt from SQLite, so a crash never leaves search silently wrong.
+
+Semantics follow LangGraph's `InMemoryStore` (the reference the tests compare against):
+reads in a batch see the state before the batch's writes, the last write to a key in a batch
+wins, search without a query returns items in namespace then insertion order, search with a
+query ranks by cosine similarity (max over an item's indexed fields) and fills up with
+unindexed items. Differences: TTL is supported, and `list_namespaces` lists only namespaces
+that hold items. While the index holds at most `exact_limit` vectors every search is exact;
+past it, searches are approximate (HNSW) and do not fill with unindexed items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+)
+from langgraph.store.base.embed import get_text_at_path, tokenize_path
+
+from memory._faiss import IndexFileError, VectorIndex
+from memory._filters import matches, namespace_matches
+from memory._items import ItemRow, ItemTable
+from memory.embeddings import Embedder, EmbedderMismatchError
+
+__all__ = ["FaissStore"]
+
+INDEX_FILE, ITEMS_FILE = "vectors.faiss", "items.sqlite"
+
+
+class FaissStore(BaseStore):
+    """Namespaced items with semantic search over FAISS.
+
+    Args:
+        path: Directory for `items.sqlite` and `vectors.faiss`; None keeps all in memory.
+        embedder: Embeds indexed text; None disables semantic search.
+        fields: JSON paths of the value to index (`$` is the whole value).
+        ttl: TTL defaults (`default_ttl` minutes, `refresh_on_read`).
+        hnsw_threshold: Vectors past which the index becomes HNSW.
+        exact_limit: Vectors up to which searches score every candidate exactly.
+
+    Raises:
+        EmbedderMismatchError: `path` holds an index built with another embedder or dims.
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        embedder: Embedder | None = None,
+        fields: Sequence[str] = ("$",),
+        ttl: TTLConfig | None = None,
+        hnsw_threshold: int = 20_000,
+        exact_limit: int = 20_000,
+    ) -> None:
+        self.path = path
+        self.embedder = embedder
+        self.fields = [(f, f if f == "$" else tokenize_path(f)) for f in fields]
+        self.ttl_config = ttl
+        self.exact_limit = exact_limit
+        self.rebuilt = False
+        """True when the index file was missing, stale or damaged and was rebuilt at open."""
+        self._lock = threading.RLock()
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+        self.items = ItemTable(path / ITEMS_FILE if path else None)
+        dims = embedder.dims if embedder else 1
+        self._check_embedder()
+        self.index = self._open_index(dims, hnsw_threshold)
+
+    def _check_embedder(self) -> None:
+        if self.embedder is None:
+            return
+        name, dims = self.items.meta("embedder"), self.items.meta("dims")
+        if name is None:
+            self.items.set_meta(embedder=self.embedder.name, dims=str(self.embedder.dims))
+        elif name != self.embedder.name or int(dims or 0) != self.embedder.dims:
+            raise EmbedderMismatchError(
+                f"the memory at {self.path} was indexed with {name} ({dims} dims) but this run "
+                f"embeds with {self.embedder.name} ({self.embedder.dims} dims); use the same "
+                "embedder, or clear it with `copydesk memory forget --all`"
+            )
+
+    def _open_index(self, dims: int, threshold: int) -> VectorIndex:
+        if self.path is not None:
+            generation, sha = self.items.meta("generation"), self.items.meta("index_sha256")
+            if sha is not None and generation == self.items.meta("index_generation"):
+                try:
+                    return VectorIndex.load(
+                        self.path / INDEX_FILE, dims=dims, sha256=sha, hnsw_threshold=threshold
+                    )
+                except IndexFileError:
+                    pass  # rebuilt below from SQLite, the source of truth
+            self.rebuilt = self.items.count("vectors") > 0
+        index = VectorIndex(dims, hnsw_threshold=threshold)
+        batch_ids: list[int] = []
+        batch_vectors: list[bytes] = []
+        for vector_id, blob in self.items.all_vectors():
+            batch_ids.append(vector_id)
+            batch_vectors.append(blob)
+            if len(batch_ids) == 10_000:
+                index.add(*_arrays(batch_ids, batch_vectors, dims))
+                batch_ids, batch_vectors = [], []
+        index.add(*_arrays(batch_ids, batch_vectors, dims))
+        return index
+
+    def flush(self) -> None:
+        """Save the FAISS index (atomically) and record what it reflects."""
+        if self.path is None:
+            return
+        with self._lock:
+            if self.index.dead > self.index.size // 2:
+                live = [v for v, _ in self.items.all_vectors()]
+                self.index.compact(np.asarray(live, np.int64))
+            digest = self.index.save(self.path / INDEX_FILE)
+            generation = self.items.meta("generation") or "0"
+            self.items.set_meta(index_sha256=digest, index_generation=generation)
+
+    def close(self) -> None:
+        """Flush and close the database."""
+        self.flush()
+        self.items.close()
+
+    # BaseStore
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run gets, searches and namespace listings, then the puts, in one transaction."""
+        ops = list(ops)
+        with self._lock:
+            now = time.time()
+            results: list[Result] = []
+            puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+            refresh: list[int] = []
+            for op in ops:
+                if isinstance(op, GetOp):
+                    row = self.items.get(op.namespace, op.key, now)
+                    results.append(row[2] if row else None)
+                    if row and op.refresh_ttl:
+                        refresh.append(row[0])
+                elif isinstance(op, SearchOp):
+                    found = self._search(op, now)
+                    results.append([item for _, item in found])
+                    if op.refresh_ttl:
+                        refresh += [item_id for item_id, _ in found]
+                elif isinstance(op, ListNamespacesOp):
+                    results.append(self._list_namespaces(op, now))
+                elif isinstance(op, PutOp):
+                    puts[(op.namespace, op.key)] = op
+                    results.append(None)
+                else:
+                    raise ValueError(f"unknown store operation {type(op).__name__}")
+            if puts or refresh:
+                self._write(list(puts.values()), refresh, now)
+            return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """`batch` in a worker thread (SQLite and FAISS calls block)."""
+        return await asyncio.to_thread(self.batch, list(ops))
+
+    def _write(self, puts: list[PutOp], refresh: list[int], now: float) -> None:
+        texts: list[tuple[int, str, str]] = []  # (put index, path, text)
+        for n, op in enumerate(puts):
+            if op.value is None or op.index is False or self.embedder is None:
+                continue
+            paths = self.fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+            for path, tokens in paths:
+                found = get_text_at_path(op.value, tokens)
+                texts += [
+                    (n, f"{path}.{i}" if len(found) > 1 else path, t) for i, t in enumerate(found)
+                ]
+        vectors = self.embedder.embed([t for _, _, t in texts]) if texts and self.embedder else None
+        removed: list[int] = []
+        added: list[tuple[int, str, bytes]] = []
+        row = 0
+        self.items.db.execute("BEGIN IMMEDIATE")
+        try:
+            removed += self.items.expired(now)
+            for n, op in enumerate(puts):
+                if op.value is None:
+                    removed += self.items.delete(op.namespace, op.key)
+                    continue
+                ttl = op.ttl if op.ttl is not None else None
+                item_id, old = self.items.put(op.namespace, op.key, dict(op.value), ttl)
+                removed += old
+                while row < len(texts) and texts[row][0] == n:
+                    assert vectors is not None
+                    added.append((item_id, texts[row][1], vectors[row].tobytes()))
+                    row += 1
+            for item_id in refresh:
+                self.items.refresh(item_id)
+            new_ids = self.items.add_vectors(added)
+            generation = int(self.items.meta("generation") or "0") + 1
+            self.items.set_meta(generation=str(generation))
+            self.items.db.execute("COMMIT")
+        except BaseException:
+            self.items.db.execute("ROLLBACK")
+            raise
+        self.index.remove(np.asarray(removed, np.int64))
+        if added and vectors is not None:
+            self.index.add(np.asarray(new_ids, np.int64), np.stack([vectors[i] for i in range(row)]))
+
+    def _search(self, op: SearchOp, now: float) -> list[tuple[int, SearchItem]]:
+        wanted = op.offset + op.limit
+        if op.query and self.embedder is not None and self.index.size > self.exact_limit:
+            return self._approximate(op, now)
+        candidates = [
+            r for r in self.items.under(op.namespace_prefix, now) if matches(r[2].value, op.filter)
+        ]
+        if not (op.query and self.embedder is not None):
+            return [(r[0], _found(r, None)) for r in candidates[op.offset : wanted]]
+        query = self.embedder.embed([op.query])[0].astype(np.float64)
+        pairs = self.items.vectors_of([r[0] for r in candidates])
+        vectors = self.index.reconstruct(np.asarray([v for v, _ in pairs], np.int64))
+        scores = _cosine(query, vectors.astype(np.float64))
+        by_id = {r[0]: r for r in candidates}
+        ranked = sorted(zip(scores, (i for _, i in pairs), strict=True), key=lambda s: -s[0])
+        kept: list[tuple[int, SearchItem]] = []
+        seen: set[int] = set()
+        for score, item_id in ranked:
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            if len(seen) > wanted:
+                break
+            if len(seen) > op.offset:
+                kept.append((item_id, _found(by_id[item_id], float(score))))
+        scored = {i for _, i in pairs}
+        unscored = [r for r in candidates if r[0] not in scored]
+        kept += [(r[0], _found(r, None)) for r in unscored[: max(0, op.limit - len(kept))]]
+        return kept
+
+    def _approximate(self, op: SearchOp, now: float) -> list[tuple[int, SearchItem]]:
+        assert self.embedder is not None and op.query
+        query = self.embedder.embed([op.query])[0]
+        wanted = op.offset + op.limit
+        k = max(4 * wanted, 32)
+        while True:
+            scores, vector_ids = self.index.search(query, k)
+            live = self.items.vector_items([int(v) for v in vector_ids if v >= 0])
+            rows = self.items.by_ids(sorted(set(live.values())), now)
+            kept: list[tuple[int, SearchItem]] = []
+            seen: set[int] = set()
+            for score, vector_id in zip(scores, vector_ids, strict=True):
+                item_id = live.get(int(vector_id))
+                found = rows.get(item_id) if item_id is not None else None
+                if found is None or item_id in seen:
+                    continue
+                if found[1][: len(op.namespace_prefix)] != op.namespace_prefix:
+                    continue
+                if not matches(found[2].value, op.filter):
+                    continue
+                seen.add(found[0])
+                kept.append((found[0], _found(found, float(score))))
+            if len(kept) >= wanted or k >= self.index.size:
+                return kept[op.offset : wanted]
+            k *= 4
+
+    def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+        names = [
+            ns
+            for ns in self.items.live_namespaces(now)
+            if all(namespace_matches(c, ns) for c in op.match_conditions or ())
+        ]
+        if op.max_depth is not None:
+            names = [ns[: op.max_depth] for ns in names]
+        return sorted(set(names))[op.offset : op.offset + op.limit]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and index facts for `copydesk memory stats`."""
+        with self._lock:
+            return {
+                "items": self.items.count("items"),
+                "vectors": self.items.count("vectors"),
+                "namespaces": len(self.items.live_namespaces(time.time())),
+                "index": self.index.kind,
+                "index_size": self.index.size,
+                "embedder": self.items.meta("embedder"),
+                "dims": int(self.items.meta("dims") or 0),
+                "path": str(self.path) if self.path else None,
+            }
+
+
+def _found(row: ItemRow, score: float | None) -> SearchItem:
+    item: Item = row[2]
+    return SearchItem(
+        namespace=item.namespace,
+        key=item.key,
+        value=item.value,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        score=score,
+    )
+
+
+def _cosine(query: Any, matrix: Any) -> list[float]:
+    if len(matrix) == 0:
+        return []
+    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
+    dots = matrix @ query
+    out = np.zeros(len(matrix))
+    mask = norms != 0
+    out[mask] = dots[mask] / norms[mask]
+    return [float(x) for x in out]
+
+
+def _arrays(ids: list[int], blobs: list[bytes], dims: int) -> tuple[Any, Any]:
+    vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dims)
+    return np.asarray(ids, np.int64), vectors
