@@ -13,11 +13,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import BaseStore
 
 from agents.client import OpenAIClient
 from agents.state import DraftState, DraftUpdate, VerdictRecord
 from agents.verdict import Verdict
 from memory.buffer import WindowPolicy
+from memory.recall import Memory, RecallPolicy
 from prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
@@ -37,6 +39,30 @@ def feedback_text(verdict: Mapping[str, Any] | None) -> str:
     return "\n".join(lines) or f"- {verdict['summary']}"
 
 
+def _thread(config: RunnableConfig) -> str:
+    return str((config.get("configurable") or {}).get("thread_id", "local"))
+
+
+def _last_verdict(state: DraftState) -> Mapping[str, Any] | None:
+    verdicts = state.get("verdicts") or []
+    return verdicts[-1] if verdicts else None
+
+
+def _new_user_messages(state: DraftState, agent: str) -> list[BaseMessage]:
+    """User messages since `agent` last spoke (newest last): what it has not yet seen."""
+    found: list[BaseMessage] = []
+    for message in reversed(state.get("messages") or []):
+        if isinstance(message, AIMessage) and message.name == agent:
+            break
+        if isinstance(message, HumanMessage) and message.name == "user":
+            found.append(message)
+    return found[::-1]
+
+
+def _new_user_texts(state: DraftState, agent: str) -> list[str]:
+    return [m.text for m in _new_user_messages(state, agent)]
+
+
 @dataclass(frozen=True)
 class Chatbot:
     """An agent node: builds its context from the thread's state and calls the model.
@@ -47,6 +73,7 @@ class Chatbot:
         prompt: The prompt version it speaks with.
         client: The shared model client.
         window: How much history it sees.
+        recall: What it recalls from the store before each call (None: nothing).
     """
 
     name: str
@@ -54,6 +81,7 @@ class Chatbot:
     prompt: PromptTemplate
     client: OpenAIClient
     window: WindowPolicy
+    recall: RecallPolicy | None = None
 
     def values(self, state: DraftState, round_: int) -> dict[str, object]:
         """The prompt variables for this turn."""
@@ -66,8 +94,10 @@ class Chatbot:
             "max_rounds": state.get("max_rounds", round_),
         }
 
-    def context(self, state: DraftState, part: str, round_: int) -> list[BaseMessage]:
-        """System prompt, the recent history within budget, then the task.
+    def context(
+        self, state: DraftState, part: str, round_: int, recalled: BaseMessage | None = None
+    ) -> list[BaseMessage]:
+        """System prompt, recalled memories, the recent history within budget, then the task.
 
         The task message carries the current draft and the latest verdict, so those are
         never cut; the history window shows the conversation that led here, from this
@@ -75,14 +105,42 @@ class Chatbot:
         """
         values = self.values(state, round_)
         messages = state.get("messages") or []
-        # The newest draft and verdict are already in the task message.
+        # The newest draft and verdict are already in the task message. Only as many
+        # messages as could fit are converted: the window never looks further back.
         earlier = list(messages[:-2]) if len(messages) > 2 else []
-        history = [self._as_seen(m) for m in earlier]
+        tail = earlier[-max(1, self.window.max_tokens // 4) :] if earlier else []
+        window = self.window.window([self._as_seen(m) for m in tail])
         return [
             self.prompt.system_message(values),
-            *self.window.recent(history),
+            *([recalled] if recalled is not None else []),
+            *window.as_list(),
             self.prompt.task_message(part, values),
         ]
+
+    async def prompt_for(
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        part: str,
+        round_: int,
+        store: BaseStore | None,
+    ) -> list[BaseMessage]:
+        """`context` with the memories recalled for this turn, when there is a store."""
+        if store is None or self.recall is None:
+            return self.context(state, part, round_)
+        plain = self.context(state, part, round_)
+        query = "\n".join([*_new_user_texts(state, self.name), feedback_text(_last_verdict(state))])
+        recalled = await self.recall.recall(
+            store, _thread(config), f"{state.get('topic', '')}\n{query}", [m.text for m in plain]
+        )
+        return self.context(state, part, round_, recalled)
+
+    async def remember(
+        self, store: BaseStore | None, config: RunnableConfig, memories: list[Memory]
+    ) -> None:
+        """Store what this turn produced worth recalling later."""
+        if store is not None and self.recall is not None and memories:
+            await self.recall.remember(store, _thread(config), memories)
 
     def _as_seen(self, message: BaseMessage) -> BaseMessage:
         if isinstance(message, AIMessage) and message.name == self.name:
@@ -95,14 +153,20 @@ class Chatbot:
 class Writer(Chatbot):
     """Writes the first draft, then revises it to answer each of the editor's issues."""
 
-    async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
-        """Write or revise the draft."""
+    async def __call__(
+        self, state: DraftState, config: RunnableConfig, *, store: BaseStore | None = None
+    ) -> DraftUpdate:
+        """Write or revise the draft; remember what the user said since the last turn."""
         round_ = state.get("round", 0) + 1
         part = "revise" if state.get("draft") else "first"
-        reply = await self.client.complete(
-            self.context(state, part, round_), config=config, agent=self.name
-        )
+        prompt = await self.prompt_for(state, config, part, round_, store)
+        reply = await self.client.complete(prompt, config=config, agent=self.name)
         text = reply.text.strip()
+        facts = [
+            Memory(str(m.id or f"{round_}:user:{n}"), "fact", m.text, round_, "user", True)
+            for n, m in enumerate(_new_user_messages(state, self.name))
+        ]
+        await self.remember(store, config, facts)
         return {
             "messages": [AIMessage(text, name=self.name, id=message_id(config, round_, self.name))],
             "draft": text,
@@ -118,14 +182,27 @@ class Writer(Chatbot):
 class Editor(Chatbot):
     """Reviews the current draft and returns a typed `Verdict`."""
 
-    async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
-        """Judge the current draft."""
+    async def __call__(
+        self, state: DraftState, config: RunnableConfig, *, store: BaseStore | None = None
+    ) -> DraftUpdate:
+        """Judge the current draft; remember its issues, or the draft when accepted."""
         round_ = state.get("round", 0)
         part = "revise" if state.get("verdicts") else "first"
-        result = await self.client.structured(
-            self.context(state, part, round_), Verdict, config=config, agent=self.name
-        )
+        prompt = await self.prompt_for(state, config, part, round_, store)
+        result = await self.client.structured(prompt, Verdict, config=config, agent=self.name)
         verdict = result.value
+        key = message_id(config, round_, self.name)
+        memories = [
+            Memory(f"{key}:{n}", "issue", f'"{i.quote}": {i.comment}', round_, self.name)
+            for n, i in enumerate(verdict.issues)
+        ]
+        if verdict.decision == "approve" and state.get("draft"):
+            memories.append(
+                Memory(
+                    f"{key}:accepted", "revision", state.get("draft", ""), round_, "writer", True
+                )
+            )
+        await self.remember(store, config, memories)
         record: VerdictRecord = {
             "round": round_,
             "agent": self.name,

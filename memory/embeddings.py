@@ -12,6 +12,7 @@ machines (blake2b, not Python's salted `hash`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,9 @@ DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 Vectors = npt.NDArray[np.float32]
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was "
-    "were will with".split()
-)
+    ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is",
+     "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "will", "with")
+)  # fmt: skip
 
 
 class EmbedderMismatchError(ValueError):
@@ -63,7 +64,8 @@ class Embedder(Protocol):
 def _normalise(matrix: Vectors) -> Vectors:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32)
+    out: Vectors = (matrix / norms).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class LexicalEmbedder:
     def _features(self, text: str) -> list[tuple[str, float]]:
         words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
         features: list[tuple[str, float]] = [(f"w:{w}", 1.0) for w in words]
-        features += [(f"b:{a} {b}", 0.5) for a, b in zip(words, words[1:], strict=False)]
+        features += [(f"b:{a} {b}", 0.5) for a, b in itertools.pairwise(words)]
         for word in words:
             padded = f"<{word}>"
             features += [(f"c:{padded[i : i + 3]}", 0.25) for i in range(len(padded) - 2)]

@@ -220,7 +220,9 @@ class FaissStore(BaseStore):
             raise
         self.index.remove(np.asarray(removed, np.int64))
         if added and vectors is not None:
-            self.index.add(np.asarray(new_ids, np.int64), np.stack([vectors[i] for i in range(row)]))
+            self.index.add(
+                np.asarray(new_ids, np.int64), np.stack([vectors[i] for i in range(row)])
+            )
 
     def _search(self, op: SearchOp, now: float) -> list[tuple[int, SearchItem]]:
         wanted = op.offset + op.limit
