@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.config import Settings
@@ -28,6 +29,7 @@ from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, T
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
 from memory.checkpoint import open_checkpointer
+from memory.store import open_store
 
 __all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
 
@@ -60,6 +62,7 @@ class ConversationManager:
         settings: Settings (home, checkpoint URL, model, default rounds).
         client: The model client to share; made from settings (and closed on exit) when None.
         checkpointer: An open checkpointer to use instead of the settings' URL.
+        store: A long-term memory store to use instead of the one under `home/memory`.
     """
 
     def __init__(
@@ -68,11 +71,13 @@ class ConversationManager:
         *,
         client: OpenAIClient | None = None,
         checkpointer: BaseCheckpointSaver[str] | None = None,
+        store: BaseStore | None = None,
     ) -> None:
         self.settings = settings
         self._owns_client = client is None
         self.client = client or OpenAIClient.from_settings(settings)
         self._checkpointer = checkpointer
+        self.store = store
         self._stack = AsyncExitStack()
         self._agents: Agents | None = None
         self._graphs: dict[str, Compiled] = {}
@@ -81,6 +86,8 @@ class ConversationManager:
         if self._checkpointer is None:
             url = self.settings.resolved_checkpoint_url
             self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
+        if self.store is None and self.settings.memory:
+            self.store = self._stack.enter_context(open_store(self.settings))
         return self
 
     async def __aexit__(
@@ -111,7 +118,9 @@ class ConversationManager:
         """The topology `name` (or path) compiled with this manager's checkpointer."""
         if name not in self._graphs:
             topology = find(name)
-            self._graphs[name] = topology.build(agents=self.agents, checkpointer=self.checkpointer)
+            self._graphs[name] = topology.build(
+                agents=self.agents, checkpointer=self.checkpointer, store=self.store
+            )
         return self._graphs[name]
 
     def transcript(self, thread_id: str) -> Transcript:
