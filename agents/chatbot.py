@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -154,7 +154,13 @@ class Writer(Chatbot):
     """Writes the first draft, then revises it to answer each of the editor's issues."""
 
     async def __call__(
-        self, state: DraftState, config: RunnableConfig, *, store: BaseStore | None = None
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
     ) -> DraftUpdate:
         """Write or revise the draft; remember what the user said since the last turn."""
         round_ = state.get("round", 0) + 1
@@ -183,7 +189,13 @@ class Editor(Chatbot):
     """Reviews the current draft and returns a typed `Verdict`."""
 
     async def __call__(
-        self, state: DraftState, config: RunnableConfig, *, store: BaseStore | None = None
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
     ) -> DraftUpdate:
         """Judge the current draft; remember its issues, or the draft when accepted."""
         round_ = state.get("round", 0)

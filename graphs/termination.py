@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END
@@ -38,7 +38,13 @@ class DecidingNode(Protocol):
     """A node that returns its update together with where to go next."""
 
     async def __call__(
-        self, state: DraftState, config: RunnableConfig, *, store: BaseStore | None = None
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
     ) -> Command[str]:
         """Run the wrapped node, then route."""
         ...
@@ -110,7 +116,12 @@ def then_decide(node: Node, endings: Sequence[Ending], otherwise: str) -> Decidi
     takes_store = "store" in inspect.signature(node).parameters
 
     async def decide(
-        state: DraftState, config: RunnableConfig, *, store: BaseStore | None = None
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
     ) -> Command[str]:
         # LangGraph injects `store` into nodes that declare it; pass it on to those that do.
         update = await (node(state, config, store=store) if takes_store else node(state, config))  # type: ignore[call-arg]

@@ -54,6 +54,8 @@ filters = st.one_of(
     st.fixed_dictionaries({"tag": st.sampled_from(["red", "blue"])}),
     st.fixed_dictionaries({"n": st.sampled_from([{"$gt": 2}, {"$lte": 1}, {"$ne": 3}])}),
 )
+
+
 def _put(ns: tuple[str, ...], key: str, value: dict[str, Any], delete: bool) -> PutOp:
     # InMemoryStore fails on two equal texts in one batch, so each text names its item.
     text = f"{value['text']} {'_'.join(ns)}{key}"
