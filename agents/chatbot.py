@@ -7,6 +7,7 @@ number of threads at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -23,6 +24,8 @@ from memory.recall import Memory, RecallPolicy
 from prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
+
+_log = logging.getLogger("copydesk.memory")
 
 
 def message_id(config: RunnableConfig, round_: int, agent: str) -> str:
@@ -130,9 +133,16 @@ class Chatbot:
             return self.context(state, part, round_)
         plain = self.context(state, part, round_)
         query = "\n".join([*_new_user_texts(state, self.name), feedback_text(_last_verdict(state))])
-        recalled = await self.recall.recall(
-            store, _thread(config), f"{state.get('topic', '')}\n{query}", [m.text for m in plain]
-        )
+        try:
+            recalled = await self.recall.recall(
+                store,
+                _thread(config),
+                f"{state.get('topic', '')}\n{query}",
+                [m.text for m in plain],
+            )
+        except Exception as error:  # memory helps a turn; it must never be why a turn fails
+            _log.warning("%s: recall failed, answering without memories: %s", self.name, error)
+            return plain
         return self.context(state, part, round_, recalled)
 
     async def remember(
@@ -140,7 +150,10 @@ class Chatbot:
     ) -> None:
         """Store what this turn produced worth recalling later."""
         if store is not None and self.recall is not None and memories:
-            await self.recall.remember(store, _thread(config), memories)
+            try:
+                await self.recall.remember(store, _thread(config), memories)
+            except Exception as error:  # the turn's result is in the checkpoint regardless
+                _log.warning("%s: could not store %d memories: %s", self.name, len(memories), error)
 
     def _as_seen(self, message: BaseMessage) -> BaseMessage:
         if isinstance(message, AIMessage) and message.name == self.name:

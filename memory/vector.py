@@ -231,7 +231,7 @@ class FaissStore(BaseStore):
         candidates = [
             r for r in self.items.under(op.namespace_prefix, now) if matches(r[2].value, op.filter)
         ]
-        if not (op.query and self.embedder is not None):
+        if not (op.query and self.embedder is not None) or not candidates:
             return [(r[0], _found(r, None)) for r in candidates[op.offset : wanted]]
         query = self.embedder.embed([op.query])[0].astype(np.float64)
         pairs = self.items.vectors_of([r[0] for r in candidates])
