@@ -2,9 +2,9 @@
 
 A checkpoint is kept when it is one of a thread's newest `keep_last`, when it waits for a
 human (pending interrupt), when it is the tip of a branch (a fork or the timeline a fork
-left) or the point a fork branched from, or when a kept checkpoint depends on it. A checkpoint depends on its parent when some
-delta channel (`delta_keys`, e.g. `messages`) has been written but has no full value in it
-(no snapshot): its state is rebuilt
+left) or the point a fork branched from, or when a kept checkpoint depends on it. A
+checkpoint depends on its parent when some delta channel (`delta_keys`, e.g. `messages`) has
+been written but has no full value in it (no snapshot): its state is rebuilt
 by replaying the ancestors' writes, so every ancestor back to a full value stays. Threads
 written with plain channels carry full values in every checkpoint, so their older
 checkpoints go; a linear delta thread is already O(N) and keeps its history.
