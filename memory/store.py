@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from memory.embeddings import Embedder, make_embedder
 from memory.vector import FaissStore
 
-__all__ = ["MemorySettings", "embedder_for", "memory_path", "open_store"]
+__all__ = ["MemorySettings", "embedder_for", "make_store", "memory_path", "open_store"]
 
 INDEXED_FIELDS = ("text",)
 
@@ -55,12 +55,16 @@ def embedder_for(settings: MemorySettings) -> Embedder:
     )
 
 
+def make_store(settings: MemorySettings) -> FaissStore:
+    """The store under home (created on first use); the caller closes it."""
+    path = memory_path(settings)
+    return FaissStore(path, embedder=embedder_for(settings), fields=INDEXED_FIELDS)
+
+
 @contextmanager
 def open_store(settings: MemorySettings) -> Iterator[FaissStore]:
     """Open the store under home (created on first use); flush and close it on exit."""
-    store = FaissStore(
-        memory_path(settings), embedder=embedder_for(settings), fields=INDEXED_FIELDS
-    )
+    store = make_store(settings)
     try:
         yield store
     finally:
