@@ -132,13 +132,13 @@ class Chatbot:
         if store is None or self.recall is None:
             return self.context(state, part, round_)
         plain = self.context(state, part, round_)
-        query = "\n".join([*_new_user_texts(state, self.name), feedback_text(_last_verdict(state))])
+        # What the user just said is what to recall for; otherwise the topic and open issues.
+        query = "\n".join(_new_user_texts(state, self.name)) or (
+            f"{state.get('topic', '')}\n{feedback_text(_last_verdict(state))}"
+        )
         try:
             recalled = await self.recall.recall(
-                store,
-                _thread(config),
-                f"{state.get('topic', '')}\n{query}",
-                [m.text for m in plain],
+                store, _thread(config), query, [m.text for m in plain]
             )
         except Exception as error:  # memory helps a turn; it must never be why a turn fails
             _log.warning("%s: recall failed, answering without memories: %s", self.name, error)

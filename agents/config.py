@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     """Part of the window budget for a summary of older messages; 0 turns it off."""
     memory: bool = Field(True, alias="COPYDESK_MEMORY")
     """Store facts, issues and accepted drafts, and recall them before each call."""
-    recall_k: int = Field(5, alias="COPYDESK_RECALL_K", ge=1, le=100)
-    """Memories recalled per namespace (thread, project) before each call."""
+    recall_k: int = Field(8, alias="COPYDESK_RECALL_K", ge=1, le=100)
+    """Memories recalled at most before each call (from the thread and the project)."""
     recall_tokens: int = Field(800, alias="COPYDESK_RECALL_TOKENS", ge=32)
     """Token budget for recalled memories in each prompt."""
     project: str = Field("default", alias="COPYDESK_PROJECT", pattern=r"^[A-Za-z0-9._-]+$")

@@ -2,14 +2,18 @@
 
 Memories are store items `{"kind", "text", "round", "thread", "agent"}` in two namespaces:
 `("copydesk", "thread", <thread id>)` for one thread and `("copydesk", "project",
-<project>)` for everything written under one project. Kinds are `fact` (something the user
-said), `issue` (an editor's issue) and `revision` (a draft the editor accepted). Before a call
-an agent searches both namespaces with what it is working on and gets the top `k` items that
-fit in `max_tokens`, as one message placed after the system prompt.
+<project>)` for what every thread of a project shares (user facts and accepted drafts).
+Kinds are `fact` (something the user said), `issue` (an editor's issue) and `revision` (a
+draft the editor accepted). Before a call
+an agent searches both namespaces with what it is working on (what the user just said, else
+the topic and the open issues), keeps the top `k` after maximal-marginal-relevance
+de-duplication that fit in `max_tokens`, and gets them as one message after the system
+prompt.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +39,36 @@ def thread_namespace(thread_id: str) -> tuple[str, ...]:
 def project_namespace(project: str) -> tuple[str, ...]:
     """Where a project's memories live (shared by its threads)."""
     return ("copydesk", "project", project)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def diverse(items: Sequence[SearchItem], count: int, weight: float = 0.5) -> list[SearchItem]:
+    """Maximal marginal relevance: the best-scored items that are not near-copies of each other.
+
+    Each pick maximises `weight * score - (1 - weight) * overlap`, where overlap is the
+    highest word-set Jaccard similarity to an item already picked. Ten near-identical
+    requests would otherwise fill every slot and push out the one fact that answers them.
+    """
+    pool = sorted(items, key=lambda i: -(i.score or 0.0))
+    words = [_words(str(i.value.get("text", ""))) for i in pool]
+    picked: list[int] = []
+    while pool and len(picked) < min(count, len(pool)):
+        best, best_value = -1, float("-inf")
+        for n, item in enumerate(pool):
+            if n in picked:
+                continue
+            overlap = max(
+                (len(words[n] & words[p]) / max(1, len(words[n] | words[p])) for p in picked),
+                default=0.0,
+            )
+            value = weight * (item.score or 0.0) - (1 - weight) * overlap
+            if value > best_value:
+                best, best_value = n, value
+        picked.append(best)
+    return [pool[n] for n in picked]
 
 
 @dataclass(frozen=True)
@@ -63,13 +97,13 @@ class RecallPolicy:
     """How many memories an agent recalls, within what budget, from which project.
 
     Attributes:
-        k: Memories to fetch from each namespace.
+        k: Memories recalled at most (2k are fetched from each namespace, then deduplicated).
         max_tokens: Budget for the recall message.
         project: Project name (the second namespace).
         model: Model whose tokenizer counts the budget.
     """
 
-    k: int = 5
+    k: int = 8
     max_tokens: int = 800
     project: str = DEFAULT_PROJECT
     model: str = "gpt-4o-mini"
@@ -91,13 +125,15 @@ class RecallPolicy:
         """
         if not query.strip():
             return None
-        ops = [SearchOp(ns, query=query, limit=self.k) for ns in self.namespaces(thread_id)]
+        ops = [SearchOp(ns, query=query, limit=3 * self.k) for ns in self.namespaces(thread_id)]
         results = await store.abatch(ops)
         found = [i for r in results if isinstance(r, list) for i in r if isinstance(i, SearchItem)]
-        found.sort(key=lambda i: -(i.score or 0.0))
         seen = {t.strip() for t in visible}
+        found = diverse(
+            [i for i in found if str(i.value.get("text", "")).strip() not in seen], self.k * 2
+        )
         counter = TokenCounter(self.model)
-        head = "Remembered from earlier in this thread and project (most relevant first):"
+        head = "Remembered from earlier in this thread and project:"
         lines: list[str] = []
         spent = counter.text(head) + 8
         for item in found:
@@ -111,6 +147,8 @@ class RecallPolicy:
                 continue
             spent += cost
             lines.append(line)
+            if len(lines) == self.k:
+                break
         if not lines:
             return None
         return HumanMessage("\n".join([head, *lines]), name=RECALL_NAME)
