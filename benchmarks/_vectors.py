@@ -58,7 +58,8 @@ def _latencies(search: Any, queries: np.ndarray) -> tuple[float, float, list[np.
 
 
 def _recall(found: list[np.ndarray], exact: np.ndarray) -> float:
-    hits = sum(len(set(f[:10].tolist()) & set(e.tolist())) for f, e in zip(found, exact, strict=True))
+    pairs = zip(found, exact, strict=True)
+    hits = sum(len(set(f[:10].tolist()) & set(e.tolist())) for f, e in pairs)
     return hits / (10 * len(exact))
 
 

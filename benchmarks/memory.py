@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import _checkpoints, _recall, _vectors  # noqa: E402
+from benchmarks import _checkpoints, _recall, _vectors
 
 
 def show(title: str, rows: list[dict[str, Any]]) -> None:
