@@ -90,6 +90,8 @@ class FaissStore(BaseStore):
         dims = embedder.dims if embedder else 1
         self._check_embedder()
         self.index = self._open_index(dims, hnsw_threshold)
+        self._generation = self.items.meta("generation") or "0"
+        """The write generation the in-memory index reflects (another process may be ahead)."""
 
     def _check_embedder(self) -> None:
         if self.embedder is None:
@@ -115,6 +117,9 @@ class FaissStore(BaseStore):
                 except IndexFileError:
                     pass  # rebuilt below from SQLite, the source of truth
             self.rebuilt = self.items.count("vectors") > 0
+        return self._rebuild(dims, threshold)
+
+    def _rebuild(self, dims: int, threshold: int) -> VectorIndex:
         index = VectorIndex(dims, hnsw_threshold=threshold)
         batch_ids: list[int] = []
         batch_vectors: list[bytes] = []
@@ -136,8 +141,7 @@ class FaissStore(BaseStore):
                 live = [v for v, _ in self.items.all_vectors()]
                 self.index.compact(np.asarray(live, np.int64))
             digest = self.index.save(self.path / INDEX_FILE)
-            generation = self.items.meta("generation") or "0"
-            self.items.set_meta(index_sha256=digest, index_generation=generation)
+            self.items.set_meta(index_sha256=digest, index_generation=self._generation)
 
     def close(self) -> None:
         """Flush and close the database."""
@@ -150,6 +154,7 @@ class FaissStore(BaseStore):
         """Run gets, searches and namespace listings, then the puts, in one transaction."""
         ops = list(ops)
         with self._lock:
+            self._catch_up()
             now = time.time()
             results: list[Result] = []
             puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
@@ -175,6 +180,13 @@ class FaissStore(BaseStore):
             if puts or refresh:
                 self._write(list(puts.values()), refresh, now)
             return results
+
+    def _catch_up(self) -> None:
+        """Rebuild the index when another process wrote since this one last looked."""
+        current = self.items.meta("generation") or "0"
+        if current != self._generation:
+            self.index = self._rebuild(self.index.dims, self.index.hnsw_threshold)
+            self._generation = current
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """`batch` in a worker thread (SQLite and FAISS calls block)."""
@@ -212,12 +224,18 @@ class FaissStore(BaseStore):
             for item_id in refresh:
                 self.items.refresh(item_id)
             new_ids = self.items.add_vectors(added)
-            generation = int(self.items.meta("generation") or "0") + 1
-            self.items.set_meta(generation=str(generation))
+            before = self.items.meta("generation") or "0"
+            generation = str(int(before) + 1)
+            self.items.set_meta(generation=generation)
             self.items.db.execute("COMMIT")
         except BaseException:
             self.items.db.execute("ROLLBACK")
             raise
+        if before != self._generation:  # another process wrote in between: reload all
+            self.index = self._rebuild(self.index.dims, self.index.hnsw_threshold)
+            self._generation = generation
+            return
+        self._generation = generation
         self.index.remove(np.asarray(removed, np.int64))
         if added and vectors is not None:
             self.index.add(

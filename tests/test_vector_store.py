@@ -309,3 +309,25 @@ def test_another_embedder_is_a_clear_error(tmp_path: Path) -> None:
     FaissStore(tmp_path, embedder=EMBEDDER).close()
     with pytest.raises(ValueError, match=r"lexical-v1-64 \(64 dims\).*lexical-v1-32 \(32 dims\)"):
         FaissStore(tmp_path, embedder=LexicalEmbedder(32))
+
+
+def test_two_writers_on_one_directory_see_each_other(tmp_path: Path) -> None:
+    """Two processes' stores on one directory: each sees the other's writes, and whichever
+    saves its index last, a reopened store finds every item."""
+    first = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    second = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    first.put(("w",), "a", {"text": "harbour crane"})
+    second.put(("w",), "b", {"text": "night train"})
+    first.put(("w",), "c", {"text": "salt bread"})
+    assert first.search(("w",), query="night train", limit=1)[0].key == "b"
+    assert second.search(("w",), query="salt bread", limit=1)[0].key == "c"
+    second.close()
+    first.close()
+    again = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    assert {
+        again.search(("w",), query=q, limit=1)[0].key for q in ("harbour", "train", "salt")
+    } == {
+        "a",
+        "b",
+        "c",
+    }
