@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.types import Command
 
 from agents.chatbot import Editor, Writer
 from agents.client import OpenAIClient
@@ -117,3 +119,34 @@ async def test_manager_stores_and_recalls_through_the_fake_server(make_settings:
     assert any("Needs work" in str(m["content"]) for m in memory_messages)
     assert (settings.home / "memory" / "items.sqlite").exists()
     assert (settings.home / "memory" / "vectors.faiss").exists()
+
+
+@pytest.mark.slow
+async def test_through_the_graph_a_round_3_fact_reaches_round_300(make_settings: Any) -> None:
+    """End to end through turn_taking, the manager's store and LangGraph's store injection:
+    a user fact added after round 2 is in the writer's prompt at round 300, though the
+    200-token window has long dropped it."""
+    model = ScriptedChatModel(
+        drafts=["A draft about the harbour at dawn, with boats and gulls. " * 3],
+        verdicts=[verdict_json("revise")],
+    )
+    settings = make_settings(checkpoint_url="memory:", window_tokens=200)
+    async with ConversationManager(settings, client=OpenAIClient(chat_model=model)) as manager:
+        await manager.run("turn_taking", topic="a harbour town", thread_id="g", max_rounds=2)
+        graph = manager.graph("turn_taking")
+        config: Any = {"configurable": {"thread_id": "g"}, "recursion_limit": 5000}
+
+        async def say(text: str, key: str, rounds: int) -> None:
+            message = HumanMessage(text, name="user", id=key)
+            update = {"messages": [message], "max_rounds": rounds, "status": "running"}
+            await graph.aupdate_state(config, update, as_node="editor")
+            await graph.ainvoke(Command(goto="writer"), config)
+
+        await say(FACT, "g:3:user", 299)
+        await say("Name the harbour master who rows at dawn.", "g:300:user", 300)
+        state = (await graph.aget_state(config)).values
+    assert state["round"] == 300 and state["status"] == "out_of_rounds"
+    writer_prompt = model.seen[-2]  # the last call is the editor's
+    recalled = [m for m in writer_prompt if m.name == RECALL_NAME]
+    assert recalled and "Ilse Brandt" in recalled[0].text
+    assert not any("Ilse Brandt" in m.text for m in writer_prompt if m.name != RECALL_NAME)
