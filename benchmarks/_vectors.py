@@ -63,9 +63,11 @@ def _recall(found: list[np.ndarray], exact: np.ndarray) -> float:
     return hits / (10 * len(exact))
 
 
-def ours(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict[str, Any]:
-    """copydesk's VectorIndex: insert in batches, then single queries."""
-    index = VectorIndex(vectors.shape[1])
+def ours(
+    vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, flat: bool = False
+) -> dict[str, Any]:
+    """copydesk's VectorIndex (or, with `flat`, kept exact at any size): insert, then query."""
+    index = VectorIndex(vectors.shape[1], hnsw_threshold=2**62 if flat else 20_000)
     start = time.perf_counter()
     for offset in range(0, len(vectors), BATCH):
         chunk = vectors[offset : offset + BATCH]
@@ -128,8 +130,13 @@ def langchain(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, kind:
     }
 
 
-def table(sizes: list[int], dims: int = 384, langchain_hnsw_max: int = 100_000) -> list[dict]:
-    """Rows per size: copydesk, langchain flat, langchain HNSW (up to `langchain_hnsw_max`)."""
+IMPLS = ("ours", "ours-flat", "langchain-flat", "langchain-hnsw")
+
+
+def table(
+    sizes: list[int], dims: int = 384, langchain_hnsw_max: int = 100_000, impls=IMPLS
+) -> list[dict]:
+    """Rows per size and implementation (langchain HNSW only up to `langchain_hnsw_max`)."""
     rows = []
     for count in sizes:
         vectors, queries = dataset(count, dims)
@@ -137,8 +144,12 @@ def table(sizes: list[int], dims: int = 384, langchain_hnsw_max: int = 100_000) 
         flat.add(vectors)
         exact = flat.search(queries, 10)[1]
         del flat
-        rows.append({"items": count, **ours(vectors, queries, exact)})
-        rows.append({"items": count, **langchain(vectors, queries, exact, "flat")})
-        if count <= langchain_hnsw_max:
+        if "ours" in impls:
+            rows.append({"items": count, **ours(vectors, queries, exact)})
+        if "ours-flat" in impls and count > 20_000:
+            rows.append({"items": count, **ours(vectors, queries, exact, flat=True)})
+        if "langchain-flat" in impls:
+            rows.append({"items": count, **langchain(vectors, queries, exact, "flat")})
+        if "langchain-hnsw" in impls and count <= langchain_hnsw_max:
             rows.append({"items": count, **langchain(vectors, queries, exact, "hnsw")})
     return rows

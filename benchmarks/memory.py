@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--checkpoint-rounds", default="50,100,200")
     parser.add_argument("--langchain-hnsw-max", type=int, default=100_000)
+    parser.add_argument("--impls", default=",".join(_vectors.IMPLS))
     args = parser.parse_args()
     sections = set(args.only.split(","))
     print(f"python {platform.python_version()} on {platform.machine()}")
@@ -59,7 +60,9 @@ def main() -> None:
         show("Checkpoint bytes (SQLite)", _checkpoints.table(rounds))
     if "vectors" in sections:
         sizes = [int(s) for s in args.sizes.split(",")]
-        show("Vector scale (384 dims)", _vectors.table(sizes, 384, args.langchain_hnsw_max))
+        impls = tuple(args.impls.split(","))
+        rows = _vectors.table(sizes, 384, args.langchain_hnsw_max, impls)
+        show("Vector scale (384 dims)", rows)
 
 
 if __name__ == "__main__":
