@@ -7,6 +7,7 @@ import json
 import shutil
 from typing import Annotated, Any
 
+import openai
 import typer
 from langgraph.store.base import PutOp
 
@@ -52,8 +53,16 @@ def search(
     found = []
     if store is not None:
         prefix = thread_namespace(thread) if thread else ("copydesk",)
-        found = store.search(prefix, query=query, limit=limit)
-        store.close()
+        try:
+            found = store.search(prefix, query=query, limit=limit)
+        except openai.OpenAIError as error:  # the message may echo a masked key: not shown
+            status = getattr(error, "status_code", None) or "no response"
+            raise _fail(
+                f"embedding the query failed ({type(error).__name__}, {status}); check "
+                "OPENAI_API_KEY and OPENAI_BASE_URL, or set COPYDESK_OFFLINE=1"
+            ) from None
+        finally:
+            store.close()
     rows = [
         {
             "score": None if i.score is None else round(i.score, 4),

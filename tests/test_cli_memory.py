@@ -11,8 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from agents.config import ConfigManager
 from graphs._cli_memory import register
 from graphs.manager import ConversationManager
+from memory.store import make_store
+from tests.fakes import FakeOpenAIServer
 
 
 @pytest.fixture
@@ -70,3 +73,19 @@ def test_prune_reports_and_refuses_memory(cli: Any, make_settings: Any, monkeypa
     monkeypatch.setenv("COPYDESK_CHECKPOINT_URL", "memory:")
     refused = cli("prune")
     assert refused.exit_code == 2 and "nothing to prune" in refused.output
+
+
+def test_search_with_a_rejected_key_is_one_line(cli: Any, monkeypatch, home: Path) -> None:
+    """A key the server rejects ends `memory search` with one line that names no secret."""
+    secret = "sk-wrong-0123456789abcdef"
+    with FakeOpenAIServer(api_key="sk-right") as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", secret)
+        store = make_store(ConfigManager().settings)  # an OpenAI-embedded store with one item
+        store.put(("copydesk", "thread", "t"), "k", {"text": "harbour"}, index=False)
+        store.close()
+        result = cli("memory", "search", "harbour")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("copydesk: error: embedding the query failed")
+    assert "401" in lines[0] and secret not in result.output and "wrong" not in result.output
