@@ -150,3 +150,15 @@ async def test_through_the_graph_a_round_3_fact_reaches_round_300(make_settings:
     recalled = [m for m in writer_prompt if m.name == RECALL_NAME]
     assert recalled and "Ilse Brandt" in recalled[0].text
     assert not any("Ilse Brandt" in m.text for m in writer_prompt if m.name != RECALL_NAME)
+
+
+async def test_memory_off_opens_no_store(make_settings: Any) -> None:
+    """COPYDESK_MEMORY=false: no store is opened or written, and prompts carry no memories."""
+    model = ScriptedChatModel(verdicts=[verdict_json("revise"), verdict_json("approve")])
+    settings = make_settings(memory=False, checkpoint_url="memory:")
+    async with ConversationManager(settings, client=OpenAIClient(chat_model=model)) as manager:
+        result = await manager.run("turn_taking", topic="kites", thread_id="off")
+        assert manager.store is None
+    assert result.status == "approved"
+    assert not (settings.home / "memory").exists()
+    assert not any(m.name == RECALL_NAME for prompt in model.seen for m in prompt)
