@@ -7,20 +7,25 @@ number of threads at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import BaseStore
 
 from agents.client import OpenAIClient
 from agents.state import DraftState, DraftUpdate, VerdictRecord
 from agents.verdict import Verdict
 from memory.buffer import WindowPolicy
+from memory.recall import Memory, RecallPolicy
 from prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
+
+_log = logging.getLogger("copydesk.memory")
 
 
 def message_id(config: RunnableConfig, round_: int, agent: str) -> str:
@@ -37,6 +42,30 @@ def feedback_text(verdict: Mapping[str, Any] | None) -> str:
     return "\n".join(lines) or f"- {verdict['summary']}"
 
 
+def _thread(config: RunnableConfig) -> str:
+    return str((config.get("configurable") or {}).get("thread_id", "local"))
+
+
+def _last_verdict(state: DraftState) -> Mapping[str, Any] | None:
+    verdicts = state.get("verdicts") or []
+    return verdicts[-1] if verdicts else None
+
+
+def _new_user_messages(state: DraftState, agent: str) -> list[BaseMessage]:
+    """User messages since `agent` last spoke (newest last): what it has not yet seen."""
+    found: list[BaseMessage] = []
+    for message in reversed(state.get("messages") or []):
+        if isinstance(message, AIMessage) and message.name == agent:
+            break
+        if isinstance(message, HumanMessage) and message.name == "user":
+            found.append(message)
+    return found[::-1]
+
+
+def _new_user_texts(state: DraftState, agent: str) -> list[str]:
+    return [m.text for m in _new_user_messages(state, agent)]
+
+
 @dataclass(frozen=True)
 class Chatbot:
     """An agent node: builds its context from the thread's state and calls the model.
@@ -47,6 +76,7 @@ class Chatbot:
         prompt: The prompt version it speaks with.
         client: The shared model client.
         window: How much history it sees.
+        recall: What it recalls from the store before each call (None: nothing).
     """
 
     name: str
@@ -54,6 +84,7 @@ class Chatbot:
     prompt: PromptTemplate
     client: OpenAIClient
     window: WindowPolicy
+    recall: RecallPolicy | None = None
 
     def values(self, state: DraftState, round_: int) -> dict[str, object]:
         """The prompt variables for this turn."""
@@ -66,8 +97,10 @@ class Chatbot:
             "max_rounds": state.get("max_rounds", round_),
         }
 
-    def context(self, state: DraftState, part: str, round_: int) -> list[BaseMessage]:
-        """System prompt, the recent history within budget, then the task.
+    def context(
+        self, state: DraftState, part: str, round_: int, recalled: BaseMessage | None = None
+    ) -> list[BaseMessage]:
+        """System prompt, recalled memories, the recent history within budget, then the task.
 
         The task message carries the current draft and the latest verdict, so those are
         never cut; the history window shows the conversation that led here, from this
@@ -75,14 +108,52 @@ class Chatbot:
         """
         values = self.values(state, round_)
         messages = state.get("messages") or []
-        # The newest draft and verdict are already in the task message.
+        # The newest draft and verdict are already in the task message. Only as many
+        # messages as could fit are converted: the window never looks further back.
         earlier = list(messages[:-2]) if len(messages) > 2 else []
-        history = [self._as_seen(m) for m in earlier]
+        tail = earlier[-max(1, self.window.max_tokens // 4) :] if earlier else []
+        window = self.window.window([self._as_seen(m) for m in tail])
         return [
             self.prompt.system_message(values),
-            *self.window.recent(history),
+            *([recalled] if recalled is not None else []),
+            *window.as_list(),
             self.prompt.task_message(part, values),
         ]
+
+    async def prompt_for(
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        part: str,
+        round_: int,
+        store: BaseStore | None,
+    ) -> list[BaseMessage]:
+        """`context` with the memories recalled for this turn, when there is a store."""
+        if store is None or self.recall is None:
+            return self.context(state, part, round_)
+        plain = self.context(state, part, round_)
+        # What the user just said is what to recall for; otherwise the topic and open issues.
+        query = "\n".join(_new_user_texts(state, self.name)) or (
+            f"{state.get('topic', '')}\n{feedback_text(_last_verdict(state))}"
+        )
+        try:
+            recalled = await self.recall.recall(
+                store, _thread(config), query, [m.text for m in plain]
+            )
+        except Exception as error:  # memory helps a turn; it must never be why a turn fails
+            _log.warning("%s: recall failed, answering without memories: %s", self.name, error)
+            return plain
+        return self.context(state, part, round_, recalled)
+
+    async def remember(
+        self, store: BaseStore | None, config: RunnableConfig, memories: list[Memory]
+    ) -> None:
+        """Store what this turn produced worth recalling later."""
+        if store is not None and self.recall is not None and memories:
+            try:
+                await self.recall.remember(store, _thread(config), memories)
+            except Exception as error:  # the turn's result is in the checkpoint regardless
+                _log.warning("%s: could not store %d memories: %s", self.name, len(memories), error)
 
     def _as_seen(self, message: BaseMessage) -> BaseMessage:
         if isinstance(message, AIMessage) and message.name == self.name:
@@ -95,17 +166,28 @@ class Chatbot:
 class Writer(Chatbot):
     """Writes the first draft, then revises it to answer each of the editor's issues."""
 
-    async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
-        """Write or revise the draft."""
+    async def __call__(
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
+    ) -> DraftUpdate:
+        """Write or revise the draft; remember what the user said since the last turn."""
         round_ = state.get("round", 0) + 1
         part = "revise" if state.get("draft") else "first"
+        prompt = await self.prompt_for(state, config, part, round_, store)
         reply = await self.client.complete(
-            self.context(state, part, round_),
-            config=config,
-            agent=self.name,
-            params=self.prompt.model_params,
+            prompt, config=config, agent=self.name, params=self.prompt.model_params
         )
         text = reply.text.strip()
+        facts = [
+            Memory(str(m.id or f"{round_}:user:{n}"), "fact", m.text, round_, "user", True)
+            for n, m in enumerate(_new_user_messages(state, self.name))
+        ]
+        await self.remember(store, config, facts)
         return {
             "messages": [AIMessage(text, name=self.name, id=message_id(config, round_, self.name))],
             "draft": text,
@@ -121,18 +203,35 @@ class Writer(Chatbot):
 class Editor(Chatbot):
     """Reviews the current draft and returns a typed `Verdict`."""
 
-    async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
-        """Judge the current draft."""
+    async def __call__(
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
+    ) -> DraftUpdate:
+        """Judge the current draft; remember its issues, or the draft when accepted."""
         round_ = state.get("round", 0)
         part = "revise" if state.get("verdicts") else "first"
+        prompt = await self.prompt_for(state, config, part, round_, store)
         result = await self.client.structured(
-            self.context(state, part, round_),
-            Verdict,
-            config=config,
-            agent=self.name,
-            params=self.prompt.model_params,
+            prompt, Verdict, config=config, agent=self.name, params=self.prompt.model_params
         )
         verdict = result.value
+        key = message_id(config, round_, self.name)
+        memories = [
+            Memory(f"{key}:{n}", "issue", f'"{i.quote}": {i.comment}', round_, self.name)
+            for n, i in enumerate(verdict.issues)
+        ]
+        if verdict.decision == "approve" and state.get("draft"):
+            memories.append(
+                Memory(
+                    f"{key}:accepted", "revision", state.get("draft", ""), round_, "writer", True
+                )
+            )
+        await self.remember(store, config, memories)
         record: VerdictRecord = {
             "round": round_,
             "agent": self.name,

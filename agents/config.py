@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     """Default number of writer drafts before a run ends without approval."""
     window_tokens: int = Field(6000, alias="COPYDESK_WINDOW_TOKENS", ge=64)
     """Token budget for the recent history each agent sees."""
+    summary_tokens: int = Field(0, alias="COPYDESK_SUMMARY_TOKENS", ge=0)
+    """Part of the window budget for a summary of older messages; 0 turns it off."""
+    memory: bool = Field(True, alias="COPYDESK_MEMORY")
+    """Store facts, issues and accepted drafts, and recall them before each call."""
+    recall_k: int = Field(8, alias="COPYDESK_RECALL_K", ge=1, le=100)
+    """Memories recalled at most before each call (from the thread and the project)."""
+    recall_tokens: int = Field(800, alias="COPYDESK_RECALL_TOKENS", ge=32)
+    """Token budget for recalled memories in each prompt."""
+    project: str = Field("default", alias="COPYDESK_PROJECT", pattern=r"^[A-Za-z0-9._-]+$")
+    """Project whose threads share memories."""
+    embedding_model: str = Field("text-embedding-3-small", alias="COPYDESK_EMBEDDING_MODEL")
+    """Embedding model used when a key or base URL is set."""
+    embedding_dims: int | None = Field(None, alias="COPYDESK_EMBEDDING_DIMS", ge=8, le=4096)
+    """Embedding size (default 1536 with OpenAI, 384 offline)."""
     structured_output: Literal["json_schema", "function_calling"] = Field(
         "json_schema", alias="COPYDESK_STRUCTURED_OUTPUT"
     )

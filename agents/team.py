@@ -8,6 +8,7 @@ from agents.chatbot import Editor, Writer
 from agents.client import OpenAIClient
 from agents.config import ConfigManager, Settings
 from memory.buffer import WindowPolicy
+from memory.recall import RecallPolicy
 from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["Agents"]
@@ -44,13 +45,37 @@ class Agents:
         client = client or OpenAIClient.from_settings(settings)
         registry = registry or PromptRegistry(settings.prompts_dir or DEFAULT_PROMPTS_DIR)
         chosen = {"writer": "writer@production", "editor": "editor@production", **(prompts or {})}
-        window = WindowPolicy(max_tokens=settings.window_tokens, model=settings.model)
+        window = WindowPolicy(
+            max_tokens=settings.window_tokens,
+            model=settings.model,
+            summary_tokens=min(settings.summary_tokens, settings.window_tokens // 2),
+        )
+        recall = (
+            RecallPolicy(
+                k=settings.recall_k,
+                max_tokens=settings.recall_tokens,
+                project=settings.project,
+                model=settings.model,
+            )
+            if settings.memory
+            else None
+        )
         return cls(
             writer=Writer(
-                "writer", "drafts and revises", registry.get(chosen["writer"]), client, window
+                "writer",
+                "drafts and revises",
+                registry.get(chosen["writer"]),
+                client,
+                window,
+                recall,
             ),
             editor=Editor(
-                "editor", "reviews and decides", registry.get(chosen["editor"]), client, window
+                "editor",
+                "reviews and decides",
+                registry.get(chosen["editor"]),
+                client,
+                window,
+                recall,
             ),
             client=client,
         )

@@ -214,7 +214,7 @@ def list_graphs(as_json: JsonFlag = False) -> None:
         out.print(f"{row['name']:<14} {row['description']}", markup=False)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("graphs._cli_prompts",)
+_COMMAND_MODULES: tuple[str, ...] = ("graphs._cli_prompts", "graphs._cli_memory")
 """Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
 
 

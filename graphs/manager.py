@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.config import Settings
@@ -29,6 +30,7 @@ from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
 from memory.checkpoint import open_checkpointer
+from memory.store import open_store
 from prompts.errors import PromptError
 from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
@@ -63,6 +65,7 @@ class ConversationManager:
         settings: Settings (home, checkpoint URL, model, default rounds).
         client: The model client to share; made from settings (and closed on exit) when None.
         checkpointer: An open checkpointer to use instead of the settings' URL.
+        store: A long-term memory store to use instead of the one under `home/memory`.
     """
 
     def __init__(
@@ -71,11 +74,13 @@ class ConversationManager:
         *,
         client: OpenAIClient | None = None,
         checkpointer: BaseCheckpointSaver[str] | None = None,
+        store: BaseStore | None = None,
     ) -> None:
         self.settings = settings
         self._owns_client = client is None
         self.client = client or OpenAIClient.from_settings(settings)
         self._checkpointer = checkpointer
+        self.store = store
         self._stack = AsyncExitStack()
         self.registry = PromptRegistry(settings.prompts_dir or DEFAULT_PROMPTS_DIR)
         self._agents: dict[tuple[tuple[str, str], ...], Agents] = {}
@@ -85,6 +90,8 @@ class ConversationManager:
         if self._checkpointer is None:
             url = self.settings.resolved_checkpoint_url
             self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
+        if self.store is None and self.settings.memory:
+            self.store = self._stack.enter_context(open_store(self.settings))
         return self
 
     async def __aexit__(
@@ -125,7 +132,7 @@ class ConversationManager:
         if key not in self._graphs:
             topology = find(name)
             self._graphs[key] = topology.build(
-                agents=self.agents_for(prompts), checkpointer=self.checkpointer
+                agents=self.agents_for(prompts), checkpointer=self.checkpointer, store=self.store
             )
         return self._graphs[key]
 

@@ -40,8 +40,9 @@ class Topology:
         if callable(factory):
             return factory(**options)  # type: ignore[no-any-return]
         compiled = getattr(self.module, "graph", None)
-        if options.get("checkpointer") is not None and isinstance(compiled, CompiledStateGraph):
-            return compiled.copy(update={"checkpointer": options["checkpointer"]})
+        update = {k: options[k] for k in ("checkpointer", "store") if options.get(k) is not None}
+        if update and isinstance(compiled, CompiledStateGraph):
+            return compiled.copy(update=update)
         if isinstance(compiled, CompiledStateGraph):
             return compiled
         raise TopologyError(f"{self.name}: exports neither build() nor a compiled graph")

@@ -8,12 +8,14 @@ result always says which one ended it. Running out of rounds is a normal ending,
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END
+from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from agents.state import DraftState, DraftUpdate, Status
@@ -35,7 +37,15 @@ Node = Callable[[DraftState, RunnableConfig], Awaitable[DraftUpdate]]
 class DecidingNode(Protocol):
     """A node that returns its update together with where to go next."""
 
-    async def __call__(self, state: DraftState, config: RunnableConfig) -> Command[str]:
+    async def __call__(
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
+    ) -> Command[str]:
         """Run the wrapped node, then route."""
         ...
 
@@ -103,8 +113,18 @@ def then_decide(node: Node, endings: Sequence[Ending], otherwise: str) -> Decidi
     Routing inside the node (a `Command`) saves LangGraph a separate router step per turn.
     """
 
-    async def decide(state: DraftState, config: RunnableConfig) -> Command[str]:
-        update = await node(state, config)
+    takes_store = "store" in inspect.signature(node).parameters
+
+    async def decide(
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
+    ) -> Command[str]:
+        # LangGraph injects `store` into nodes that declare it; pass it on to those that do.
+        update = await (node(state, config, store=store) if takes_store else node(state, config))  # type: ignore[call-arg]
         status = first_ending(endings, _preview(state, update))
         if status is None:
             return Command(update=update, goto=otherwise)

@@ -75,9 +75,9 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
                 "PostgreSQL checkpoints need langgraph-checkpoint-postgres: "
                 "pip install 'copydesk[postgres]'"
             ) from error
-        async with AsyncPostgresSaver.from_conn_string(url, serde=serde) as saver:
-            await saver.setup()
-            yield saver
+        async with AsyncPostgresSaver.from_conn_string(url, serde=serde) as postgres:
+            await postgres.setup()
+            yield postgres
     else:
         raise CheckpointURLError(
             f"unknown checkpoint URL {url!r}; use memory:, sqlite:///path or postgresql://..."

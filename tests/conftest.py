@@ -80,3 +80,60 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
     """A fake OpenAI-compatible server on 127.0.0.1, fresh per test."""
     with FakeOpenAIServer() as server:
         yield server
+
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _service_unavailable(reason: str) -> None:
+    """Skip, or fail when CI requires the services (COPYDESK_REQUIRE_SERVICES=1)."""
+    if os.environ.get("COPYDESK_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (COPYDESK_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    import secrets
+
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the dev extra installs it
+        _service_unavailable("psycopg is not installed")
+    base = os.environ.get("COPYDESK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+    schema = f"copydesk_test_{secrets.token_hex(6)}"
+    try:
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        _service_unavailable(f"PostgreSQL at {base} is unreachable: {error}")
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        separator = "&" if "?" in base else "?"
+        try:
+            yield f"{base}{separator}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def checkpoint_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each conversation test runs against the memory, SQLite and PostgreSQL checkpointers."""
+    if request.param == "memory":
+        return "memory:"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'home' / 'checkpoints.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def make_conversation_settings(
+    make_settings: Callable[..., Settings], checkpoint_url: str
+) -> Callable[..., Settings]:
+    """`make_settings` with the parametrized checkpoint URL (a flag may still override it)."""
+
+    def make(**flags: Any) -> Settings:
+        return make_settings(**{"checkpoint_url": checkpoint_url, **flags})
+
+    return make

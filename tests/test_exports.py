@@ -21,7 +21,10 @@ EXPECTED = {
     },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
-        "encoding_for_model", "open_checkpointer", "strict_serializer",
+        "encoding_for_model", "open_checkpointer", "strict_serializer", "Window", "Embedder",
+        "EmbedderMismatchError", "FaissStore", "LexicalEmbedder", "Memory", "OpenAIEmbedder",
+        "PruneReport", "RecallPolicy", "make_embedder", "open_store", "project_namespace",
+        "prune_checkpoints", "thread_namespace",
     },
     "prompts": {"DEFAULT_PROMPTS_DIR", "PART_NAMES", "Experiment", "LintReport", "PromptError",
                 "PromptRegistry", "PromptTemplate", "ReleaseLock", "Variant", "content_hash",

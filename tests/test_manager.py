@@ -1,4 +1,7 @@
-"""ConversationManager: streaming events, results, history, threads, transcripts, resume."""
+"""ConversationManager: streaming events, results, history, threads, transcripts, resume.
+
+Every test runs against the memory, SQLite and PostgreSQL checkpointers (`checkpoint_url`
+in conftest; PostgreSQL in a schema of its own per test)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,12 @@ from graphs.manager import ConversationManager, InputError, UnknownThreadError
 from graphs.registry import TopologyError
 from tests.fakes import FakeOpenAIServer, Fault
 from tests.fakes.writing import EditorialResponder
+
+
+@pytest.fixture
+def make_settings(make_conversation_settings: Any) -> Any:
+    """Settings on the parametrized checkpointer."""
+    return make_conversation_settings
 
 
 async def test_stream_yields_speakers_tokens_turns_then_result(make_settings: Any) -> None:
@@ -56,7 +65,8 @@ async def test_history_threads_transcript_and_export(make_settings: Any) -> None
     ]
     assert lines[0]["usage"]["calls"] == 1 and lines[0]["prompt"] == "writer@v1"
     assert "## Final draft" in markdown and "### Round 1 (writer)" in markdown
-    assert (settings.home / "checkpoints.sqlite").exists()
+    if settings.resolved_checkpoint_url.startswith("sqlite:"):
+        assert (settings.home / "checkpoints.sqlite").exists()
 
 
 async def test_bad_input(make_settings: Any) -> None:
@@ -77,7 +87,7 @@ async def test_bad_input(make_settings: Any) -> None:
 
 async def test_failed_call_leaves_a_resumable_thread(make_settings: Any) -> None:
     """A server that keeps failing ends the run with a clear error; resume finishes it later."""
-    settings = make_settings(checkpoint_url="memory:")
+    settings = make_settings()
     with FakeOpenAIServer() as server:
         server.responder = EditorialResponder(decisions=("revise", "approve"))
         client = OpenAIClient(

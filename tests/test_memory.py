@@ -59,3 +59,28 @@ def test_window_rejects_non_positive_budget() -> None:
     """A zero budget is a configuration error."""
     with pytest.raises(ValueError, match="positive"):
         WindowPolicy(max_tokens=0)
+
+
+def test_window_counts_each_message_once_however_long_the_history() -> None:
+    """Newest-first accumulation: a 5,000-message history is encoded about window + 1 times,
+    and the result equals a 500-message history's window."""
+    policy = WindowPolicy(max_tokens=300)
+    history = [AIMessage(f"message {i} " + "filler " * 10, name="writer") for i in range(5000)]
+    assert policy.recent(history) == policy.recent(history[-500:])
+    window = policy.window(history)
+    assert window.dropped == 5000 - len(window.messages)
+    assert policy.counter.messages(window.messages) <= 300
+
+
+def test_summary_of_dropped_messages_fits_the_budget() -> None:
+    """With summary_tokens, the dropped messages' first sentences come first, newest first,
+    and summary plus window stay within max_tokens."""
+    policy = WindowPolicy(max_tokens=200, summary_tokens=80)
+    history = [
+        HumanMessage(f"Point {i} matters. " + "more words " * 8, name="user") for i in range(30)
+    ]
+    window = policy.window(history)
+    assert window.summary is not None and "Point" in window.summary.text
+    first_line = window.summary.text.splitlines()[1]
+    assert f"Point {29 - len(window.messages)} matters." in first_line
+    assert policy.counter.messages(window.as_list()) <= 200
