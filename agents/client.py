@@ -20,6 +20,7 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
@@ -43,7 +44,7 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
-from agents.limiter import LimiterRegistry, Priority
+from agents.limiter import LimiterRegistry, Priority, RateLimiter
 from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from agents.prices import PriceTable
 from agents.resilience import StreamWatch, announce_restart
@@ -159,6 +160,10 @@ class OpenAIClient:
         ] = weakref.WeakKeyDictionary()
         secret = api_key.get_secret_value() if api_key is not None else ""
         self._key_id = fingerprint(secret) if secret else "(none)"
+        # The limiter of the call in progress, for the response hook (per asyncio task).
+        self._limiter_now: ContextVar[RateLimiter | None] = ContextVar(
+            f"copydesk-limiter-{id(self)}", default=None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIClient:
@@ -215,10 +220,10 @@ class OpenAIClient:
                 max_connections=self.max_connections,
                 max_keepalive_connections=self.max_connections,
             )
-            known = self._per_loop[loop] = (
-                {},
-                httpx.AsyncClient(timeout=self.timeout, limits=limits),
+            http = httpx.AsyncClient(
+                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
             )
+            known = self._per_loop[loop] = ({}, http)
         name = model or self.model
         chat = known[0].get(name)
         if chat is None:
@@ -229,10 +234,15 @@ class OpenAIClient:
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
                 stream_usage=True,
-                include_response_headers=True,  # x-ratelimit-* feed the limiter
                 http_async_client=known[1],
             )
         return chat
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
+        limiter = self._limiter_now.get()
+        if limiter is not None:
+            limiter.observe(response.headers)
 
     async def aclose(self) -> None:
         """Close the HTTP connections this client opened in the running event loop."""
@@ -393,7 +403,7 @@ class OpenAIClient:
             permit = await limiter.acquire(estimate, priority=priority, thread=thread)
             streamed = watch.tokens
             try:
-                message = await runnable.ainvoke(list(messages), watched)
+                message = await self._invoke(limiter, runnable, messages, watched)
             except Exception as error:
                 if not is_retryable(error):
                     limiter.refund(permit)
@@ -405,7 +415,7 @@ class OpenAIClient:
                 if rate_limited:  # not billed; everyone waits, not just this call
                     limiter.refund(permit)
                     limiter.pause(wait)
-                elif breaker.failure():
+                elif breaker.failure() or breaker.is_open:  # this model is down: move on
                     raise self._exhausted(error, attempt, model) from None
                 if watch.tokens > streamed:  # listeners saw part of a reply: it starts over
                     announce_restart(agent, attempt + 1, self._describe(error))
@@ -420,17 +430,26 @@ class OpenAIClient:
                     self.retry.max_retries,
                     wait,
                 )
-                if not rate_limited:  # the limiter holds rate-limited retries itself
-                    await self._sleep(wait)
+                await self._sleep(wait)
                 continue
             if not isinstance(message, AIMessage):
                 raise ModelRequestError(f"{self.endpoint} returned no chat message")
             breaker.success()
             limiter.settle(permit, *usage_of(message))
-            headers = message.response_metadata.get("headers")
-            if headers:
-                limiter.observe(headers)
             return message, _Outcome(model, attempt, time.monotonic() - started)
+
+    async def _invoke(
+        self,
+        limiter: RateLimiter,
+        runnable: Runnable[Any, Any],
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig,
+    ) -> Any:
+        current = self._limiter_now.set(limiter)
+        try:
+            return await runnable.ainvoke(list(messages), config)
+        finally:
+            self._limiter_now.reset(current)
 
     def _account(
         self,

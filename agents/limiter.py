@@ -167,10 +167,15 @@ class RateLimiter:
             self._completion_guess += 0.1 * (completion_tokens - self._completion_guess)
         if actual != permit.tokens:
             self.windows.settle(permit.spend_id, actual - permit.tokens)
+            if actual < permit.tokens and self._waiting:
+                self._pump()  # freed tokens may let a waiting call go sooner
 
     def refund(self, permit: Permit) -> None:
         """The server refused the call (a 429 is not billed): give its tokens back."""
-        self.windows.settle(permit.spend_id, -permit.tokens)
+        if permit.tokens:
+            self.windows.settle(permit.spend_id, -permit.tokens)
+            if self._waiting:
+                self._pump()
 
     def pause(self, seconds: float) -> None:
         """Hold every waiting call for `seconds` (the server said it is over its limit)."""

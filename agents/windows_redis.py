@@ -87,7 +87,6 @@ redis.call('INCRBY', KEYS[2], delta)
 return delta
 """
 
-_RECONNECT_EVERY = 2.0
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -104,9 +103,12 @@ class RedisWindows:
         url: Redis URL (`redis://host:port/db`).
         prefix: Key prefix for this budget.
         timeout: Seconds a Redis command may take before Redis counts as away.
+        retry_every: Seconds between attempts to reach Redis again while it is away.
     """
 
-    def __init__(self, url: str, prefix: str, *, timeout: float = 0.25) -> None:
+    def __init__(
+        self, url: str, prefix: str, *, timeout: float = 0.25, retry_every: float = 2.0
+    ) -> None:
         self.location = redis_location(url)
         self._redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -119,6 +121,7 @@ class RedisWindows:
         self._processes = 1
         self._local = LocalWindows()
         self._retry_at: float | None = None  # set while Redis is away
+        self._retry_every = retry_every
 
     @property
     def shared(self) -> bool:
@@ -187,7 +190,7 @@ class RedisWindows:
                 type(error).__name__,
                 self._processes,
             )
-        self._retry_at = time.monotonic() + _RECONNECT_EVERY
+        self._retry_at = time.monotonic() + self._retry_every
 
     def _came_back(self) -> None:
         if self._retry_at is not None:

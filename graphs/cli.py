@@ -17,6 +17,7 @@ import typer
 from agents.errors import CopydeskError
 from graphs._cli_common import (
     JsonFlag,
+    MaxCostFlag,
     ModelFlag,
     announce_offline,
     err,
@@ -63,6 +64,7 @@ def run(
     ] = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
+    max_cost: MaxCostFlag = None,
 ) -> None:
     """Start a conversation and stream it live; end with the final draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds)
@@ -83,7 +85,11 @@ def run(
         find(graph)
         async with ConversationManager(settings) as manager:
             stream = manager.stream(
-                graph, topic=topic, thread_id=thread_id, max_rounds=settings.max_rounds
+                graph,
+                topic=topic,
+                thread_id=thread_id,
+                max_rounds=settings.max_rounds,
+                max_cost=max_cost,
             )
             return await follow(stream, as_json)
 
@@ -203,7 +209,7 @@ def list_graphs(as_json: JsonFlag = False) -> None:
         out.print(f"{row['name']:<14} {row['description']}", markup=False)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("graphs._cli_usage", "graphs._cli_batch")
 """Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
 
 

@@ -183,6 +183,7 @@ async def test_ledger_accumulates_across_calls_and_agents(
     await client.complete(MESSAGES, agent="editor")
 
     totals = client.ledger.totals()
+
     def tokens(usage):
         return {k: v for k, v in usage.items() if k != "cost_usd"}
 
