@@ -213,12 +213,15 @@ class RateLimiter:
 
     def _next(self, now: float) -> _Waiter | None:
         """The waiter whose turn it is (not removed)."""
-        for priority in Priority:  # the oldest of a priority, once it waited too long
+        oldest: _Waiter | None = None
+        for priority in Priority:
             arrivals = self._arrivals[priority]
             while arrivals and arrivals[0].done:
                 arrivals.popleft()
-            if arrivals and now - arrivals[0].since > self.max_wait_unfair:
-                return arrivals[0]
+            if arrivals and (oldest is None or arrivals[0].since < oldest.since):
+                oldest = arrivals[0]
+        if oldest is not None and now - oldest.since > self.max_wait_unfair:
+            return oldest  # waited too long: goes first, whatever its priority
         for priority in Priority:
             threads = self._queues[priority]
             if threads:
