@@ -155,7 +155,9 @@ class RedisWindows:
             else:
                 self._came_back()
                 self._processes = max(1, int(procs))
-                return float(wait), f"r{ident.decode() if isinstance(ident, bytes) else ident}"
+                if float(wait) > 0:
+                    return float(wait), ""
+                return 0.0, f"r{ident.decode() if isinstance(ident, bytes) else ident}"
         share = self._processes
         wait, ident = self._local.spend(
             tokens, interval * share, None if tpm is None else tpm // share, foreign // share
