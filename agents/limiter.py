@@ -58,6 +58,7 @@ class _Waiter:
     tokens: int
     since: float
     future: asyncio.Future[Permit]
+    loop: asyncio.AbstractEventLoop
     done: bool = False
 
 
@@ -95,6 +96,9 @@ class RateLimiter:
         windows: Where the budget lives (this process, or Redis for many processes).
         safety: Share of `rpm` actually used, a margin for clock and network jitter.
         max_wait_unfair: Seconds after which a waiting call goes first, whatever its priority.
+        horizon: Seconds ahead a call may be given its request slot (it then waits for it
+            outside the queue); longer keeps the pace under load, shorter serves priorities
+            more strictly.
         clock: Monotonic clock, injectable for tests.
     """
 
@@ -107,6 +111,7 @@ class RateLimiter:
         windows: Windows | None = None,
         safety: float = 0.97,
         max_wait_unfair: float = 5.0,
+        horizon: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -114,6 +119,7 @@ class RateLimiter:
         self.tpm = tpm
         self.safety = safety
         self.max_wait_unfair = max_wait_unfair
+        self.horizon = horizon
         self.windows: Windows = windows or LocalWindows(clock=clock)
         self._clock = clock
         self._lock = threading.Lock()
@@ -146,7 +152,7 @@ class RateLimiter:
     ) -> Permit:
         """Wait for this call's turn and spend its request and `tokens` estimate."""
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(priority, thread, tokens, self._clock(), loop.create_future())
+        waiter = _Waiter(priority, thread, tokens, self._clock(), loop.create_future(), loop)
         with self._lock:
             self._queues[priority].setdefault(thread, deque()).append(waiter)
             self._arrivals[priority].append(waiter)
@@ -230,7 +236,7 @@ class RateLimiter:
 
     def _pump(self) -> None:
         """Grant every call whose turn it is and that fits; wake up again when one will."""
-        grants: list[tuple[_Waiter, Permit]] = []
+        grants: list[tuple[_Waiter, Permit, float]] = []
         delay = 0.0
         with self._lock:
             while self._waiting:
@@ -238,20 +244,24 @@ class RateLimiter:
                 waiter = self._next(now)
                 if waiter is None:
                     break
-                delay = self._paused_until - now
+                delay, spend_id = self._paused_until - now, ""
                 if delay <= 0:
                     delay, spend_id = self.windows.spend(
-                        waiter.tokens, self.interval, self.tpm, self._foreign_tokens
+                        waiter.tokens, self.interval, self.tpm, self._foreign_tokens, self.horizon
                     )
-                if delay > 0:
+                if not spend_id:
                     break
                 self._forget(waiter)
                 queue = self._queues[waiter.priority]
                 if waiter.thread in queue:  # round-robin: this thread goes to the back
                     queue.move_to_end(waiter.thread)
-                grants.append((waiter, Permit(spend_id, waiter.tokens)))
-        for waiter, permit in grants:
-            _resolve(waiter.future, permit)
+                grants.append((waiter, Permit(spend_id, waiter.tokens), delay))
+                delay = 0.0
+        for waiter, permit, at in grants:
+            if at > 0:  # its slot is reserved: it goes then
+                waiter.loop.call_later(at, _resolve, waiter.future, permit)
+            else:
+                _resolve(waiter.future, permit)
         if delay > 0:
             self._wake_in(delay)
 

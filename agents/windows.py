@@ -3,6 +3,10 @@
 A budget is two things: the time the next request may go (GCRA pacing: each request pushes
 it `interval` seconds on) and the tokens spent in the last 60 seconds, each spend kept with
 an id so the estimate can be corrected when the server reports the real usage.
+
+A spend may reserve a request slot up to `horizon` seconds ahead: the caller then sends at
+that time. Slots handed out in advance are never lost to an event loop that wakes up late,
+and processes sharing a budget take turns instead of racing for each slot.
 `agents.windows_redis` keeps the same state in Redis for many processes.
 """
 
@@ -24,18 +28,20 @@ class Windows(Protocol):
     """The request pacing and token window of one budget."""
 
     def spend(
-        self, tokens: int, interval: float, tpm: int | None, foreign: int
+        self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
-        """Spend one request and `tokens` now if both fit.
+        """Spend one request slot and `tokens` if both fit.
 
         Args:
             tokens: The call's token estimate.
             interval: Seconds between requests (0: no request limit).
             tpm: Tokens per minute, or None.
             foreign: Tokens other clients of the key spent lately (from response headers).
+            horizon: Reserve the next request slot if it is at most this many seconds away.
 
         Returns:
-            `(0, spend id)` when spent, else `(seconds until it would fit, "")`.
+            `(seconds until the reserved slot, spend id)` when spent, else
+            `(seconds until it would fit, "")`.
         """
         ...
 
@@ -64,25 +70,29 @@ class LocalWindows:
         self._ids = itertools.count(1)
 
     def spend(
-        self, tokens: int, interval: float, tpm: int | None, foreign: int
+        self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
         """See `Windows.spend`."""
         now = self._clock()
         self._prune(now)
-        wait = self._next_request - now if interval else 0.0
+        slot = max(self._next_request, now) if interval else now  # idling earns no burst
+        wait = slot - now - horizon
         if tpm is not None:
             wait = max(wait, self._token_wait(tokens, tpm - foreign, now))
         if wait > 0:
             return wait, ""
         if interval:
-            # Pace from the later of now and the last slot: an idle spell earns no burst.
-            self._next_request = max(self._next_request, now) + interval
+            self._next_request = slot + interval
         ident = next(self._ids)
         entry = [now, float(tokens), float(ident)]
         self._spends.append(entry)
         self._by_id[ident] = entry
         self._total += tokens
-        return 0.0, str(ident)
+        return slot - now, str(ident)
+
+    def hold_until(self, moment: float) -> None:
+        """Give out no request slot before `moment` (slots another budget handed out)."""
+        self._next_request = max(self._next_request, moment)
 
     def settle(self, spend_id: str, delta: int) -> None:
         """See `Windows.settle`."""

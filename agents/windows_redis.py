@@ -45,8 +45,10 @@ if #old > 0 then
   redis.call('SET', KEYS[4], total)
 end
 local wait = 0
+local slot = now
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if interval > 0 and tat > now then wait = tat - now end
+if interval > 0 and tat > now then slot = tat end
+if slot - now > tonumber(ARGV[7]) then wait = slot - now - tonumber(ARGV[7]) end
 if tpm >= 0 and total + tokens > tpm - foreign then
   local allowed = tpm - foreign
   local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
@@ -64,9 +66,7 @@ if tpm >= 0 and total + tokens > tpm - foreign then
 end
 if wait > 0 then return {tostring(wait), '', procs} end
 if interval > 0 then
-  local nxt = now
-  if tat > now then nxt = tat end
-  redis.call('SET', KEYS[1], string.format('%.6f', nxt + interval), 'EX', 120)
+  redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'EX', 120)
 end
 local id = redis.call('INCR', KEYS[6])
 redis.call('ZADD', KEYS[2], now, id)
@@ -74,7 +74,7 @@ redis.call('HSET', KEYS[3], id, tokens)
 redis.call('INCRBY', KEYS[4], tokens)
 for i = 2, 4 do redis.call('EXPIRE', KEYS[i], 120) end
 redis.call('EXPIRE', KEYS[6], 86400)
-return {'0', tostring(id), procs}
+return {string.format('%.6f', slot - now), tostring(id), procs}
 """
 
 _SETTLE = """
@@ -87,7 +87,8 @@ redis.call('INCRBY', KEYS[2], delta)
 return delta
 """
 
-_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+# Any Redis failure (gone, timing out, read-only, out of memory) must not fail model calls.
+_REDIS_DOWN = (redis.RedisError, OSError)
 
 
 def redis_location(url: str) -> str:
@@ -122,6 +123,7 @@ class RedisWindows:
         self._local = LocalWindows()
         self._retry_at: float | None = None  # set while Redis is away
         self._retry_every = retry_every
+        self._next_slot = 0.0
 
     @property
     def shared(self) -> bool:
@@ -134,7 +136,7 @@ class RedisWindows:
         return self._processes
 
     def spend(
-        self, tokens: int, interval: float, tpm: int | None, foreign: int
+        self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
         """See `agents.windows.Windows.spend`."""
         if self._retry_at is None or time.monotonic() >= self._retry_at:
@@ -148,6 +150,7 @@ class RedisWindows:
                         foreign,
                         self._me,
                         TOKEN_WINDOW,
+                        horizon,
                     ],
                 )
             except _REDIS_DOWN as error:
@@ -155,12 +158,17 @@ class RedisWindows:
             else:
                 self._came_back()
                 self._processes = max(1, int(procs))
-                if float(wait) > 0:
-                    return float(wait), ""
-                return 0.0, f"r{ident.decode() if isinstance(ident, bytes) else ident}"
+                ident = ident.decode() if isinstance(ident, bytes) else str(ident)
+                if ident:  # the next slot, in case this process must go on alone
+                    self._next_slot = time.monotonic() + float(wait) + interval
+                return float(wait), f"r{ident}" if ident else ""
         share = self._processes
         wait, ident = self._local.spend(
-            tokens, interval * share, None if tpm is None else tpm // share, foreign // share
+            tokens,
+            interval * share,
+            None if tpm is None else tpm // share,
+            foreign // share,
+            horizon,
         )
         return wait, f"l{ident}" if ident else ""
 
@@ -185,6 +193,8 @@ class RedisWindows:
 
     def _went_away(self, error: BaseException) -> None:
         if self._retry_at is None:
+            # Slots Redis gave out are still to be used: the local share starts after them.
+            self._local.hold_until(self._next_slot)
             log.warning(
                 "Redis at %s is unreachable (%s); this process now uses a local 1/%d share of "
                 "the rate limit until Redis is back",

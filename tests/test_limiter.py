@@ -76,7 +76,7 @@ async def _order(limiter: RateLimiter, calls: list[tuple[str, Priority, str]]) -
 
 
 async def test_verdicts_go_before_background_work() -> None:
-    limiter = RateLimiter("test", rpm=60 * 200 / 0.97)  # one call every 5 ms
+    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, horizon=0)  # one call every 5 ms
     calls = [(f"summary{i}", Priority.BACKGROUND, "t") for i in range(4)]
     calls += [("verdict", Priority.VERDICT, "t"), ("draft", Priority.DRAFT, "t")]
     order = await _order(limiter, calls)
@@ -84,14 +84,14 @@ async def test_verdicts_go_before_background_work() -> None:
 
 
 async def test_threads_take_turns() -> None:
-    limiter = RateLimiter("test", rpm=60 * 200 / 0.97)
+    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, horizon=0)
     calls = [(f"a{i}", Priority.DRAFT, "a") for i in range(6)] + [("b0", Priority.DRAFT, "b")]
     order = await _order(limiter, calls)
     assert order.index("b0") <= 2  # not behind all of thread a's queue
 
 
 async def test_long_waiters_are_not_starved() -> None:
-    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, max_wait_unfair=0.0)
+    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, max_wait_unfair=0.0, horizon=0)
     calls = [("summary", Priority.BACKGROUND, "x"), ("summary2", Priority.BACKGROUND, "x")]
     calls += [(f"verdict{i}", Priority.VERDICT, "t") for i in range(3)]
     order = await _order(limiter, calls)
@@ -99,7 +99,7 @@ async def test_long_waiters_are_not_starved() -> None:
 
 
 async def test_cancelled_waiter_leaves_the_queue() -> None:
-    limiter = RateLimiter("test", rpm=60 * 10 / 0.97)
+    limiter = RateLimiter("test", rpm=60 * 10 / 0.97, horizon=0)
     await limiter.acquire(0)
     waiting = asyncio.create_task(limiter.acquire(0))
     await asyncio.sleep(0.01)
