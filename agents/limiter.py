@@ -111,7 +111,7 @@ class RateLimiter:
         windows: Windows | None = None,
         safety: float = 0.97,
         max_wait_unfair: float = 5.0,
-        horizon: float = 0.25,
+        horizon: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -204,9 +204,12 @@ class RateLimiter:
             # key. Our own count already includes calls still in flight, so this never
             # mistakes our in-flight calls for foreign ones.
             self._foreign_tokens = max(0, self.tpm - left_tokens - self.windows.used_tokens())
-        if _int(headers.get("x-ratelimit-remaining-requests")) == 0:
+        left_requests = _int(headers.get("x-ratelimit-remaining-requests"))
+        if left_requests == 0:
             reset = parse_reset(headers.get("x-ratelimit-reset-requests", "") or "")
             self.pause(reset if reset is not None else self.interval)
+        elif left_requests == 1 and self.interval:
+            self.pause(self.interval)  # one short of the limit: late requests bunched up
 
     def _forget(self, waiter: _Waiter) -> None:
         waiter.done = True
