@@ -19,7 +19,8 @@ EXPECTED = {
     },
     "graphs": {
         "CheckpointInfo", "ConversationManager", "DraftState", "Event", "RunResult",
-        "ThreadInfo", "Token", "Turn", "TurnStarted", "Restart", "TopologyError", "load", "known", "find",
+        "ThreadInfo", "Token", "Turn", "TurnStarted", "Restart", "TopologyError", "load", "known",
+        "find",
     },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
