@@ -186,3 +186,14 @@ def _thread(thread_id: str) -> Any:
 
 def test_permit_is_plain_data() -> None:
     assert Permit("1", 5) == Permit("1", 5)
+
+
+async def test_client_learns_limits_from_response_headers(fake_server: FakeOpenAIServer) -> None:
+    """With no COPYDESK_RPM/TPM set, the x-ratelimit-* headers of replies set the limits."""
+    fake_server.enforce(rps=50, tpm=40_000)
+    registry = LimiterRegistry()
+    async with make_client(fake_server, registry) as client:
+        await client.complete(MESSAGES)
+    limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
+    assert limiter.tpm == 40_000
+    assert limiter.rpm == 50  # the fake reports its one-second capacity as the limit
