@@ -184,9 +184,12 @@ class RateLimiter:
                 self._pump()
 
     def pause(self, seconds: float) -> None:
-        """Hold every waiting call for `seconds` (the server said it is over its limit)."""
+        """Hold every waiting call for `seconds` (the server said it is over its limit);
+        with a shared budget, every process's calls."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+        if self.interval:
+            self.windows.hold_until(time.monotonic() + seconds)
         self._pump()
 
     def observe(self, headers: Mapping[str, str]) -> None:
@@ -308,12 +311,14 @@ class LimiterRegistry:
         tpm: Tokens per minute (None: learn from the headers).
         redis_url: Share each budget with every process using this Redis.
         prefix: Key prefix in Redis.
+        safety: Share of the request limit used (the rest absorbs jitter).
     """
 
     rpm: float | None = None
     tpm: int | None = None
     redis_url: str | None = None
     prefix: str = "copydesk:limit"
+    safety: float = 0.97
     _limiters: dict[tuple[str, str, str], RateLimiter] = field(default_factory=dict)
     _breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -338,7 +343,11 @@ class LimiterRegistry:
 
                     windows = RedisWindows(self.redis_url, f"{self.prefix}:{'|'.join(ident)}")
                 limiter = RateLimiter(
-                    f"{model} at {endpoint}", rpm=self.rpm, tpm=self.tpm, windows=windows
+                    f"{model} at {endpoint}",
+                    rpm=self.rpm,
+                    tpm=self.tpm,
+                    windows=windows,
+                    safety=self.safety,
                 )
                 self._limiters[ident] = limiter
             return limiter

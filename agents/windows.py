@@ -49,6 +49,10 @@ class Windows(Protocol):
         """Correct a spend's tokens by `delta` (while it is still in the window)."""
         ...
 
+    def hold_until(self, moment: float) -> None:
+        """Give out no request slot before `moment` (`time.monotonic()` seconds)."""
+        ...
+
     def used_tokens(self) -> int:
         """Tokens spent in the current window."""
         ...

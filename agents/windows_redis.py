@@ -77,6 +77,14 @@ redis.call('EXPIRE', KEYS[6], 86400)
 return {string.format('%.6f', slot - now), tostring(id), procs}
 """
 
+_HOLD = """
+local t = redis.call('TIME')
+local hold = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hold > tat then redis.call('SET', KEYS[1], string.format('%.6f', hold), 'EX', 120) end
+return 0
+"""
+
 _SETTLE = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or 'nil')
 if current == nil then return 0 end
@@ -116,6 +124,7 @@ class RedisWindows:
         )
         self._spend = self._redis.register_script(_SPEND)
         self._settle = self._redis.register_script(_SETTLE)
+        self._hold = self._redis.register_script(_HOLD)
         names = ("next", "spends", "tokens", "total", "procs", "ids")
         self._keys = [f"{prefix}:{name}" for name in names]
         self._me = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -179,6 +188,15 @@ class RedisWindows:
         elif spend_id.startswith("r") and self._retry_at is None:
             try:
                 self._settle(keys=[self._keys[2], self._keys[3]], args=[spend_id[1:], delta])
+            except _REDIS_DOWN as error:
+                self._went_away(error)
+
+    def hold_until(self, moment: float) -> None:
+        """Hold every process sharing the budget until `moment` (the server said "wait")."""
+        self._local.hold_until(moment)
+        if self._retry_at is None:
+            try:
+                self._hold(keys=[self._keys[0]], args=[max(0.0, moment - time.monotonic())])
             except _REDIS_DOWN as error:
                 self._went_away(error)
 

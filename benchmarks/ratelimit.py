@@ -77,7 +77,13 @@ def make_caller(
             model="gpt-4o-mini",
             api_key=SecretStr("sk-bench"),
             base_url=base_url,
-            limiters=LimiterRegistry(rpm=rps * 60, tpm=tpm, redis_url=redis, prefix=prefix),
+            limiters=LimiterRegistry(
+                rpm=rps * 60,
+                tpm=tpm,
+                redis_url=redis,
+                prefix=prefix,
+                safety=float(os.environ.get("BENCH_SAFETY", "0.97")),
+            ),
             max_connections=connections,
         )
         return (lambda: client.complete(MESSAGES)), client.aclose, client
