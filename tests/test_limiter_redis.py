@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -129,3 +130,12 @@ async def test_calls_keep_going_when_redis_stops_mid_run(
     assert fake_server.rejected_429 <= 2
     limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
     assert isinstance(limiter.windows, RedisWindows) and not limiter.windows.shared
+
+
+def test_a_429_in_one_process_holds_every_process(redis_url: str, prefix: str) -> None:
+    a = RedisWindows(redis_url, prefix)
+    b = RedisWindows(redis_url, prefix)
+    assert b.spend(0, 0.001, None, 0)[0] == 0
+    a.hold_until(time.monotonic() + 0.5)  # a's call got "429, retry after 0.5 s"
+    wait, ident = b.spend(0, 0.001, None, 0)
+    assert wait > 0.3 and ident == ""
