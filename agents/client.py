@@ -363,8 +363,9 @@ class OpenAIClient:
         started = time.monotonic()
         failure: ModelUnavailableError | None = None
         for model in self.models:
-            if self.limiters.breaker(self.endpoint, model).is_open:
-                continue
+            last = model == self.models[-1]
+            if self.limiters.breaker(self.endpoint, model).is_open and not last:
+                continue  # the last model is always tried: its retries may outlast an outage
             try:
                 return await self._attempts(model, make(model), messages, config, agent, priority)
             except ModelUnavailableError as error:
@@ -392,6 +393,7 @@ class OpenAIClient:
         started = time.monotonic()
         limiter = self.limiters.get(self.endpoint, model, self._key_id)
         breaker = self.limiters.breaker(self.endpoint, model)
+        can_fall_back = model != self.models[-1]
         prompt = token_counter(model).messages(list(messages)) if limiter.tpm else 0
         estimate = limiter.estimate(prompt) if limiter.tpm else 0
         watch = StreamWatch()
@@ -415,8 +417,8 @@ class OpenAIClient:
                 if rate_limited:  # not billed; everyone waits, not just this call
                     limiter.refund(permit)
                     limiter.pause(wait)
-                elif breaker.failure() or breaker.is_open:  # this model is down: move on
-                    raise self._exhausted(error, attempt, model) from None
+                elif (breaker.failure() or breaker.is_open) and can_fall_back:
+                    raise self._exhausted(error, attempt, model) from None  # move on
                 if watch.tokens > streamed:  # listeners saw part of a reply: it starts over
                     announce_restart(agent, attempt + 1, self._describe(error))
                 elapsed = time.monotonic() - started

@@ -178,3 +178,12 @@ async def test_max_cost_ends_the_run_over_budget(make_settings: Any) -> None:
     assert result.status == "over_budget"
     assert result.rounds == 1
     assert result.usage["total"]["cost_usd"] >= 0.0000001
+
+
+async def test_with_no_fallback_the_model_keeps_its_retries(fake_server: FakeOpenAIServer) -> None:
+    """An open breaker only moves calls to a fallback; the last model still gets its retries."""
+    fake_server.faults.add(*[Fault.status(503)] * 6)
+    async with client_for(fake_server) as client:
+        reply = await client.complete(MESSAGES)
+    assert reply.text.startswith("Fake reply")
+    assert len(fake_server.chat_requests()) == 7
