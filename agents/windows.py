@@ -18,10 +18,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["TOKEN_WINDOW", "LocalWindows", "Windows"]
+__all__ = ["CATCH_UP", "TOKEN_WINDOW", "LocalWindows", "Windows"]
 
 TOKEN_WINDOW = 60.0
 """Seconds over which tokens per minute are counted."""
+CATCH_UP = 0.01
+"""Seconds of request slots left unused a moment ago that a request may still take. With the
+limiter's 3 % margin a provider's one-second window still sees under its limit."""
 
 
 class Windows(Protocol):
@@ -79,7 +82,8 @@ class LocalWindows:
         """See `Windows.spend`."""
         now = self._clock()
         self._prune(now)
-        slot = max(self._next_request, now) if interval else now  # idling earns no burst
+        # A slot missed a moment ago may be taken up; a longer idle spell earns no burst.
+        slot = max(self._next_request, now - CATCH_UP) if interval else now
         wait = slot - now - horizon
         if tpm is not None:
             wait = max(wait, self._token_wait(tokens, tpm - foreign, now))
@@ -92,7 +96,7 @@ class LocalWindows:
         self._spends.append(entry)
         self._by_id[ident] = entry
         self._total += tokens
-        return slot - now, str(ident)
+        return max(slot - now, 0.0), str(ident)
 
     def hold_until(self, moment: float) -> None:
         """Give out no request slot before `moment` (slots another budget handed out)."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from agents.windows import TOKEN_WINDOW, LocalWindows
+from agents.windows import CATCH_UP, TOKEN_WINDOW, LocalWindows
 
 __all__ = ["RedisWindows", "redis_location"]
 
@@ -47,7 +47,10 @@ end
 local wait = 0
 local slot = now
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if interval > 0 and tat > now then slot = tat end
+if interval > 0 then
+  slot = now - tonumber(ARGV[8])
+  if tat > slot then slot = tat end
+end
 if slot - now > tonumber(ARGV[7]) then wait = slot - now - tonumber(ARGV[7]) end
 if tpm >= 0 and total + tokens > tpm - foreign then
   local allowed = tpm - foreign
@@ -74,7 +77,9 @@ redis.call('HSET', KEYS[3], id, tokens)
 redis.call('INCRBY', KEYS[4], tokens)
 for i = 2, 4 do redis.call('EXPIRE', KEYS[i], 120) end
 redis.call('EXPIRE', KEYS[6], 86400)
-return {string.format('%.6f', slot - now), tostring(id), procs}
+local delay = slot - now
+if delay < 0 then delay = 0 end
+return {string.format('%.6f', delay), tostring(id), procs}
 """
 
 _HOLD = """
@@ -160,6 +165,7 @@ class RedisWindows:
                         self._me,
                         TOKEN_WINDOW,
                         horizon,
+                        CATCH_UP,
                     ],
                 )
             except _REDIS_DOWN as error:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from agents.client import OpenAIClient
 from agents.limiter import LimiterRegistry, Permit, Priority, RateLimiter, parse_reset
 from agents.retry import RetryPolicy
-from agents.windows import LocalWindows
+from agents.windows import CATCH_UP, LocalWindows
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.test_client import MESSAGES
 
@@ -33,10 +33,12 @@ def test_pacing_spaces_requests_by_interval() -> None:
     windows = LocalWindows(clock=clock)
     assert windows.spend(0, 0.5, None, 0)[0] == 0
     wait, ident = windows.spend(0, 0.5, None, 0)
-    assert wait == pytest.approx(0.5)
+    assert wait == pytest.approx(0.5 - CATCH_UP)  # the first took a slot just missed
     assert ident == ""
     clock.now += 0.5
     assert windows.spend(0, 0.5, None, 0)[0] == 0
+    delay, ident = windows.spend(0, 0.5, None, 0, horizon=1.0)  # reserved ahead
+    assert ident and delay == pytest.approx(0.5 - CATCH_UP)
 
 
 def test_token_window_and_settling() -> None:
@@ -76,7 +78,7 @@ async def _order(limiter: RateLimiter, calls: list[tuple[str, Priority, str]]) -
 
 
 async def test_verdicts_go_before_background_work() -> None:
-    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, horizon=0)  # one call every 5 ms
+    limiter = RateLimiter("test", rpm=60 * 20 / 0.97, horizon=0)  # one call every 50 ms
     calls = [(f"summary{i}", Priority.BACKGROUND, "t") for i in range(4)]
     calls += [("verdict", Priority.VERDICT, "t"), ("draft", Priority.DRAFT, "t")]
     order = await _order(limiter, calls)
@@ -84,14 +86,14 @@ async def test_verdicts_go_before_background_work() -> None:
 
 
 async def test_threads_take_turns() -> None:
-    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, horizon=0)
+    limiter = RateLimiter("test", rpm=60 * 20 / 0.97, horizon=0)
     calls = [(f"a{i}", Priority.DRAFT, "a") for i in range(6)] + [("b0", Priority.DRAFT, "b")]
     order = await _order(limiter, calls)
     assert order.index("b0") <= 2  # not behind all of thread a's queue
 
 
 async def test_long_waiters_are_not_starved() -> None:
-    limiter = RateLimiter("test", rpm=60 * 200 / 0.97, max_wait_unfair=0.0, horizon=0)
+    limiter = RateLimiter("test", rpm=60 * 20 / 0.97, max_wait_unfair=0.0, horizon=0)
     calls = [("summary", Priority.BACKGROUND, "x"), ("summary2", Priority.BACKGROUND, "x")]
     calls += [(f"verdict{i}", Priority.VERDICT, "t") for i in range(3)]
     order = await _order(limiter, calls)
