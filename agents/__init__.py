@@ -13,7 +13,10 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
+from agents.limiter import LimiterRegistry, Priority, RateLimiter
 from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from agents.prices import Price, PriceTable
+from agents.resilience import RESTART_EVENT, CircuitBreaker
 from agents.retry import RetryPolicy
 from agents.state import DraftState, DraftUpdate, Revision, UsageTotals, VerdictRecord
 from agents.team import Agents
@@ -22,10 +25,12 @@ from agents.verdict import Issue, Verdict
 
 __all__ = [
     "OFFLINE_MODEL_NAME",
+    "RESTART_EVENT",
     "STRUCTURED_TAG",
     "Agents",
     "CallRecord",
     "Chatbot",
+    "CircuitBreaker",
     "ConfigError",
     "ConfigManager",
     "CopydeskError",
@@ -33,6 +38,7 @@ __all__ = [
     "DraftUpdate",
     "Editor",
     "Issue",
+    "LimiterRegistry",
     "ModelAuthError",
     "ModelError",
     "ModelOutputError",
@@ -40,6 +46,10 @@ __all__ = [
     "ModelUnavailableError",
     "OfflineChatModel",
     "OpenAIClient",
+    "Price",
+    "PriceTable",
+    "Priority",
+    "RateLimiter",
     "Reply",
     "RetryPolicy",
     "Revision",

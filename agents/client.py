@@ -3,7 +3,9 @@
 Built on langchain-openai's `ChatOpenAI`, so LangGraph streams its tokens and LangSmith traces
 its calls. copydesk owns the retries (the SDK's own are off): 408/409/429/5xx, timeouts,
 dropped connections and cut streams are retried with exponential backoff and full jitter,
-honouring `Retry-After`, within a total time budget per call.
+honouring `Retry-After`, within a total time budget per call. Every attempt first waits its
+turn in the shared rate limiter (`agents.limiter`); a circuit breaker per endpoint and model
+sends calls on to the fallback models when one keeps failing.
 
 One client serves every agent and thread of a process. `ChatOpenAI` binds its HTTP connection
 pool to the event loop that first used it, so a second `asyncio.run` in the same process fails
@@ -18,14 +20,17 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -39,10 +44,14 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
+from agents.limiter import LimiterRegistry, Priority, RateLimiter
 from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from agents.prices import PriceTable
+from agents.resilience import StreamWatch, announce_restart
 from agents.retry import RetryPolicy, is_retryable
 from agents.state import UsageTotals
 from agents.usage import CallRecord, UsageLedger, usage_of
+from memory.tokens import token_counter
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 
@@ -51,6 +60,12 @@ T = TypeVar("T", bound=BaseModel)
 STRUCTURED_TAG = "copydesk:structured"
 """Tag on calls whose tokens are JSON for a typed reply (a UI may hide them)."""
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+
+class _Outcome(NamedTuple):
+    model: str
+    attempts: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,12 @@ class OpenAIClient:
         chat_model: Serve this LangChain chat model instead of ChatOpenAI or the offline model
             (any provider's chat model, or a scripted one in tests). Retries, repair and
             usage accounting still apply.
+        limiters: The rate limiters and circuit breakers to share (clients given the same
+            registry share one budget per endpoint, model and key); a new one when None.
+        fallback_models: Models tried in order when `model` keeps failing.
+        max_connections: Size of the HTTP connection pool.
+        prices: Prices per model for the cost of each call.
+        usage_log: Append one JSON line per call here (what `copydesk usage` reads).
     """
 
     def __init__(
@@ -107,6 +128,11 @@ class OpenAIClient:
         max_repairs: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         chat_model: BaseChatModel | None = None,
+        limiters: LimiterRegistry | None = None,
+        fallback_models: Sequence[str] = (),
+        max_connections: int = 100,
+        prices: PriceTable | None = None,
+        usage_log: Path | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -119,15 +145,25 @@ class OpenAIClient:
         self.retry = retry or RetryPolicy()
         self.structured_output = structured_output
         self.max_repairs = max_repairs
-        self.ledger = UsageLedger()
+        self.ledger = UsageLedger(path=usage_log)
+        self.limiters = limiters or LimiterRegistry()
+        self.fallback_models = tuple(m for m in fallback_models if m and m != model)
+        self.max_connections = max_connections
+        self.prices = prices or PriceTable()
         self._api_key = api_key
         self._sleep = sleep
         self._fixed_model = chat_model
         self._tools: dict[type[BaseModel], dict[str, Any]] = {}
         self._offline_model = OfflineChatModel(tokenizer_model=model)
         self._per_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[ChatOpenAI, httpx.AsyncClient]
+            asyncio.AbstractEventLoop, tuple[dict[str, ChatOpenAI], httpx.AsyncClient]
         ] = weakref.WeakKeyDictionary()
+        secret = api_key.get_secret_value() if api_key is not None else ""
+        self._key_id = fingerprint(secret) if secret else "(none)"
+        # The limiter of the call in progress, for the response hook (per asyncio task).
+        self._limiter_now: ContextVar[RateLimiter | None] = ContextVar(
+            f"copydesk-limiter-{id(self)}", default=None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIClient:
@@ -140,6 +176,13 @@ class OpenAIClient:
             timeout=settings.request_timeout,
             retry=RetryPolicy(max_retries=settings.max_retries, budget=settings.retry_budget),
             structured_output=settings.structured_output,
+            limiters=LimiterRegistry(
+                rpm=settings.rpm, tpm=settings.tpm, redis_url=settings.redis_url
+            ),
+            fallback_models=[m.strip() for m in settings.fallback_models.split(",")],
+            max_connections=settings.max_connections,
+            prices=PriceTable.load(settings.prices),
+            usage_log=settings.home / "usage.jsonl",
         )
 
     @property
@@ -156,7 +199,14 @@ class OpenAIClient:
             return str(getattr(self._fixed_model, "model_name", None) or self.model)
         return OFFLINE_MODEL_NAME if self.offline else self.model
 
-    def chat_model(self) -> BaseChatModel:
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The model, then its fallbacks, in the order they are tried."""
+        if self._fixed_model is not None or self.offline:
+            return (self.model,)
+        return (self.model, *self.fallback_models)
+
+    def chat_model(self, model: str | None = None) -> BaseChatModel:
         """The chat model for the running event loop (created on first use in that loop)."""
         if self._fixed_model is not None:
             return self._fixed_model
@@ -165,19 +215,34 @@ class OpenAIClient:
         loop = asyncio.get_running_loop()
         known = self._per_loop.get(loop)
         if known is None:
-            key = self._api_key or SecretStr("not-needed")  # local servers ignore the key
-            http = httpx.AsyncClient(timeout=self.timeout)
-            model = ChatOpenAI(
-                model=self.model,
-                api_key=key,
+            # A pool much larger than the concurrency made throughput worse: size it to fit.
+            limits = httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            )
+            http = httpx.AsyncClient(
+                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
+            )
+            known = self._per_loop[loop] = ({}, http)
+        name = model or self.model
+        chat = known[0].get(name)
+        if chat is None:
+            chat = known[0][name] = ChatOpenAI(
+                model=name,
+                api_key=self._api_key or SecretStr("not-needed"),  # local servers ignore it
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
                 stream_usage=True,
-                http_async_client=http,
+                http_async_client=known[1],
             )
-            known = self._per_loop[loop] = (model, http)
-        return known[0]
+        return chat
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
+        limiter = self._limiter_now.get()
+        if limiter is not None:
+            limiter.observe(response.headers)
 
     async def aclose(self) -> None:
         """Close the HTTP connections this client opened in the running event loop."""
@@ -198,6 +263,7 @@ class OpenAIClient:
         config: RunnableConfig | None = None,
         agent: str = "agent",
         params: Mapping[str, Any] | None = None,
+        priority: Priority = Priority.DRAFT,
     ) -> Reply:
         """One chat completion (streamed when a LangGraph stream is listening).
 
@@ -211,9 +277,14 @@ class OpenAIClient:
         Raises:
             ModelError: The call failed for good; the message says why and what to do.
         """
-        runnable = _with_params(self.chat_model(), params)
-        message, attempts, seconds = await self._call(runnable, messages, config)
-        return Reply(message, self._account(message, config, agent, attempts, seconds))
+        message, outcome = await self._call(
+            lambda model: _with_params(self.chat_model(model), params),
+            messages,
+            config,
+            agent,
+            priority,
+        )
+        return Reply(message, self._account(message, config, agent, outcome))
 
     async def structured(
         self,
@@ -223,6 +294,7 @@ class OpenAIClient:
         config: RunnableConfig | None = None,
         agent: str = "agent",
         params: Mapping[str, Any] | None = None,
+        priority: Priority = Priority.VERDICT,
     ) -> Structured[T]:
         """A reply validated as `schema`, repaired up to `max_repairs` times.
 
@@ -232,17 +304,22 @@ class OpenAIClient:
             ModelOutputError: No valid reply after the repair attempts.
             ModelError: A call failed for good.
         """
-        runnable = _with_params(self._bind_schema(schema), params)
         tagged: RunnableConfig = {
             **(config or {}),
             "tags": [*(config or {}).get("tags", []), STRUCTURED_TAG],
         }
         conversation = list(messages)
-        total = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
+        total = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
         problem = ""
         for _ in range(self.max_repairs + 1):
-            message, attempts, seconds = await self._call(runnable, conversation, tagged)
-            usage = self._account(message, config, agent, attempts, seconds)
+            message, outcome = await self._call(
+                lambda model: _with_params(self._bind_schema(schema, model), params),
+                conversation,
+                tagged,
+                agent,
+                priority,
+            )
+            usage = self._account(message, config, agent, outcome)
             for key in total:
                 total[key] += usage[key]  # type: ignore[literal-required]
             raw = _json_of(message)
@@ -268,18 +345,18 @@ class OpenAIClient:
             f"{self.max_repairs + 1} attempts ({problem}); try another model or resume later"
         )
 
-    def _bind_schema(self, schema: type[BaseModel]) -> Runnable[Any, Any]:
+    def _bind_schema(self, schema: type[BaseModel], model: str | None = None) -> Runnable[Any, Any]:
         tool = self._tools.get(schema)
         if tool is None:  # building a JSON schema costs ~1.5 ms: once per schema, not per call
             tool = self._tools[schema] = convert_to_openai_tool(schema, strict=True)
         function = tool["function"]
-        model = self.chat_model()
+        chat = self.chat_model(model)
         if self.structured_output == "function_calling":
-            return model.bind(
+            return chat.bind(
                 tools=[tool],
                 tool_choice={"type": "function", "function": {"name": function["name"]}},
             )
-        return model.bind(
+        return chat.bind(
             response_format={
                 "type": "json_schema",
                 "json_schema": {
@@ -293,25 +370,77 @@ class OpenAIClient:
 
     async def _call(
         self,
+        make: Callable[[str], Runnable[Any, Any]],
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+        agent: str,
+        priority: Priority,
+    ) -> tuple[AIMessage, _Outcome]:
+        """The model's reply, from the model or, when it keeps failing, its fallbacks."""
+        started = time.monotonic()
+        failure: ModelUnavailableError | None = None
+        for model in self.models:
+            last = model == self.models[-1]
+            if self.limiters.breaker(self.endpoint, model).is_open and not last:
+                continue  # the last model is always tried: its retries may outlast an outage
+            try:
+                return await self._attempts(model, make(model), messages, config, agent, priority)
+            except ModelUnavailableError as error:
+                failure = error
+                later = self.models[self.models.index(model) + 1 :]
+                if later and time.monotonic() - started < self.retry.budget:
+                    log.warning("%s; falling back to %s", error, later[0])
+                    continue
+                break
+        raise failure or ModelUnavailableError(
+            f"{self.endpoint}: every model ({', '.join(self.models)}) failed repeatedly and is "
+            "paused for a while; the thread is saved, resume it later"
+        )
+
+    async def _attempts(
+        self,
+        model: str,
         runnable: Runnable[Any, Any],
         messages: Sequence[BaseMessage],
         config: RunnableConfig | None,
-    ) -> tuple[AIMessage, int, float]:
+        agent: str,
+        priority: Priority,
+    ) -> tuple[AIMessage, _Outcome]:
+        """Call one model until it answers, each attempt waiting its turn in the limiter."""
         started = time.monotonic()
+        limiter = self.limiters.get(self.endpoint, model, self._key_id)
+        breaker = self.limiters.breaker(self.endpoint, model)
+        can_fall_back = model != self.models[-1]
+        prompt = token_counter(model).messages(list(messages)) if limiter.tpm else 0
+        estimate = limiter.estimate(prompt) if limiter.tpm else 0
+        watch = StreamWatch()
+        watched = merge_configs(config, {"callbacks": [watch]})
+        thread = str((config or {}).get("configurable", {}).get("thread_id", ""))
         attempt = 0
         while True:
             attempt += 1
+            permit = await limiter.acquire(estimate, priority=priority, thread=thread)
+            streamed = watch.tokens
             try:
-                message = await runnable.ainvoke(list(messages), config)
+                message = await self._invoke(limiter, runnable, messages, watched)
             except Exception as error:
                 if not is_retryable(error):
+                    limiter.refund(permit)
                     if isinstance(error, openai.APIError):
                         raise self._translate(error) from None
                     raise  # not the API's doing: a bug, keep its traceback
-                elapsed = time.monotonic() - started
                 wait = self.retry.delay(attempt, error)
+                rate_limited = getattr(error, "status_code", None) == 429
+                if rate_limited:  # not billed; everyone waits, not just this call
+                    limiter.refund(permit)
+                    limiter.pause(wait)
+                elif (breaker.failure() or breaker.is_open) and can_fall_back:
+                    raise self._exhausted(error, attempt, model) from None  # move on
+                if watch.tokens > streamed:  # listeners saw part of a reply: it starts over
+                    announce_restart(agent, attempt + 1, self._describe(error))
+                elapsed = time.monotonic() - started
                 if attempt > self.retry.max_retries or elapsed + wait > self.retry.budget:
-                    raise self._exhausted(error, attempt) from None
+                    raise self._exhausted(error, attempt, model) from None
                 log.warning(
                     "%s failed (%s); retry %d/%d in %.2fs",
                     self.endpoint,
@@ -324,22 +453,44 @@ class OpenAIClient:
                 continue
             if not isinstance(message, AIMessage):
                 raise ModelRequestError(f"{self.endpoint} returned no chat message")
-            return message, attempt, time.monotonic() - started
+            breaker.success()
+            limiter.settle(permit, *usage_of(message))
+            return message, _Outcome(model, attempt, time.monotonic() - started)
+
+    async def _invoke(
+        self,
+        limiter: RateLimiter,
+        runnable: Runnable[Any, Any],
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig,
+    ) -> Any:
+        current = self._limiter_now.set(limiter)
+        try:
+            return await runnable.ainvoke(list(messages), config)
+        finally:
+            self._limiter_now.reset(current)
 
     def _account(
         self,
         message: AIMessage,
         config: RunnableConfig | None,
         agent: str,
-        attempts: int,
-        seconds: float,
+        outcome: _Outcome,
     ) -> UsageTotals:
         prompt, completion = usage_of(message)
         thread_id = str((config or {}).get("configurable", {}).get("thread_id", ""))
-        self.ledger.record(
-            CallRecord(thread_id, agent, self.model_label, prompt, completion, seconds, attempts)
+        model = (
+            outcome.model if self._fixed_model is None and not self.offline else self.model_label
         )
-        return UsageTotals(calls=1, prompt_tokens=prompt, completion_tokens=completion)
+        cost = self.prices.cost(model, prompt, completion)
+        self.ledger.record(
+            CallRecord(
+                thread_id, agent, model, prompt, completion, outcome.seconds, outcome.attempts, cost
+            )
+        )
+        return UsageTotals(
+            calls=1, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
+        )
 
     def _scrub(self, text: str) -> str:
         """`text` with the API key (if any) replaced by its fingerprint."""
@@ -379,13 +530,13 @@ class OpenAIClient:
             f"{self.endpoint}: {type(error).__name__}: {self._scrub(str(error))[:200]}"
         )
 
-    def _exhausted(self, error: BaseException, attempts: int) -> ModelUnavailableError:
+    def _exhausted(self, error: BaseException, attempts: int, model: str) -> ModelUnavailableError:
         if isinstance(error, openai.APIConnectionError) and not isinstance(
             error, openai.APITimeoutError
         ):
-            what = f"cannot reach {self.endpoint}"
+            what = f"cannot reach {self.endpoint} ({model})"
         else:
-            what = f"{self.endpoint} kept failing ({self._describe(error)})"
+            what = f"{self.endpoint} ({model}) kept failing ({self._describe(error)})"
         return ModelUnavailableError(
             f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
             "server is back"

@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         "json_schema", alias="COPYDESK_STRUCTURED_OUTPUT"
     )
     """How typed replies (the editor's verdict) are requested from the server."""
+    rpm: float | None = Field(None, alias="COPYDESK_RPM", gt=0)
+    """Requests per minute the API allows this key and model (None: learn from its headers)."""
+    tpm: int | None = Field(None, alias="COPYDESK_TPM", gt=0)
+    """Tokens per minute the API allows (None: learn from its headers)."""
+    redis_url: str | None = Field(None, alias="COPYDESK_REDIS_URL", pattern=r"^rediss?://\S+$")
+    """Share the rate limit with every process using this Redis."""
+    fallback_models: str = Field("", alias="COPYDESK_FALLBACK_MODELS")
+    """Comma-separated models tried in order when the model keeps failing."""
+    prices: Path | None = Field(None, alias="COPYDESK_PRICES")
+    """TOML file of prices per model (USD per million tokens), on top of the built-in table."""
+    max_connections: int = Field(100, alias="COPYDESK_MAX_CONNECTIONS", ge=1, le=10000)
+    """HTTP connections to the API at most (`run-many` sets it to its concurrency)."""
     offline: bool = Field(False, alias="COPYDESK_OFFLINE")
     """Use the offline model even when a key is set."""
     prompts_dir: Path | None = Field(None, alias="COPYDESK_PROMPTS_DIR")

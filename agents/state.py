@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import reduce
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels import DeltaChannel
@@ -28,7 +28,9 @@ __all__ = [
     "merge_dicts",
 ]
 
-Status = Literal["running", "approved", "out_of_rounds", "waiting_for_review", "failed"]
+Status = Literal[
+    "running", "approved", "out_of_rounds", "waiting_for_review", "failed", "over_budget"
+]
 
 
 class IssueRecord(TypedDict):
@@ -63,6 +65,8 @@ class UsageTotals(TypedDict):
     calls: int
     prompt_tokens: int
     completion_tokens: int
+    cost_usd: NotRequired[float]
+    """USD, from the price table (absent in threads from before costs were kept)."""
 
 
 class ExperimentRecord(TypedDict):
@@ -85,6 +89,7 @@ def add_usage(
             calls=current["calls"] + usage["calls"],
             prompt_tokens=current["prompt_tokens"] + usage["prompt_tokens"],
             completion_tokens=current["completion_tokens"] + usage["completion_tokens"],
+            cost_usd=current.get("cost_usd", 0.0) + usage.get("cost_usd", 0.0),
         )
     return merged
 
@@ -138,6 +143,8 @@ class DraftState(TypedDict, total=False):
     """How many drafts the writer has produced."""
     max_rounds: int
     """Drafts allowed before the run ends without approval."""
+    max_cost: float
+    """USD the thread may spend; the run ends `over_budget` once it has (absent: no limit)."""
     status: Status
     """Why the run stopped, or `running`."""
     prompts: Annotated[dict[str, str], merge_dicts]

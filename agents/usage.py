@@ -1,9 +1,12 @@
-"""Token usage per call, and its totals per thread, agent and model."""
+"""Token usage and cost per call, and their totals per thread, agent and model."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from langchain_core.messages import AIMessage
 
@@ -23,6 +26,7 @@ class CallRecord:
     completion_tokens: int
     seconds: float
     attempts: int
+    cost_usd: float = 0.0
 
 
 def usage_of(message: AIMessage) -> tuple[int, int]:
@@ -39,15 +43,24 @@ class UsageLedger:
     thread's state, so they survive the process; this ledger is for the process's view."""
 
     calls: list[CallRecord] = field(default_factory=list)
+    path: Path | None = None
+    """Also append each call to this JSON-lines file (what `copydesk usage` reads)."""
 
     def record(self, call: CallRecord) -> None:
         """Add one call."""
         self.calls.append(call)
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as log:
+                    log.write(json.dumps({"time": time.time(), **asdict(call)}) + "\n")
+            except OSError:
+                pass  # accounting must never stop a run; the home may be read-only
 
     def totals(self, *, thread_id: str | None = None) -> dict[str, UsageTotals]:
         """Usage per agent, plus `total`, optionally for one thread."""
         out: dict[str, UsageTotals] = defaultdict(
-            lambda: UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
+            lambda: UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
         )
         for call in self.calls:
             if thread_id is not None and call.thread_id != thread_id:
@@ -56,4 +69,5 @@ class UsageLedger:
                 out[key]["calls"] += 1
                 out[key]["prompt_tokens"] += call.prompt_tokens
                 out[key]["completion_tokens"] += call.completion_tokens
+                out[key]["cost_usd"] = out[key].get("cost_usd", 0.0) + call.cost_usd
         return dict(out)

@@ -4,7 +4,16 @@ Importing this package compiles nothing and opens nothing; `load("turn_taking")`
 topology module and returns its compiled graph.
 """
 
-from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, Turn, TurnStarted
+from graphs.events import (
+    CheckpointInfo,
+    Event,
+    Restart,
+    RunResult,
+    ThreadInfo,
+    Token,
+    Turn,
+    TurnStarted,
+)
 from graphs.manager import ConversationManager
 from graphs.registry import TopologyError, find, known, load
 from graphs.state import DraftState
@@ -14,6 +23,7 @@ __all__ = [
     "ConversationManager",
     "DraftState",
     "Event",
+    "Restart",
     "RunResult",
     "ThreadInfo",
     "Token",

@@ -21,6 +21,7 @@ from memory.checkpoint import sqlite_path
 
 __all__ = [
     "JsonFlag",
+    "MaxCostFlag",
     "ModelFlag",
     "announce_offline",
     "err",
@@ -37,6 +38,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document, nothing else.")]
 ModelFlag = Annotated[str | None, typer.Option("--model", help="Model name (COPYDESK_MODEL).")]
+MaxCostFlag = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost", min=0.0, help="USD the thread may spend; it ends `over_budget` after."
+    ),
+]
 
 
 def settings_from_flags(**flags: Any) -> Settings:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from graphs.events import Event, RunResult, Token, Turn, TurnStarted
+from graphs.events import Event, Restart, RunResult, Token, Turn, TurnStarted
 
 __all__ = ["LiveView", "RedactingFilter", "configure_logging"]
 
@@ -35,6 +35,12 @@ class LiveView:
         elif isinstance(event, Token) and not event.structured:
             self.console.out(event.text, end="", highlight=False)
             self._open_line = not event.text.endswith("\n")
+        elif isinstance(event, Restart):
+            self._end_line()
+            self.console.print(
+                f"[yellow]↻ {escape(event.agent)}'s reply broke off ({escape(event.reason)}); "
+                "starting it over[/]"
+            )
         elif isinstance(event, Turn):
             self._end_line()
             self._round = int(event.update.get("round", self._round))
@@ -70,6 +76,11 @@ class LiveView:
         if result.status == "out_of_rounds" and result.verdict:
             open_issues = len(result.verdict.get("issues", []))
             self.console.print(f"the editor did not approve: {open_issues} issue(s) still open")
+        if result.status == "over_budget":
+            self.console.print(
+                f"the thread spent its budget (${usage.get('cost_usd', 0):.4f}); "
+                f"raise --max-cost and resume it to go on"
+            )
         if result.status == "interrupted":
             self.console.print(f"continue with: copydesk resume {result.thread_id}")
 

@@ -17,6 +17,7 @@ import typer
 from agents.errors import CopydeskError
 from graphs._cli_common import (
     JsonFlag,
+    MaxCostFlag,
     ModelFlag,
     announce_offline,
     err,
@@ -66,6 +67,7 @@ def run(
     prompt: PromptFlag = None,
     experiment: ExperimentFlag = None,
     as_json: JsonFlag = False,
+    max_cost: MaxCostFlag = None,
 ) -> None:
     """Start a conversation and stream it live; end with the final draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds)
@@ -93,6 +95,7 @@ def run(
                 max_rounds=settings.max_rounds,
                 prompts=prompts,
                 experiment=experiment,
+                max_cost=max_cost,
             )
             return await follow(stream, as_json)
 
@@ -214,7 +217,12 @@ def list_graphs(as_json: JsonFlag = False) -> None:
         out.print(f"{row['name']:<14} {row['description']}", markup=False)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("graphs._cli_prompts", "graphs._cli_memory")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "graphs._cli_prompts",
+    "graphs._cli_memory",
+    "graphs._cli_usage",
+    "graphs._cli_batch",
+)
 """Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
 
 

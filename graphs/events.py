@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CheckpointInfo", "Event", "RunResult", "ThreadInfo", "Token", "Turn", "TurnStarted"]
+__all__ = [
+    "CheckpointInfo",
+    "Event",
+    "Restart",
+    "RunResult",
+    "ThreadInfo",
+    "Token",
+    "Turn",
+    "TurnStarted",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,14 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """An agent's reply broke off mid-stream and starts over: drop its tokens so far."""
+
+    agent: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Turn:
     """An agent has finished: what it changed in the state."""
 
@@ -43,7 +60,7 @@ class RunResult:
     rounds: int
     final_draft: str
     verdict: dict[str, Any] | None
-    usage: dict[str, dict[str, int]]
+    usage: dict[str, dict[str, Any]]
     model: str
     next: tuple[str, ...] = ()
     prompts: dict[str, str] = field(default_factory=dict)
@@ -65,7 +82,7 @@ class RunResult:
         }
 
 
-Event = TurnStarted | Token | Turn | RunResult
+Event = TurnStarted | Token | Restart | Turn | RunResult
 
 
 @dataclass(frozen=True)

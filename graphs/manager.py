@@ -24,8 +24,18 @@ from langgraph.store.base import BaseStore
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.config import Settings
 from agents.errors import CopydeskError
+from agents.resilience import RESTART_EVENT
 from agents.team import Agents
-from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, Turn, TurnStarted
+from graphs.events import (
+    CheckpointInfo,
+    Event,
+    Restart,
+    RunResult,
+    ThreadInfo,
+    Token,
+    Turn,
+    TurnStarted,
+)
 from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
@@ -166,6 +176,7 @@ class ConversationManager:
         max_rounds: int | None = None,
         prompts: Mapping[str, str] | None = None,
         experiment: str | None = None,
+        max_cost: float | None = None,
     ) -> AsyncIterator[Event]:
         """Start a thread and yield its events; the last one is the `RunResult`.
 
@@ -178,6 +189,7 @@ class ConversationManager:
                 (see `prompts.prompt_overrides`).
             experiment: An A/B experiment to run the thread in; its variant is assigned from
                 the thread id and recorded in the state and every checkpoint.
+            max_cost: USD; the run ends with status `over_budget` once the thread spent it.
 
         Raises:
             InputError: Empty topic, invalid thread id, the thread exists already, or an
@@ -215,6 +227,8 @@ class ConversationManager:
         }
         if choice.experiment is not None:
             start["experiment"] = choice.experiment
+        if max_cost is not None:
+            start["max_cost"] = max_cost
         async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
@@ -256,7 +270,7 @@ class ConversationManager:
     ) -> AsyncIterator[Event]:
         transcript = self.transcript(thread_id)
         stream = compiled.astream(
-            start, config, stream_mode=["tasks", "messages", "updates"], durability="sync"
+            start, config, stream_mode=["tasks", "messages", "updates", "custom"], durability="sync"
         )
         async for mode, item in stream:
             payload: Any = item
@@ -270,6 +284,9 @@ class ConversationManager:
                 if isinstance(chunk, AIMessageChunk) and chunk.text:
                     structured = STRUCTURED_TAG in (meta.get("tags") or [])
                     yield Token(str(meta.get("langgraph_node", "")), chunk.text, structured)
+            elif mode == "custom":
+                if isinstance(payload, dict) and payload.get("kind") == RESTART_EVENT:
+                    yield Restart(str(payload["agent"]), str(payload.get("reason", "")))
             elif mode == "updates":
                 for node, update in payload.items():
                     if not isinstance(update, dict) or node.startswith("__"):
@@ -289,10 +306,12 @@ class ConversationManager:
             status = "interrupted"
         verdicts = values.get("verdicts") or []
         usage = dict(values.get("usage") or {})
-        usage["total"] = {
+        total: dict[str, Any] = {
             key: sum(int(u.get(key, 0)) for u in usage.values())
             for key in ("calls", "prompt_tokens", "completion_tokens")
         }
+        total["cost_usd"] = round(sum(float(u.get("cost_usd", 0.0)) for u in usage.values()), 6)
+        usage["total"] = total
         return RunResult(
             thread_id=thread_id,
             graph=graph,

@@ -18,13 +18,14 @@ from langgraph.graph import END
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from agents.state import DraftState, DraftUpdate, Status
+from agents.state import DraftState, DraftUpdate, Status, add_usage
 
 __all__ = [
     "DEFAULT_ENDINGS",
     "DEFAULT_MAX_ROUNDS",
     "Approved",
     "Ending",
+    "MaxCost",
     "MaxRounds",
     "first_ending",
     "then_decide",
@@ -85,7 +86,21 @@ class MaxRounds:
         return state.get("round", 0) >= state.get("max_rounds", self.default)
 
 
-DEFAULT_ENDINGS: tuple[Ending, ...] = (Approved(), MaxRounds())
+@dataclass(frozen=True)
+class MaxCost:
+    """The thread has spent its budget (`max_cost` USD in the state; no limit when absent)."""
+
+    status: Status = "over_budget"
+
+    def __call__(self, state: DraftState) -> bool:
+        limit = state.get("max_cost")
+        if limit is None:
+            return False
+        spent = sum(u.get("cost_usd", 0.0) for u in (state.get("usage") or {}).values())
+        return spent >= limit
+
+
+DEFAULT_ENDINGS: tuple[Ending, ...] = (Approved(), MaxRounds(), MaxCost())
 
 
 def first_ending(endings: Sequence[Ending], state: DraftState) -> Status | None:
@@ -102,6 +117,8 @@ def _preview(state: DraftState, update: DraftUpdate) -> DraftState:
     for key, value in update.items():
         if key in ("verdicts", "revisions", "messages"):
             merged[key] = [*(state.get(key) or []), *value]  # type: ignore[misc]
+        elif key == "usage":
+            merged[key] = add_usage(state.get("usage"), value)  # type: ignore[arg-type]
         else:
             merged[key] = value
     return merged  # type: ignore[return-value]

@@ -138,7 +138,12 @@ async def test_complete_returns_server_text_and_records_usage(
     )
 
     assert reply.text == "Trees cool the street."
-    assert reply.usage == {"calls": 1, "prompt_tokens": 42, "completion_tokens": 7}
+    assert reply.usage == {
+        "calls": 1,
+        "prompt_tokens": 42,
+        "completion_tokens": 7,
+        "cost_usd": pytest.approx((42 * 0.15 + 7 * 0.60) / 1e6),  # gpt-4o-mini list price
+    }
     [call] = client.ledger.calls
     assert (call.thread_id, call.agent, call.model) == ("t-1", "writer", "gpt-4o-mini")
     assert (call.prompt_tokens, call.completion_tokens, call.attempts) == (42, 7, 1)
@@ -178,9 +183,14 @@ async def test_ledger_accumulates_across_calls_and_agents(
     await client.complete(MESSAGES, agent="editor")
 
     totals = client.ledger.totals()
-    assert totals["writer"] == {"calls": 2, "prompt_tokens": 20, "completion_tokens": 6}
-    assert totals["editor"] == {"calls": 1, "prompt_tokens": 10, "completion_tokens": 3}
-    assert totals["total"] == {"calls": 3, "prompt_tokens": 30, "completion_tokens": 9}
+
+    def tokens(usage):
+        return {k: v for k, v in usage.items() if k != "cost_usd"}
+
+    assert tokens(totals["writer"]) == {"calls": 2, "prompt_tokens": 20, "completion_tokens": 6}
+    assert tokens(totals["editor"]) == {"calls": 1, "prompt_tokens": 10, "completion_tokens": 3}
+    assert tokens(totals["total"]) == {"calls": 3, "prompt_tokens": 30, "completion_tokens": 9}
+    assert totals["total"]["cost_usd"] == pytest.approx((30 * 0.15 + 9 * 0.60) / 1e6)
 
 
 # --- structured output ---------------------------------------------------------------------

@@ -14,10 +14,13 @@ EXPECTED = {
         "ModelUnavailableError", "OfflineChatModel", "OpenAIClient", "Reply", "Revision",
         "RetryPolicy", "Settings", "Structured", "UsageLedger", "UsageTotals", "Verdict",
         "VerdictRecord", "Writer", "fingerprint",
+        "RESTART_EVENT", "CircuitBreaker", "LimiterRegistry", "Price", "PriceTable", "Priority",
+        "RateLimiter",
     },
     "graphs": {
         "CheckpointInfo", "ConversationManager", "DraftState", "Event", "RunResult",
-        "ThreadInfo", "Token", "Turn", "TurnStarted", "TopologyError", "load", "known", "find",
+        "ThreadInfo", "Token", "Turn", "TurnStarted", "Restart", "TopologyError", "load", "known",
+        "find",
     },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",

@@ -1,0 +1,353 @@
+"""The request and token limiter every model call waits on.
+
+One `RateLimiter` exists per (base URL, model, key fingerprint) in a `LimiterRegistry`, which
+the client owns, so every chatbot, thread and parallel branch that shares the client shares the
+budget. Requests are paced (GCRA: one request every `60 / rpm` seconds, no bursts), because
+providers enforce "per minute" limits over much shorter windows; tokens are counted over a
+sliding 60-second window, estimated with tiktoken before the call and corrected with the
+usage the server reports after it. The `x-ratelimit-*` headers of each response lower the
+limits and account for other clients of the same key.
+
+Waiting calls are served by priority (a verdict before a draft before a background summary),
+round-robin between conversation threads within a priority, and a call that has waited longer
+than `max_wait_unfair` seconds goes next whatever its priority, so nothing starves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from agents.resilience import CircuitBreaker
+from agents.windows import LocalWindows, Windows
+
+__all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"]
+
+log = logging.getLogger("copydesk.limiter")
+
+
+class Priority(IntEnum):
+    """Who goes first when calls wait (lower first)."""
+
+    VERDICT = 0
+    """An editor's decision: the conversation waits on it."""
+    DRAFT = 1
+    """A writer's draft or any ordinary call."""
+    BACKGROUND = 2
+    """Summaries and other work nobody is waiting for."""
+
+
+@dataclass(frozen=True)
+class Permit:
+    """The right to make one call, and what it was estimated to cost."""
+
+    spend_id: str
+    tokens: int
+
+
+@dataclass(eq=False)
+class _Waiter:
+    priority: Priority
+    thread: str
+    tokens: int
+    since: float
+    future: asyncio.Future[Permit]
+    loop: asyncio.AbstractEventLoop
+    done: bool = False
+
+
+def parse_reset(text: str) -> float | None:
+    """Seconds in an `x-ratelimit-reset-*` header (`1s`, `6m0s`, `120ms`, `0.5`)."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isdigit() or char == ".":
+            number += char
+            index += 1
+            continue
+        unit = "ms" if text.startswith("ms", index) else char
+        if unit not in units or not number:
+            return None
+        total += float(number) * units[unit]
+        number, index = "", index + len(unit)
+    return total if not number else None
+
+
+class RateLimiter:
+    """Paces requests and tokens for one (endpoint, model, key).
+
+    Args:
+        name: What it limits, for log lines (never the key).
+        rpm: Requests per minute; None for no request limit.
+        tpm: Tokens per minute; None for no token limit.
+        windows: Where the budget lives (this process, or Redis for many processes).
+        safety: Share of `rpm` actually used, a margin for clock and network jitter.
+        max_wait_unfair: Seconds after which a waiting call goes first, whatever its priority.
+        horizon: Seconds ahead a call may be given its request slot (it then waits for it
+            outside the queue); longer keeps the pace under load, shorter serves priorities
+            more strictly.
+        clock: Monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        rpm: float | None = None,
+        tpm: int | None = None,
+        windows: Windows | None = None,
+        safety: float = 0.97,
+        max_wait_unfair: float = 5.0,
+        horizon: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.rpm = rpm
+        self.tpm = tpm
+        self.safety = safety
+        self.max_wait_unfair = max_wait_unfair
+        self.horizon = horizon
+        self.windows: Windows = windows or LocalWindows(clock=clock)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._queues: dict[Priority, OrderedDict[str, deque[_Waiter]]] = {
+            p: OrderedDict() for p in Priority
+        }
+        self._arrivals: dict[Priority, deque[_Waiter]] = {p: deque() for p in Priority}
+        self._waiting = 0
+        self._paused_until = 0.0
+        self._foreign_tokens = 0
+        self._timers: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
+        self._completion_guess = 64.0
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two requests (0 with no request limit)."""
+        return 60.0 / (self.rpm * self.safety) if self.rpm else 0.0
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for their turn now."""
+        return self._waiting
+
+    def estimate(self, prompt_tokens: int, max_tokens: int | None = None) -> int:
+        """Tokens to reserve: the prompt plus `max_tokens` or the completions seen so far."""
+        return prompt_tokens + (max_tokens or round(self._completion_guess))
+
+    async def acquire(
+        self, tokens: int, *, priority: Priority = Priority.DRAFT, thread: str = ""
+    ) -> Permit:
+        """Wait for this call's turn and spend its request and `tokens` estimate."""
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(priority, thread, tokens, self._clock(), loop.create_future(), loop)
+        with self._lock:
+            self._queues[priority].setdefault(thread, deque()).append(waiter)
+            self._arrivals[priority].append(waiter)
+            self._waiting += 1
+        self._pump()
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            with self._lock:
+                if not waiter.done:
+                    self._forget(waiter)
+            raise
+
+    def settle(self, permit: Permit, prompt_tokens: int, completion_tokens: int) -> None:
+        """Replace the estimate with what the server reported; learn the typical reply size."""
+        actual = prompt_tokens + completion_tokens
+        if completion_tokens:
+            self._completion_guess += 0.1 * (completion_tokens - self._completion_guess)
+        if actual != permit.tokens:
+            self.windows.settle(permit.spend_id, actual - permit.tokens)
+            if actual < permit.tokens and self._waiting:
+                self._pump()  # freed tokens may let a waiting call go sooner
+
+    def refund(self, permit: Permit) -> None:
+        """The server refused the call (a 429 is not billed): give its tokens back."""
+        if permit.tokens:
+            self.windows.settle(permit.spend_id, -permit.tokens)
+            if self._waiting:
+                self._pump()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every waiting call for `seconds` (the server said it is over its limit);
+        with a shared budget, every process's calls."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+        if self.interval:
+            self.windows.hold_until(time.monotonic() + seconds)
+        self._pump()
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Adapt to the `x-ratelimit-*` headers of a response."""
+        limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
+        if limit_tokens and (self.tpm is None or limit_tokens < self.tpm):
+            log.info("%s: server allows %d tokens/min; using that", self.name, limit_tokens)
+            self.tpm = limit_tokens
+        limit_requests = _int(headers.get("x-ratelimit-limit-requests"))
+        if limit_requests and self.rpm is None:
+            self.rpm = float(limit_requests)  # OpenAI reports requests per minute
+        left_tokens = _int(headers.get("x-ratelimit-remaining-tokens"))
+        if left_tokens is not None and self.tpm:
+            # What the server counted beyond our own spends belongs to other clients of the
+            # key. Our own count already includes calls still in flight, so this never
+            # mistakes our in-flight calls for foreign ones.
+            self._foreign_tokens = max(0, self.tpm - left_tokens - self.windows.used_tokens())
+        left_requests = _int(headers.get("x-ratelimit-remaining-requests"))
+        if left_requests == 0:
+            reset = parse_reset(headers.get("x-ratelimit-reset-requests", "") or "")
+            self.pause(reset if reset is not None else self.interval)
+        elif left_requests == 1 and self.interval:
+            self.pause(self.interval)  # one short of the limit: late requests bunched up
+
+    def _forget(self, waiter: _Waiter) -> None:
+        waiter.done = True
+        self._waiting -= 1
+        queue = self._queues[waiter.priority].get(waiter.thread)
+        if queue is not None:
+            queue.remove(waiter)
+            if not queue:
+                del self._queues[waiter.priority][waiter.thread]
+
+    def _next(self, now: float) -> _Waiter | None:
+        """The waiter whose turn it is (not removed)."""
+        oldest: _Waiter | None = None
+        for priority in Priority:
+            arrivals = self._arrivals[priority]
+            while arrivals and arrivals[0].done:
+                arrivals.popleft()
+            if arrivals and (oldest is None or arrivals[0].since < oldest.since):
+                oldest = arrivals[0]
+        if oldest is not None and now - oldest.since > self.max_wait_unfair:
+            return oldest  # waited too long: goes first, whatever its priority
+        for priority in Priority:
+            threads = self._queues[priority]
+            if threads:
+                return next(iter(threads.values()))[0]
+        return None
+
+    def _pump(self) -> None:
+        """Grant every call whose turn it is and that fits; wake up again when one will."""
+        grants: list[tuple[_Waiter, Permit, float]] = []
+        delay = 0.0
+        with self._lock:
+            while self._waiting:
+                now = self._clock()
+                waiter = self._next(now)
+                if waiter is None:
+                    break
+                delay, spend_id = self._paused_until - now, ""
+                if delay <= 0:
+                    delay, spend_id = self.windows.spend(
+                        waiter.tokens, self.interval, self.tpm, self._foreign_tokens, self.horizon
+                    )
+                if not spend_id:
+                    break
+                self._forget(waiter)
+                queue = self._queues[waiter.priority]
+                if waiter.thread in queue:  # round-robin: this thread goes to the back
+                    queue.move_to_end(waiter.thread)
+                grants.append((waiter, Permit(spend_id, waiter.tokens), delay))
+                delay = 0.0
+        for waiter, permit, at in grants:
+            if at > 0:  # its slot is reserved: it goes then
+                waiter.loop.call_later(at, _resolve, waiter.future, permit)
+            else:
+                _resolve(waiter.future, permit)
+        if delay > 0:
+            self._wake_in(delay)
+
+    def _wake_in(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        known = self._timers.get(loop)
+        if known is not None and loop.time() <= known[0] <= due:
+            return  # an earlier wake-up is pending already
+        if known is not None:
+            known[1].cancel()
+        self._timers[loop] = (due, loop.call_at(due, self._pump))
+
+
+def _resolve(future: asyncio.Future[Permit], permit: Permit) -> None:
+    loop = future.get_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        if not future.done():
+            future.set_result(permit)
+    else:
+        loop.call_soon_threadsafe(_resolve, future, permit)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class LimiterRegistry:
+    """The limiters of one process (or, with Redis, of every process sharing `redis_url`).
+
+    Attributes:
+        rpm: Requests per minute for every limiter (None: learn from the headers).
+        tpm: Tokens per minute (None: learn from the headers).
+        redis_url: Share each budget with every process using this Redis.
+        prefix: Key prefix in Redis.
+        safety: Share of the request limit used (the rest absorbs jitter).
+    """
+
+    rpm: float | None = None
+    tpm: int | None = None
+    redis_url: str | None = None
+    prefix: str = "copydesk:limit"
+    safety: float = 0.97
+    _limiters: dict[tuple[str, str, str], RateLimiter] = field(default_factory=dict)
+    _breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def breaker(self, endpoint: str, model: str) -> CircuitBreaker:
+        """The circuit breaker of (endpoint, model), made on first use."""
+        with self._lock:
+            known = self._breakers.get((endpoint, model))
+            if known is None:
+                known = self._breakers[(endpoint, model)] = CircuitBreaker(f"{model} at {endpoint}")
+            return known
+
+    def get(self, endpoint: str, model: str, key_id: str) -> RateLimiter:
+        """The limiter for (endpoint, model, key fingerprint), made on first use."""
+        ident = (endpoint, model, key_id)
+        with self._lock:
+            limiter = self._limiters.get(ident)
+            if limiter is None:
+                windows: Windows | None = None
+                if self.redis_url:
+                    from agents.windows_redis import RedisWindows
+
+                    windows = RedisWindows(self.redis_url, f"{self.prefix}:{'|'.join(ident)}")
+                limiter = RateLimiter(
+                    f"{model} at {endpoint}",
+                    rpm=self.rpm,
+                    tpm=self.tpm,
+                    windows=windows,
+                    safety=self.safety,
+                )
+                self._limiters[ident] = limiter
+            return limiter

@@ -1,0 +1,150 @@
+"""`copydesk run-many FILE --graph NAME`: one conversation per line of FILE, many at once.
+
+Conversations share one manager, one client and so one rate limiter; the HTTP connection
+pool is sized to the concurrency (a pool far larger than the concurrency made throughput
+worse). A conversation whose model calls fail for good is reported `failed` and stays
+saved, so `copydesk resume THREAD` continues it later; the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agents.config import Settings
+from agents.errors import CopydeskError
+from graphs._cli_common import (
+    JsonFlag,
+    MaxCostFlag,
+    ModelFlag,
+    announce_offline,
+    err,
+    execute,
+    out,
+    settings_from_flags,
+)
+from graphs.manager import ConversationManager, new_thread_id
+from graphs.registry import find
+
+__all__ = ["register", "run_batch"]
+
+
+async def run_batch(
+    settings: Settings,
+    graph: str,
+    topics: list[str],
+    *,
+    concurrency: int,
+    max_cost: float | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Run one conversation per topic, `concurrency` at a time; one result row per topic."""
+    gate = asyncio.Semaphore(concurrency)
+    rows: list[dict[str, Any]] = [{} for _ in topics]
+    task = progress.add_task("conversations", total=len(topics)) if progress else None
+    async with ConversationManager(settings) as manager:
+
+        async def one(index: int, topic: str) -> None:
+            thread_id = f"{new_thread_id()}-{index}"
+            async with gate:
+                try:
+                    result = await manager.run(
+                        graph,
+                        topic=topic,
+                        thread_id=thread_id,
+                        max_rounds=settings.max_rounds,
+                        max_cost=max_cost,
+                    )
+                    rows[index] = {
+                        "topic": topic,
+                        "thread_id": thread_id,
+                        "status": result.status,
+                        "final_draft": result.final_draft,
+                        "usage": result.usage.get("total", {}),
+                    }
+                except CopydeskError as error:
+                    rows[index] = {
+                        "topic": topic,
+                        "thread_id": thread_id,
+                        "status": "failed",
+                        "final_draft": "",
+                        "usage": {},
+                        "error": str(error),
+                    }
+            if progress is not None and task is not None:
+                progress.advance(task)
+
+        await asyncio.gather(*(one(i, topic) for i, topic in enumerate(topics)))
+    return rows
+
+
+def run_many(
+    file: Annotated[Path, typer.Argument(help="Topics, one per line (blank lines skipped).")],
+    graph: Annotated[str, typer.Option("--graph", "-g", help="Topology name (copydesk graphs).")],
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, max=10000, help="Conversations at once.")
+    ] = 8,
+    max_rounds: Annotated[
+        int | None, typer.Option("--max-rounds", help="Drafts before giving up (default 3).")
+    ] = None,
+    max_cost: MaxCostFlag = None,
+    model: ModelFlag = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
+    settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
+    find(graph)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        err.print(f"copydesk: error: cannot read {file}: {error}; pass a text file", markup=False)
+        raise typer.Exit(2) from None
+    topics = [line.strip() for line in text.splitlines() if line.strip()]
+    if not topics:
+        err.print(f"copydesk: error: {file} has no topics; write one topic per line", markup=False)
+        raise typer.Exit(2)
+    announce_offline(settings, as_json)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    )
+
+    async def work() -> list[dict[str, Any]]:
+        with progress:
+            return await run_batch(
+                settings,
+                graph,
+                topics,
+                concurrency=concurrency,
+                max_cost=max_cost,
+                progress=progress,
+            )
+
+    rows = execute(work)
+    if as_json:
+        out.print_json(json.dumps(rows))
+    else:
+        for row in rows:
+            cost = row["usage"].get("cost_usd", 0.0)
+            out.print(
+                f"{row['thread_id']}  {row['status']:<13} ${cost:.4f}  {row['topic'][:60]}",
+                markup=False,
+            )
+            if "error" in row:
+                out.print(f"  {row['error']}", markup=False)
+    if any(row["status"] == "failed" for row in rows):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run-many` to the `copydesk` command."""
+    app.command("run-many")(run_many)

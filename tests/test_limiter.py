@@ -1,0 +1,201 @@
+"""The rate limiter: pacing, token window, priorities, fairness, header adaptation, and the
+client keeping an enforced budget of the fake server with no failed call."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from agents.client import OpenAIClient
+from agents.limiter import LimiterRegistry, Permit, Priority, RateLimiter, parse_reset
+from agents.retry import RetryPolicy
+from agents.windows import CATCH_UP, LocalWindows
+from tests.fakes import FakeOpenAIServer, Fault, Reply
+from tests.test_client import MESSAGES
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pacing_spaces_requests_by_interval() -> None:
+    clock = Clock()
+    windows = LocalWindows(clock=clock)
+    assert windows.spend(0, 0.5, None, 0)[0] == 0
+    wait, ident = windows.spend(0, 0.5, None, 0)
+    assert wait == pytest.approx(0.5 - CATCH_UP)  # the first took a slot just missed
+    assert ident == ""
+    clock.now += 0.5
+    assert windows.spend(0, 0.5, None, 0)[0] == 0
+    delay, ident = windows.spend(0, 0.5, None, 0, horizon=1.0)  # reserved ahead
+    assert ident and delay == pytest.approx(0.5 - CATCH_UP)
+
+
+def test_token_window_and_settling() -> None:
+    clock = Clock()
+    windows = LocalWindows(clock=clock)
+    _, first = windows.spend(60, 0, 100, 0)
+    wait, _ = windows.spend(60, 0, 100, 0)
+    assert wait == pytest.approx(60.0)  # only when the first spend leaves the window
+    windows.settle(first, -50)  # the server said the call used 10 tokens, not 60
+    assert windows.used_tokens() == 10
+    assert windows.spend(60, 0, 100, 0)[0] == 0
+    assert windows.spend(10, 0, 100, 30)[0] > 0  # 30 tokens used by others of the key
+
+
+def test_parse_reset_formats() -> None:
+    assert parse_reset("1s") == 1
+    assert parse_reset("6m0s") == 360
+    assert parse_reset("120ms") == pytest.approx(0.12)
+    assert parse_reset("0.5") == 0.5
+    assert parse_reset("soon") is None
+
+
+async def _order(limiter: RateLimiter, calls: list[tuple[str, Priority, str]]) -> list[str]:
+    """Queue the calls in order (the first is granted at once), return the grant order."""
+    granted: list[str] = []
+
+    async def one(name: str, priority: Priority, thread: str) -> None:
+        await limiter.acquire(0, priority=priority, thread=thread)
+        granted.append(name)
+
+    tasks = []
+    for call in calls:
+        tasks.append(asyncio.create_task(one(*call)))
+        await asyncio.sleep(0)  # enqueue in this order
+    await asyncio.gather(*tasks)
+    return granted
+
+
+async def test_verdicts_go_before_background_work() -> None:
+    limiter = RateLimiter("test", rpm=60 * 20 / 0.97, horizon=0)  # one call every 50 ms
+    calls = [(f"summary{i}", Priority.BACKGROUND, "t") for i in range(4)]
+    calls += [("verdict", Priority.VERDICT, "t"), ("draft", Priority.DRAFT, "t")]
+    order = await _order(limiter, calls)
+    assert order[:3] == ["summary0", "verdict", "draft"]
+
+
+async def test_threads_take_turns() -> None:
+    limiter = RateLimiter("test", rpm=60 * 20 / 0.97, horizon=0)
+    calls = [(f"a{i}", Priority.DRAFT, "a") for i in range(6)] + [("b0", Priority.DRAFT, "b")]
+    order = await _order(limiter, calls)
+    assert order.index("b0") <= 2  # not behind all of thread a's queue
+
+
+async def test_long_waiters_are_not_starved() -> None:
+    limiter = RateLimiter("test", rpm=60 * 20 / 0.97, max_wait_unfair=0.0, horizon=0)
+    calls = [("summary", Priority.BACKGROUND, "x"), ("summary2", Priority.BACKGROUND, "x")]
+    calls += [(f"verdict{i}", Priority.VERDICT, "t") for i in range(3)]
+    order = await _order(limiter, calls)
+    assert order[1] == "summary2"  # it had waited longest; priority could not hold it back
+
+
+async def test_cancelled_waiter_leaves_the_queue() -> None:
+    limiter = RateLimiter("test", rpm=60 * 10 / 0.97, horizon=0)
+    await limiter.acquire(0)
+    waiting = asyncio.create_task(limiter.acquire(0))
+    await asyncio.sleep(0.01)
+    assert limiter.waiting == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert limiter.waiting == 0
+
+
+def test_headers_lower_limits_and_count_other_clients() -> None:
+    limiter = RateLimiter("test", tpm=10_000)
+    limiter.observe({"x-ratelimit-limit-tokens": "5000", "x-ratelimit-remaining-tokens": "4000"})
+    assert limiter.tpm == 5000
+    assert limiter.windows.spend(3000, 0, limiter.tpm, limiter._foreign_tokens)[0] == 0
+    assert limiter.windows.spend(1500, 0, limiter.tpm, limiter._foreign_tokens)[0] > 0
+    limiter.observe({"x-ratelimit-limit-requests": "600"})
+    assert limiter.rpm == 600  # learnt when no COPYDESK_RPM was set
+
+
+def test_registry_shares_one_limiter_per_endpoint_model_and_key() -> None:
+    registry = LimiterRegistry(rpm=60)
+    one = registry.get("http://a/v1", "gpt-4o", "key#1")
+    assert registry.get("http://a/v1", "gpt-4o", "key#1") is one
+    assert registry.get("http://a/v1", "gpt-4o-mini", "key#1") is not one
+    assert registry.get("http://a/v1", "gpt-4o", "key#2") is not one
+
+
+def make_client(server: FakeOpenAIServer, registry: LimiterRegistry, **kwargs: Any) -> OpenAIClient:
+    return OpenAIClient(
+        model="gpt-4o-mini",
+        api_key=SecretStr("sk-test"),
+        base_url=server.base_url,
+        retry=RetryPolicy(max_retries=6, rng=random.Random(0)),
+        limiters=registry,
+        **kwargs,
+    )
+
+
+async def test_many_conversations_keep_the_servers_request_budget(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """60 calls at once against 40 requests/s: every call succeeds, almost no 429s."""
+    fake_server.enforce(rps=40)
+    registry = LimiterRegistry(rpm=40 * 60)
+    async with make_client(fake_server, registry) as client:
+        replies = await asyncio.gather(
+            *(client.complete(MESSAGES, config=_thread(f"t{i}")) for i in range(60))
+        )
+    assert len(replies) == 60
+    assert fake_server.rejected_429 <= 1
+    assert len(fake_server.chat_requests()) - fake_server.rejected_429 == 60
+
+
+async def test_token_budget_is_kept_and_estimates_reconciled(fake_server: FakeOpenAIServer) -> None:
+    """A budget of tokens per minute the calls would overrun: they wait instead of 429s."""
+    fake_server.responder = lambda body: Reply(content="ok", prompt_tokens=40, completion_tokens=10)
+    fake_server.enforce(tpm=300)  # five calls of 50 tokens fit, the sixth would not
+    registry = LimiterRegistry(tpm=300)
+    async with make_client(fake_server, registry) as client:
+        await asyncio.gather(*(client.complete(MESSAGES) for _ in range(5)))
+        limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
+        assert limiter.windows.used_tokens() == 250  # estimates replaced by reported usage
+        sixth = asyncio.create_task(client.complete(MESSAGES))
+        await asyncio.sleep(0.3)
+        assert not sixth.done()  # held back by the limiter, not sent to get a 429
+        assert limiter.waiting == 1
+        sixth.cancel()
+    assert fake_server.rejected_429 == 0
+
+
+async def test_429_storm_pauses_everyone_and_no_call_fails(fake_server: FakeOpenAIServer) -> None:
+    fake_server.faults.add(*[Fault.status(429, retry_after=0.05)] * 10)
+    registry = LimiterRegistry(rpm=6000)
+    async with make_client(fake_server, registry) as client:
+        replies = await asyncio.gather(*(client.complete(MESSAGES) for _ in range(12)))
+    assert all(r.text.startswith("Fake reply") for r in replies)
+    assert len(fake_server.chat_requests()) == 22
+
+
+def _thread(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def test_permit_is_plain_data() -> None:
+    assert Permit("1", 5) == Permit("1", 5)
+
+
+async def test_client_learns_limits_from_response_headers(fake_server: FakeOpenAIServer) -> None:
+    """With no COPYDESK_RPM/TPM set, the x-ratelimit-* headers of replies set the limits."""
+    fake_server.enforce(rps=50, tpm=40_000)
+    registry = LimiterRegistry()
+    async with make_client(fake_server, registry) as client:
+        await client.complete(MESSAGES)
+    limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
+    assert limiter.tpm == 40_000
+    assert limiter.rpm == 50  # the fake reports its one-second capacity as the limit

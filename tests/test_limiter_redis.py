@@ -1,0 +1,141 @@
+"""The limiter's budget in a real Redis: shared by "processes", and what happens when Redis
+stops in the middle (a TCP proxy in front of Redis is cut; the real server keeps running)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from pydantic import SecretStr
+
+from agents.client import OpenAIClient
+from agents.limiter import LimiterRegistry
+from agents.retry import RetryPolicy
+from agents.windows_redis import RedisWindows
+from tests.fakes import FakeOpenAIServer
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.test_client import MESSAGES
+
+# Read at import: the autouse fixture clears COPYDESK_* variables before each test.
+REDIS_URL = os.environ.get("COPYDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRED = os.environ.get("COPYDESK_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        if REQUIRED:
+            pytest.fail(f"Redis at {REDIS_URL} is required but unreachable: {error}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; its keys are deleted after the test."""
+    name = f"copydesk-test:{uuid.uuid4().hex}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[TcpProxy]:
+    parts = urlsplit(redis_url)
+    with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 6379)) as running:
+        yield running
+
+
+def via(proxy: TcpProxy, redis_url: str) -> str:
+    return f"redis://127.0.0.1:{proxy.port}{urlsplit(redis_url).path or '/0'}"
+
+
+def test_two_processes_share_pacing_and_tokens(redis_url: str, prefix: str) -> None:
+    a = RedisWindows(redis_url, prefix)
+    b = RedisWindows(redis_url, prefix)
+    assert a.spend(0, 0.5, None, 0)[0] == 0
+    wait, ident = b.spend(0, 0.5, None, 0)
+    assert 0.3 < wait <= 0.5 and ident == ""  # a's request holds b back
+    assert a.processes == 1 and b.processes == 2
+
+    c = RedisWindows(redis_url, prefix + ":tokens")
+    d = RedisWindows(redis_url, prefix + ":tokens")
+    _, spent = c.spend(60, 0, 100, 0)
+    assert d.spend(60, 0, 100, 0)[0] > 50  # must wait for c's tokens to leave the minute
+    c.settle(spent, -50)  # the server reported 10 tokens, not 60
+    assert d.used_tokens() == 10
+    assert d.spend(60, 0, 100, 0)[0] == 0
+    assert c.used_tokens() == 70
+
+
+def test_redis_stopping_falls_back_to_a_local_share_and_says_so_once(
+    redis_url: str, prefix: str, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    windows = RedisWindows(via(proxy, redis_url), prefix, retry_every=0.05)
+    other = RedisWindows(redis_url, prefix)  # a second process, seen through Redis
+    assert other.spend(0, 0.01, None, 0)[0] == 0
+    assert windows.spend(0, 0, None, 0)[0] == 0
+    assert windows.shared and windows.processes == 2
+
+    proxy.cut()
+    with caplog.at_level(logging.WARNING, logger="copydesk.limiter"):
+        assert windows.spend(0, 0.1, None, 0)[0] == 0
+        assert not windows.shared
+        wait, _ = windows.spend(0, 0.1, None, 0)
+        assert wait > 0.15  # half the budget each: twice the interval
+        for _ in range(3):
+            windows._retry_at = 0.0  # due for another try: it fails again, silently
+            windows.spend(0, 0.1, None, 0)
+        proxy.restore()
+        windows._retry_at = 0.0
+        windows.spend(0, 0.1, None, 0)
+    notes = [r.getMessage() for r in caplog.records]
+    assert len([n for n in notes if "unreachable" in n]) == 1
+    assert "local 1/2 share" in notes[0]
+    assert len([n for n in notes if "is back;" in n]) == 1
+    assert windows.shared
+
+
+async def test_calls_keep_going_when_redis_stops_mid_run(
+    redis_url: str, prefix: str, proxy: TcpProxy, fake_server: FakeOpenAIServer
+) -> None:
+    """40 requests/s enforced; Redis goes away half way: no call fails, 429s stay rare."""
+    fake_server.enforce(rps=40)
+    registry = LimiterRegistry(rpm=40 * 60, redis_url=via(proxy, redis_url), prefix=prefix)
+    client = OpenAIClient(
+        model="gpt-4o-mini",
+        api_key=SecretStr("sk-test"),
+        base_url=fake_server.base_url,
+        retry=RetryPolicy(max_retries=6, rng=random.Random(0)),
+        limiters=registry,
+    )
+    async with client:
+        calls = asyncio.gather(*(client.complete(MESSAGES) for _ in range(60)))
+        await asyncio.sleep(0.6)
+        proxy.cut()
+        replies = await calls
+    assert len(replies) == 60
+    assert len(fake_server.chat_requests()) - fake_server.rejected_429 == 60
+    assert fake_server.rejected_429 <= 2
+    limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
+    assert isinstance(limiter.windows, RedisWindows) and not limiter.windows.shared
+
+
+def test_a_429_in_one_process_holds_every_process(redis_url: str, prefix: str) -> None:
+    a = RedisWindows(redis_url, prefix)
+    b = RedisWindows(redis_url, prefix)
+    assert b.spend(0, 0.001, None, 0)[0] == 0
+    a.hold_until(time.monotonic() + 0.5)  # a's call got "429, retry after 0.5 s"
+    wait, ident = b.spend(0, 0.001, None, 0)
+    assert wait > 0.3 and ident == ""
