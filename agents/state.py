@@ -25,7 +25,16 @@ __all__ = [
     "merge_dicts",
 ]
 
-Status = Literal["running", "approved", "out_of_rounds", "waiting_for_review", "failed"]
+Status = Literal[
+    "running",
+    "approved",
+    "out_of_rounds",
+    "waiting_for_review",
+    "failed",
+    "over_budget",
+    "unchanged",
+    "completed",
+]
 
 
 class IssueRecord(TypedDict):
@@ -105,6 +114,14 @@ class DraftState(TypedDict, total=False):
     """Agent name -> `prompt@version` it used last."""
     usage: Annotated[dict[str, UsageTotals], add_usage]
     """Token usage per agent."""
+    ended_by: str
+    """The name of the ending that stopped the run (`approved`, `max_rounds`, ...)."""
+    review: bool
+    """Ask a human (LangGraph `interrupt`) before the draft is accepted."""
+    steps: int
+    """Choices a moderator has made in this run (bounds the supervisor)."""
+    token_budget: int
+    """Tokens (prompt + completion, whole thread) after which the run ends; 0 for none."""
 
 
 DraftUpdate = DraftState

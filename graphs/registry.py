@@ -16,7 +16,14 @@ from agents.errors import CopydeskError
 
 __all__ = ["TOPOLOGIES", "Topology", "TopologyError", "find", "known", "load"]
 
-TOPOLOGIES: tuple[str, ...] = ("turn_taking",)
+TOPOLOGIES: tuple[str, ...] = (
+    "turn_taking",
+    "debate",
+    "round_robin",
+    "supervisor",
+    "review_panel",
+    "pipeline",
+)
 """Topologies that ship with copydesk, each a module `graphs.<name>`."""
 
 
