@@ -47,9 +47,14 @@ class RunResult:
     model: str
     next: tuple[str, ...] = ()
     prompts: dict[str, str] = field(default_factory=dict)
+    ended_by: str = ""
+    """The ending that stopped the run (`approved`, `max_rounds`, `all_agree`, `human`...)."""
+    review: Any = None
+    """What the human is asked, while the status is `waiting_for_review`."""
 
     def as_json(self) -> dict[str, Any]:
         """The `--json` output of `copydesk run`."""
+        extra = {"review": self.review} if self.review is not None else {}
         return {
             "thread_id": self.thread_id,
             "status": self.status,
@@ -60,6 +65,8 @@ class RunResult:
             "graph": self.graph,
             "model": self.model,
             "prompts": self.prompts,
+            "ended_by": self.ended_by,
+            **extra,
         }
 
 

@@ -9,7 +9,7 @@ state is in checkpoints, never on the manager.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
@@ -19,12 +19,14 @@ from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.config import Settings
 from agents.errors import CopydeskError
 from agents.team import Agents
 from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, Turn, TurnStarted
+from graphs.fork import SETTABLE, ForkError, copy_checkpoint
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
 from memory.checkpoint import open_checkpointer
@@ -46,7 +48,7 @@ class UnknownThreadError(CopydeskError):
     exit_code = 2
 
 
-def new_thread_id() -> str:
+def make_thread_id() -> str:
     """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -134,50 +136,86 @@ class ConversationManager:
         self,
         graph: str,
         *,
-        topic: str,
+        topic: str = "",
         thread_id: str | None = None,
         max_rounds: int | None = None,
+        review: bool = False,
     ) -> AsyncIterator[Event]:
-        """Start a thread and yield its events; the last one is the `RunResult`.
+        """Start a thread, or continue a finished one with this topology; yield its events.
+
+        A thread that exists already continues where it stands (its topic, draft, revisions,
+        verdicts and usage carry over, whichever topology wrote them), with `max_rounds`
+        more drafts allowed. The last event is the `RunResult`.
+
+        Args:
+            graph: Topology name or path.
+            topic: What to write about; optional when continuing a thread.
+            thread_id: The thread to start or continue (generated when None).
+            max_rounds: Drafts allowed in this run (settings' default when None).
+            review: Pause for a human's approval before the draft is accepted.
 
         Raises:
-            InputError: Empty topic, invalid thread id, or the thread exists already.
+            InputError: Empty topic for a new thread, invalid thread id, a topic that differs
+                from the thread's, or a thread that has not finished.
         """
         topic = topic.strip()
-        if not topic:
-            raise InputError("the topic is empty; pass --topic with what to write about")
-        thread_id = thread_id or new_thread_id()
+        thread_id = thread_id or make_thread_id()
         if not THREAD_ID_PATTERN.match(thread_id):
             raise InputError(
                 f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
             )
         compiled = self.graph(graph)
-        name = compiled.name
-        config = self._config(thread_id, name)
-        if await self.checkpointer.aget_tuple(config) is not None:
-            raise InputError(
-                f"thread {thread_id!r} exists already; continue it with `copydesk resume "
-                f"{thread_id}` or pick another --thread-id"
-            )
-        start: dict[str, Any] = {
-            "topic": topic,
-            "max_rounds": max_rounds or self.settings.max_rounds,
-            "round": 0,
-            "status": "running",
-            "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
-        }
+        config = self._config(thread_id, compiled.name)
+        rounds = max_rounds or self.settings.max_rounds
+        start: dict[str, Any] = {"status": "running", "ended_by": "", "review": review, "steps": 0}
+        if await self.checkpointer.aget_tuple(config) is None:
+            if not topic:
+                raise InputError("the topic is empty; pass --topic with what to write about")
+            start |= {
+                "topic": topic,
+                "max_rounds": rounds,
+                "round": 0,
+                "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
+            }
+        else:
+            start |= await self._continuation(thread_id, topic, rounds)
         async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
-    async def run(self, graph: str, *, topic: str, **options: Any) -> RunResult:
+    async def _continuation(self, thread_id: str, topic: str, rounds: int) -> dict[str, Any]:
+        """The input that continues a finished thread under another (or the same) topology."""
+        before = await self.result(thread_id)
+        if before.next:
+            verb = "--approve or --feedback" if before.status == "waiting_for_review" else ""
+            raise InputError(
+                f"thread {thread_id!r} has not finished ({before.status}); finish it first "
+                f"with `copydesk resume {thread_id} {verb}`".rstrip()
+                + " or pick another --thread-id"
+            )
+        graph = await self._graph_of(thread_id)
+        values = (await self.graph(graph).aget_state(self._config(thread_id, graph))).values
+        if topic and topic != values.get("topic"):
+            raise InputError(
+                f"thread {thread_id!r} is about {values.get('topic')!r}; leave out --topic to "
+                "continue it, or pick another --thread-id for a new topic"
+            )
+        return {"max_rounds": int(values.get("round", 0)) + rounds}
+
+    async def run(self, graph: str, *, topic: str = "", **options: Any) -> RunResult:
         """Start a thread and run it to its end (or to the first pause)."""
         return await _last(self.stream(graph, topic=topic, **options))
 
-    async def stream_resume(self, thread_id: str) -> AsyncIterator[Event]:
+    async def stream_resume(self, thread_id: str, *, answer: Any = None) -> AsyncIterator[Event]:
         """Continue an interrupted thread from its last checkpoint.
+
+        Args:
+            thread_id: The thread.
+            answer: For a thread waiting for review: `{"action": "approve"}` or
+                `{"action": "feedback", "text": "..."}`.
 
         Raises:
             UnknownThreadError: No such thread.
+            InputError: A review answer is missing, or given to a thread not waiting for one.
         """
         graph = await self._graph_of(thread_id)
         compiled = self.graph(graph)
@@ -185,15 +223,95 @@ class ConversationManager:
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
         self.transcript(thread_id).reconcile(ids)
+        waiting = bool(snapshot.interrupts)
+        if waiting and answer is None:
+            raise InputError(
+                f"thread {thread_id!r} is waiting for review; resume it with --approve or "
+                '--feedback "what to change"'
+            )
+        if answer is not None and not waiting:
+            raise InputError(
+                f"thread {thread_id!r} is not waiting for review; resume it without "
+                "--approve or --feedback"
+            )
         if not snapshot.next:
             yield await self.result(thread_id)
             return
-        async for event in self._drive(compiled, None, config, thread_id):
+        start: Any = Command(resume=answer) if waiting else None
+        async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
-    async def resume(self, thread_id: str) -> RunResult:
-        """Continue a thread to its end."""
-        return await _last(self.stream_resume(thread_id))
+    async def resume(self, thread_id: str, *, answer: Any = None) -> RunResult:
+        """Continue a thread to its end (or its next pause)."""
+        return await _last(self.stream_resume(thread_id, answer=answer))
+
+    async def fork(
+        self,
+        thread_id: str,
+        checkpoint_id: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        new_thread_id: str | None = None,
+        agents: Agents | None = None,
+    ) -> AsyncIterator[Event]:
+        """Start a new thread from a checkpoint of `thread_id` and run it on.
+
+        Args:
+            thread_id: The thread to fork.
+            checkpoint_id: Any of its checkpoints (`copydesk history` lists them).
+            values: State values to write over the checkpoint's (`SETTABLE` keys).
+            new_thread_id: Id of the new thread (generated when None).
+            agents: Run the fork with these agents (other prompts, say) instead of the
+                manager's.
+
+        Raises:
+            UnknownThreadError: No such thread.
+            ForkError: No such checkpoint, or a value that cannot be set.
+            InputError: An invalid or existing new thread id.
+        """
+        await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
+        source = await self.checkpointer.aget_tuple(
+            {
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": "",
+                    "checkpoint_id": checkpoint_id,
+                }
+            }
+        )
+        if source is None:
+            raise ForkError(
+                f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}; "
+                f"`copydesk history {thread_id}` lists them"
+            )
+        graph = str(source.metadata.get("graph", "turn_taking"))  # the topology at that step
+        bad = sorted(set(values or {}) - set(SETTABLE))
+        if bad:
+            raise ForkError(f"cannot set {', '.join(bad)}; settable: {', '.join(SETTABLE)}")
+        target = new_thread_id or make_thread_id()
+        if not THREAD_ID_PATTERN.match(target):
+            raise InputError(f"invalid thread id {target!r}; use letters, digits, '.', '_' or '-'")
+        config = self._config(target, graph)
+        if await self.checkpointer.aget_tuple(config) is not None:
+            raise InputError(f"thread {target!r} exists already; pick another new thread id")
+        origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
+        await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
+        messages = source.checkpoint.get("channel_values", {}).get("messages") or []
+        kept = {str(m.id) for m in messages}
+        self.transcript(target).append(
+            line for line in self.transcript(thread_id).lines() if str(line.get("id")) in kept
+        )
+        compiled = (
+            self.graph(graph)
+            if agents is None
+            else find(graph).build(agents=agents, checkpointer=self.checkpointer)
+        )
+        snapshot = await compiled.aget_state(config)
+        if not snapshot.next or snapshot.interrupts:
+            yield await self.result(target)
+            return
+        async for event in self._drive(compiled, None, config, target):
+            yield event
 
     async def _drive(
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
@@ -228,7 +346,10 @@ class ConversationManager:
         snapshot = await self.graph(graph).aget_state(self._config(thread_id, graph))
         values = snapshot.values
         status = str(values.get("status", "running"))
-        if snapshot.next and status in ("running", "approved", "out_of_rounds"):
+        pending = [i.value for i in snapshot.interrupts]
+        if pending:
+            status = "waiting_for_review"
+        elif snapshot.next:
             status = "interrupted"
         verdicts = values.get("verdicts") or []
         usage = dict(values.get("usage") or {})
@@ -247,6 +368,8 @@ class ConversationManager:
             model=self.client.model_label,
             next=tuple(snapshot.next),
             prompts=dict(values.get("prompts") or {}),
+            ended_by=str(values.get("ended_by") or "") if not snapshot.next else "",
+            review=pending[0] if pending else None,
         )
 
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
