@@ -374,9 +374,18 @@ class ConversationManager:
 
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
         """Every checkpoint of a thread, newest first."""
-        graph = await self._graph_of(thread_id)
+        await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
+        # Each checkpoint is read with the topology that wrote it: a thread may have moved.
+        # (Listed first, read after: SQLite's saver holds its lock while listing.)
+        items = [
+            item
+            async for item in self.checkpointer.alist(
+                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            )
+        ]
         snapshots = [
-            s async for s in self.graph(graph).aget_state_history(self._config(thread_id, graph))
+            await self.graph(str(i.metadata.get("graph", "turn_taking"))).aget_state(i.config)
+            for i in items
         ]
         out = []
         for index, snapshot in enumerate(snapshots):

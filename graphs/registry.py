@@ -53,6 +53,17 @@ class Topology:
             return compiled
         raise TopologyError(f"{self.name}: exports neither build() nor a compiled graph")
 
+    def drawable(self) -> Any:
+        """The topology's `langchain_core` drawable graph (nodes and edges)."""
+        compiled = getattr(self.module, "graph", None)
+        if not isinstance(compiled, CompiledStateGraph):
+            compiled = self.build()
+        return compiled.get_graph()
+
+    def node_count(self) -> int:
+        """Nodes in the diagram, without START and END."""
+        return sum(1 for n in self.drawable().nodes if not n.startswith("__"))
+
 
 def known() -> list[Topology]:
     """The shipped topologies."""
