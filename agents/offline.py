@@ -19,6 +19,7 @@ How it plays the two roles, so a writer <-> editor thread behaves like a real on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -276,7 +277,10 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._generate(messages, stop, **kwargs)
+        # Off the event loop: the first call loads the tokenizer's tables from disk, and
+        # LangGraph Server (blockbuster) fails blocking calls inside async nodes.
+        message = await asyncio.to_thread(self._reply, messages, **kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _chunks(self, message: AIMessage) -> Iterator[AIMessageChunk]:
         if message.tool_calls:
@@ -322,7 +326,8 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self._chunks(self._reply(messages, **kwargs)):
+        message = await asyncio.to_thread(self._reply, messages, **kwargs)
+        for chunk in self._chunks(message):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=generation)
