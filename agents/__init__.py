@@ -15,6 +15,7 @@ from agents.errors import (
 )
 from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from agents.retry import RetryPolicy
+from agents.roles import Judge, Moderator, Ruling, Speaker, SpeakerChoice
 from agents.state import DraftState, DraftUpdate, Revision, UsageTotals, VerdictRecord
 from agents.team import Agents
 from agents.usage import CallRecord, UsageLedger
@@ -33,17 +34,22 @@ __all__ = [
     "DraftUpdate",
     "Editor",
     "Issue",
+    "Judge",
     "ModelAuthError",
     "ModelError",
     "ModelOutputError",
     "ModelRequestError",
     "ModelUnavailableError",
+    "Moderator",
     "OfflineChatModel",
     "OpenAIClient",
     "Reply",
     "RetryPolicy",
     "Revision",
+    "Ruling",
     "Settings",
+    "Speaker",
+    "SpeakerChoice",
     "Structured",
     "UsageLedger",
     "UsageTotals",

@@ -9,15 +9,18 @@ import pytest
 EXPECTED = {
     "agents": {
         "OFFLINE_MODEL_NAME", "STRUCTURED_TAG", "Agents", "CallRecord", "Chatbot", "ConfigError",
-        "ConfigManager", "CopydeskError", "DraftState", "DraftUpdate", "Editor", "Issue",
+        "ConfigManager", "CopydeskError", "DraftState", "DraftUpdate", "Editor", "Issue", "Judge",
         "ModelAuthError", "ModelError", "ModelOutputError", "ModelRequestError",
-        "ModelUnavailableError", "OfflineChatModel", "OpenAIClient", "Reply", "Revision",
-        "RetryPolicy", "Settings", "Structured", "UsageLedger", "UsageTotals", "Verdict",
+        "ModelUnavailableError", "Moderator", "OfflineChatModel", "OpenAIClient", "Reply",
+        "Revision", "RetryPolicy", "Ruling", "Settings", "Speaker", "SpeakerChoice", "Structured",
+        "UsageLedger", "UsageTotals", "Verdict",
         "VerdictRecord", "Writer", "fingerprint",
     },
     "graphs": {
         "CheckpointInfo", "ConversationManager", "DraftState", "Event", "RunResult",
         "ThreadInfo", "Token", "Turn", "TurnStarted", "TopologyError", "load", "known", "find",
+        "AllAgree", "Approved", "Completed", "CostBudget", "Ending", "MaxRounds", "NoChange",
+        "TokenBudget",
     },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
