@@ -2,7 +2,7 @@
 
 Each request is attributed to an agent by its system prompt, so a test reads the server's
 request log as the conversation's speaker order. Typed replies follow the schema named in the
-request: verdicts and rulings revise on an agent's first call and approve after, a speaker
+request: verdicts and rulings revise on an agent's first call on a topic and approve after, a speaker
 choice names the participant after the last speaker (or a scripted bad name first).
 """
 
@@ -80,9 +80,10 @@ class TopologyResponder:
     def __call__(self, body: dict[str, Any]) -> Reply:
         agent = speaker_of(body)
         schema = _schema_name(body)
+        key = f"{agent}|{_field(last_user_text(body), 'Topic')}"  # counted per agent and topic
         with self._lock:
-            self._calls[agent] += 1
-            n = self._calls[agent]
+            self._calls[key] += 1
+            n = self._calls[key]
             bad = schema == "SpeakerChoice" and self.bad_choices > 0
             if bad:
                 self.bad_choices -= 1
