@@ -2,8 +2,8 @@
 
 Each request is attributed to an agent by its system prompt, so a test reads the server's
 request log as the conversation's speaker order. Typed replies follow the schema named in the
-request: verdicts and rulings revise on an agent's first call on a topic and approve after, a speaker
-choice names the participant after the last speaker (or a scripted bad name first).
+request: verdicts and rulings revise on an agent's first call on a topic and approve after;
+a speaker choice names the participant after the last speaker (or a scripted bad name first).
 """
 
 from __future__ import annotations
