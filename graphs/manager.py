@@ -417,13 +417,16 @@ class ConversationManager:
         out = []
         for thread_id, item in latest.items():
             values = item.checkpoint.get("channel_values", {})
+            paused = any(write[1] == "__interrupt__" for write in item.pending_writes or [])
             out.append(
                 ThreadInfo(
                     thread_id=thread_id,
                     graph=str(item.metadata.get("graph", "")),
                     topic=str(values.get("topic", "")),
                     # A stored "running" means no ending was reached: the thread can be resumed.
-                    status=str(values.get("status", "running")).replace("running", "unfinished"),
+                    status="waiting_for_review"
+                    if paused
+                    else str(values.get("status", "running")).replace("running", "unfinished"),
                     rounds=int(values.get("round", 0)),
                     updated_at=str(item.checkpoint.get("ts", "")),
                 )

@@ -24,6 +24,8 @@ def test_review_paused_in_a_subgraph_is_answered_from_other_processes(
     )  # fmt: skip
     assert paused["status"] == "waiting_for_review"
     assert paused["review"]["draft"] == paused["final_draft"]
+    listed = ok_json(copydesk(tmp_path, env, "threads", "--json"))
+    assert [(t["thread_id"], t["status"]) for t in listed] == [("r1", "waiting_for_review")]
 
     unanswered = copydesk(tmp_path, env, "resume", "r1")
     assert unanswered.returncode == 2
