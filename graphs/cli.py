@@ -68,6 +68,9 @@ def run(
     review: Annotated[
         bool, typer.Option("--review", help="Pause for a human's approval (`copydesk resume`).")
     ] = False,
+    token_budget: Annotated[
+        int, typer.Option("--token-budget", help="End the run after this many tokens (0: none).")
+    ] = 0,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -76,6 +79,9 @@ def run(
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
+        raise typer.Exit(2)
+    if token_budget < 0:
+        err.print("copydesk: error: --token-budget must be 0 (no budget) or more")
         raise typer.Exit(2)
     if thread_id is not None and not THREAD_ID_PATTERN.match(thread_id):
         # Checked here, before the offline notice and before the checkpoint store is created.
@@ -95,6 +101,7 @@ def run(
                 thread_id=thread_id,
                 max_rounds=settings.max_rounds,
                 review=review,
+                token_budget=token_budget,
             )
             return await follow(stream, as_json)
 

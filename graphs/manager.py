@@ -140,6 +140,7 @@ class ConversationManager:
         thread_id: str | None = None,
         max_rounds: int | None = None,
         review: bool = False,
+        token_budget: int = 0,
     ) -> AsyncIterator[Event]:
         """Start a thread, or continue a finished one with this topology; yield its events.
 
@@ -153,6 +154,8 @@ class ConversationManager:
             thread_id: The thread to start or continue (generated when None).
             max_rounds: Drafts allowed in this run (settings' default when None).
             review: Pause for a human's approval before the draft is accepted.
+            token_budget: End the run (`over_budget`) once the thread has used this many
+                tokens; 0 for no budget.
 
         Raises:
             InputError: Empty topic for a new thread, invalid thread id, a topic that differs
@@ -167,7 +170,13 @@ class ConversationManager:
         compiled = self.graph(graph)
         config = self._config(thread_id, compiled.name)
         rounds = max_rounds or self.settings.max_rounds
-        start: dict[str, Any] = {"status": "running", "ended_by": "", "review": review, "steps": 0}
+        start: dict[str, Any] = {
+            "status": "running",
+            "ended_by": "",
+            "review": review,
+            "steps": 0,
+            "token_budget": token_budget,
+        }
         if await self.checkpointer.aget_tuple(config) is None:
             if not topic:
                 raise InputError("the topic is empty; pass --topic with what to write about")
