@@ -18,8 +18,16 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, Checkpoin
 
 from agents.errors import CopydeskError
 from agents.state import DraftState
+from graphs.transcript import Transcript
 
-__all__ = ["SETTABLE", "ForkError", "copy_checkpoint", "parse_assignments"]
+__all__ = [
+    "SETTABLE",
+    "ForkError",
+    "copy_checkpoint",
+    "copy_transcript",
+    "find_checkpoint",
+    "parse_assignments",
+]
 
 _HINTS = get_type_hints(DraftState, include_extras=True)
 SETTABLE: tuple[str, ...] = tuple(
@@ -56,6 +64,41 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             values[key] = raw
     return values
+
+
+async def find_checkpoint(
+    saver: BaseCheckpointSaver[str], thread_id: str, checkpoint_id: str, values: Mapping[str, Any]
+) -> CheckpointTuple:
+    """The checkpoint to fork, after checking that `values` may be set on it.
+
+    Raises:
+        ForkError: No such checkpoint in the thread, or a key that cannot be set.
+    """
+    bad = sorted(set(values) - set(SETTABLE))
+    if bad:
+        raise ForkError(f"cannot set {', '.join(bad)}; settable: {', '.join(SETTABLE)}")
+    source = await saver.aget_tuple(
+        {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": "",
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+    )
+    if source is None:
+        raise ForkError(
+            f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}; "
+            f"`copydesk history {thread_id}` lists them"
+        )
+    return source
+
+
+def copy_transcript(source: Transcript, target: Transcript, checkpoint: CheckpointTuple) -> None:
+    """Start the fork's transcript with the old lines of the messages the checkpoint holds."""
+    messages = checkpoint.checkpoint.get("channel_values", {}).get("messages") or []
+    kept = {str(m.id) for m in messages}
+    target.append(line for line in source.lines() if str(line.get("id")) in kept)
 
 
 async def copy_checkpoint(

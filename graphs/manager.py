@@ -26,7 +26,7 @@ from agents.config import Settings
 from agents.errors import CopydeskError
 from agents.team import Agents
 from graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo, Token, Turn, TurnStarted
-from graphs.fork import SETTABLE, ForkError, copy_checkpoint
+from graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
 from memory.checkpoint import open_checkpointer
@@ -279,24 +279,8 @@ class ConversationManager:
             InputError: An invalid or existing new thread id.
         """
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
-        source = await self.checkpointer.aget_tuple(
-            {
-                "configurable": {
-                    "thread_id": thread_id,
-                    "checkpoint_ns": "",
-                    "checkpoint_id": checkpoint_id,
-                }
-            }
-        )
-        if source is None:
-            raise ForkError(
-                f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}; "
-                f"`copydesk history {thread_id}` lists them"
-            )
+        source = await find_checkpoint(self.checkpointer, thread_id, checkpoint_id, values or {})
         graph = str(source.metadata.get("graph", "turn_taking"))  # the topology at that step
-        bad = sorted(set(values or {}) - set(SETTABLE))
-        if bad:
-            raise ForkError(f"cannot set {', '.join(bad)}; settable: {', '.join(SETTABLE)}")
         target = new_thread_id or make_thread_id()
         if not THREAD_ID_PATTERN.match(target):
             raise InputError(f"invalid thread id {target!r}; use letters, digits, '.', '_' or '-'")
@@ -305,11 +289,7 @@ class ConversationManager:
             raise InputError(f"thread {target!r} exists already; pick another new thread id")
         origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
         await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
-        messages = source.checkpoint.get("channel_values", {}).get("messages") or []
-        kept = {str(m.id) for m in messages}
-        self.transcript(target).append(
-            line for line in self.transcript(thread_id).lines() if str(line.get("id")) in kept
-        )
+        copy_transcript(self.transcript(thread_id), self.transcript(target), source)
         compiled = (
             self.graph(graph)
             if agents is None

@@ -14,6 +14,7 @@ review as a subgraph, so the pause works inside parallel branches and subgraphs 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -92,7 +93,7 @@ def _gate(revise_to: str) -> DecidingNode:
     return human_review
 
 
-def _after_review(revise_to: str) -> Any:
+def _after_review(revise_to: str) -> Callable[[DraftState], str]:
     def route(state: DraftState) -> str:
         return END if state.get("status") == "approved" else revise_to
 

@@ -22,7 +22,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from agents.roles import Moderator
-from agents.state import DraftState
+from agents.state import DraftState, Status
 from agents.team import Agents
 from graphs.review import add_human_review
 from graphs.round_robin import speaker
@@ -54,7 +54,7 @@ class StepLimit:
     per_round: int
     default_rounds: int = 3
     name: str = "max_steps"
-    status: str = "out_of_rounds"
+    status: Status = "out_of_rounds"
 
     def __call__(self, state: DraftState) -> bool:
         rounds = state.get("max_rounds", self.default_rounds)
@@ -71,7 +71,7 @@ class Moderate:
     async def __call__(self, state: DraftState, config: RunnableConfig) -> Command[str]:
         """Choose the next speaker."""
         if self.limit(state):
-            update, goto = finish(state, self.limit)  # type: ignore[arg-type]
+            update, goto = finish(state, self.limit)
             return Command(update=update, goto=goto)
         choice, update = await self.moderator.choose(state, config)
         return Command(update={**update, "steps": state.get("steps", 0) + 1}, goto=choice)
