@@ -7,8 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.client import OpenAIClient
+from agents.team import Agents
+from graphs import debate
 from graphs.events import RunResult, TurnStarted
 from graphs.manager import ConversationManager
 from graphs.registry import TOPOLOGIES, find, load
@@ -190,3 +193,23 @@ async def test_many_topologies_share_one_manager_at_once(make_settings: Any) -> 
         )
     assert [r.graph for r in results] == list(TOPOLOGIES)
     assert all(r.status in ("approved", "completed") for r in results)
+
+
+async def test_debate_with_three_personas_and_one_round(make_settings: Any) -> None:
+    """A third debater joins in turn; one round of argument per ruling."""
+    agents = Agents.default(make_settings())
+    graph = debate.build(
+        agents=agents,
+        checkpointer=InMemorySaver(),
+        debaters=("advocate", "skeptic", "reader"),
+        debate_rounds=1,
+    )
+    order: list[str] = []
+    config: Any = {"configurable": {"thread_id": "d3"}}
+    async for update in graph.astream({"topic": "Rooftop gardens"}, config, stream_mode="updates"):
+        order += list(update)
+    assert order == ["writer", "advocate", "skeptic", "reader", "judge"] * 2
+    state = (await graph.aget_state(config)).values
+    assert state["messages"][3].content.startswith("As the reader:")
+    with pytest.raises(ValueError, match="two or three debaters"):
+        debate.build(agents=agents, debaters=("advocate",))
