@@ -104,3 +104,26 @@ def test_graphs_lists_every_topology_and_draws_one(tmp_path: Path, home: Path) -
     missing = copydesk(tmp_path, env, "graphs", "sonnet_circle")
     assert missing.returncode == 2 and "unknown graph 'sonnet_circle'" in missing.stderr
     assert not home.exists()
+
+
+def test_review_paused_in_a_parallel_branch_is_answered_from_other_processes(
+    tmp_path: Path, home: Path
+) -> None:
+    """review_panel --review: the human is a parallel panelist; each answer is a new process."""
+    env = cli_env(home)
+    first = ok_json(
+        copydesk(tmp_path, env, "run", "review_panel", "-t", "Ferry piers", "--review",
+                 "--thread-id", "p1", "--json")
+    )  # fmt: skip
+    assert (first["status"], first["rounds"]) == ("waiting_for_review", 1)
+    calls = first["usage"]["total"]["calls"]
+    assert calls == 4  # the writer and three editors ran before the pause
+
+    second = ok_json(copydesk(tmp_path, env, "resume", "p1", "--approve", "--json"))
+    # The editors asked for changes: a second draft, and the human is asked again.
+    assert (second["status"], second["rounds"]) == ("waiting_for_review", 2)
+    assert second["usage"]["total"]["calls"] == calls + 4  # round 1's editors did not re-run
+
+    done = ok_json(copydesk(tmp_path, env, "resume", "p1", "--approve", "--json"))
+    assert (done["status"], done["ended_by"]) == ("approved", "all_agree")
+    assert done["verdict"]["agent"] == "panel" and "human: approve" in done["verdict"]["summary"]
