@@ -7,6 +7,7 @@ number of threads at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,11 @@ class Chatbot:
             self.prompt.task_message(part, values),
         ]
 
+    async def acontext(self, state: DraftState, part: str, round_: int) -> list[BaseMessage]:
+        """`context`, built off the event loop: counting tokens may first load the tokenizer's
+        tables from disk, and LangGraph Server fails blocking calls inside async nodes."""
+        return await asyncio.to_thread(self.context, state, part, round_)
+
     def _as_seen(self, message: BaseMessage) -> BaseMessage:
         if isinstance(message, AIMessage) and message.name == self.name:
             return AIMessage(message.text, name=self.name)
@@ -100,7 +106,7 @@ class Writer(Chatbot):
         round_ = state.get("round", 0) + 1
         part = "revise" if state.get("draft") else "first"
         reply = await self.client.complete(
-            self.context(state, part, round_), config=config, agent=self.name
+            await self.acontext(state, part, round_), config=config, agent=self.name
         )
         text = reply.text.strip()
         return {
@@ -123,7 +129,7 @@ class Editor(Chatbot):
         round_ = state.get("round", 0)
         part = "revise" if state.get("verdicts") else "first"
         result = await self.client.structured(
-            self.context(state, part, round_), Verdict, config=config, agent=self.name
+            await self.acontext(state, part, round_), Verdict, config=config, agent=self.name
         )
         verdict = result.value
         record: VerdictRecord = {

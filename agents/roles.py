@@ -69,7 +69,7 @@ class Speaker(Chatbot):
         round_ = state.get("round", 0)
         part = "revise" if state.get("draft") else "first"
         reply = await self.client.complete(
-            self.context(state, part, round_), config=config, agent=self.name
+            await self.acontext(state, part, round_), config=config, agent=self.name
         )
         text = reply.text.strip()
         return {
@@ -87,7 +87,7 @@ class Judge(Chatbot):
         """Rule on the debate."""
         round_ = state.get("round", 0)
         result = await self.client.structured(
-            self.context(state, "first", round_), Ruling, config=config, agent=self.name
+            await self.acontext(state, "first", round_), Ruling, config=config, agent=self.name
         )
         ruling = result.value
         decision: Literal["approve", "revise"] = (
@@ -143,7 +143,7 @@ class Moderator(Chatbot):
         after the last speaker is chosen.
         """
         round_ = state.get("round", 0)
-        conversation: list[BaseMessage] = self.context(state, "first", round_)
+        conversation: list[BaseMessage] = await self.acontext(state, "first", round_)
         usage: dict[str, UsageTotals] = {}
         for attempt in (1, 2):
             try:

@@ -1,8 +1,10 @@
 """`langgraph dev` serves every topology in langgraph.json to the LangGraph SDK, offline.
 
-One server for the module (it takes a few seconds to start): no API key, tracing and
-analytics off, a free port chosen by us but read back from what the server prints (it quietly
-takes another when the asked one is busy).
+One server for the module on the offline model (no API key), and one that calls the fake
+OpenAI server over HTTP as it would a real API (where the agents' own blocking work, such as
+loading the tokenizer's tables, would fail inside async nodes). Tracing and analytics are off;
+the port is chosen by us but read back from what the server prints (it quietly takes another
+when the asked one is busy).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
+from tests.fakes import FakeOpenAIServer
+from tests.fakes.topologies import TopologyResponder, speakers
+
 ROOT = Path(__file__).resolve().parents[1]
 TOPOLOGIES = json.loads((ROOT / "langgraph.json").read_text())["graphs"]
 pytestmark = pytest.mark.slow
@@ -38,8 +43,32 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `langgraph dev` in a scratch directory and yield its URL."""
-    work = tmp_path_factory.mktemp("langgraph-dev")
+    """`langgraph dev` on the offline model."""
+    with _langgraph_dev(tmp_path_factory.mktemp("langgraph-dev"), {}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI server playing every role, shared by the module."""
+    with FakeOpenAIServer() as server:
+        server.responder = TopologyResponder(approve_after=1)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def online_url(
+    tmp_path_factory: pytest.TempPathFactory, model_server: FakeOpenAIServer
+) -> Iterator[str]:
+    """`langgraph dev` calling the fake OpenAI server over HTTP, as with a real key."""
+    extra = {"OPENAI_BASE_URL": model_server.base_url, "OPENAI_API_KEY": "sk-test"}
+    with _langgraph_dev(tmp_path_factory.mktemp("langgraph-dev-online"), extra) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _langgraph_dev(work: Path, extra: dict[str, str]) -> Iterator[str]:
+    """Start `langgraph dev` in `work` and yield its URL."""
     # The server resolves graph paths from its working directory and keeps its state there:
     # run it in a scratch directory on a copy of langgraph.json with absolute paths.
     spec = json.loads((ROOT / "langgraph.json").read_text())
@@ -54,6 +83,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "COPYDESK_HOME": str(work / "copydesk"),
         "PYTHONPATH": str(ROOT),
+        **extra,
     }
     command = [
         str(Path(sys.executable).with_name("langgraph")),
@@ -172,3 +202,23 @@ async def _pause_and_resume(client: Any) -> None:
     )
     assert isinstance(done, dict)
     assert done["status"] == "approved" and done["ended_by"] == "human"
+
+
+async def test_topologies_call_a_real_http_model_under_the_server(
+    online_url: str, model_server: FakeOpenAIServer
+) -> None:
+    """Under `langgraph dev` with a model endpoint, turns go over HTTP in the diagram's order."""
+    async with get_client(url=online_url) as client:
+        await _wait_ready(client)
+        for graph_id, expected in (
+            ("turn_taking", ["writer", "editor"] * 2),
+            ("pipeline", ["outliner", "writer", "editor", "proofreader"]),
+        ):
+            before = len(model_server.chat_requests())
+            thread = await client.threads.create()
+            values = await client.runs.wait(
+                thread["thread_id"], graph_id, input={"topic": f"Locks ({graph_id})"}
+            )
+            assert isinstance(values, dict)
+            assert values["status"] in ("approved", "completed"), values.get("__error__")
+            assert speakers(model_server.chat_requests()[before:]) == expected
