@@ -19,6 +19,7 @@ from agents.client import OpenAIClient
 from agents.state import DraftState, DraftUpdate, VerdictRecord
 from agents.verdict import Verdict
 from memory.buffer import WindowPolicy
+from memory.tokens import encoding_loaded
 from prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
@@ -86,8 +87,10 @@ class Chatbot:
         ]
 
     async def acontext(self, state: DraftState, part: str, round_: int) -> list[BaseMessage]:
-        """`context`, built off the event loop: counting tokens may first load the tokenizer's
-        tables from disk, and LangGraph Server fails blocking calls inside async nodes."""
+        """`context`, built off the event loop until the tokenizer is loaded: the first count
+        reads its tables from disk, and LangGraph Server fails blocking calls in async nodes."""
+        if encoding_loaded(self.window.model):
+            return self.context(state, part, round_)
         return await asyncio.to_thread(self.context, state, part, round_)
 
     def _as_seen(self, message: BaseMessage) -> BaseMessage:
