@@ -42,6 +42,7 @@ pytest: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/topologies.py
 
 clean:
 	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -18,6 +18,7 @@ from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from agents.prices import Price, PriceTable
 from agents.resilience import RESTART_EVENT, CircuitBreaker
 from agents.retry import RetryPolicy
+from agents.roles import Judge, Moderator, Ruling, Speaker, SpeakerChoice
 from agents.state import DraftState, DraftUpdate, Revision, UsageTotals, VerdictRecord
 from agents.team import Agents
 from agents.usage import CallRecord, UsageLedger
@@ -38,12 +39,14 @@ __all__ = [
     "DraftUpdate",
     "Editor",
     "Issue",
+    "Judge",
     "LimiterRegistry",
     "ModelAuthError",
     "ModelError",
     "ModelOutputError",
     "ModelRequestError",
     "ModelUnavailableError",
+    "Moderator",
     "OfflineChatModel",
     "OpenAIClient",
     "Price",
@@ -53,7 +56,10 @@ __all__ = [
     "Reply",
     "RetryPolicy",
     "Revision",
+    "Ruling",
     "Settings",
+    "Speaker",
+    "SpeakerChoice",
     "Structured",
     "UsageLedger",
     "UsageTotals",

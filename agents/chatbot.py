@@ -7,6 +7,7 @@ number of threads at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from agents.state import DraftState, DraftUpdate, VerdictRecord
 from agents.verdict import Verdict
 from memory.buffer import WindowPolicy
 from memory.recall import Memory, RecallPolicy
+from memory.tokens import encoding_for_model, encoding_loaded
 from prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
@@ -120,6 +122,19 @@ class Chatbot:
             self.prompt.task_message(part, values),
         ]
 
+    async def acontext(
+        self,
+        state: DraftState,
+        part: str,
+        round_: int,
+        recalled: BaseMessage | None = None,
+    ) -> list[BaseMessage]:
+        """`context`, built off the event loop until the tokenizer is loaded: the first count
+        reads its tables from disk, and LangGraph Server fails blocking calls in async nodes."""
+        if not encoding_loaded(self.window.model):
+            await asyncio.to_thread(encoding_for_model, self.window.model)
+        return self.context(state, part, round_, recalled)
+
     async def prompt_for(
         self,
         state: DraftState,
@@ -130,8 +145,8 @@ class Chatbot:
     ) -> list[BaseMessage]:
         """`context` with the memories recalled for this turn, when there is a store."""
         if store is None or self.recall is None:
-            return self.context(state, part, round_)
-        plain = self.context(state, part, round_)
+            return await self.acontext(state, part, round_)
+        plain = await self.acontext(state, part, round_)  # also loads the tokenizer off-loop
         # What the user just said is what to recall for; otherwise the topic and open issues.
         query = "\n".join(_new_user_texts(state, self.name)) or (
             f"{state.get('topic', '')}\n{feedback_text(_last_verdict(state))}"
@@ -143,7 +158,7 @@ class Chatbot:
         except Exception as error:  # memory helps a turn; it must never be why a turn fails
             _log.warning("%s: recall failed, answering without memories: %s", self.name, error)
             return plain
-        return self.context(state, part, round_, recalled)
+        return await self.acontext(state, part, round_, recalled)
 
     async def remember(
         self, store: BaseStore | None, config: RunnableConfig, memories: list[Memory]

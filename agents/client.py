@@ -284,7 +284,7 @@ class OpenAIClient:
             agent,
             priority,
         )
-        return Reply(message, self._account(message, config, agent, outcome))
+        return Reply(message, await self._account(message, config, agent, outcome))
 
     async def structured(
         self,
@@ -319,7 +319,7 @@ class OpenAIClient:
                 agent,
                 priority,
             )
-            usage = self._account(message, config, agent, outcome)
+            usage = await self._account(message, config, agent, outcome)
             for key in total:
                 total[key] += usage[key]  # type: ignore[literal-required]
             raw = _json_of(message)
@@ -470,7 +470,7 @@ class OpenAIClient:
         finally:
             self._limiter_now.reset(current)
 
-    def _account(
+    async def _account(
         self,
         message: AIMessage,
         config: RunnableConfig | None,
@@ -483,7 +483,7 @@ class OpenAIClient:
             outcome.model if self._fixed_model is None and not self.offline else self.model_label
         )
         cost = self.prices.cost(model, prompt, completion)
-        self.ledger.record(
+        await self.ledger.arecord(
             CallRecord(
                 thread_id, agent, model, prompt, completion, outcome.seconds, outcome.attempts, cost
             )

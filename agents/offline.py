@@ -10,11 +10,16 @@ How it plays the two roles, so a writer <-> editor thread behaves like a real on
 - writer, first draft: a title, an opening and a body, built from the topic's words;
 - editor: asks for a concrete example and a closing takeaway when the draft lacks them
   (major issues, quoting the draft), otherwise approves;
-- writer, revision: answers each issue it was given, in order.
+- writer, revision: answers each issue it was given, in order;
+- debater (a task with a `Persona:` line): argues for the changes the editor would ask for;
+- any other typed reply: a valid instance of the requested JSON schema, with the fields it
+  knows filled sensibly: `decision`/`changes`/`summary` as the editor would judge the draft,
+  `next_speaker` as the participant after the `Last speaker:` in the `Participants:` line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +31,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from agents._schema_instance import instance_of
 from memory.tokens import TokenCounter
 
 __all__ = ["OFFLINE_MODEL_NAME", "OfflineChatModel"]
@@ -168,6 +174,49 @@ def review(draft: str) -> dict[str, Any]:
     }
 
 
+def argue(persona: str, draft: str) -> str:
+    """A debater's short case for how `draft` should change."""
+    issues = review(draft)["issues"]
+    if not issues:
+        return f"As the {persona}: the draft makes its case; keep it as it stands."
+    asks = "; ".join(str(i["comment"]).split(":")[-1].strip().rstrip(".") for i in issues)
+    return f"As the {persona}: the draft should change. {asks[:1].upper()}{asks[1:]}."
+
+
+def next_speaker(task: str) -> str:
+    """The participant after the last speaker, in the order the task lists them."""
+    names = [n.strip() for n in _field(task, "Participants").split(",") if n.strip()]
+    if not names:
+        return "writer"
+    last = _field(task, "Last speaker")
+    return names[(names.index(last) + 1) % len(names)] if last in names else names[0]
+
+
+def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
+    """A valid instance of `schema`, with the fields the offline model understands filled in."""
+    verdict = review(draft)
+    if not schema.get("properties"):
+        return verdict  # a request that names no fields gets the editor's verdict
+    value = instance_of(schema)
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"decision", "issues", "summary"}:
+        return verdict
+    known: dict[str, Any] = {
+        "decision": verdict["decision"],
+        "changes": [str(i["comment"]) for i in verdict["issues"]],
+        "summary": verdict["summary"],
+        "next_speaker": next_speaker(task),
+        "reason": "offline model: the next participant in turn",
+    }
+    properties = schema.get("properties") or {}
+    for name in value:
+        enum = (properties.get(name) or {}).get("enum")
+        if name in known and (enum is None or known[name] in enum):
+            value[name] = known[name]
+    return value
+
+
 class OfflineChatModel(BaseChatModel):
     """Deterministic stand-in for a chat model. See the module docstring."""
 
@@ -187,7 +236,7 @@ class OfflineChatModel(BaseChatModel):
         structured = _structured_target(kwargs)
         counter = TokenCounter(self.tokenizer_model)
         if structured is not None:
-            body = json.dumps(review(draft))
+            body = json.dumps(typed_answer(_schema_of(kwargs), task, draft))
             if structured == "response_format":
                 message = AIMessage(content=body)
             else:
@@ -195,6 +244,9 @@ class OfflineChatModel(BaseChatModel):
                     content="",
                     tool_calls=[{"name": structured, "args": json.loads(body), "id": "call_0"}],
                 )
+        elif _field(task, "Persona"):
+            body = argue(_field(task, "Persona"), draft)
+            message = AIMessage(content=body)
         elif draft:
             feedback = task.split("changes:", 1)[-1] if "changes:" in task else task
             body = write_revision(topic, draft, feedback)
@@ -225,7 +277,10 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._generate(messages, stop, **kwargs)
+        # Off the event loop: the first call loads the tokenizer's tables from disk, and
+        # LangGraph Server (blockbuster) fails blocking calls inside async nodes.
+        message = await asyncio.to_thread(self._reply, messages, **kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _chunks(self, message: AIMessage) -> Iterator[AIMessageChunk]:
         if message.tool_calls:
@@ -271,7 +326,8 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self._chunks(self._reply(messages, **kwargs)):
+        message = await asyncio.to_thread(self._reply, messages, **kwargs)
+        for chunk in self._chunks(message):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager is not None:
                 await run_manager.on_llm_new_token(chunk.text, chunk=generation)
@@ -290,3 +346,13 @@ def _structured_target(kwargs: dict[str, Any]) -> str | None:
     if len(tools) == 1:
         return str(tools[0].get("function", {}).get("name", "tool"))
     return None
+
+
+def _schema_of(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema a typed request asks for (response_format or the forced tool)."""
+    response_format = kwargs.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        return dict(response_format.get("json_schema", {}).get("schema") or {})
+    for tool in kwargs.get("tools") or []:
+        return dict(tool.get("function", {}).get("parameters") or {})
+    return {}

@@ -29,7 +29,14 @@ __all__ = [
 ]
 
 Status = Literal[
-    "running", "approved", "out_of_rounds", "waiting_for_review", "failed", "over_budget"
+    "running",
+    "approved",
+    "out_of_rounds",
+    "waiting_for_review",
+    "failed",
+    "over_budget",
+    "unchanged",
+    "completed",
 ]
 
 
@@ -153,6 +160,14 @@ class DraftState(TypedDict, total=False):
     """Token usage per agent."""
     experiment: ExperimentRecord
     """The A/B experiment variant this thread was assigned, if it runs in one."""
+    ended_by: str
+    """The name of the ending that stopped the run (`approved`, `max_rounds`, ...)."""
+    review: bool
+    """Ask a human (LangGraph `interrupt`) before the draft is accepted."""
+    steps: int
+    """Choices a moderator has made in this run (bounds the supervisor)."""
+    token_budget: int
+    """Tokens (prompt + completion, whole thread) after which the run ends; 0 for none."""
 
 
 DraftUpdate = DraftState

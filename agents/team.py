@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from agents.chatbot import Editor, Writer
+from agents.chatbot import Chatbot, Editor, Writer
 from agents.client import OpenAIClient
 from agents.config import ConfigManager, Settings
 from memory.buffer import WindowPolicy
@@ -12,6 +14,8 @@ from memory.recall import RecallPolicy
 from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["Agents"]
+
+C = TypeVar("C", bound=Chatbot)
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,24 @@ class Agents:
     writer: Writer
     editor: Editor
     client: OpenAIClient
+    registry: PromptRegistry = field(default_factory=PromptRegistry)
+    """Where the prompts of further roles (`chatbot`) are found."""
+    window: WindowPolicy = field(default_factory=WindowPolicy)
+    """How much history further roles see."""
+    prompt_refs: Mapping[str, str] = field(default_factory=dict)
+    """Prompt references per agent name that override `name@production`."""
+
+    def chatbot(self, kind: type[C], name: str, role: str = "", *, prompt: str = "") -> C:
+        """Another agent on the same client: `agents.chatbot(Editor, "style_editor")`.
+
+        Args:
+            kind: The role class (`Writer`, `Editor`, `Speaker`, `Judge`, `Moderator`, ...).
+            name: Node and speaker name.
+            role: A short description of its job.
+            prompt: Prompt name (default: `name`); `prompt_refs[name]` wins when set.
+        """
+        ref = self.prompt_refs.get(name) or f"{prompt or name}@production"
+        return kind(name, role or name, self.registry.get(ref), self.client, self.window)
 
     @classmethod
     def default(
@@ -78,4 +100,7 @@ class Agents:
                 recall,
             ),
             client=client,
+            registry=registry,
+            window=window,
+            prompt_refs=dict(prompts or {}),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import defaultdict
@@ -47,8 +48,18 @@ class UsageLedger:
     """Also append each call to this JSON-lines file (what `copydesk usage` reads)."""
 
     def record(self, call: CallRecord) -> None:
-        """Add one call."""
+        """Add one call (and append it to the file, blocking: see `arecord`)."""
         self.calls.append(call)
+        self._write(call)
+
+    async def arecord(self, call: CallRecord) -> None:
+        """Add one call; the file append runs in a worker thread, off the event loop
+        (LangGraph Server refuses blocking file calls inside async nodes)."""
+        self.calls.append(call)
+        if self.path is not None:
+            await asyncio.to_thread(self._write, call)
+
+    def _write(self, call: CallRecord) -> None:
         if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from graphs._cli_common import (
     out,
     settings_from_flags,
 )
-from graphs.manager import ConversationManager, new_thread_id
+from graphs.manager import ConversationManager, make_thread_id
 from graphs.registry import find
 
 __all__ = ["register", "run_batch"]
@@ -50,7 +50,7 @@ async def run_batch(
     async with ConversationManager(settings) as manager:
 
         async def one(index: int, topic: str) -> None:
-            thread_id = f"{new_thread_id()}-{index}"
+            thread_id = f"{make_thread_id()}-{index}"
             async with gate:
                 try:
                     result = await manager.run(

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agents.config import Settings
 from agents.errors import CopydeskError
 from graphs._cli_common import (
     JsonFlag,
@@ -56,24 +57,36 @@ def run(
     graph: Annotated[
         str, typer.Argument(help="Topology name (see `copydesk graphs`) or .py path.")
     ],
-    topic: Annotated[str, typer.Option("--topic", "-t", help="What to write about.")] = "",
+    topic: Annotated[
+        str, typer.Option("--topic", "-t", help="What to write about (new threads).")
+    ] = "",
     thread_id: Annotated[
-        str | None, typer.Option("--thread-id", help="Id for the new thread (default: generated).")
+        str | None,
+        typer.Option("--thread-id", help="Thread to start, or to continue with this graph."),
     ] = None,
     max_rounds: Annotated[
         int | None, typer.Option("--max-rounds", help="Drafts before giving up (default 3).")
     ] = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Pause for a human's approval (`copydesk resume`).")
+    ] = False,
+    token_budget: Annotated[
+        int, typer.Option("--token-budget", help="End the run after this many tokens (0: none).")
+    ] = 0,
     model: ModelFlag = None,
     prompt: PromptFlag = None,
     experiment: ExperimentFlag = None,
     as_json: JsonFlag = False,
     max_cost: MaxCostFlag = None,
 ) -> None:
-    """Start a conversation and stream it live; end with the final draft."""
+    """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds)
     find(graph) if not graph.endswith(".py") else None
-    if not topic.strip():
+    if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
+        raise typer.Exit(2)
+    if token_budget < 0:
+        err.print("copydesk: error: --token-budget must be 0 (no budget) or more")
         raise typer.Exit(2)
     if thread_id is not None and not THREAD_ID_PATTERN.match(thread_id):
         # Checked here, before the offline notice and before the checkpoint store is created.
@@ -96,6 +109,8 @@ def run(
                 prompts=prompts,
                 experiment=experiment,
                 max_cost=max_cost,
+                review=review,
+                token_budget=token_budget,
             )
             return await follow(stream, as_json)
 
@@ -105,19 +120,44 @@ def run(
         raise typer.Exit(1)
 
 
+def _may_continue(settings: Settings, thread_id: str | None) -> bool:
+    """A run without a topic may continue `thread_id` if a checkpoint store exists."""
+    url = settings.resolved_checkpoint_url
+    return thread_id is not None and not (
+        url.startswith("sqlite:") and not sqlite_path(url).exists()
+    )
+
+
 @app.command()
 def resume(
     thread_id: Annotated[str, typer.Argument(help="The thread to continue.")],
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Accept the draft a paused review shows.")
+    ] = False,
+    feedback: Annotated[
+        str | None, typer.Option("--feedback", help="Send a paused review back with this note.")
+    ] = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Continue an interrupted thread from its last checkpoint."""
+    """Continue an interrupted thread, or answer a review it is waiting for."""
     settings = settings_from_flags(model=model)
+    if approve and feedback is not None:
+        err.print("copydesk: error: pass either --approve or --feedback, not both")
+        raise typer.Exit(2)
+    if feedback is not None and not feedback.strip():
+        err.print('copydesk: error: the feedback is empty; pass --feedback "what to change"')
+        raise typer.Exit(2)
+    answer: dict[str, str] | None = None
+    if approve:
+        answer = {"action": "approve"}
+    elif feedback is not None:
+        answer = {"action": "feedback", "text": feedback.strip()}
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
 
     async def work() -> RunResult:
         async with ConversationManager(settings) as manager:
-            return await follow(manager.stream_resume(thread_id), as_json)
+            return await follow(manager.stream_resume(thread_id, answer=answer), as_json)
 
     announce_offline(settings, as_json)
     execute(work)
@@ -207,14 +247,33 @@ def export(
 
 
 @app.command("graphs")
-def list_graphs(as_json: JsonFlag = False) -> None:
-    """List the topologies you can run."""
-    rows = [{"name": t.name, "description": t.description} for t in known()]
+def list_graphs(
+    name: Annotated[
+        str | None, typer.Argument(help="Show one topology (name or .py path).")
+    ] = None,
+    mermaid: Annotated[
+        bool, typer.Option("--mermaid", help="Print the topology's diagram as Mermaid.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the topologies you can run (name, nodes, description), or draw one."""
+    topologies = [find(name)] if name else known()
+    if mermaid:
+        if name is None:
+            err.print(
+                "copydesk: error: --mermaid needs a graph name: copydesk graphs NAME --mermaid"
+            )
+            raise typer.Exit(2)
+        sys.stdout.write(topologies[0].drawable().draw_mermaid())
+        return
+    rows = [
+        {"name": t.name, "nodes": t.node_count(), "description": t.description} for t in topologies
+    ]
     if as_json:
         out.print_json(json.dumps(rows))
         return
     for row in rows:
-        out.print(f"{row['name']:<14} {row['description']}", markup=False)
+        out.print(f"{row['name']:<14} {row['nodes']:>2} nodes  {row['description']}", markup=False)
 
 
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -222,6 +281,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "graphs._cli_memory",
     "graphs._cli_usage",
     "graphs._cli_batch",
+    "graphs._cli_fork",
 )
 """Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
 

@@ -65,9 +65,14 @@ class RunResult:
     next: tuple[str, ...] = ()
     prompts: dict[str, str] = field(default_factory=dict)
     experiment: dict[str, str] = field(default_factory=dict)
+    ended_by: str = ""
+    """The ending that stopped the run (`approved`, `max_rounds`, `all_agree`, `human`...)."""
+    review: Any = None
+    """What the human is asked, while the status is `waiting_for_review`."""
 
     def as_json(self) -> dict[str, Any]:
         """The `--json` output of `copydesk run`."""
+        extra = {"review": self.review} if self.review is not None else {}
         return {
             "thread_id": self.thread_id,
             "status": self.status,
@@ -79,6 +84,8 @@ class RunResult:
             "model": self.model,
             "prompts": self.prompts,
             "experiment": self.experiment or None,
+            "ended_by": self.ended_by,
+            **extra,
         }
 
 

@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
+from langgraph.types import Command
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.config import Settings
@@ -36,6 +37,7 @@ from graphs.events import (
     Turn,
     TurnStarted,
 )
+from graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
 from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.transcript import THREAD_ID_PATTERN, Transcript
@@ -61,7 +63,7 @@ class UnknownThreadError(CopydeskError):
     exit_code = 2
 
 
-def new_thread_id() -> str:
+def make_thread_id() -> str:
     """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -171,20 +173,29 @@ class ConversationManager:
         self,
         graph: str,
         *,
-        topic: str,
+        topic: str = "",
         thread_id: str | None = None,
         max_rounds: int | None = None,
         prompts: Mapping[str, str] | None = None,
         experiment: str | None = None,
         max_cost: float | None = None,
+        review: bool = False,
+        token_budget: int = 0,
     ) -> AsyncIterator[Event]:
-        """Start a thread and yield its events; the last one is the `RunResult`.
+        """Start a thread, or continue a finished one with this topology; yield its events.
+
+        A thread that exists already continues where it stands (its topic, draft, revisions,
+        verdicts and usage carry over, whichever topology wrote them), with `max_rounds`
+        more drafts allowed. The last event is the `RunResult`.
 
         Args:
             graph: Topology name or path.
-            topic: What to write about.
-            thread_id: Id for the new thread; generated when None.
-            max_rounds: Drafts before giving up; the setting when None.
+            topic: What to write about; optional when continuing a thread.
+            thread_id: The thread to start or continue (generated when None).
+            max_rounds: Drafts allowed in this run (settings' default when None).
+            review: Pause for a human's approval before the draft is accepted.
+            token_budget: End the run (`over_budget`) once the thread has used this many
+                tokens; 0 for no budget.
             prompts: Prompt overrides, agent -> `name@version` or `name@label`
                 (see `prompts.prompt_overrides`).
             experiment: An A/B experiment to run the thread in; its variant is assigned from
@@ -192,13 +203,12 @@ class ConversationManager:
             max_cost: USD; the run ends with status `over_budget` once the thread spent it.
 
         Raises:
-            InputError: Empty topic, invalid thread id, the thread exists already, or an
-                unknown prompt, version, label or experiment.
+            InputError: Empty topic for a new thread, invalid thread id, a topic that differs
+                from the thread's, a thread that has not finished, or an unknown prompt,
+                version, label or experiment.
         """
         topic = topic.strip()
-        if not topic:
-            raise InputError("the topic is empty; pass --topic with what to write about")
-        thread_id = thread_id or new_thread_id()
+        thread_id = thread_id or make_thread_id()
         if not THREAD_ID_PATTERN.match(thread_id):
             raise InputError(
                 f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
@@ -210,37 +220,68 @@ class ConversationManager:
         except PromptError as error:
             raise InputError(str(error)) from None
         compiled = self.graph(graph, choice.prompts)
-        name = compiled.name
-        config = self._config(thread_id, name, choice)
-        if await self.checkpointer.aget_tuple(config) is not None:
-            raise InputError(
-                f"thread {thread_id!r} exists already; continue it with `copydesk resume "
-                f"{thread_id}` or pick another --thread-id"
-            )
+        config = self._config(thread_id, compiled.name, choice)
+        rounds = max_rounds or self.settings.max_rounds
         start: dict[str, Any] = {
-            "topic": topic,
-            "max_rounds": max_rounds or self.settings.max_rounds,
-            "round": 0,
             "status": "running",
-            "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
+            "ended_by": "",
+            "review": review,
+            "steps": 0,
+            "token_budget": token_budget,
             "prompts": choice.prompts,
         }
         if choice.experiment is not None:
             start["experiment"] = choice.experiment
         if max_cost is not None:
             start["max_cost"] = max_cost
+        if await self.checkpointer.aget_tuple(config) is None:
+            if not topic:
+                raise InputError("the topic is empty; pass --topic with what to write about")
+            start |= {
+                "topic": topic,
+                "max_rounds": rounds,
+                "round": 0,
+                "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
+            }
+        else:
+            start |= await self._continuation(thread_id, topic, rounds)
         async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
-    async def run(self, graph: str, *, topic: str, **options: Any) -> RunResult:
+    async def _continuation(self, thread_id: str, topic: str, rounds: int) -> dict[str, Any]:
+        """The input that continues a finished thread under another (or the same) topology."""
+        before = await self.result(thread_id)
+        if before.next:
+            verb = "--approve or --feedback" if before.status == "waiting_for_review" else ""
+            raise InputError(
+                f"thread {thread_id!r} has not finished ({before.status}); finish it first "
+                f"with `copydesk resume {thread_id} {verb}`".rstrip()
+                + " or pick another --thread-id"
+            )
+        graph = await self._graph_of(thread_id)
+        values = (await self.graph(graph).aget_state(self._config(thread_id, graph))).values
+        if topic and topic != values.get("topic"):
+            raise InputError(
+                f"thread {thread_id!r} is about {values.get('topic')!r}; leave out --topic to "
+                "continue it, or pick another --thread-id for a new topic"
+            )
+        return {"max_rounds": int(values.get("round", 0)) + rounds}
+
+    async def run(self, graph: str, *, topic: str = "", **options: Any) -> RunResult:
         """Start a thread and run it to its end (or to the first pause)."""
         return await _last(self.stream(graph, topic=topic, **options))
 
-    async def stream_resume(self, thread_id: str) -> AsyncIterator[Event]:
+    async def stream_resume(self, thread_id: str, *, answer: Any = None) -> AsyncIterator[Event]:
         """Continue an interrupted thread from its last checkpoint.
+
+        Args:
+            thread_id: The thread.
+            answer: For a thread waiting for review: `{"action": "approve"}` or
+                `{"action": "feedback", "text": "..."}`.
 
         Raises:
             UnknownThreadError: No such thread.
+            InputError: A review answer is missing, or given to a thread not waiting for one.
         """
         metadata = await self._metadata_of(thread_id)
         graph = str(metadata.get("graph", "turn_taking"))
@@ -253,17 +294,77 @@ class ConversationManager:
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
         self.transcript(thread_id).reconcile(ids)
+        waiting = bool(snapshot.interrupts)
+        if waiting and answer is None:
+            raise InputError(
+                f"thread {thread_id!r} is waiting for review; resume it with --approve or "
+                '--feedback "what to change"'
+            )
+        if answer is not None and not waiting:
+            raise InputError(
+                f"thread {thread_id!r} is not waiting for review; resume it without "
+                "--approve or --feedback"
+            )
         # A kill after a step's writes were saved but before its checkpoint leaves no `next`
         # yet a task with writes: that thread is not finished, LangGraph applies the writes.
         if not snapshot.next and not snapshot.tasks:
             yield await self.result(thread_id)
             return
-        async for event in self._drive(compiled, None, config, thread_id):
+        start: Any = Command(resume=answer) if waiting else None
+        async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
-    async def resume(self, thread_id: str) -> RunResult:
-        """Continue a thread to its end."""
-        return await _last(self.stream_resume(thread_id))
+    async def resume(self, thread_id: str, *, answer: Any = None) -> RunResult:
+        """Continue a thread to its end (or its next pause)."""
+        return await _last(self.stream_resume(thread_id, answer=answer))
+
+    async def fork(
+        self,
+        thread_id: str,
+        checkpoint_id: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        new_thread_id: str | None = None,
+        agents: Agents | None = None,
+    ) -> AsyncIterator[Event]:
+        """Start a new thread from a checkpoint of `thread_id` and run it on.
+
+        Args:
+            thread_id: The thread to fork.
+            checkpoint_id: Any of its checkpoints (`copydesk history` lists them).
+            values: State values to write over the checkpoint's (`SETTABLE` keys).
+            new_thread_id: Id of the new thread (generated when None).
+            agents: Run the fork with these agents (other prompts, say) instead of the
+                manager's.
+
+        Raises:
+            UnknownThreadError: No such thread.
+            ForkError: No such checkpoint, or a value that cannot be set.
+            InputError: An invalid or existing new thread id.
+        """
+        await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
+        source = await find_checkpoint(self.checkpointer, thread_id, checkpoint_id, values or {})
+        graph = str(source.metadata.get("graph", "turn_taking"))  # the topology at that step
+        target = new_thread_id or make_thread_id()
+        if not THREAD_ID_PATTERN.match(target):
+            raise InputError(f"invalid thread id {target!r}; use letters, digits, '.', '_' or '-'")
+        config = self._config(target, graph)
+        if await self.checkpointer.aget_tuple(config) is not None:
+            raise InputError(f"thread {target!r} exists already; pick another new thread id")
+        origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
+        await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
+        copy_transcript(self.transcript(thread_id), self.transcript(target), source)
+        compiled = (
+            self.graph(graph)
+            if agents is None
+            else find(graph).build(agents=agents, checkpointer=self.checkpointer)
+        )
+        snapshot = await compiled.aget_state(config)
+        if not snapshot.next or snapshot.interrupts:
+            yield await self.result(target)
+            return
+        async for event in self._drive(compiled, None, config, target):
+            yield event
 
     async def _drive(
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
@@ -301,8 +402,10 @@ class ConversationManager:
         snapshot = await self.graph(graph).aget_state(self._config(thread_id, graph))
         values = snapshot.values
         status = str(values.get("status", "running"))
-        pending = snapshot.next or snapshot.tasks
-        if pending and status in ("running", "approved", "out_of_rounds"):
+        pending = [i.value for i in snapshot.interrupts]
+        if pending:
+            status = "waiting_for_review"
+        elif snapshot.next or snapshot.tasks:  # tasks: a kill between writes and checkpoint
             status = "interrupted"
         verdicts = values.get("verdicts") or []
         usage = dict(values.get("usage") or {})
@@ -324,13 +427,26 @@ class ConversationManager:
             next=tuple(snapshot.next),
             prompts=dict(values.get("prompts") or {}),
             experiment=dict(values.get("experiment") or {}),
+            ended_by=str(values.get("ended_by") or "")
+            if not (snapshot.next or snapshot.tasks)
+            else "",
+            review=pending[0] if pending else None,
         )
 
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
         """Every checkpoint of a thread, newest first."""
-        graph = await self._graph_of(thread_id)
+        await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
+        # Each checkpoint is read with the topology that wrote it: a thread may have moved.
+        # (Listed first, read after: SQLite's saver holds its lock while listing.)
+        items = [
+            item
+            async for item in self.checkpointer.alist(
+                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            )
+        ]
         snapshots = [
-            s async for s in self.graph(graph).aget_state_history(self._config(thread_id, graph))
+            await self.graph(str(i.metadata.get("graph", "turn_taking"))).aget_state(i.config)
+            for i in items
         ]
         out = []
         for index, snapshot in enumerate(snapshots):
@@ -364,13 +480,16 @@ class ConversationManager:
         out = []
         for thread_id, item in latest.items():
             values = item.checkpoint.get("channel_values", {})
+            paused = any(write[1] == "__interrupt__" for write in item.pending_writes or [])
             out.append(
                 ThreadInfo(
                     thread_id=thread_id,
                     graph=str(item.metadata.get("graph", "")),
                     topic=str(values.get("topic", "")),
                     # A stored "running" means no ending was reached: the thread can be resumed.
-                    status=str(values.get("status", "running")).replace("running", "unfinished"),
+                    status="waiting_for_review"
+                    if paused
+                    else str(values.get("status", "running")).replace("running", "unfinished"),
                     rounds=int(values.get("round", 0)),
                     updated_at=str(item.checkpoint.get("ts", "")),
                 )

@@ -16,7 +16,14 @@ from agents.errors import CopydeskError
 
 __all__ = ["TOPOLOGIES", "Topology", "TopologyError", "find", "known", "load"]
 
-TOPOLOGIES: tuple[str, ...] = ("turn_taking",)
+TOPOLOGIES: tuple[str, ...] = (
+    "turn_taking",
+    "debate",
+    "round_robin",
+    "supervisor",
+    "review_panel",
+    "pipeline",
+)
 """Topologies that ship with copydesk, each a module `graphs.<name>`."""
 
 
@@ -46,6 +53,17 @@ class Topology:
         if isinstance(compiled, CompiledStateGraph):
             return compiled
         raise TopologyError(f"{self.name}: exports neither build() nor a compiled graph")
+
+    def drawable(self) -> Any:
+        """The topology's `langchain_core` drawable graph (nodes and edges)."""
+        compiled = getattr(self.module, "graph", None)
+        if not isinstance(compiled, CompiledStateGraph):
+            compiled = self.build()
+        return compiled.get_graph()
+
+    def node_count(self) -> int:
+        """Nodes in the diagram, without START and END."""
+        return sum(1 for n in self.drawable().nodes if not n.startswith("__"))
 
 
 def known() -> list[Topology]:

@@ -1,8 +1,8 @@
 """Writer <-> editor: the writer drafts, the editor approves or sends it back.
 
 START -> writer -> editor -> (approved or out of rounds) -> END
-            ^         |
-            +---------+ revise
+            ^         |              or, with --review: -> human_review -> (approve) -> END
+            +---------+ revise                                  | feedback -> writer
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from langgraph.store.base import BaseStore
 
 from agents.state import DraftState
 from agents.team import Agents
-from graphs.termination import DEFAULT_ENDINGS, Ending, MaxRounds, then_decide
+from graphs.review import add_human_review
+from graphs.termination import DEFAULT_ENDINGS, HUMAN_REVIEW, Ending, then_decide, with_max_rounds
 
 __all__ = ["DESCRIPTION", "EDITOR", "NAME", "WRITER", "build", "graph"]
 
@@ -43,13 +44,15 @@ def build(
         endings: What ends the run, checked after each verdict.
     """
     agents = agents or Agents.default()
-    if max_rounds is not None:
-        endings = tuple(MaxRounds(max_rounds) if isinstance(e, MaxRounds) else e for e in endings)
+    endings = with_max_rounds(endings, max_rounds)
     builder = StateGraph(DraftState)
     builder.add_node(WRITER, agents.writer)
     builder.add_node(
-        EDITOR, then_decide(agents.editor, endings, WRITER), destinations=(WRITER, END)
+        EDITOR,
+        then_decide(agents.editor, endings, WRITER),
+        destinations=(WRITER, HUMAN_REVIEW, END),
     )
+    add_human_review(builder, revise_to=WRITER)
     builder.add_edge(START, WRITER)
     builder.add_edge(WRITER, EDITOR)
     return builder.compile(checkpointer=checkpointer, store=store, name=NAME)

@@ -19,9 +19,10 @@ from importlib import resources
 from pathlib import Path
 
 import tiktoken
+import tiktoken.registry
 from langchain_core.messages import BaseMessage
 
-__all__ = ["TokenCounter", "encoding_for_model", "token_counter"]
+__all__ = ["TokenCounter", "encoding_for_model", "encoding_loaded", "token_counter"]
 
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 _SHA256 = {
@@ -64,15 +65,22 @@ def _encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.get_encoding(name)
 
 
-def encoding_for_model(model: str) -> tiktoken.Encoding:
-    """Return the tiktoken encoding for `model`, o200k_base for models tiktoken does not know."""
+def _encoding_name(model: str) -> str:
     try:
         name = tiktoken.encoding_name_for_model(model)
     except KeyError:
         name = "o200k_base"
-    if name not in _SHA256:
-        name = "o200k_base"
-    return _encoding(name)
+    return name if name in _SHA256 else "o200k_base"
+
+
+def encoding_for_model(model: str) -> tiktoken.Encoding:
+    """Return the tiktoken encoding for `model`, o200k_base for models tiktoken does not know."""
+    return _encoding(_encoding_name(model))
+
+
+def encoding_loaded(model: str) -> bool:
+    """True once `model`'s encoding is built in this process: counting then reads no file."""
+    return _encoding_name(model) in tiktoken.registry.ENCODINGS
 
 
 @dataclass(frozen=True)

@@ -435,10 +435,10 @@ def test_rejected_key_is_named_by_fingerprint(tmp_path: Path, home: Path) -> Non
 def test_graphs_lists_turn_taking(tmp_path: Path, home: Path) -> None:
     env = cli_env(home)
     plain = ok(copydesk(tmp_path, env, "graphs"))
-    assert re.search(r"^turn_taking\s+Writer drafts, editor approves", plain.stdout, re.M)
+    assert re.search(r"^turn_taking\s+3 nodes\s+Writer drafts, editor approves", plain.stdout, re.M)
 
     rows = ok_json(copydesk(tmp_path, env, "graphs", "--json"))
-    assert {"name": "turn_taking", "description": rows[0]["description"]} in rows
+    assert {"name": "turn_taking", "nodes": 3, "description": rows[0]["description"]} in rows
     assert rows[0]["description"].startswith("Writer drafts")
     assert not home.exists()
 

@@ -9,10 +9,11 @@ import pytest
 EXPECTED = {
     "agents": {
         "OFFLINE_MODEL_NAME", "STRUCTURED_TAG", "Agents", "CallRecord", "Chatbot", "ConfigError",
-        "ConfigManager", "CopydeskError", "DraftState", "DraftUpdate", "Editor", "Issue",
+        "ConfigManager", "CopydeskError", "DraftState", "DraftUpdate", "Editor", "Issue", "Judge",
         "ModelAuthError", "ModelError", "ModelOutputError", "ModelRequestError",
-        "ModelUnavailableError", "OfflineChatModel", "OpenAIClient", "Reply", "Revision",
-        "RetryPolicy", "Settings", "Structured", "UsageLedger", "UsageTotals", "Verdict",
+        "ModelUnavailableError", "Moderator", "OfflineChatModel", "OpenAIClient", "Reply",
+        "Revision", "RetryPolicy", "Ruling", "Settings", "Speaker", "SpeakerChoice", "Structured",
+        "UsageLedger", "UsageTotals", "Verdict",
         "VerdictRecord", "Writer", "fingerprint",
         "RESTART_EVENT", "CircuitBreaker", "LimiterRegistry", "Price", "PriceTable", "Priority",
         "RateLimiter",
@@ -21,6 +22,8 @@ EXPECTED = {
         "CheckpointInfo", "ConversationManager", "DraftState", "Event", "RunResult",
         "ThreadInfo", "Token", "Turn", "TurnStarted", "Restart", "TopologyError", "load", "known",
         "find",
+        "AllAgree", "Approved", "Completed", "CostBudget", "Ending", "MaxRounds", "NoChange",
+        "TokenBudget",
     },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",

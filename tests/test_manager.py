@@ -70,15 +70,18 @@ async def test_history_threads_transcript_and_export(make_settings: Any) -> None
 
 
 async def test_bad_input(make_settings: Any) -> None:
-    """Empty topic, bad thread id, existing thread, unknown graph and thread are clear errors."""
+    """Empty topic, bad thread id, a new topic for an existing thread, unknown graph and
+    thread are clear errors."""
     async with ConversationManager(make_settings()) as manager:
         with pytest.raises(InputError, match="topic is empty"):
             await manager.run("turn_taking", topic="  ")
         with pytest.raises(InputError, match="invalid thread id"):
             await manager.run("turn_taking", topic="t", thread_id="../etc")
         await manager.run("turn_taking", topic="t", thread_id="same")
-        with pytest.raises(InputError, match="exists already"):
-            await manager.run("turn_taking", topic="t", thread_id="same")
+        with pytest.raises(InputError, match="is about 't'"):
+            await manager.run("turn_taking", topic="other", thread_id="same")
+        with pytest.raises(InputError, match="topic is empty"):
+            await manager.run("turn_taking", thread_id="new-thread")
         with pytest.raises(TopologyError, match="known graphs: turn_taking"):
             await manager.run("debate-ish", topic="t")
         with pytest.raises(UnknownThreadError):

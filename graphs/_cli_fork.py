@@ -1,0 +1,67 @@
+"""`copydesk fork`: start a new thread from any checkpoint of an old one and run it on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from graphs._cli_common import (
+    JsonFlag,
+    ModelFlag,
+    announce_offline,
+    execute,
+    follow,
+    require_existing_store,
+    settings_from_flags,
+)
+from graphs.events import RunResult
+from graphs.fork import SETTABLE, parse_assignments
+from graphs.manager import ConversationManager
+
+__all__ = ["register"]
+
+
+def fork(
+    thread_id: Annotated[str, typer.Argument(help="The thread to fork.")],
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="Checkpoint id (see `copydesk history`).")
+    ],
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help=f"key=value to change in the fork ({', '.join(SETTABLE)}); repeatable."
+        ),
+    ] = None,
+    new_thread_id: Annotated[
+        str | None, typer.Option("--thread-id", help="Id of the new thread (default: generated).")
+    ] = None,
+    model: ModelFlag = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a new thread from a checkpoint of THREAD_ID (values changed by --set) and run it."""
+    settings = settings_from_flags(model=model)
+    values = execute_parse(assignments or [])
+    require_existing_store(settings, thread_id)
+
+    async def work() -> RunResult:
+        async with ConversationManager(settings) as manager:
+            stream = manager.fork(thread_id, checkpoint, values=values, new_thread_id=new_thread_id)
+            return await follow(stream, as_json)
+
+    announce_offline(settings, as_json)
+    execute(work)
+
+
+def execute_parse(pairs: list[str]) -> dict[str, object]:
+    """`--set` pairs as values; a bad pair is a one-line error before anything is opened."""
+
+    async def parse() -> dict[str, object]:
+        return parse_assignments(pairs)
+
+    return execute(parse)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `copydesk fork` to `app`."""
+    app.command("fork")(fork)
