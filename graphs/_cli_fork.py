@@ -15,6 +15,7 @@ from graphs._cli_common import (
     require_existing_store,
     settings_from_flags,
 )
+from graphs._cli_prompts import PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
 from graphs.fork import SETTABLE, parse_assignments
 from graphs.manager import ConversationManager
@@ -36,17 +37,22 @@ def fork(
     new_thread_id: Annotated[
         str | None, typer.Option("--thread-id", help="Id of the new thread (default: generated).")
     ] = None,
+    prompt: PromptFlag = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start a new thread from a checkpoint of THREAD_ID (values changed by --set) and run it."""
+    """Start a new thread from a checkpoint of THREAD_ID (values changed by --set, prompts by
+    --prompt: a counterfactual replay of the same history) and run it."""
     settings = settings_from_flags(model=model)
     values = execute_parse(assignments or [])
+    prompts = checked_prompt_flags(settings, prompt)
     require_existing_store(settings, thread_id)
 
     async def work() -> RunResult:
         async with ConversationManager(settings) as manager:
-            stream = manager.fork(thread_id, checkpoint, values=values, new_thread_id=new_thread_id)
+            stream = manager.fork(
+                thread_id, checkpoint, values=values, new_thread_id=new_thread_id, prompts=prompts
+            )
             return await follow(stream, as_json)
 
     announce_offline(settings, as_json)

@@ -326,6 +326,7 @@ class ConversationManager:
         values: Mapping[str, Any] | None = None,
         new_thread_id: str | None = None,
         agents: Agents | None = None,
+        prompts: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Event]:
         """Start a new thread from a checkpoint of `thread_id` and run it on.
 
@@ -334,8 +335,10 @@ class ConversationManager:
             checkpoint_id: Any of its checkpoints (`copydesk history` lists them).
             values: State values to write over the checkpoint's (`SETTABLE` keys).
             new_thread_id: Id of the new thread (generated when None).
-            agents: Run the fork with these agents (other prompts, say) instead of the
-                manager's.
+            agents: Run the fork with these agents instead of the manager's.
+            prompts: Prompt overrides for the fork, agent -> `name@version` (see
+                `prompts.prompt_overrides`): replay the same history with another prompt
+                version. Other agents keep the versions the thread used.
 
         Raises:
             UnknownThreadError: No such thread.
@@ -348,14 +351,17 @@ class ConversationManager:
         target = new_thread_id or make_thread_id()
         if not THREAD_ID_PATTERN.match(target):
             raise InputError(f"invalid thread id {target!r}; use letters, digits, '.', '_' or '-'")
-        config = self._config(target, graph)
+        choice = PromptChoice.from_metadata(source.metadata)  # the versions the thread used
+        if prompts:
+            choice = PromptChoice({**choice.prompts, **prompts}, choice.experiment)
+        config = self._config(target, graph, choice)
         if await self.checkpointer.aget_tuple(config) is not None:
             raise InputError(f"thread {target!r} exists already; pick another new thread id")
         origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
         await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
         copy_transcript(self.transcript(thread_id), self.transcript(target), source)
         compiled = (
-            self.graph(graph)
+            self.graph(graph, choice.prompts)
             if agents is None
             else find(graph).build(agents=agents, checkpointer=self.checkpointer)
         )

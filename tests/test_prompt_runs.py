@@ -202,3 +202,46 @@ async def test_prompts_dir_setting_moves_the_production_label(
         )
     assert result.prompts == {"writer": "writer@v1", "editor": "editor@v2"}
     assert pinned.prompts == {"writer": "writer@v1", "editor": "editor@v1"}
+
+
+async def test_fork_replays_the_same_history_with_another_prompt(make_settings: Any) -> None:
+    """Counterfactual replay: fork a v1 thread from its first draft with editor@v2; the fork's
+    editor speaks v2 on the same draft, its checkpoints record v2, the original is untouched."""
+    settings = make_settings()
+    with FakeOpenAIServer() as server:
+        server.responder = rubric_responder
+        client = OpenAIClient(base_url=server.base_url, retry=RetryPolicy(max_retries=0))
+        async with client, ConversationManager(settings, client=client) as manager:
+            original = await manager.run(
+                "turn_taking", topic="plain tides", thread_id="base", max_rounds=2
+            )
+            after_draft = next(h for h in await manager.history("base") if h.node == "writer")
+            server.reset()
+            server.responder = rubric_responder
+            events = [
+                e
+                async for e in manager.fork(
+                    "base",
+                    after_draft.checkpoint_id,
+                    new_thread_id="replay",
+                    prompts={"editor": "editor@v2"},
+                )
+            ]
+            forked = events[-1]
+            fork_metadata = [
+                item.metadata
+                async for item in manager.checkpointer.alist(
+                    {"configurable": {"thread_id": "replay"}}
+                )
+            ]
+            again = await manager.result("base")
+    assert original.status == "approved" and original.prompts["editor"] == "editor@v1"
+    editor_calls = _editor_requests(server)
+    assert editor_calls, "the fork's editor was never asked"
+    assert all("rubric" in b["messages"][0]["content"] for b in editor_calls)  # v2's system text
+    assert all("Draft on plain tides." in b["messages"][-1]["content"] for b in editor_calls[:1])
+    assert forked.prompts["editor"] == "editor@v2"
+    assert forked.status == "out_of_rounds"  # v2 never approves a topic that is not "good"
+    written = [m for m in fork_metadata if m.get("source") == "loop"]
+    assert written and all(m.get("prompt:editor") == "editor@v2" for m in written)
+    assert again.prompts["editor"] == "editor@v1" and again.final_draft == original.final_draft
