@@ -14,7 +14,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -83,6 +83,13 @@ def encoding_loaded(model: str) -> bool:
     return _encoding_name(model) in tiktoken.registry.ENCODINGS
 
 
+@lru_cache(maxsize=8192)
+def _count(model: str, text: str) -> int:
+    """Tokens in `text` for `model`. Cached: every turn re-counts the same history, drafts and
+    prompts, and encoding is most of what building a context costs."""
+    return len(encoding_for_model(model).encode(text, disallowed_special=()))
+
+
 @dataclass(frozen=True)
 class TokenCounter:
     """Counts tokens of text and chat messages for one model."""
@@ -91,17 +98,15 @@ class TokenCounter:
 
     def text(self, text: str) -> int:
         """Tokens in `text`."""
-        return len(encoding_for_model(self.model).encode(text, disallowed_special=()))
+        return _count(self.model, text)
 
     def messages(self, messages: list[BaseMessage]) -> int:
         """Tokens a chat API will bill for `messages` as a prompt."""
-        encoding = encoding_for_model(self.model)
         total = 3  # every reply is primed with a few tokens
         for message in messages:
-            total += _PER_MESSAGE_OVERHEAD
-            total += len(encoding.encode(message.text, disallowed_special=()))
+            total += _PER_MESSAGE_OVERHEAD + _count(self.model, message.text)
             if message.name:
-                total += 1 + len(encoding.encode(message.name, disallowed_special=()))
+                total += 1 + _count(self.model, message.name)
         return total
 
     def __call__(self, messages: list[BaseMessage]) -> int:
