@@ -32,6 +32,8 @@ class ThreadOutcome:
     status: str
     rounds: int
     tokens: int
+    cost_usd: float = 0.0
+    """What the thread's calls cost, as the client priced each one (its price table)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class ABReport:
 def cost_of(tokens: int, price_per_1k_tokens: float | None) -> float:
     """The cost of `tokens` at a flat price per 1,000 tokens (0 when there is no price).
 
-    Kept apart on purpose: a per-model price table can replace this one function.
+    A flat price overrides the per-call costs the client recorded from its price table.
     """
     return round(tokens / 1000 * price_per_1k_tokens, 6) if price_per_1k_tokens else 0.0
 
@@ -101,6 +103,7 @@ async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> l
                     int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0))
                     for u in usage.values()
                 ),
+                cost_usd=sum(float(u.get("cost_usd", 0.0)) for u in usage.values()),
             )
         )
     return found
@@ -145,14 +148,25 @@ def build_report(
                     sum(t.rounds for t in approved) / len(approved) if approved else None
                 ),
                 tokens=tokens,
-                cost=cost_of(tokens, price_per_1k_tokens),
+                cost=(
+                    cost_of(tokens, price_per_1k_tokens)
+                    if price_per_1k_tokens
+                    else round(sum(t.cost_usd for t in group), 6)
+                ),
                 p_value=p_value,
                 significant=None if p_value is None else p_value < ALPHA,
             )
         )
     notes = [f"control: {control}; significant means p < {ALPHA}"]
     if not price_per_1k_tokens:
-        notes.append("cost is 0: no price set (COPYDESK_PRICE_PER_1K_TOKENS or --price-per-1k)")
+        if any(v.cost for v in stats):
+            notes.append("cost: as each call was priced by the price table (COPYDESK_PRICES)")
+        else:
+            notes.append(
+                "cost is 0: no call was priced (offline model, or a model missing from the "
+                "price table: COPYDESK_PRICES) and no flat price set "
+                "(COPYDESK_PRICE_PER_1K_TOKENS or --price-per-1k)"
+            )
     unknown = sorted(set(by_variant) - set(refs))
     if unknown:
         notes.append(f"threads recorded under variants no longer declared: {', '.join(unknown)}")

@@ -5,6 +5,7 @@ computes the right numbers from threads whose outcome per variant is known."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -157,9 +158,16 @@ async def test_ab_report_numbers_from_recorded_threads(make_settings: Any) -> No
     assert rubric.significant == (rubric.p_value < 0.05)
     assert "Fisher's exact test" in report.test
     assert not any("no price" in note for note in report.notes)
-    unpriced = build_report(experiment, found)
+    # Without a flat price, the cost is what the client priced each call at (its price table).
+    table_priced = build_report(experiment, found)
+    recorded = sum(o.cost_usd for o in found if variant[o.thread_id] == "control")
+    assert recorded > 0
+    assert table_priced.variants[0].cost == pytest.approx(recorded)
+    assert any("priced by the price table" in note for note in table_priced.notes)
+    offline = [replace(o, cost_usd=0.0) for o in found]
+    unpriced = build_report(experiment, offline)
     assert unpriced.variants[0].cost == 0.0
-    assert any("cost is 0: no price set" in note for note in unpriced.notes)
+    assert any("cost is 0: no call was priced" in note for note in unpriced.notes)
 
 
 def test_significance_on_a_built_set_of_outcomes() -> None:
