@@ -101,7 +101,7 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         """Run the request through the pipeline described in the module docstring."""
         fake = self.server.fake
-        arrival = time.monotonic()
+        arrival = self._arrival = time.monotonic()
         body = _parse_json(self._read_body())
         path = urlsplit(self.path).path.rstrip("/") or "/"
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -167,7 +167,7 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
 
     def _admit(self, tokens: int) -> bool:
         """Spend budget for this request, or send a 429 and return ``False``."""
-        wait = self.server.fake._admit(tokens)
+        wait = self.server.fake._admit(tokens, self._arrival)
         if wait is None:
             return True
         self._error(

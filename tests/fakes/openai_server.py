@@ -238,9 +238,10 @@ class FakeOpenAIServer:
         """Check the ``Authorization`` header against :attr:`api_key`."""
         return self.api_key is None or authorization == f"Bearer {self.api_key}"
 
-    def _admit(self, tokens: int) -> float | None:
-        """Spend budget; return seconds to wait (counting a 429) or ``None``."""
-        wait = self._budget.admit(tokens)
+    def _admit(self, tokens: int, arrival: float | None = None) -> float | None:
+        """Spend budget for a request that arrived at ``arrival``; return seconds to wait
+        (counting a 429) or ``None``."""
+        wait = self._budget.admit(tokens, arrival)
         if wait is not None:
             with self._lock:
                 self._rejected += 1

@@ -1,0 +1,41 @@
+"""The fake server's request window counts requests when they arrived, exactly at capacity."""
+
+from __future__ import annotations
+
+import time
+
+from tests.fakes._budget import RateBudget
+
+
+def test_window_holds_exactly_capacity_and_frees_a_slot_after_one_second() -> None:
+    budget = RateBudget()
+    budget.configure(rps=10)
+    start = time.monotonic() - 1.0
+    stamps = [start + i * 0.1 for i in range(10)]  # 10 requests in [start, start + 0.9]
+
+    assert [budget.admit(1, at) for at in stamps] == [None] * 10
+    assert budget.admit(1, start + 0.95) is not None  # an 11th inside the same second
+    assert budget.admit(1, start + 1.0) is None  # the first has just left its window
+
+
+def test_a_late_checked_request_counts_at_its_arrival() -> None:
+    budget = RateBudget()
+    budget.configure(rps=3)
+    now = time.monotonic()
+
+    # Arrived evenly 0.4 s apart, but checked in a bunch (a handler thread woke up late).
+    assert [budget.admit(1, now - 2.0 + 0.4 * i) for i in range(5)] == [None] * 5
+
+
+def test_an_earlier_stamp_is_refused_if_it_overfills_a_later_window() -> None:
+    budget = RateBudget()
+    budget.configure(rps=3)
+    now = time.monotonic()
+    for at in (now - 0.9, now - 0.5, now - 0.1):
+        assert budget.admit(1, at) is None
+
+    # Looking back one second from `now - 0.7` there is room, but the window ending at
+    # `now - 0.1` would hold four.
+    assert budget.admit(1, now - 0.7) is not None
+    assert budget.admit(1, now - 1.95) is None  # alone with `now - 0.9` in every window
+    assert budget.headers()["x-ratelimit-remaining-requests"] == "0"
