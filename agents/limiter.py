@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from agents.resilience import CircuitBreaker
-from agents.windows import LocalWindows, Windows
+from agents.windows import CATCH_UP, LocalWindows, Windows
 
 __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"]
 
@@ -134,6 +134,8 @@ class RateLimiter:
         self._pumping = False  # a pump is granting calls (on some event loop)
         self._again = False  # something changed while it was: it goes round once more
         self._tasks: set[asyncio.Task[None]] = set()
+        self.missed = 0
+        """Reserved request slots given up because the event loop reached them late."""
         self._completion_guess = 64.0
 
     @property
@@ -300,9 +302,39 @@ class RateLimiter:
             if cancelled:  # gave up while its slot was being taken: the tokens go back
                 await self.windows.settle(spend_id, -waiter.tokens)
             elif delay > 0:  # its slot is reserved: it goes then
-                _resolve_later(waiter.loop, delay, waiter.future, permit)
+                due = time.monotonic() + delay
+                _call_later(waiter.loop, delay, self._deliver, waiter, permit, due)
             else:
                 _resolve(waiter.future, permit)
+
+    def _deliver(self, waiter: _Waiter, permit: Permit, due: float) -> None:
+        """Let a call go in the request slot reserved for it at `due` (on its event loop).
+
+        A slot the loop reached more than `CATCH_UP` seconds late is given up: sending then
+        would bunch this request with the ones after it (several late slots fire at once
+        after the loop was busy), which a provider's one-second window counts as a burst.
+        The call goes back to the head of its queue and takes a new slot.
+        """
+        if waiter.future.done():
+            return
+        if not self.interval or time.monotonic() - due <= CATCH_UP:
+            _resolve(waiter.future, permit)
+            return
+        with self._lock:
+            waiter.done = False
+            self._waiting += 1
+            threads = self._queues[waiter.priority]
+            threads.setdefault(waiter.thread, deque()).appendleft(waiter)
+            threads.move_to_end(waiter.thread, last=False)
+            self._arrivals[waiter.priority].appendleft(waiter)
+            self.missed += 1
+        if permit.tokens:
+            task = asyncio.get_running_loop().create_task(
+                self.windows.settle(permit.spend_id, -permit.tokens)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._kick()
 
     def _wake_in(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -315,21 +347,18 @@ class RateLimiter:
         self._timers[loop] = (due, loop.call_at(due, self._kick))
 
 
-def _resolve_later(
-    loop: asyncio.AbstractEventLoop,
-    delay: float,
-    future: asyncio.Future[Permit],
-    permit: Permit,
+def _call_later(
+    loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[..., object], *args: object
 ) -> None:
-    """Resolve `future` with `permit` in `delay` seconds, on the loop it belongs to."""
+    """Run `callback(*args)` in `delay` seconds on `loop`, from any thread."""
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
-        loop.call_later(delay, _resolve, future, permit)
+        loop.call_later(delay, callback, *args)
     else:
-        loop.call_soon_threadsafe(loop.call_later, delay, _resolve, future, permit)
+        loop.call_soon_threadsafe(loop.call_later, delay, callback, *args)
 
 
 def _resolve(future: asyncio.Future[Permit], permit: Permit) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import pytest
@@ -201,3 +202,19 @@ async def test_client_learns_limits_from_response_headers(fake_server: FakeOpenA
     limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
     assert limiter.tpm == 40_000
     assert limiter.rpm == 50  # the fake reports its one-second capacity as the limit
+
+
+async def test_a_reserved_slot_reached_late_is_given_up_not_sent_in_a_bunch() -> None:
+    """Slots reserved ahead, then the event loop is busy past them: the calls take new slots
+    (their tokens given back) instead of all going at once when the loop is free."""
+    limiter = RateLimiter("test", rpm=600, tpm=1000, safety=1.0, horizon=0.5)  # 0.1 s apart
+    await limiter.acquire(10)
+    later = [asyncio.create_task(limiter.acquire(10)) for _ in range(3)]
+    await asyncio.sleep(0.01)  # the pump reserves the next three slots
+    assert limiter.waiting == 0
+    time.sleep(0.45)  # noqa: ASYNC251 - the loop is busy past all three (what is tested)
+    permits = await asyncio.gather(*later)
+
+    assert limiter.missed == 3
+    assert sorted(int(p.spend_id) for p in permits) == [5, 6, 7]  # new slots, not the missed
+    assert await limiter.windows.used_tokens() == 40  # the missed slots' tokens came back

@@ -66,6 +66,9 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     """Answers one keep-alive connection's requests like the OpenAI API."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate small writes; with Nagle's algorithm on, the second
+    # waits for the client's delayed ACK (~40 ms a response on loopback).
+    disable_nagle_algorithm = True
     server: FakeHTTPServer
 
     def setup(self) -> None:
