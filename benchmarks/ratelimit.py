@@ -235,52 +235,36 @@ def run_row(
     conn.recv()
     time.sleep(1.1)  # let the server's one-second window empty
     prefix = f"copydesk-bench:{uuid.uuid4().hex}"
-    if processes == 1:
-        results = [
-            asyncio.run(
-                drive(
-                    kind,
-                    urls,
-                    conversations,
-                    args.seconds,
-                    args.rps,
-                    args.tpm,
-                    None,
-                    prefix,
-                    lambda: time.time() + 0.05,
-                )
-            )
-        ]
-    else:
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    kind,
-                    *urls,
-                    str(share(conversations, processes, i)),
-                    str(args.seconds),
-                    str(args.rps),
-                    str(args.tpm),
-                    REDIS_URL,
-                    prefix,
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for i in range(processes)
-        ]
-        for w in workers:  # each has imported and warmed up
-            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
-        start_at = time.time() + 0.1  # then all start together
-        for w in workers:
-            assert w.stdin is not None
-            w.stdin.write(f"{start_at}\n")
-            w.stdin.flush()
-        results = [json.loads(w.communicate()[0].strip().splitlines()[-1]) for w in workers]
+    # Every row runs in fresh client processes, each warmed up the same way.
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                kind,
+                *urls,
+                str(share(conversations, processes, i)),
+                str(args.seconds),
+                str(args.rps),
+                str(args.tpm),
+                REDIS_URL if processes > 1 else "",
+                prefix,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    for w in workers:  # each has imported and warmed up
+        assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.1  # then all start together
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write(f"{start_at}\n")
+        w.stdin.flush()
+    results = [json.loads(w.communicate()[0].strip().splitlines()[-1]) for w in workers]
     conn.send("stats")
     sent, rejected, busiest = conn.recv()
     latencies = [x for r in results for x in r["latencies"]]
@@ -316,7 +300,7 @@ def worker(argv: list[str]) -> None:
             float(seconds),
             float(rps),
             int(tpm),
-            redis,
+            redis or None,
             prefix,
             ready,
         )
