@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
+from tests.fakes import FakeOpenAIServer
 from tests.fakes._budget import RateBudget
 
 
@@ -39,3 +42,21 @@ def test_an_earlier_stamp_is_refused_if_it_overfills_a_later_window() -> None:
     assert budget.admit(1, now - 0.7) is not None
     assert budget.admit(1, now - 1.95) is None  # alone with `now - 0.9` in every window
     assert budget.headers()["x-ratelimit-remaining-requests"] == "0"
+
+
+def test_each_model_has_its_own_budget() -> None:
+    with FakeOpenAIServer() as server:
+        server.enforce(rps=1)
+        with httpx.Client(base_url=server.base_url) as client:
+
+            def chat(model: str) -> int:
+                body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+                return client.post("/chat/completions", json=body).status_code
+
+            codes = [chat("gpt-4o"), chat("gpt-4o"), chat("gpt-4o-mini")]
+            embedded = client.post(
+                "/embeddings", json={"model": "text-embedding-3-small", "input": "x"}
+            )
+    assert codes == [200, 429, 200]  # the second gpt-4o call is over gpt-4o's budget only
+    assert embedded.status_code == 200
+    assert server.rejected_429 == 1

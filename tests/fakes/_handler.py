@@ -70,6 +70,8 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     # waits for the client's delayed ACK (~40 ms a response on loopback).
     disable_nagle_algorithm = True
     server: FakeHTTPServer
+    _arrival = 0.0  # when the request being answered arrived
+    _model = ""  # the model it names, whose rate budget it spends
 
     def setup(self) -> None:
         """Register the connection so ``stop()`` can close it."""
@@ -106,6 +108,8 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         fake = self.server.fake
         arrival = self._arrival = time.monotonic()
         body = _parse_json(self._read_body())
+        model = body.get("model") if isinstance(body, dict) else None
+        self._model = model if isinstance(model, str) else ""
         path = urlsplit(self.path).path.rstrip("/") or "/"
         headers = {name.lower(): value for name, value in self.headers.items()}
         fault = fake._arrive(self.command, path, headers, body, arrival)
@@ -170,7 +174,7 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
 
     def _admit(self, tokens: int) -> bool:
         """Spend budget for this request, or send a 429 and return ``False``."""
-        wait = self.server.fake._admit(tokens, self._arrival)
+        wait = self.server.fake._admit(tokens, self._arrival, self._model)
         if wait is None:
             return True
         self._error(
@@ -200,7 +204,7 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("x-request-id", f"req_{time.monotonic_ns():x}")
-        for name, value in {**self.server.fake._rate_headers(), **(extra or {})}.items():
+        for name, value in {**self.server.fake._rate_headers(self._model), **(extra or {})}.items():
             self.send_header(name, value)
 
     def _send_json(
