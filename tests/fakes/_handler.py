@@ -70,13 +70,13 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     # waits for the client's delayed ACK (~40 ms a response on loopback).
     disable_nagle_algorithm = True
     server: FakeHTTPServer
-    _arrival = 0.0  # when the request being answered arrived
-    _model = ""  # the model it names, whose rate budget it spends
 
     def setup(self) -> None:
         """Register the connection so ``stop()`` can close it."""
         super().setup()
         self.server.fake._track(self.connection, add=True)
+        self._arrival = 0.0  # when the request being answered arrived
+        self._model = ""  # the model it names, whose rate budget it spends
 
     def finish(self) -> None:
         """Unregister the connection."""
