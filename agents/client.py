@@ -242,13 +242,14 @@ class OpenAIClient:
         """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
         limiter = self._limiter_now.get()
         if limiter is not None:
-            limiter.observe(response.headers)
+            await limiter.observe(response.headers)
 
     async def aclose(self) -> None:
-        """Close the HTTP connections this client opened in the running event loop."""
+        """Close the HTTP (and Redis) connections opened in the running event loop."""
         known = self._per_loop.pop(asyncio.get_running_loop(), None)
         if known is not None:
             await known[1].aclose()
+        await self.limiters.aclose()
 
     async def __aenter__(self) -> OpenAIClient:
         return self
@@ -425,15 +426,15 @@ class OpenAIClient:
                 message = await self._invoke(limiter, runnable, messages, watched)
             except Exception as error:
                 if not is_retryable(error):
-                    limiter.refund(permit)
+                    await limiter.refund(permit)
                     if isinstance(error, openai.APIError):
                         raise self._translate(error) from None
                     raise  # not the API's doing: a bug, keep its traceback
                 wait = self.retry.delay(attempt, error)
                 rate_limited = getattr(error, "status_code", None) == 429
                 if rate_limited:  # not billed; everyone waits, not just this call
-                    limiter.refund(permit)
-                    limiter.pause(wait)
+                    await limiter.refund(permit)
+                    await limiter.pause(wait)
                 elif (breaker.failure() or breaker.is_open) and can_fall_back:
                     raise self._exhausted(error, attempt, model) from None  # move on
                 if watch.tokens > streamed:  # listeners saw part of a reply: it starts over
@@ -454,7 +455,7 @@ class OpenAIClient:
             if not isinstance(message, AIMessage):
                 raise ModelRequestError(f"{self.endpoint} returned no chat message")
             breaker.success()
-            limiter.settle(permit, *usage_of(message))
+            await limiter.settle(permit, *usage_of(message))
             return message, _Outcome(model, attempt, time.monotonic() - started)
 
     async def _invoke(

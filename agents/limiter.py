@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from agents.resilience import CircuitBreaker
-from agents.windows import LocalWindows, Windows
+from agents.windows import CATCH_UP, LocalWindows, Windows
 
 __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"]
 
@@ -131,6 +131,11 @@ class RateLimiter:
         self._paused_until = 0.0
         self._foreign_tokens = 0
         self._timers: dict[asyncio.AbstractEventLoop, tuple[float, asyncio.TimerHandle]] = {}
+        self._pumping = False  # a pump is granting calls (on some event loop)
+        self._again = False  # something changed while it was: it goes round once more
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.missed = 0
+        """Reserved request slots given up because the event loop reached them late."""
         self._completion_guess = 64.0
 
     @property
@@ -157,7 +162,7 @@ class RateLimiter:
             self._queues[priority].setdefault(thread, deque()).append(waiter)
             self._arrivals[priority].append(waiter)
             self._waiting += 1
-        self._pump()
+        self._kick()
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -166,33 +171,33 @@ class RateLimiter:
                     self._forget(waiter)
             raise
 
-    def settle(self, permit: Permit, prompt_tokens: int, completion_tokens: int) -> None:
+    async def settle(self, permit: Permit, prompt_tokens: int, completion_tokens: int) -> None:
         """Replace the estimate with what the server reported; learn the typical reply size."""
         actual = prompt_tokens + completion_tokens
         if completion_tokens:
             self._completion_guess += 0.1 * (completion_tokens - self._completion_guess)
         if actual != permit.tokens:
-            self.windows.settle(permit.spend_id, actual - permit.tokens)
+            await self.windows.settle(permit.spend_id, actual - permit.tokens)
             if actual < permit.tokens and self._waiting:
-                self._pump()  # freed tokens may let a waiting call go sooner
+                self._kick()  # freed tokens may let a waiting call go sooner
 
-    def refund(self, permit: Permit) -> None:
+    async def refund(self, permit: Permit) -> None:
         """The server refused the call (a 429 is not billed): give its tokens back."""
         if permit.tokens:
-            self.windows.settle(permit.spend_id, -permit.tokens)
+            await self.windows.settle(permit.spend_id, -permit.tokens)
             if self._waiting:
-                self._pump()
+                self._kick()
 
-    def pause(self, seconds: float) -> None:
+    async def pause(self, seconds: float) -> None:
         """Hold every waiting call for `seconds` (the server said it is over its limit);
         with a shared budget, every process's calls."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
         if self.interval:
-            self.windows.hold_until(time.monotonic() + seconds)
-        self._pump()
+            await self.windows.hold_until(time.monotonic() + seconds)
+        self._kick()
 
-    def observe(self, headers: Mapping[str, str]) -> None:
+    async def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to the `x-ratelimit-*` headers of a response."""
         limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
         if limit_tokens and (self.tpm is None or limit_tokens < self.tpm):
@@ -206,13 +211,14 @@ class RateLimiter:
             # What the server counted beyond our own spends belongs to other clients of the
             # key. Our own count already includes calls still in flight, so this never
             # mistakes our in-flight calls for foreign ones.
-            self._foreign_tokens = max(0, self.tpm - left_tokens - self.windows.used_tokens())
+            used = await self.windows.used_tokens()
+            self._foreign_tokens = max(0, self.tpm - left_tokens - used)
         left_requests = _int(headers.get("x-ratelimit-remaining-requests"))
         if left_requests == 0:
             reset = parse_reset(headers.get("x-ratelimit-reset-requests", "") or "")
-            self.pause(reset if reset is not None else self.interval)
+            await self.pause(reset if reset is not None else self.interval)
         elif left_requests == 1 and self.interval:
-            self.pause(self.interval)  # one short of the limit: late requests bunched up
+            await self.pause(self.interval)  # one short of the limit: late requests bunched up
 
     def _forget(self, waiter: _Waiter) -> None:
         waiter.done = True
@@ -240,36 +246,95 @@ class RateLimiter:
                 return next(iter(threads.values()))[0]
         return None
 
-    def _pump(self) -> None:
-        """Grant every call whose turn it is and that fits; wake up again when one will."""
-        grants: list[tuple[_Waiter, Permit, float]] = []
-        delay = 0.0
+    def _kick(self) -> None:
+        """Have a pump run on the running event loop (or the running one go round again)."""
         with self._lock:
-            while self._waiting:
-                now = self._clock()
-                waiter = self._next(now)
-                if waiter is None:
-                    break
-                delay, spend_id = self._paused_until - now, ""
-                if delay <= 0:
-                    delay, spend_id = self.windows.spend(
-                        waiter.tokens, self.interval, self.tpm, self._foreign_tokens, self.horizon
-                    )
-                if not spend_id:
-                    break
-                self._forget(waiter)
-                queue = self._queues[waiter.priority]
-                if waiter.thread in queue:  # round-robin: this thread goes to the back
-                    queue.move_to_end(waiter.thread)
-                grants.append((waiter, Permit(spend_id, waiter.tokens), delay))
-                delay = 0.0
-        for waiter, permit, at in grants:
-            if at > 0:  # its slot is reserved: it goes then
-                waiter.loop.call_later(at, _resolve, waiter.future, permit)
-            else:
-                _resolve(waiter.future, permit)
+            if self._pumping:
+                self._again = True
+                return
+            self._pumping = True
+        task = asyncio.get_running_loop().create_task(self._pump())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _pump(self) -> None:
+        """Grant calls until none fits, again while something changed meanwhile."""
+        delay = 0.0
+        try:
+            while True:
+                with self._lock:
+                    self._again = False
+                delay = await self._grant()
+                with self._lock:
+                    if not self._again:
+                        self._pumping = False
+                        break
+        except BaseException:
+            with self._lock:
+                self._pumping = False
+            raise
         if delay > 0:
             self._wake_in(delay)
+
+    async def _grant(self) -> float:
+        """Grant every call whose turn it is and that fits; seconds until one may fit."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                waiter = self._next(now) if self._waiting else None
+                if waiter is None:
+                    return 0.0
+                if self._paused_until > now:
+                    return self._paused_until - now
+            delay, spend_id = await self.windows.spend(
+                waiter.tokens, self.interval, self.tpm, self._foreign_tokens, self.horizon
+            )
+            if not spend_id:
+                return delay
+            with self._lock:
+                cancelled = waiter.done
+                if not cancelled:
+                    self._forget(waiter)
+                    queue = self._queues[waiter.priority]
+                    if waiter.thread in queue:  # round-robin: this thread goes to the back
+                        queue.move_to_end(waiter.thread)
+            permit = Permit(spend_id, waiter.tokens)
+            if cancelled:  # gave up while its slot was being taken: the tokens go back
+                await self.windows.settle(spend_id, -waiter.tokens)
+            elif delay > 0:  # its slot is reserved: it goes then
+                due = time.monotonic() + delay
+                _call_later(waiter.loop, delay, self._deliver, waiter, permit, due)
+            else:
+                _resolve(waiter.future, permit)
+
+    def _deliver(self, waiter: _Waiter, permit: Permit, due: float) -> None:
+        """Let a call go in the request slot reserved for it at `due` (on its event loop).
+
+        A slot the loop reached more than `CATCH_UP` seconds late is given up: sending then
+        would bunch this request with the ones after it (several late slots fire at once
+        after the loop was busy), which a provider's one-second window counts as a burst.
+        The call goes back to the head of its queue and takes a new slot.
+        """
+        if waiter.future.done():
+            return
+        if not self.interval or time.monotonic() - due <= CATCH_UP:
+            _resolve(waiter.future, permit)
+            return
+        with self._lock:
+            waiter.done = False
+            self._waiting += 1
+            threads = self._queues[waiter.priority]
+            threads.setdefault(waiter.thread, deque()).appendleft(waiter)
+            threads.move_to_end(waiter.thread, last=False)
+            self._arrivals[waiter.priority].appendleft(waiter)
+            self.missed += 1
+        if permit.tokens:
+            task = asyncio.get_running_loop().create_task(
+                self.windows.settle(permit.spend_id, -permit.tokens)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._kick()
 
     def _wake_in(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -279,7 +344,21 @@ class RateLimiter:
             return  # an earlier wake-up is pending already
         if known is not None:
             known[1].cancel()
-        self._timers[loop] = (due, loop.call_at(due, self._pump))
+        self._timers[loop] = (due, loop.call_at(due, self._kick))
+
+
+def _call_later(
+    loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[..., object], *args: object
+) -> None:
+    """Run `callback(*args)` in `delay` seconds on `loop`, from any thread."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.call_later(delay, callback, *args)
+    else:
+        loop.call_soon_threadsafe(loop.call_later, delay, callback, *args)
 
 
 def _resolve(future: asyncio.Future[Permit], permit: Permit) -> None:
@@ -322,6 +401,15 @@ class LimiterRegistry:
     _limiters: dict[tuple[str, str, str], RateLimiter] = field(default_factory=dict)
     _breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections to Redis (made again if used later)."""
+        with self._lock:
+            limiters = list(self._limiters.values())
+        for limiter in limiters:
+            close = getattr(limiter.windows, "aclose", None)
+            if close is not None:
+                await close()
 
     def breaker(self, endpoint: str, model: str) -> CircuitBreaker:
         """The circuit breaker of (endpoint, model), made on first use."""

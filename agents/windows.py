@@ -28,9 +28,9 @@ limiter's 3 % margin a provider's one-second window still sees under its limit."
 
 
 class Windows(Protocol):
-    """The request pacing and token window of one budget."""
+    """The request pacing and token window of one budget (async: it may live in Redis)."""
 
-    def spend(
+    async def spend(
         self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
         """Spend one request slot and `tokens` if both fit.
@@ -48,21 +48,21 @@ class Windows(Protocol):
         """
         ...
 
-    def settle(self, spend_id: str, delta: int) -> None:
+    async def settle(self, spend_id: str, delta: int) -> None:
         """Correct a spend's tokens by `delta` (while it is still in the window)."""
         ...
 
-    def hold_until(self, moment: float) -> None:
+    async def hold_until(self, moment: float) -> None:
         """Give out no request slot before `moment` (`time.monotonic()` seconds)."""
         ...
 
-    def used_tokens(self) -> int:
+    async def used_tokens(self) -> int:
         """Tokens spent in the current window."""
         ...
 
 
 class LocalWindows:
-    """A budget for this process only.
+    """A budget for this process only (its `*_now` methods are the synchronous forms).
 
     Args:
         clock: Monotonic clock.
@@ -76,10 +76,28 @@ class LocalWindows:
         self._total = 0
         self._ids = itertools.count(1)
 
-    def spend(
+    async def spend(
         self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
         """See `Windows.spend`."""
+        return self.spend_now(tokens, interval, tpm, foreign, horizon)
+
+    async def settle(self, spend_id: str, delta: int) -> None:
+        """See `Windows.settle`."""
+        self.settle_now(spend_id, delta)
+
+    async def hold_until(self, moment: float) -> None:
+        """See `Windows.hold_until`."""
+        self.hold_now(moment)
+
+    async def used_tokens(self) -> int:
+        """See `Windows.used_tokens`."""
+        return self.used_now()
+
+    def spend_now(
+        self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
+    ) -> tuple[float, str]:
+        """`Windows.spend`, synchronously."""
         now = self._clock()
         self._prune(now)
         # A slot missed a moment ago may be taken up; a longer idle spell earns no burst.
@@ -98,20 +116,20 @@ class LocalWindows:
         self._total += tokens
         return max(slot - now, 0.0), str(ident)
 
-    def hold_until(self, moment: float) -> None:
+    def hold_now(self, moment: float) -> None:
         """Give out no request slot before `moment` (slots another budget handed out)."""
         self._next_request = max(self._next_request, moment)
 
-    def settle(self, spend_id: str, delta: int) -> None:
-        """See `Windows.settle`."""
+    def settle_now(self, spend_id: str, delta: int) -> None:
+        """`Windows.settle`, synchronously."""
         entry = self._by_id.get(int(spend_id)) if spend_id else None
         if entry is not None:
             delta = max(delta, -int(entry[1]))
             entry[1] += delta
             self._total += delta
 
-    def used_tokens(self) -> int:
-        """See `Windows.used_tokens`."""
+    def used_now(self) -> int:
+        """`Windows.used_tokens`, synchronously."""
         self._prune(self._clock())
         return self._total
 

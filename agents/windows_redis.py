@@ -6,17 +6,24 @@ set of spend ids by time, a hash of their tokens and a running total) and regist
 process in a set of live processes. If Redis cannot be reached, this process falls back to a
 local budget of `1 / N` of the whole, N being the processes seen lately, says so once, and
 tries Redis again every few seconds.
+
+Redis is reached with `redis.asyncio`, so waiting on it never blocks the event loop; its
+connections belong to one event loop, so each loop using the budget gets its own client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import time
+import weakref
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+import redis.asyncio
 
 from agents.windows import CATCH_UP, TOKEN_WINDOW, LocalWindows
 
@@ -124,12 +131,11 @@ class RedisWindows:
         self, url: str, prefix: str, *, timeout: float = 0.25, retry_every: float = 2.0
     ) -> None:
         self.location = redis_location(url)
-        self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        self._url = url
+        self._timeout = timeout
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client] = (
+            weakref.WeakKeyDictionary()
         )
-        self._spend = self._redis.register_script(_SPEND)
-        self._settle = self._redis.register_script(_SETTLE)
-        self._hold = self._redis.register_script(_HOLD)
         names = ("next", "spends", "tokens", "total", "procs", "ids")
         self._keys = [f"{prefix}:{name}" for name in names]
         self._me = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -149,13 +155,21 @@ class RedisWindows:
         """Processes that used this budget in the last 15 seconds (as last seen)."""
         return self._processes
 
-    def spend(
+    def _client(self) -> _Client:
+        """The Redis client of the running event loop, made on first use."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = _Client(self._url, self._timeout)
+        return client
+
+    async def spend(
         self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
         """See `agents.windows.Windows.spend`."""
         if self._retry_at is None or time.monotonic() >= self._retry_at:
             try:
-                wait, ident, procs = self._spend(
+                wait, ident, procs = await self._client().spend(
                     keys=self._keys,
                     args=[
                         tokens,
@@ -178,7 +192,7 @@ class RedisWindows:
                     self._next_slot = time.monotonic() + float(wait) + interval
                 return float(wait), f"r{ident}" if ident else ""
         share = self._processes
-        wait, ident = self._local.spend(
+        wait, ident = self._local.spend_now(
             tokens,
             interval * share,
             None if tpm is None else tpm // share,
@@ -187,38 +201,42 @@ class RedisWindows:
         )
         return wait, f"l{ident}" if ident else ""
 
-    def settle(self, spend_id: str, delta: int) -> None:
+    async def settle(self, spend_id: str, delta: int) -> None:
         """See `agents.windows.Windows.settle`."""
         if spend_id.startswith("l"):
-            self._local.settle(spend_id[1:], delta)
+            self._local.settle_now(spend_id[1:], delta)
         elif spend_id.startswith("r") and self._retry_at is None:
             try:
-                self._settle(keys=[self._keys[2], self._keys[3]], args=[spend_id[1:], delta])
+                await self._client().settle(
+                    keys=[self._keys[2], self._keys[3]], args=[spend_id[1:], delta]
+                )
             except _REDIS_DOWN as error:
                 self._went_away(error)
 
-    def hold_until(self, moment: float) -> None:
+    async def hold_until(self, moment: float) -> None:
         """Hold every process sharing the budget until `moment` (the server said "wait")."""
-        self._local.hold_until(moment)
+        self._local.hold_now(moment)
         if self._retry_at is None:
             try:
-                self._hold(keys=[self._keys[0]], args=[max(0.0, moment - time.monotonic())])
+                await self._client().hold(
+                    keys=[self._keys[0]], args=[max(0.0, moment - time.monotonic())]
+                )
             except _REDIS_DOWN as error:
                 self._went_away(error)
 
-    def used_tokens(self) -> int:
+    async def used_tokens(self) -> int:
         """See `agents.windows.Windows.used_tokens`."""
         if self._retry_at is None:
             try:
-                return int(self._redis.get(self._keys[3]) or 0)
+                return int(await self._client().redis.get(self._keys[3]) or 0)
             except _REDIS_DOWN as error:
                 self._went_away(error)
-        return self._local.used_tokens()
+        return self._local.used_now()
 
     def _went_away(self, error: BaseException) -> None:
         if self._retry_at is None:
             # Slots Redis gave out are still to be used: the local share starts after them.
-            self._local.hold_until(self._next_slot)
+            self._local.hold_now(self._next_slot)
             log.warning(
                 "Redis at %s is unreachable (%s); this process now uses a local 1/%d share of "
                 "the rate limit until Redis is back",
@@ -233,6 +251,20 @@ class RedisWindows:
             log.warning("Redis at %s is back; the rate limit is shared again", self.location)
             self._retry_at = None
 
-    def close(self) -> None:
-        """Close the connections to Redis."""
-        self._redis.close()
+    async def aclose(self) -> None:
+        """Close the running event loop's connections to Redis."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.redis.aclose()
+
+
+class _Client:
+    """One event loop's connection pool to Redis and the budget's scripts on it."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.redis: Any = redis.asyncio.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self.spend = self.redis.register_script(_SPEND)
+        self.settle = self.redis.register_script(_SETTLE)
+        self.hold = self.redis.register_script(_HOLD)

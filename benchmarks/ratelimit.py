@@ -4,18 +4,22 @@
     .venv/bin/python benchmarks/ratelimit.py [--rps 100] [--seconds 4] [--sizes 10,100,500]
 
 The fake server runs in its own process (so its CPU is not the client's); each row runs N
-concurrent conversations, each making calls one after another, until about `seconds` of
-budget has been asked for. Four-process rows run four client processes sharing one Redis
-budget (`COPYDESK_TEST_REDIS_URL`, default redis://127.0.0.1:6379/0). Reported per row:
-achieved successful requests/s as a share of the budget, 429s the server sent, calls that
-failed for good, p50/p99 latency of a call (waiting in the limiter included) and client CPU
-per successful request.
+concurrent conversations, each making calls one after another, for `seconds` seconds (a call
+started before the end finishes). Four-process rows run four client processes sharing one
+Redis budget (`COPYDESK_TEST_REDIS_URL`, default redis://127.0.0.1:6379/0). Reported per row:
+achieved requests/s as a share of the budget (calls answered successfully within the
+`seconds` after the common start, ramp-up included, divided by `seconds`), 429s the server
+sent, calls that failed for good, p50/p99 latency of a call (waiting in the limiter included)
+and client CPU per successful request. Before the start every client process makes one call
+to a second, unlimited fake server, as a long-running process would have done already (the
+first call in a process builds the SDK's machinery: tens of milliseconds of CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import math
 import multiprocessing as mp
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,14 +56,15 @@ def serve(conn: Any, rps: float, tpm: int) -> None:
     """The fake server's process: answers `stats` and `reset` over a pipe."""
     from tests.fakes import FakeOpenAIServer
 
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer() as server, FakeOpenAIServer() as warm:
         server.latency = LATENCY
         server.enforce(rps=rps, tpm=tpm)
-        conn.send(server.base_url)
+        conn.send((server.base_url, warm.base_url))
         while True:
             command = conn.recv()
             if command == "stats":
-                conn.send((len(server.chat_requests()), server.rejected_429))
+                arrivals = sorted(r.time for r in server.chat_requests())
+                conn.send((len(arrivals), server.rejected_429, busiest_second(arrivals)))
             elif command == "reset":
                 server.reset()
                 server.latency = LATENCY
@@ -66,6 +72,13 @@ def serve(conn: Any, rps: float, tpm: int) -> None:
                 conn.send("ok")
             else:
                 return
+
+
+def busiest_second(stamps: list[float]) -> int:
+    """Most requests that arrived within any one second (`stamps` sorted)."""
+    return max(
+        (bisect.bisect_right(stamps, t + 1.0 - 1e-9) - i for i, t in enumerate(stamps)), default=0
+    )
 
 
 def make_caller(
@@ -112,27 +125,35 @@ def make_caller(
 
 async def drive(
     kind: str,
-    base_url: str,
+    urls: tuple[str, str],
     conversations: int,
-    calls: int,
+    seconds: float,
     rps: float,
     tpm: int,
     redis: str | None,
     prefix: str,
-    start_at: float,
+    ready: Callable[[], float],
 ) -> dict[str, Any]:
-    """Run `conversations` loops sharing `calls` calls; return raw measurements."""
+    """Warm up, then run `conversations` loops for `seconds` from the time `ready()` returns
+    (called once this process is ready: the row starts when every process is)."""
+    base_url, warm_url = urls
+    # Same kind of client, Redis included (module imports, script loads), other server.
+    warm_call, warm_close, _ = make_caller(kind, warm_url, rps, tpm, redis, f"{prefix}:warm", 1)
+    await warm_call()  # a long-running process has made calls before
+    await warm_close()
     call, close, client = make_caller(kind, base_url, rps, tpm, redis, prefix, conversations)
-    per = [
-        calls // conversations + (1 if i < calls % conversations else 0)
-        for i in range(conversations)
-    ]
+    if kind == "copydesk":  # a long-running process builds these once
+        token_counter("gpt-4o-mini").messages(list(MESSAGES))
+        client.chat_model()
+    start_at = ready()
+    deadline = start_at + seconds
     latencies: list[float] = []
+    answered: list[float] = []  # wall-clock times successful calls returned
     failed = 0
 
-    async def conversation(n: int) -> None:
+    async def conversation() -> None:
         nonlocal failed
-        for _ in range(n):
+        while time.time() < deadline:
             began = time.perf_counter()
             try:
                 await call()
@@ -140,17 +161,24 @@ async def drive(
                 failed += 1
                 continue
             latencies.append(time.perf_counter() - began)
+            answered.append(time.time())
 
-    if kind == "copydesk":  # a long-running process builds these once
-        token_counter("gpt-4o-mini").messages(list(MESSAGES))
-        client.chat_model()
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    cpu, began = time.process_time(), time.time()
-    await asyncio.gather(*(conversation(n) for n in per if n))
-    ended = time.time()
+    cpu = time.process_time()
+    await asyncio.gather(*(conversation() for _ in range(conversations)))
     cpu = time.process_time() - cpu
+    missed = 0
+    if kind == "copydesk":
+        missed = sum(getattr(x, "missed", 0) for x in client.limiters._limiters.values())
     await close()
-    return {"latencies": latencies, "failed": failed, "cpu": cpu, "began": began, "ended": ended}
+    in_time = sum(1 for t in answered if t <= deadline)
+    return {
+        "latencies": latencies,
+        "in_time": in_time,
+        "failed": failed,
+        "cpu": cpu,
+        "missed": missed,
+    }
 
 
 @dataclass
@@ -167,6 +195,8 @@ class Row:
     p50: float
     p99: float
     cpu_ms: float
+    busiest: int
+    missed: int
 
     @property
     def rejected_share(self) -> float:
@@ -177,6 +207,7 @@ class Row:
             f"| {self.client:<18} | {self.processes} | {self.conversations:>4} | "
             f"{self.share:6.1%} | {self.on_wire_429:>5} ({self.rejected_share:5.1%})"
             f" | {self.failed:>4} | {self.p50:6.2f} | {self.p99:6.2f} | {self.cpu_ms:5.2f} |"
+            f" {self.busiest:>4} | {self.missed:>4} |"
         )
 
 
@@ -198,85 +229,80 @@ def run_row(
     conversations: int,
     args: argparse.Namespace,
     conn: Any,
-    base_url: str,
+    urls: tuple[str, str],
 ) -> Row:
     conn.send("reset")
     conn.recv()
     time.sleep(1.1)  # let the server's one-second window empty
-    calls = max(int(args.rps * args.seconds), conversations)
     prefix = f"copydesk-bench:{uuid.uuid4().hex}"
-    if processes == 1:
-        results = [
-            asyncio.run(
-                drive(
-                    kind,
-                    base_url,
-                    conversations,
-                    calls,
-                    args.rps,
-                    args.tpm,
-                    None,
-                    prefix,
-                    time.time(),
-                )
-            )
-        ]
-    else:
-        start_at = time.time() + 3.0  # every worker imports, then all start together
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    kind,
-                    base_url,
-                    str(share(conversations, processes, i)),
-                    str(share(calls, processes, i)),
-                    str(args.rps),
-                    str(args.tpm),
-                    REDIS_URL,
-                    prefix,
-                    str(start_at),
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for i in range(processes)
-        ]
-        results = [json.loads(w.communicate()[0].strip().splitlines()[-1]) for w in workers]
+    # Every row runs in fresh client processes, each warmed up the same way.
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                kind,
+                *urls,
+                str(share(conversations, processes, i)),
+                str(args.seconds),
+                str(args.rps),
+                str(args.tpm),
+                REDIS_URL if processes > 1 else "",
+                prefix,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    for w in workers:  # each has imported and warmed up
+        assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.1  # then all start together
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write(f"{start_at}\n")
+        w.stdin.flush()
+    results = [json.loads(w.communicate()[0].strip().splitlines()[-1]) for w in workers]
     conn.send("stats")
-    sent, rejected = conn.recv()
+    sent, rejected, busiest = conn.recv()
     latencies = [x for r in results for x in r["latencies"]]
-    elapsed = max(r["ended"] for r in results) - min(r["began"] for r in results)
     cpu = sum(r["cpu"] for r in results)
     return Row(
         client=kind if processes == 1 or kind != "copydesk" else "copydesk+redis",
         processes=processes,
         conversations=conversations,
-        share=len(latencies) / elapsed / args.rps,
+        share=sum(r["in_time"] for r in results) / args.seconds / args.rps,
         on_wire_429=rejected,
         sent=sent,
         failed=sum(r["failed"] for r in results),
         p50=percentile(latencies, 0.5),
         p99=percentile(latencies, 0.99),
         cpu_ms=1000 * cpu / max(len(latencies), 1),
+        busiest=busiest,
+        missed=sum(r["missed"] for r in results),
     )
 
 
 def worker(argv: list[str]) -> None:
-    kind, base_url, conversations, calls, rps, tpm, redis, prefix, start_at = argv
+    kind, base_url, warm_url, conversations, seconds, rps, tpm, redis, prefix = argv
+
+    def ready() -> float:
+        print("ready", flush=True)
+        return float(sys.stdin.readline())
+
     result = asyncio.run(
         drive(
             kind,
-            base_url,
+            (base_url, warm_url),
             int(conversations),
-            int(calls),
+            float(seconds),
             float(rps),
             int(tpm),
-            redis,
+            redis or None,
             prefix,
-            float(start_at),
+            ready,
         )
     )
     print(json.dumps(result))
@@ -300,26 +326,26 @@ def main() -> None:
     parent, child = mp.Pipe()
     server = mp.get_context("spawn").Process(target=serve, args=(child, args.rps, args.tpm))
     server.start()
-    base_url = parent.recv()
+    urls = parent.recv()
     print(
         f"budget: {args.rps:.0f} requests/s, {args.tpm} tokens/min; server latency "
-        f"{LATENCY * 1000:.0f} ms; ~{args.seconds:.0f} s of budget per row; load "
+        f"{LATENCY * 1000:.0f} ms; {args.seconds:.0f} s per row; load "
         f"{os.getloadavg()[0]:.2f}"
     )
     print(
         "| client             | P |    N | budget | 429s on wire  | fail |  p50 s |  p99 s | "
-        "CPU ms/req |"
+        "CPU ms/req | max/1s | late |"
     )
     print(
         "|--------------------|---|------|--------|---------------|------|--------|--------|"
-        "-----------|"
+        "-----------|--------|------|"
     )
     try:
         for size in sizes:
             for kind in args.clients.split(","):
-                print(run_row(kind, 1, size, args, parent, base_url).line(), flush=True)
+                print(run_row(kind, 1, size, args, parent, urls).line(), flush=True)
             if args.processes > 1:
-                row = run_row("copydesk", args.processes, size, args, parent, base_url)
+                row = run_row("copydesk", args.processes, size, args, parent, urls)
                 print(row.line(), flush=True)
     finally:
         parent.send("stop")

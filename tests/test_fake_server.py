@@ -384,7 +384,9 @@ def test_enforce_tpm_uses_max_tokens_and_can_be_turned_off(
 ) -> None:
     server.enforce(tpm=100)
 
-    raw = client.chat.completions.with_raw_response.create(model="m", messages=USER, max_tokens=60)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=USER, max_tokens=60
+    )
     with pytest.raises(openai.RateLimitError) as caught:
         chat(client, max_tokens=60)
     server.enforce()

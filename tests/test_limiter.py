@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import pytest
@@ -31,26 +32,26 @@ class Clock:
 def test_pacing_spaces_requests_by_interval() -> None:
     clock = Clock()
     windows = LocalWindows(clock=clock)
-    assert windows.spend(0, 0.5, None, 0)[0] == 0
-    wait, ident = windows.spend(0, 0.5, None, 0)
+    assert windows.spend_now(0, 0.5, None, 0)[0] == 0
+    wait, ident = windows.spend_now(0, 0.5, None, 0)
     assert wait == pytest.approx(0.5 - CATCH_UP)  # the first took a slot just missed
     assert ident == ""
     clock.now += 0.5
-    assert windows.spend(0, 0.5, None, 0)[0] == 0
-    delay, ident = windows.spend(0, 0.5, None, 0, horizon=1.0)  # reserved ahead
+    assert windows.spend_now(0, 0.5, None, 0)[0] == 0
+    delay, ident = windows.spend_now(0, 0.5, None, 0, horizon=1.0)  # reserved ahead
     assert ident and delay == pytest.approx(0.5 - CATCH_UP)
 
 
 def test_token_window_and_settling() -> None:
     clock = Clock()
     windows = LocalWindows(clock=clock)
-    _, first = windows.spend(60, 0, 100, 0)
-    wait, _ = windows.spend(60, 0, 100, 0)
+    _, first = windows.spend_now(60, 0, 100, 0)
+    wait, _ = windows.spend_now(60, 0, 100, 0)
     assert wait == pytest.approx(60.0)  # only when the first spend leaves the window
-    windows.settle(first, -50)  # the server said the call used 10 tokens, not 60
-    assert windows.used_tokens() == 10
-    assert windows.spend(60, 0, 100, 0)[0] == 0
-    assert windows.spend(10, 0, 100, 30)[0] > 0  # 30 tokens used by others of the key
+    windows.settle_now(first, -50)  # the server said the call used 10 tokens, not 60
+    assert windows.used_now() == 10
+    assert windows.spend_now(60, 0, 100, 0)[0] == 0
+    assert windows.spend_now(10, 0, 100, 30)[0] > 0  # 30 tokens used by others of the key
 
 
 def test_parse_reset_formats() -> None:
@@ -112,13 +113,15 @@ async def test_cancelled_waiter_leaves_the_queue() -> None:
     assert limiter.waiting == 0
 
 
-def test_headers_lower_limits_and_count_other_clients() -> None:
+async def test_headers_lower_limits_and_count_other_clients() -> None:
     limiter = RateLimiter("test", tpm=10_000)
-    limiter.observe({"x-ratelimit-limit-tokens": "5000", "x-ratelimit-remaining-tokens": "4000"})
+    await limiter.observe(
+        {"x-ratelimit-limit-tokens": "5000", "x-ratelimit-remaining-tokens": "4000"}
+    )
     assert limiter.tpm == 5000
-    assert limiter.windows.spend(3000, 0, limiter.tpm, limiter._foreign_tokens)[0] == 0
-    assert limiter.windows.spend(1500, 0, limiter.tpm, limiter._foreign_tokens)[0] > 0
-    limiter.observe({"x-ratelimit-limit-requests": "600"})
+    assert (await limiter.windows.spend(3000, 0, limiter.tpm, limiter._foreign_tokens))[0] == 0
+    assert (await limiter.windows.spend(1500, 0, limiter.tpm, limiter._foreign_tokens))[0] > 0
+    await limiter.observe({"x-ratelimit-limit-requests": "600"})
     assert limiter.rpm == 600  # learnt when no COPYDESK_RPM was set
 
 
@@ -164,7 +167,7 @@ async def test_token_budget_is_kept_and_estimates_reconciled(fake_server: FakeOp
     async with make_client(fake_server, registry) as client:
         await asyncio.gather(*(client.complete(MESSAGES) for _ in range(5)))
         limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
-        assert limiter.windows.used_tokens() == 250  # estimates replaced by reported usage
+        assert await limiter.windows.used_tokens() == 250  # estimates replaced by reported usage
         sixth = asyncio.create_task(client.complete(MESSAGES))
         await asyncio.sleep(0.3)
         assert not sixth.done()  # held back by the limiter, not sent to get a 429
@@ -199,3 +202,19 @@ async def test_client_learns_limits_from_response_headers(fake_server: FakeOpenA
     limiter = registry.get(client.endpoint, "gpt-4o-mini", client._key_id)
     assert limiter.tpm == 40_000
     assert limiter.rpm == 50  # the fake reports its one-second capacity as the limit
+
+
+async def test_a_reserved_slot_reached_late_is_given_up_not_sent_in_a_bunch() -> None:
+    """Slots reserved ahead, then the event loop is busy past them: the calls take new slots
+    (their tokens given back) instead of all going at once when the loop is free."""
+    limiter = RateLimiter("test", rpm=600, tpm=1000, safety=1.0, horizon=0.5)  # 0.1 s apart
+    await limiter.acquire(10)
+    later = [asyncio.create_task(limiter.acquire(10)) for _ in range(3)]
+    await asyncio.sleep(0.01)  # the pump reserves the next three slots
+    assert limiter.waiting == 0
+    time.sleep(0.45)  # noqa: ASYNC251 - the loop is busy past all three (what is tested)
+    permits = await asyncio.gather(*later)
+
+    assert limiter.missed == 3
+    assert sorted(int(p.spend_id) for p in permits) == [5, 6, 7]  # new slots, not the missed
+    assert await limiter.windows.used_tokens() == 40  # the missed slots' tokens came back

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import random
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -61,50 +62,54 @@ def via(proxy: TcpProxy, redis_url: str) -> str:
     return f"redis://127.0.0.1:{proxy.port}{urlsplit(redis_url).path or '/0'}"
 
 
-def test_two_processes_share_pacing_and_tokens(redis_url: str, prefix: str) -> None:
+async def test_two_processes_share_pacing_and_tokens(redis_url: str, prefix: str) -> None:
     a = RedisWindows(redis_url, prefix)
     b = RedisWindows(redis_url, prefix)
-    assert a.spend(0, 0.5, None, 0)[0] == 0
-    wait, ident = b.spend(0, 0.5, None, 0)
+    assert (await a.spend(0, 0.5, None, 0))[0] == 0
+    wait, ident = await b.spend(0, 0.5, None, 0)
     assert 0.3 < wait <= 0.5 and ident == ""  # a's request holds b back
     assert a.processes == 1 and b.processes == 2
 
     c = RedisWindows(redis_url, prefix + ":tokens")
     d = RedisWindows(redis_url, prefix + ":tokens")
-    _, spent = c.spend(60, 0, 100, 0)
-    assert d.spend(60, 0, 100, 0)[0] > 50  # must wait for c's tokens to leave the minute
-    c.settle(spent, -50)  # the server reported 10 tokens, not 60
-    assert d.used_tokens() == 10
-    assert d.spend(60, 0, 100, 0)[0] == 0
-    assert c.used_tokens() == 70
+    _, spent = await c.spend(60, 0, 100, 0)
+    assert (await d.spend(60, 0, 100, 0))[0] > 50  # must wait for c's tokens to leave the minute
+    await c.settle(spent, -50)  # the server reported 10 tokens, not 60
+    assert await d.used_tokens() == 10
+    assert (await d.spend(60, 0, 100, 0))[0] == 0
+    assert await c.used_tokens() == 70
+    for windows in (a, b, c, d):
+        await windows.aclose()
 
 
-def test_redis_stopping_falls_back_to_a_local_share_and_says_so_once(
+async def test_redis_stopping_falls_back_to_a_local_share_and_says_so_once(
     redis_url: str, prefix: str, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     windows = RedisWindows(via(proxy, redis_url), prefix, retry_every=0.05)
     other = RedisWindows(redis_url, prefix)  # a second process, seen through Redis
-    assert other.spend(0, 0.01, None, 0)[0] == 0
-    assert windows.spend(0, 0, None, 0)[0] == 0
+    assert (await other.spend(0, 0.01, None, 0))[0] == 0
+    assert (await windows.spend(0, 0, None, 0))[0] == 0
     assert windows.shared and windows.processes == 2
 
     proxy.cut()
     with caplog.at_level(logging.WARNING, logger="copydesk.limiter"):
-        assert windows.spend(0, 0.1, None, 0)[0] == 0
+        assert (await windows.spend(0, 0.1, None, 0))[0] == 0
         assert not windows.shared
-        wait, _ = windows.spend(0, 0.1, None, 0)
+        wait, _ = await windows.spend(0, 0.1, None, 0)
         assert wait > 0.15  # half the budget each: twice the interval
         for _ in range(3):
             windows._retry_at = 0.0  # due for another try: it fails again, silently
-            windows.spend(0, 0.1, None, 0)
+            await windows.spend(0, 0.1, None, 0)
         proxy.restore()
         windows._retry_at = 0.0
-        windows.spend(0, 0.1, None, 0)
+        await windows.spend(0, 0.1, None, 0)
     notes = [r.getMessage() for r in caplog.records]
     assert len([n for n in notes if "unreachable" in n]) == 1
     assert "local 1/2 share" in notes[0]
     assert len([n for n in notes if "is back;" in n]) == 1
     assert windows.shared
+    await windows.aclose()
+    await other.aclose()
 
 
 async def test_calls_keep_going_when_redis_stops_mid_run(
@@ -132,10 +137,35 @@ async def test_calls_keep_going_when_redis_stops_mid_run(
     assert isinstance(limiter.windows, RedisWindows) and not limiter.windows.shared
 
 
-def test_a_429_in_one_process_holds_every_process(redis_url: str, prefix: str) -> None:
+async def test_a_429_in_one_process_holds_every_process(redis_url: str, prefix: str) -> None:
     a = RedisWindows(redis_url, prefix)
     b = RedisWindows(redis_url, prefix)
-    assert b.spend(0, 0.001, None, 0)[0] == 0
-    a.hold_until(time.monotonic() + 0.5)  # a's call got "429, retry after 0.5 s"
-    wait, ident = b.spend(0, 0.001, None, 0)
+    assert (await b.spend(0, 0.001, None, 0))[0] == 0
+    await a.hold_until(time.monotonic() + 0.5)  # a's call got "429, retry after 0.5 s"
+    wait, ident = await b.spend(0, 0.001, None, 0)
     assert wait > 0.3 and ident == ""
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_waiting_on_redis_does_not_block_the_event_loop(prefix: str) -> None:
+    """A Redis that accepts but never answers: other coroutines run while a spend waits on
+    it, and the spend then falls back to the local share."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the backlog; nothing ever answers
+        windows = RedisWindows(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", prefix)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        wait, ident = await windows.spend(0, 0.1, None, 0)
+        ticker.cancel()
+        await windows.aclose()
+    assert ticks > 0  # the loop kept running while Redis kept silent
+    assert wait == 0 and ident.startswith("l") and not windows.shared

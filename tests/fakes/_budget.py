@@ -4,10 +4,18 @@
 checked over a sliding window of about one second, and a tokens-per-minute
 limit checked over a sliding 60-second window. Rejected requests are not
 counted against either window, just as a real provider does not bill them.
+
+Requests are counted at the time they arrived, as a provider counts them, not at the time a
+handler thread got round to checking them: the server answers after its latency, and under
+CPU load a handler thread can wake up tens of milliseconds late, which would bunch requests
+that arrived evenly. A stamp may thus come in earlier than one already counted; it is then
+checked against every one-second window it falls in.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import threading
 import time
@@ -28,7 +36,7 @@ class RateBudget:
         self._lock = threading.Lock()
         self._rps: float | None = None
         self._tpm: int | None = None
-        self._requests: deque[float] = deque()
+        self._requests: list[float] = []  # arrival stamps, sorted
         self._tokens: deque[tuple[float, int]] = deque()
 
     def configure(self, rps: float | None = None, tpm: int | None = None) -> None:
@@ -54,31 +62,31 @@ class RateBudget:
             self._requests.clear()
             self._tokens.clear()
 
-    def admit(self, tokens: int) -> float | None:
-        """Try to spend one request and ``tokens`` tokens now.
+    def admit(self, tokens: int, at: float | None = None) -> float | None:
+        """Try to spend one request and ``tokens`` tokens at time ``at``.
 
         Args:
             tokens: Token cost of the request.
+            at: ``time.monotonic()`` when the request arrived (default: now).
 
         Returns:
             ``None`` if admitted (and recorded), otherwise the number of seconds
             after which the same request would fit.
         """
         now = time.monotonic()
+        stamp = min(now if at is None else at, now)
         with self._lock:
             if self._rps is None and self._tpm is None:
                 return None
             self._prune(now)
             wait = 0.0
             if self._rps is not None:
-                capacity, window = _request_window(self._rps)
-                if len(self._requests) >= capacity:
-                    wait = self._requests[len(self._requests) - capacity] + window - now
+                wait = self._request_wait(stamp, now)
             if self._tpm is not None:
                 wait = max(wait, self._token_wait(tokens, self._tpm, now))
             if wait > 0:
                 return max(wait, 0.001)
-            self._requests.append(now)
+            bisect.insort(self._requests, stamp)
             self._tokens.append((now, tokens))
             return None
 
@@ -91,7 +99,10 @@ class RateBudget:
                 limit_requests, left_requests = UNLIMITED_REQUESTS, UNLIMITED_REQUESTS
             else:
                 limit_requests = _request_window(self._rps)[0]
-                left_requests = max(limit_requests - len(self._requests), 0)
+                recent = len(self._requests) - bisect.bisect_right(
+                    self._requests, now - _request_window(self._rps)[1]
+                )
+                left_requests = max(limit_requests - recent, 0)
             if self._tpm is None:
                 limit_tokens, left_tokens = UNLIMITED_TOKENS, UNLIMITED_TOKENS
             else:
@@ -108,12 +119,34 @@ class RateBudget:
         """Forget entries that have left their windows (caller holds the lock)."""
         if self._rps is not None:
             window = _request_window(self._rps)[1]
-            while self._requests and self._requests[0] <= now - window:
-                self._requests.popleft()
+            # Kept a window longer: a request that arrived a while ago may still be checked.
+            del self._requests[: bisect.bisect_right(self._requests, now - 2 * window)]
         else:
             self._requests.clear()
         while self._tokens and self._tokens[0][0] <= now - _TOKEN_WINDOW:
             self._tokens.popleft()
+
+    def _request_wait(self, stamp: float, now: float) -> float:
+        """Seconds until a request stamped ``stamp`` would fit (caller holds the lock).
+
+        Every window ``(end - window, end]`` with ``end`` in ``[stamp, stamp + window)``
+        that would hold the new stamp must stay within capacity; only the ends at ``stamp``
+        and at later stamps need checking.
+        """
+        assert self._rps is not None
+        capacity, window = _request_window(self._rps)
+        stamps = self._requests
+        first_later = bisect.bisect_right(stamps, stamp)
+        ends = [stamp, *itertools.islice(stamps, first_later, None)]
+        for end in ends:
+            if end >= stamp + window:
+                break
+            low = bisect.bisect_right(stamps, end - window)
+            high = bisect.bisect_right(stamps, end)
+            if high - low + 1 > capacity:
+                # Fits once the oldest stamp counted in the fullest window has left it.
+                return max(stamps[high - capacity] + window - now, 0.0) or 0.001
+        return 0.0
 
     def _token_wait(self, tokens: int, tpm: int, now: float) -> float:
         """Seconds until ``tokens`` more fit in the token window (caller holds the lock)."""

@@ -75,6 +75,8 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         """Register the connection so ``stop()`` can close it."""
         super().setup()
         self.server.fake._track(self.connection, add=True)
+        self._arrival = 0.0  # when the request being answered arrived
+        self._model = ""  # the model it names, whose rate budget it spends
 
     def finish(self) -> None:
         """Unregister the connection."""
@@ -104,8 +106,10 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         """Run the request through the pipeline described in the module docstring."""
         fake = self.server.fake
-        arrival = time.monotonic()
+        arrival = self._arrival = time.monotonic()
         body = _parse_json(self._read_body())
+        model = body.get("model") if isinstance(body, dict) else None
+        self._model = model if isinstance(model, str) else ""
         path = urlsplit(self.path).path.rstrip("/") or "/"
         headers = {name.lower(): value for name, value in self.headers.items()}
         fault = fake._arrive(self.command, path, headers, body, arrival)
@@ -170,7 +174,7 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
 
     def _admit(self, tokens: int) -> bool:
         """Spend budget for this request, or send a 429 and return ``False``."""
-        wait = self.server.fake._admit(tokens)
+        wait = self.server.fake._admit(tokens, self._arrival, self._model)
         if wait is None:
             return True
         self._error(
@@ -200,7 +204,7 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("x-request-id", f"req_{time.monotonic_ns():x}")
-        for name, value in {**self.server.fake._rate_headers(), **(extra or {})}.items():
+        for name, value in {**self.server.fake._rate_headers(self._model), **(extra or {})}.items():
             self.send_header(name, value)
 
     def _send_json(

@@ -94,7 +94,8 @@ class FakeOpenAIServer:
         self._default_responder = DefaultResponder()
         self.responder: Responder = self._default_responder
         self._wanted_port = port
-        self._budget = RateBudget()
+        self._limits: tuple[float | None, int | None] = (None, None)
+        self._budgets: dict[str, RateBudget] = {}  # per model, as providers count
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._rejected = 0
@@ -183,7 +184,9 @@ class FakeOpenAIServer:
     def enforce(self, rps: float | None = None, tpm: int | None = None) -> None:
         """Enforce a rate budget; with no arguments, stop enforcing.
 
-        Requests over ``rps`` (sliding 1-second window) or ``tpm`` (sliding
+        Each model has its own budget, as with a real provider (a chat model's
+        calls do not use up an embedding model's). Requests over ``rps``
+        (sliding 1-second window, counted at arrival) or ``tpm`` (sliding
         60-second window of prompt estimate plus ``max_tokens``, or completion
         tokens when no limit is sent) get a 429 with ``Retry-After`` (seconds,
         possibly fractional) and ``retry-after-ms`` headers.
@@ -192,7 +195,10 @@ class FakeOpenAIServer:
             rps: Requests per second, or ``None`` for no request limit.
             tpm: Tokens per minute, or ``None`` for no token limit.
         """
-        self._budget.configure(rps, tpm)
+        RateBudget().configure(rps, tpm)  # validates
+        with self._lock:
+            self._limits = (rps, tpm)
+            self._budgets.clear()
 
     def reset(self) -> None:
         """Return to a fresh state (the server keeps running).
@@ -207,7 +213,7 @@ class FakeOpenAIServer:
         self.faults.clear()
         self.always = None
         self.latency = 0.0
-        self._budget.configure()
+        self.enforce()
         self._default_responder.reset()
         self.responder = self._default_responder
 
@@ -238,17 +244,27 @@ class FakeOpenAIServer:
         """Check the ``Authorization`` header against :attr:`api_key`."""
         return self.api_key is None or authorization == f"Bearer {self.api_key}"
 
-    def _admit(self, tokens: int) -> float | None:
-        """Spend budget; return seconds to wait (counting a 429) or ``None``."""
-        wait = self._budget.admit(tokens)
+    def _budget(self, model: str) -> RateBudget:
+        """The budget of ``model``, made on first use."""
+        with self._lock:
+            budget = self._budgets.get(model)
+            if budget is None:
+                budget = self._budgets[model] = RateBudget()
+                budget.configure(*self._limits)
+            return budget
+
+    def _admit(self, tokens: int, arrival: float | None = None, model: str = "") -> float | None:
+        """Spend ``model``'s budget for a request that arrived at ``arrival``; return seconds
+        to wait (counting a 429) or ``None``."""
+        wait = self._budget(model).admit(tokens, arrival)
         if wait is not None:
             with self._lock:
                 self._rejected += 1
         return wait
 
-    def _rate_headers(self) -> dict[str, str]:
-        """The ``x-ratelimit-*`` headers for the current budget."""
-        return self._budget.headers()
+    def _rate_headers(self, model: str = "") -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers for ``model``'s current budget."""
+        return self._budget(model).headers()
 
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         """Remember (or forget) an open client connection."""
