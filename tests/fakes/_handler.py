@@ -98,10 +98,13 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         """Record, fault, authenticate, route and answer one request."""
+        self.server.fake._begin()
         try:
             self._answer()
         except (OSError, ValueError):
             self.close_connection = True
+        finally:
+            self.server.fake._end()
 
     def _answer(self) -> None:
         """Run the request through the pipeline described in the module docstring."""

@@ -99,6 +99,8 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._rejected = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._httpd: FakeHTTPServer | None = None
@@ -181,6 +183,22 @@ class FakeOpenAIServer:
         with self._lock:
             return self._rejected
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests the server was answering at the same moment (a count of
+        overlap, so concurrency tests need no clock)."""
+        with self._lock:
+            return self._peak_in_flight
+
+    def _begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def _end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
     def enforce(self, rps: float | None = None, tpm: int | None = None) -> None:
         """Enforce a rate budget; with no arguments, stop enforcing.
 
@@ -210,6 +228,7 @@ class FakeOpenAIServer:
         with self._lock:
             self._requests.clear()
             self._rejected = 0
+            self._peak_in_flight = self._in_flight
         self.faults.clear()
         self.always = None
         self.latency = 0.0
