@@ -376,6 +376,7 @@ class ConversationManager:
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
     ) -> AsyncIterator[Event]:
         transcript = self.transcript(thread_id)
+        written = transcript.ids()  # read once; each turn's append keeps it current
         stream = compiled.astream(
             start, config, stream_mode=["tasks", "messages", "updates", "custom"], durability="sync"
         )
@@ -398,7 +399,7 @@ class ConversationManager:
                 for node, update in payload.items():
                     if not isinstance(update, dict) or node.startswith("__"):
                         continue
-                    transcript.append(_transcript_lines(node, update))
+                    transcript.append(_transcript_lines(node, update), written)
                     yield Turn(node, update)
         yield await self.result(thread_id)
 

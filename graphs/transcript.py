@@ -50,12 +50,20 @@ class Transcript:
         """Message ids already written."""
         return {str(line.get("id")) for line in self.lines()}
 
-    def append(self, entries: Iterable[dict[str, Any]]) -> int:
-        """Append entries whose id is not there yet; returns how many were written."""
-        seen = self.ids()
+    def append(self, entries: Iterable[dict[str, Any]], seen: set[str] | None = None) -> int:
+        """Append entries whose id is not there yet; returns how many were written.
+
+        Args:
+            entries: Lines to write.
+            seen: Ids already in the file, kept up to date by this call. A caller appending
+                turn after turn passes the set from `ids()` once instead of the file being
+                re-read and re-parsed on every append.
+        """
+        seen = self.ids() if seen is None else seen
         fresh = [e for e in entries if str(e.get("id")) not in seen]
         if not fresh:
             return 0
+        seen.update(str(e.get("id")) for e in fresh)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             for entry in fresh:
