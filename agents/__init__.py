@@ -1,7 +1,24 @@
 """Who speaks, and through what: chatbots, the model client and configuration."""
 
 from agents.chatbot import Chatbot, Editor, Writer
-from agents.client import STRUCTURED_TAG, OpenAIClient, Reply, Structured
+from agents.client import (
+    OFFLINE_MODEL_NAME,
+    RESTART_EVENT,
+    STRUCTURED_TAG,
+    CallRecord,
+    CircuitBreaker,
+    LimiterRegistry,
+    OfflineChatModel,
+    OpenAIClient,
+    Price,
+    PriceTable,
+    Priority,
+    RateLimiter,
+    Reply,
+    RetryPolicy,
+    Structured,
+    UsageLedger,
+)
 from agents.config import ConfigManager, Settings
 from agents.errors import (
     ConfigError,
@@ -13,15 +30,9 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
-from agents.limiter import LimiterRegistry, Priority, RateLimiter
-from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
-from agents.prices import Price, PriceTable
-from agents.resilience import RESTART_EVENT, CircuitBreaker
-from agents.retry import RetryPolicy
 from agents.roles import Judge, Moderator, Ruling, Speaker, SpeakerChoice
 from agents.state import DraftState, DraftUpdate, Revision, UsageTotals, VerdictRecord
 from agents.team import Agents
-from agents.usage import CallRecord, UsageLedger
 from agents.verdict import Issue, Verdict
 
 __all__ = [

@@ -41,7 +41,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agents.client import OpenAIClient
-from agents.limiter import LimiterRegistry
+from agents.client.limiter import LimiterRegistry
 from memory.tokens import token_counter
 
 MESSAGES = [

@@ -23,9 +23,9 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
+from agents.client.resilience import RESTART_EVENT
 from agents.config import Settings
 from agents.errors import CopydeskError
-from agents.resilience import RESTART_EVENT
 from agents.team import Agents
 from graphs.events import (
     CheckpointInfo,

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from agents.config import ConfigManager
-from graphs._cli_memory import register
+from graphs.cli.memory import register
 from graphs.manager import ConversationManager
 from memory.store import make_store
 from tests.fakes import FakeOpenAIServer

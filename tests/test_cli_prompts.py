@@ -16,8 +16,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from graphs import _cli_prompts
 from graphs.cli import app as main_app
+from graphs.cli import prompts as _cli_prompts
 from prompts.registry import DEFAULT_PROMPTS_DIR
 
 ENTRY = "from graphs.cli import main; main()"

@@ -20,6 +20,8 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
+from agents.client.offline import OFFLINE_MODEL_NAME
+from agents.client.retry import RetryPolicy, retry_after
 from agents.errors import (
     ModelAuthError,
     ModelOutputError,
@@ -27,8 +29,6 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
-from agents.offline import OFFLINE_MODEL_NAME
-from agents.retry import RetryPolicy, retry_after
 from agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import EditorialResponder

@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 from agents.client import OpenAIClient
-from agents.limiter import LimiterRegistry, Permit, Priority, RateLimiter, parse_reset
-from agents.retry import RetryPolicy
-from agents.windows import CATCH_UP, LocalWindows
+from agents.client.limiter import LimiterRegistry, Permit, Priority, RateLimiter, parse_reset
+from agents.client.retry import RetryPolicy
+from agents.client.windows import CATCH_UP, LocalWindows
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.test_client import MESSAGES
 

@@ -18,9 +18,9 @@ import redis
 from pydantic import SecretStr
 
 from agents.client import OpenAIClient
-from agents.limiter import LimiterRegistry
-from agents.retry import RetryPolicy
-from agents.windows_redis import RedisWindows
+from agents.client.limiter import LimiterRegistry
+from agents.client.retry import RetryPolicy
+from agents.client.windows_redis import RedisWindows
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.test_client import MESSAGES

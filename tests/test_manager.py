@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from agents.client import OpenAIClient
+from agents.client.retry import RetryPolicy
 from agents.errors import ModelUnavailableError
-from agents.retry import RetryPolicy
 from graphs.events import RunResult, Token, Turn, TurnStarted
 from graphs.manager import ConversationManager, InputError, UnknownThreadError
 from graphs.registry import TopologyError

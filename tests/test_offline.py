@@ -6,7 +6,7 @@ import json
 
 from langchain_core.messages import HumanMessage
 
-from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel, review, write_first
+from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel, review, write_first
 from agents.verdict import Verdict
 
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "Verdict", "schema": {}}}

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agents.client import OpenAIClient
+from agents.client.retry import RetryPolicy
 from agents.errors import ModelUnavailableError
-from agents.retry import RetryPolicy
 from graphs.ab_report import build_report, cost_of, outcomes
 from graphs.manager import ConversationManager, InputError
 from graphs.prompting import find_experiment

@@ -13,10 +13,10 @@ from pydantic import SecretStr
 from typing_extensions import TypedDict
 
 from agents.client import OpenAIClient
+from agents.client.limiter import LimiterRegistry
+from agents.client.resilience import RESTART_EVENT, CircuitBreaker
+from agents.client.retry import RetryPolicy
 from agents.errors import ModelUnavailableError
-from agents.limiter import LimiterRegistry
-from agents.resilience import RESTART_EVENT, CircuitBreaker
-from agents.retry import RetryPolicy
 from graphs.events import Restart, RunResult, Token
 from graphs.manager import ConversationManager
 from tests.fakes import FakeOpenAIServer, Fault, Reply

@@ -11,7 +11,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.client import OpenAIClient
-from agents.offline import typed_answer, write_first
+from agents.client.offline import typed_answer, write_first
 from agents.roles import Ruling, SpeakerChoice
 from agents.team import Agents
 from graphs import round_robin, turn_taking

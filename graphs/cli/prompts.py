@@ -11,8 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from agents.config import Settings
-from graphs._cli_common import JsonFlag, err, execute, out, settings_from_flags
 from graphs.ab_report import ABReport, build_report, outcomes
+from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
 from graphs.prompting import PromptChoice, find_experiment
 from memory.checkpoint import open_checkpointer, sqlite_path
 from prompts.errors import PromptError

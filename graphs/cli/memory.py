@@ -11,7 +11,7 @@ import openai
 import typer
 from langgraph.store.base import PutOp
 
-from graphs._cli_common import JsonFlag, err, execute, out, settings_from_flags
+from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
 from memory.checkpoint import open_checkpointer, sqlite_path
 from memory.embeddings import EmbedderMismatchError
 from memory.prune import PruneReport, prune_checkpoints

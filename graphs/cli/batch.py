@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agents.config import Settings
 from agents.errors import CopydeskError
-from graphs._cli_common import (
+from graphs.cli.common import (
     JsonFlag,
     MaxCostFlag,
     ModelFlag,

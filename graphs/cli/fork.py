@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from graphs._cli_common import (
+from graphs.cli.common import (
     JsonFlag,
     ModelFlag,
     announce_offline,
@@ -15,7 +15,7 @@ from graphs._cli_common import (
     require_existing_store,
     settings_from_flags,
 )
-from graphs._cli_prompts import PromptFlag, checked_prompt_flags
+from graphs.cli.prompts import PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
 from graphs.fork import SETTABLE, parse_assignments
 from graphs.manager import ConversationManager

@@ -31,7 +31,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from agents._schema_instance import instance_of
+from agents.client._schema_instance import instance_of
 from memory.tokens import TokenCounter
 
 __all__ = ["OFFLINE_MODEL_NAME", "OfflineChatModel"]

@@ -1,6 +1,6 @@
 """The `copydesk` command: run, resume and inspect writing threads from a terminal.
 
-Commands for one area live in their own module (`graphs/_cli_<area>.py`) with a
+Commands for one area live in their own module (`graphs/cli/<area>.py`) with a
 `register(app)` function; `main` registers them all.
 """
 
@@ -16,7 +16,7 @@ import typer
 
 from agents.config import Settings
 from agents.errors import CopydeskError
-from graphs._cli_common import (
+from graphs.cli.common import (
     JsonFlag,
     MaxCostFlag,
     ModelFlag,
@@ -28,7 +28,7 @@ from graphs._cli_common import (
     require_existing_store,
     settings_from_flags,
 )
-from graphs._cli_prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
+from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
 from graphs.manager import ConversationManager
 from graphs.registry import find, known
@@ -277,13 +277,13 @@ def list_graphs(
 
 
 _COMMAND_MODULES: tuple[str, ...] = (
-    "graphs._cli_prompts",
-    "graphs._cli_memory",
-    "graphs._cli_usage",
-    "graphs._cli_batch",
-    "graphs._cli_fork",
+    "graphs.cli.prompts",
+    "graphs.cli.memory",
+    "graphs.cli.usage",
+    "graphs.cli.batch",
+    "graphs.cli.fork",
 )
-"""Modules (`graphs._cli_<area>`) whose `register(app)` adds their commands."""
+"""Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
 
 
 def main() -> None:

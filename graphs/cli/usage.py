@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from graphs._cli_common import JsonFlag, err, out, settings_from_flags
+from graphs.cli.common import JsonFlag, err, out, settings_from_flags
 
 __all__ = ["register", "usage_report"]
 

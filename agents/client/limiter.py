@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from agents.resilience import CircuitBreaker
-from agents.windows import CATCH_UP, LocalWindows, Windows
+from agents.client.resilience import CircuitBreaker
+from agents.client.windows import CATCH_UP, LocalWindows, Windows
 
 __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"]
 
@@ -427,7 +427,7 @@ class LimiterRegistry:
             if limiter is None:
                 windows: Windows | None = None
                 if self.redis_url:
-                    from agents.windows_redis import RedisWindows
+                    from agents.client.windows_redis import RedisWindows
 
                     windows = RedisWindows(self.redis_url, f"{self.prefix}:{'|'.join(ident)}")
                 limiter = RateLimiter(

@@ -4,7 +4,7 @@ Built on langchain-openai's `ChatOpenAI`, so LangGraph streams its tokens and La
 its calls. copydesk owns the retries (the SDK's own are off): 408/409/429/5xx, timeouts,
 dropped connections and cut streams are retried with exponential backoff and full jitter,
 honouring `Retry-After`, within a total time budget per call. Every attempt first waits its
-turn in the shared rate limiter (`agents.limiter`); a circuit breaker per endpoint and model
+turn in the shared rate limiter (`agents.client.limiter`); a circuit breaker per endpoint and model
 sends calls on to the fallback models when one keeps failing.
 
 One client serves every agent and thread of a process. `ChatOpenAI` binds its HTTP connection
@@ -35,6 +35,12 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from agents.client.limiter import LimiterRegistry, Priority, RateLimiter
+from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from agents.client.prices import PriceTable
+from agents.client.resilience import StreamWatch, announce_restart
+from agents.client.retry import RetryPolicy, is_retryable
+from agents.client.usage import CallRecord, UsageLedger, usage_of
 from agents.config import Settings
 from agents.errors import (
     ModelAuthError,
@@ -44,13 +50,7 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
-from agents.limiter import LimiterRegistry, Priority, RateLimiter
-from agents.offline import OFFLINE_MODEL_NAME, OfflineChatModel
-from agents.prices import PriceTable
-from agents.resilience import StreamWatch, announce_restart
-from agents.retry import RetryPolicy, is_retryable
 from agents.state import UsageTotals
-from agents.usage import CallRecord, UsageLedger, usage_of
 from memory.tokens import token_counter
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]

@@ -1,6 +1,6 @@
 """What every `copydesk` command shares: consoles, settings from flags, one-line errors,
 and following a conversation stream. New command modules import from here and expose
-`register(app)`, which `graphs.cli` calls."""
+`register(app)`, which `graphs.cli.app` calls."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.console import Console
 
 from agents.config import ConfigManager, Settings
 from agents.errors import CopydeskError
-from graphs._console import LiveView, configure_logging
+from graphs.cli.console import LiveView, configure_logging
 from graphs.events import Event, RunResult
 from graphs.manager import UnknownThreadError
 from memory.checkpoint import sqlite_path
