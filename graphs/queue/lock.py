@@ -2,6 +2,8 @@
 
 `ThreadLocks.hold(thread_id)` takes a session-level advisory lock named by the thread id, or
 raises `ThreadBusy` at once when another worker holds it: two workers never run one thread.
+PostgreSQL lets one session take its own lock again, so the threads this process runs are
+also kept in a set, and a second delivery to the same process is turned away too.
 The locks live as long as the connection, so a worker killed with SIGKILL releases its
 threads when PostgreSQL notices the closed socket. If the connection itself is lost while
 conversations run, their locks are gone too, so `watch()` cancels those conversations (their
@@ -81,6 +83,8 @@ class ThreadLocks:
     @contextlib.asynccontextmanager
     async def hold(self, thread_id: str) -> AsyncIterator[None]:
         """Hold the thread's lock for the block, or raise `ThreadBusy`."""
+        if thread_id in self._holders:  # advisory locks are re-entrant within one session
+            raise ThreadBusy(thread_id)
         key = lock_key(thread_id)
         async with self._use:
             cursor = await self._db.execute("SELECT pg_try_advisory_lock(%s)", (key,))
@@ -88,8 +92,8 @@ class ThreadLocks:
         if not row or not row[0]:
             raise ThreadBusy(thread_id)
         task = asyncio.current_task()
-        if task is not None:
-            self._holders[thread_id] = task
+        assert task is not None, "hold() runs inside a task"
+        self._holders[thread_id] = task
         try:
             yield
         finally:

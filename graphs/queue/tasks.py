@@ -23,7 +23,7 @@ from agents.errors import CopydeskError
 from graphs.events import RunResult
 from graphs.manager import ConversationManager
 from graphs.queue.jobs import Job
-from graphs.queue.lock import ThreadLocks
+from graphs.queue.lock import BUSY_RETRY_MS, ThreadBusy, ThreadLocks
 
 __all__ = ["Runner"]
 
@@ -84,17 +84,29 @@ class Runner:
         if job.finished:
             log.info("job %s was already %s; nothing to do", job_id, job.status)
             return job.result
-        async with self.locks.hold(job.thread_id):
-            again = await self.locks.query(lambda jobs: jobs.get(job_id))
-            if again is None or again.finished:
-                return again.result if again else None
-            latest = await self._latest_checkpoint(again.thread_id)
-            taken = await self.locks.query(lambda jobs: jobs.take(again, latest))
+        try:
+            return await self._locked(job_id, job.thread_id)
+        except ThreadBusy:
+            log.info(
+                "thread %s is running on another worker; job %s comes back in %.0f s",
+                job.thread_id,
+                job_id,
+                BUSY_RETRY_MS / 1000,
+            )
+            raise
+
+    async def _locked(self, job_id: str, thread_id: str) -> dict[str, Any] | None:
+        async with self.locks.hold(thread_id):
+            job = await self.locks.query(lambda jobs: jobs.get(job_id))
+            if job is None or job.finished:
+                return job.result if job else None
+            latest = await self._latest_checkpoint(thread_id)
+            taken = await self.locks.query(lambda jobs: jobs.take(job, latest))
             if taken.deliveries > 1:
                 log.warning(
-                    "job %s (thread %s) delivered again (%d); continuing from its checkpoint",
+                    "job %s (thread %s) delivered again (%d); going on from its checkpoint",
                     job_id,
-                    taken.thread_id,
+                    thread_id,
                     taken.deliveries,
                 )
             try:
@@ -102,11 +114,11 @@ class Runner:
             except CopydeskError as error:
                 message = str(error)
                 await self.locks.query(lambda jobs: jobs.finish(job_id, "failed", None, message))
-                log.warning("job %s (thread %s) failed: %s", job_id, taken.thread_id, message)
+                log.warning("job %s (thread %s) failed: %s", job_id, thread_id, message)
                 return None
             row = result.as_json()
             await self.locks.query(lambda jobs: jobs.finish(job_id, "done", row, None))
-            log.info("job %s: thread %s %s", job_id, taken.thread_id, result.status)
+            log.info("job %s: thread %s %s", job_id, thread_id, result.status)
             return row
 
     async def _latest_checkpoint(self, thread_id: str) -> str | None:

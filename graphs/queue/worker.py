@@ -74,7 +74,7 @@ def run_worker(
             f"({type(error).__name__}); start it (`rabbitmq-server -detached`) or set "
             "COPYDESK_BROKER_URL"
         ) from None
-    loop = EventLoopThread(log)
+    loop = EventLoopThread(logging.getLogger("dramatiq.asyncio"))
     loop.start(timeout=5.0)
     set_event_loop_thread(loop)
     worker = dramatiq.Worker(
