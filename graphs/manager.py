@@ -8,10 +8,8 @@ state is in checkpoints, never on the manager.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -25,8 +23,8 @@ from langgraph.types import Command
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.client.resilience import RESTART_EVENT
 from agents.config import Settings
-from agents.errors import CopydeskError
 from agents.team import Agents
+from graphs.errors import InputError, UnknownThreadError
 from graphs.events import (
     CheckpointInfo,
     Event,
@@ -40,7 +38,8 @@ from graphs.events import (
 from graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
 from graphs.prompting import PromptChoice
 from graphs.registry import find
-from graphs.transcript import THREAD_ID_PATTERN, Transcript
+from graphs.threads import list_threads
+from graphs.transcript import THREAD_ID_PATTERN, Transcript, make_thread_id
 from memory.checkpoint import open_checkpointer
 from memory.store import open_store
 from prompts.errors import PromptError
@@ -49,23 +48,6 @@ from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 __all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
 
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
-
-
-class InputError(CopydeskError):
-    """Bad input to a run: empty topic, bad thread id, thread already exists."""
-
-    exit_code = 2
-
-
-class UnknownThreadError(CopydeskError):
-    """No checkpoint exists for the thread."""
-
-    exit_code = 2
-
-
-def make_thread_id() -> str:
-    """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 class ConversationManager:
@@ -476,32 +458,7 @@ class ConversationManager:
 
     async def threads(self) -> list[ThreadInfo]:
         """Every thread with a checkpoint, most recently updated first."""
-        latest: dict[str, Any] = {}
-        async for item in self.checkpointer.alist(None):
-            thread_id = str(item.config["configurable"]["thread_id"])
-            if item.config["configurable"].get("checkpoint_ns"):
-                continue  # subgraph checkpoints belong to their parent thread
-            known = latest.get(thread_id)
-            if known is None or item.checkpoint["id"] > known.checkpoint["id"]:
-                latest[thread_id] = item
-        out = []
-        for thread_id, item in latest.items():
-            values = item.checkpoint.get("channel_values", {})
-            paused = any(write[1] == "__interrupt__" for write in item.pending_writes or [])
-            out.append(
-                ThreadInfo(
-                    thread_id=thread_id,
-                    graph=str(item.metadata.get("graph", "")),
-                    topic=str(values.get("topic", "")),
-                    # A stored "running" means no ending was reached: the thread can be resumed.
-                    status="waiting_for_review"
-                    if paused
-                    else str(values.get("status", "running")).replace("running", "unfinished"),
-                    rounds=int(values.get("round", 0)),
-                    updated_at=str(item.checkpoint.get("ts", "")),
-                )
-            )
-        return sorted(out, key=lambda t: t.updated_at, reverse=True)
+        return await list_threads(self.checkpointer)
 
     async def export_markdown(self, thread_id: str) -> str:
         """The final draft and its revision history, as Markdown."""

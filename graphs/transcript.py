@@ -10,15 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["THREAD_ID_PATTERN", "Transcript"]
+__all__ = ["THREAD_ID_PATTERN", "Transcript", "make_thread_id"]
 
 THREAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def make_thread_id() -> str:
+    """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
