@@ -8,6 +8,7 @@ state is in checkpoints, never on the manager.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -196,8 +197,12 @@ class ConversationManager:
                 f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
             )
         try:
-            choice = PromptChoice.choose(
-                self.registry, thread_id, overrides=prompts, experiment=experiment
+            choice = await asyncio.to_thread(  # reads prompt files: off the event loop
+                PromptChoice.choose,
+                self.registry,
+                thread_id,
+                overrides=prompts,
+                experiment=experiment,
             )
         except PromptError as error:
             raise InputError(str(error)) from None
@@ -275,7 +280,7 @@ class ConversationManager:
         config = self._config(thread_id, graph, choice)
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
-        self.transcript(thread_id).reconcile(ids)
+        await asyncio.to_thread(self.transcript(thread_id).reconcile, ids)  # off the loop
         waiting = bool(snapshot.interrupts)
         if waiting and answer is None:
             raise InputError(
@@ -341,7 +346,9 @@ class ConversationManager:
             raise InputError(f"thread {target!r} exists already; pick another new thread id")
         origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
         await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
-        copy_transcript(self.transcript(thread_id), self.transcript(target), source)
+        await asyncio.to_thread(
+            copy_transcript, self.transcript(thread_id), self.transcript(target), source
+        )
         compiled = (
             self.graph(graph, choice.prompts)
             if agents is None
@@ -358,7 +365,7 @@ class ConversationManager:
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
     ) -> AsyncIterator[Event]:
         transcript = self.transcript(thread_id)
-        written = transcript.ids()  # read once; each turn's append keeps it current
+        written = await transcript.aids()  # read once; each turn's append keeps it current
         stream = compiled.astream(
             start, config, stream_mode=["tasks", "messages", "updates", "custom"], durability="sync"
         )
@@ -381,7 +388,7 @@ class ConversationManager:
                 for node, update in payload.items():
                     if not isinstance(update, dict) or node.startswith("__"):
                         continue
-                    transcript.append(_transcript_lines(node, update), written)
+                    await transcript.aappend(_transcript_lines(node, update), written)
                     yield Turn(node, update)
         yield await self.result(thread_id)
 

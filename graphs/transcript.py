@@ -7,6 +7,7 @@ whose step never reached a checkpoint, so the transcript always matches the thre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -78,6 +79,16 @@ class Transcript:
             handle.flush()
             os.fsync(handle.fileno())
         return len(fresh)
+
+    async def aappend(self, entries: Iterable[dict[str, Any]], seen: set[str]) -> int:
+        """`append` in a worker thread: the write and its fsync stay off the event loop, and
+        the call returns only once the lines are on disk (a turn acknowledged to the caller
+        survives a SIGKILL right after)."""
+        return await asyncio.to_thread(self.append, list(entries), seen)
+
+    async def aids(self) -> set[str]:
+        """`ids` in a worker thread (a long thread's transcript is read off the event loop)."""
+        return await asyncio.to_thread(self.ids)
 
     def reconcile(self, kept_ids: set[str]) -> int:
         """Drop lines whose message is not in the checkpointed state; returns how many."""
