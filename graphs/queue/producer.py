@@ -19,11 +19,12 @@ import psycopg
 
 from agents.config import Settings
 from agents.errors import ConfigError
-from graphs.manager import ConversationManager, InputError, make_thread_id
+from graphs.errors import InputError
+from graphs.manager import ConversationManager
 from graphs.queue.broker import BrokerUnavailableError, broker_location, declare_actor, make_broker
 from graphs.queue.jobs import Job, JobTable, make_job_id
 from graphs.registry import find
-from graphs.transcript import THREAD_ID_PATTERN
+from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
 
 __all__ = ["Submission", "require_postgres", "submit", "submit_many", "submit_resume", "wait_for"]
 
