@@ -391,3 +391,59 @@ def test_submit_rejects_bad_input_before_queueing(tmp_path: Path, env: dict[str,
     assert "unknown thread" in assert_one_line_error(
         copydesk(tmp_path, env, "resume", "missing", "--queue"), 2
     )
+
+
+# --- three workers share the Redis budget -----------------------------------------------------
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("COPYDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        _service_unavailable(f"Redis at {url} is unreachable: {error}")
+    return url
+
+
+def test_three_workers_share_the_budget_with_almost_no_429s(
+    tmp_path: Path,
+    env: dict[str, str],
+    settings: Settings,
+    fake_server: FakeOpenAIServer,
+    redis_url: str,
+) -> None:
+    fake_server.responder = ByRoundResponder(approve_at=2)
+    fake_server.latency = 0.05
+    fake_server.enforce(rps=8)
+    shared = {**env, "COPYDESK_REDIS_URL": redis_url, "COPYDESK_RPM": "480",
+              "COPYDESK_MEMORY": "false"}  # fmt: skip
+    workers = [
+        WorkerProcess(tmp_path, shared, tmp_path / f"budget{n}.log", concurrency=6)
+        for n in range(3)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        topics = [f"Topic {n}" for n in range(30)]
+        jobs = asyncio.run(asyncio.wait_for(_submit_and_wait(settings, topics), TIMEOUT * 2))
+    finally:
+        for worker in workers:
+            worker.stop(timeout=30)
+
+    assert [j.status for j in jobs] == ["done"] * 30
+    assert all(j.result is not None and j.result["status"] == "approved" for j in jobs)
+    calls = len(fake_server.chat_requests())
+    assert calls >= 120  # 30 threads x (2 drafts + 2 verdicts), plus any retries
+    assert fake_server.rejected_429 <= calls // 100, (fake_server.rejected_429, calls)
+    served = {log.text().count("approved") for log in workers}
+    assert all(n > 0 for n in served), "every worker took part"
+
+
+async def _submit_and_wait(settings: Settings, topics: list[str]) -> list[Job]:
+    from graphs.queue import submit_many
+
+    queued = await submit_many(settings, "turn_taking", topics)
+    return await wait_for(settings, [q.job_id for q in queued])
