@@ -447,3 +447,35 @@ async def _submit_and_wait(settings: Settings, topics: list[str]) -> list[Job]:
 
     queued = await submit_many(settings, "turn_taking", topics)
     return await wait_for(settings, [q.job_id for q in queued])
+
+
+def test_a_worker_that_loses_its_lock_connection_stops_and_another_finishes(
+    home: Path,
+    settings: Settings,
+    fake_server: FakeOpenAIServer,
+    workers: Callable[..., WorkerProcess],
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    fake_server.latency = 0.3
+    fake_server.responder = ByRoundResponder(approve_at=3)
+    first = workers()
+    queued = asyncio.run(submit(settings, "turn_taking", topic="Kites", max_rounds=5))
+    path = home / "transcripts" / f"{queued.thread_id}.jsonl"
+    wait_until(lambda: path.exists() and path.stat().st_size > 0, "the first turn")
+    assert first.process is not None
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"copydesk-locks-{first.process.pid}",),
+        )
+    first.process.wait(timeout=TIMEOUT)
+
+    assert first.process.returncode == 1
+    assert "lost its PostgreSQL connection" in first.text()
+    workers()
+    [job] = finished(settings, queued.job_id)
+    assert job.result is not None
+    assert (job.result["status"], job.result["rounds"]) == ("approved", 3)
+    assert_each_round_once(home, queued.thread_id, 3)

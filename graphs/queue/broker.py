@@ -11,6 +11,7 @@ Nothing here connects at import: `make_broker` builds a broker (pika connects on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -89,7 +90,10 @@ def declare_actor(
     async def job(job_id: str) -> None:
         if handle is None:
             raise RuntimeError("this broker only submits; run `copydesk worker` to process jobs")
-        await handle(job_id)
+        try:
+            await handle(job_id)
+        except asyncio.CancelledError:  # the worker is stopping: back to the queue, quietly
+            raise Retry("stopped by its worker", delay=1_000) from None
 
     return dramatiq.Actor(
         job, broker=broker, actor_name=ACTOR, queue_name=queue, priority=0, options={}

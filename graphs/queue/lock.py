@@ -6,8 +6,8 @@ PostgreSQL lets one session take its own lock again, so the threads this process
 also kept in a set, and a second delivery to the same process is turned away too.
 The locks live as long as the connection, so a worker killed with SIGKILL releases its
 threads when PostgreSQL notices the closed socket. If the connection itself is lost while
-conversations run, their locks are gone too, so `watch()` cancels those conversations (their
-messages are retried, and the threads go on from their checkpoints).
+conversations run, their locks are gone too, so `watch()` cancels those conversations and
+the worker stops (its messages go back to the queue, its supervisor starts it again).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -59,7 +60,9 @@ class ThreadLocks:
 
     async def open(self) -> JobTable:
         """Connect and make sure the job table exists."""
-        self._connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        self._connection = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, application_name=f"copydesk-locks-{os.getpid()}"
+        )
         jobs = JobTable(self._connection)
         await jobs.setup()
         return jobs
@@ -102,24 +105,22 @@ class ThreadLocks:
                 async with self._use:
                     await self._db.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
-    async def watch(self, every: float = 5.0) -> None:
-        """Check the connection every `every` s; on loss, cancel the runs holding locks and
-        reconnect (runs forever; cancel it to stop)."""
+    async def watch(self, on_lost: Callable[[], None], every: float = 5.0) -> None:
+        """Check the connection every `every` s; when it is lost, cancel the conversations
+        that held locks on it (their messages are retried elsewhere) and call `on_lost`."""
         while True:
             await asyncio.sleep(every)
             try:
                 async with self._use:
                     await self._db.execute("SELECT 1")
-                continue
             except psycopg.Error as error:
-                log.warning(
+                log.error(
                     "lost the database connection holding thread locks (%s); stopping %d "
-                    "conversation(s), which are retried from their checkpoints",
+                    "conversation(s), which go on elsewhere from their checkpoints",
                     type(error).__name__,
                     len(self._holders),
                 )
-            for task in list(self._holders.values()):
-                task.cancel()
-            with contextlib.suppress(psycopg.Error):
-                await self.close()
-                self._connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                for task in list(self._holders.values()):
+                    task.cancel()
+                on_lost()
+                return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from agents.config import Settings
@@ -36,8 +37,10 @@ class Runner:
     Open it on the event loop that will run the jobs (`open`), then call `handle` per job.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_lost: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
+        self.on_lost = on_lost
+        """Called when the database connection holding the thread locks is lost."""
         self.locks = ThreadLocks(settings.resolved_checkpoint_url)
         self._stack = contextlib.AsyncExitStack()
         self._manager: ConversationManager | None = None
@@ -49,7 +52,7 @@ class Runner:
         await self.locks.open()
         self._stack.push_async_callback(self.locks.close)
         self._manager = await self._stack.enter_async_context(ConversationManager(self.settings))
-        self._watch = asyncio.create_task(self.locks.watch())
+        self._watch = asyncio.create_task(self.locks.watch(self.on_lost))
 
     async def close(self) -> None:
         """Cancel the jobs still running (their messages return to the queue), stop watching

@@ -25,6 +25,7 @@ import pika.exceptions
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 
 from agents.config import Settings
+from agents.errors import CopydeskError
 from graphs.queue.broker import (
     BrokerUnavailableError,
     broker_location,
@@ -34,7 +35,7 @@ from graphs.queue.broker import (
 from graphs.queue.producer import require_postgres
 from graphs.queue.tasks import Runner
 
-__all__ = ["run_worker"]
+__all__ = ["DatabaseLostError", "run_worker"]
 
 log = logging.getLogger("copydesk.queue")
 
@@ -63,7 +64,13 @@ def run_worker(
     require_postgres(settings)
     threads = concurrency or settings.worker_concurrency
     stop = stop or threading.Event()
-    runner = Runner(settings)
+    lost = threading.Event()
+
+    def on_lost() -> None:
+        lost.set()
+        stop.set()
+
+    runner = Runner(settings, on_lost)
     broker = make_broker(settings.broker_url)
     declare_actor(broker, settings.queue, runner.handle)
     try:
@@ -102,6 +109,15 @@ def run_worker(
         loop.stop()  # type: ignore[no-untyped-call]
         set_event_loop_thread(None)
         broker.close()
+    if lost.is_set():
+        raise DatabaseLostError(
+            "the worker lost its PostgreSQL connection and stopped; its conversations went "
+            "back to the queue. Check PostgreSQL, then start the worker again"
+        )
+
+
+class DatabaseLostError(CopydeskError):
+    """The worker's database connection (and with it its thread locks) was lost."""
 
 
 def _on_signals(stop: threading.Event) -> None:
