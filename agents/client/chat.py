@@ -41,7 +41,7 @@ from agents.client.prices import PriceTable
 from agents.client.resilience import StreamWatch, announce_restart
 from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.usage import CallRecord, UsageLedger, usage_of
-from agents.client.wire import ChatCompletionsWire
+from agents.client.wire import ChatCompletionsWire, NoSyncCalls
 from agents.config import Settings
 from agents.errors import (
     ModelAuthError,
@@ -242,6 +242,7 @@ class OpenAIClient:
                 async_client=ChatCompletionsWire(
                     known[1], self.base_url or DEFAULT_ENDPOINT, key.get_secret_value()
                 ),
+                client=NoSyncCalls(),
             )
         return chat
 

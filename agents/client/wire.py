@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import openai
 
-__all__ = ["ChatCompletionsWire"]
+__all__ = ["ChatCompletionsWire", "NoSyncCalls"]
 
 _NOT_BODY = frozenset({"extra_body", "extra_headers", "extra_query", "timeout"})
 _STATUS_ERRORS: Mapping[int, type[openai.APIStatusError]] = {
@@ -88,6 +88,19 @@ class ChatCompletionsWire:
             await response.aclose()
             raise _status_error(response)
         return response
+
+
+class NoSyncCalls:
+    """The synchronous client slot of `ChatOpenAI`, filled so that it does not build an
+    unused `openai.OpenAI` (its TLS context alone costs ~0.3 s of CPU per model at start).
+    copydesk calls models only asynchronously."""
+
+    def __init__(self) -> None:
+        self.with_raw_response = self
+
+    def create(self, **payload: Any) -> Any:
+        """Refuse: a synchronous call would block the event loop."""
+        raise RuntimeError("copydesk calls chat models asynchronously; use ainvoke/astream")
 
 
 class ChunkStream:
