@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.config import Settings
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
@@ -24,9 +23,9 @@ from graphs.cli.common import (
     out,
     settings_from_flags,
 )
-from graphs.cli.console import configure_logging
 
 if TYPE_CHECKING:
+    from agents.config import Settings
     from graphs.queue import Job
 
 # graphs.queue (Dramatiq, pika, psycopg) is imported by the commands that use it, so every
@@ -53,6 +52,8 @@ def worker(
     model: ModelFlag = None,
 ) -> None:
     """Run a worker: take queued conversations from RabbitMQ and run them, many at once."""
+    from graphs.cli.console import configure_logging
+
     settings = settings_from_flags(model=model, worker_concurrency=concurrency)
     secrets = [s.get_secret_value() for s in [settings.openai_api_key] if s]
     password = urlsplit(settings.broker_url).password
