@@ -8,6 +8,7 @@ process alone), and reads the server's counters for the run: a `Sample`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import resource
@@ -102,6 +103,7 @@ class Sample:
     embeddings_429: int = 0
     chat_span: float = 0.0  # seconds from the first chat request to the last
     error: str | None = None
+    started: str = ""  # UTC time the run started
     server: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -152,6 +154,7 @@ def run_client(
         command = argv(workdir)
         env = _environment(server.base_url, workdir, extra_env)
         with out.open("w") as stdout, err.open("w") as stderr:
+            sample.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             start = time.monotonic()
             child = subprocess.Popen(command, cwd=workdir, env=env, stdout=stdout, stderr=stderr)
             killer = threading.Timer(timeout, child.kill)

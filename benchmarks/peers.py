@@ -1,7 +1,7 @@
 """copydesk side by side with LangGraph, AutoGen and CrewAI on one writer <-> editor loop.
 
     .venv/bin/python benchmarks/peers.py [--quick] [--only copydesk,langgraph] [--repeat 3]
-        [--rounds 3,10,30] [--conversations 50] [--no-budget]
+        [--rounds 3,10,30] [--conversations 50] [--budget-conversations 12]
     make bench-peers [PEERS_ARGS="--quick --only copydesk,copydesk-nomem"]
 
 The clients: copydesk on its default settings (memory on) and with `COPYDESK_MEMORY=false`,
@@ -18,114 +18,32 @@ each run makes. See `benchmarks/README.md` for the method and the results.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._peer_clients import CLIENT_DIR, CLIENTS, Client, run_one  # noqa: E402
 from benchmarks._peer_report import (  # noqa: E402 (the repository must be on sys.path first)
     budget_table,
     concurrent_table,
     single_table,
     targets,
 )
-from benchmarks._peer_run import FakeServer, Sample, run_client  # noqa: E402
+from benchmarks._peer_run import FakeServer, Sample  # noqa: E402
 from benchmarks._peer_venvs import VenvError, ensure_venv  # noqa: E402
 
-__all__ = ["CLIENTS", "Client", "main", "run_one"]
+__all__ = ["main"]
 
-CLIENT_DIR = REPO / "benchmarks" / "peer_clients"
-TOPIC = "Why every city street should have a tree"
 CHAT_MODEL, EMBEDDING_MODEL = "gpt-4o-mini", "text-embedding-3-small"
 CHAT_RPS, EMBEDDING_RPS = 5.0, 30.0
-
-
-@dataclass(frozen=True)
-class Client:
-    """One contender: copydesk's CLI (`venv` None) or a peer's script in its own venv."""
-
-    name: str
-    venv: str | None = None
-    script: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    def argv(self, python: str, rounds: int, conversations: int, workdir: Path) -> list[str]:
-        """The command that runs `conversations` conversations of `rounds` rounds."""
-        if self.script is not None:
-            return [
-                python,
-                str(CLIENT_DIR / self.script),
-                *("--rounds", str(rounds), "--conversations", str(conversations)),
-                *("--workdir", str(workdir)),
-            ]
-        copydesk = str(Path(python).with_name("copydesk"))
-        if conversations == 1:
-            return [copydesk, "run", "turn_taking", "--topic", TOPIC]  # + rounds, --json
-        topics = workdir / "topics.txt"
-        topics.write_text("".join(f"{TOPIC} (piece {n + 1})\n" for n in range(conversations)))
-        return [
-            *(copydesk, "run-many", str(topics), "--graph", "turn_taking"),
-            *("--concurrency", str(conversations)),
-        ]
-
-    def check(self, rounds: int, conversations: int, stdout: str) -> str | None:
-        """An error message unless the client reports every conversation done."""
-        try:
-            result = json.loads(stdout if self.script is None else stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            return f"unreadable output: {stdout.strip()[-200:]!r}"
-        if self.script is not None:
-            done = result.get("completed") if isinstance(result, dict) else None
-            return None if done == conversations else f"{done}/{conversations} completed"
-        rows = result if isinstance(result, list) else [result]
-        bad = [r.get("status") for r in rows if r.get("status") != "out_of_rounds"]
-        if len(rows) != conversations or bad:
-            return f"{len(rows)} conversations, unexpected statuses {bad[:3]}"
-        return None
-
-
-CLIENTS: dict[str, Client] = {
-    "copydesk": Client("copydesk"),
-    "copydesk-nomem": Client("copydesk-nomem", env={"COPYDESK_MEMORY": "false"}),
-    "langgraph": Client("langgraph", "langgraph", "langgraph_loop.py"),
-    "autogen": Client("autogen", "autogen", "autogen_loop.py"),
-    "crewai": Client("crewai", "crewai", "crewai_loop.py"),
-}
-
-
-def run_one(
-    server: FakeServer,
-    client: Client,
-    python: str,
-    *,
-    rounds: int,
-    conversations: int,
-    timeout: float = 1800.0,
-) -> Sample:
-    """Measure one run of `client` against `server`."""
-
-    def argv(workdir: Path) -> list[str]:
-        command = client.argv(python, rounds, conversations, workdir)
-        if client.script is None:
-            command += ["--max-rounds", str(rounds), "--json"]
-        return command
-
-    return run_client(
-        server,
-        Sample(client.name, conversations, rounds),
-        argv,
-        extra_env=client.env,
-        check=lambda out: client.check(rounds, conversations, out),
-        timeout=timeout,
-    )
 
 
 def _ints(text: str) -> list[int]:
@@ -186,121 +104,137 @@ def _machine() -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run every row, print the tables and the targets."""
-    args = _parse(argv)
-    clients = [CLIENTS[name] for name in args.only.split(",")]
-    pythons: dict[str, str] = {}
-    failed: list[Sample] = []
-    for client in clients:
-        try:
-            pythons[client.name] = str(
-                ensure_venv(REPO, client.venv) if client.venv else sys.executable
+def _commit() -> str:
+    """The commit measured (with `+dirty` when the tree has changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty=+dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        head = ""
+    return head or "unknown"
+
+
+class _Run:
+    """The samples of one benchmark run, written to `--json-out` after each one."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.machine = {"start": _machine(), "commit": _commit()}
+        self.samples: list[Sample] = []
+        self.budget: list[Sample] = []
+
+    def add(self, sample: Sample, *, budget: bool = False) -> None:
+        """Keep a sample, show it on stderr, save the run so far."""
+        (self.budget if budget else self.samples).append(sample)
+        if sample.chat or sample.cpu:
+            print(
+                f"  {sample.client:<15} {sample.conversations:>3}xR{sample.rounds:<3} "
+                f"cpu {sample.cpu:6.2f} s  wall {sample.wall:6.2f} s  "
+                f"rss {sample.rss_mib:4.0f} MiB  chat {sample.chat:4d}  "
+                f"emb {sample.embeddings:4d}  {sample.error or ''}",
+                file=sys.stderr,
+                flush=True,
             )
-        except VenvError as error:
-            failed += [Sample(client.name, 1, r, error=f"venv: {error}") for r in args.rounds]
-            failed.append(Sample(client.name, args.conversations, 3, error=f"venv: {error}"))
-    runnable = [c for c in clients if c.name in pythons]
-    _compile(set(pythons.values()))
-    started = _machine()
-    print(f"machine: {started}", file=sys.stderr)
-    samples: list[Sample] = list(failed)
-    budget: list[Sample] = []
+        self.save()
 
-    def measured(sample: Sample) -> Sample:
-        print(
-            f"  {sample.client:<15} {sample.conversations:>3}xR{sample.rounds:<3} "
-            f"cpu {sample.cpu:6.2f} s  wall {sample.wall:6.2f} s  rss {sample.rss_mib:4.0f} MiB  "
-            f"chat {sample.chat:4d}  emb {sample.embeddings:4d}  {sample.error or ''}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return sample
+    def save(self) -> None:
+        """Write every sample so far (a run cut short still leaves its numbers)."""
+        if not self.args.json_out:
+            return
+        self.args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "machine": self.machine,
+            "args": {k: str(v) for k, v in vars(self.args).items()},
+            "samples": [asdict(s) for s in self.samples],
+            "budget": [asdict(s) for s in self.budget],
+        }
+        self.args.json_out.write_text(json.dumps(record, indent=1))
 
+
+def _measure(run: _Run, clients: list[Client], pythons: dict[str, str]) -> None:
+    """Every row, `--repeat` times, the clients' order rotating between repeats."""
+    args = run.args
     for repeat in range(args.repeat):
         print(f"repeat {repeat + 1}/{args.repeat}", file=sys.stderr)
-        order = (
-            runnable[repeat % max(len(runnable), 1) :] + runnable[: repeat % max(len(runnable), 1)]
-        )
+        shift = repeat % max(len(clients), 1)
+        order = clients[shift:] + clients[:shift]
         with FakeServer(REPO, args.latency) as server:
             for client in order:
                 for rounds in args.rounds:
-                    samples.append(
-                        measured(
-                            run_one(
-                                server, client, pythons[client.name], rounds=rounds, conversations=1
-                            )
-                        )
-                    )
+                    python = pythons[client.name]
+                    run.add(run_one(server, client, python, rounds=rounds, conversations=1))
         if args.conversations > 0:
             with FakeServer(REPO, args.concurrent_latency) as server:
                 for client in order:
-                    samples.append(
-                        measured(
-                            run_one(
-                                server,
-                                client,
-                                pythons[client.name],
-                                rounds=3,
-                                conversations=args.conversations,
-                            )
-                        )
-                    )
+                    python, n = pythons[client.name], args.conversations
+                    run.add(run_one(server, client, python, rounds=3, conversations=n))
         if args.budget_conversations > 0 and "copydesk" in pythons:
             limits = [(CHAT_MODEL, CHAT_RPS), (EMBEDDING_MODEL, EMBEDDING_RPS)]
             with FakeServer(REPO, args.latency, limits) as server:
-                budget.append(
-                    measured(
-                        run_one(
-                            server,
-                            CLIENTS["copydesk"],
-                            pythons["copydesk"],
-                            rounds=3,
-                            conversations=args.budget_conversations,
-                        )
-                    )
-                )
-    names = [c.name for c in clients]
-    ended = _machine()
-    print(f"\nmachine at start: {started}\nmachine at end:   {ended}\n")
+                python, n = pythons["copydesk"], args.budget_conversations
+                sample = run_one(server, CLIENTS["copydesk"], python, rounds=3, conversations=n)
+                run.add(sample, budget=True)
+
+
+def _report(run: _Run, names: list[str]) -> None:
+    """Print the tables and the targets."""
+    args = run.args
+    run.machine["end"] = _machine()
+    run.save()
+    print(f"\ncommit {run.machine['commit']}")
+    print(f"machine at start: {run.machine['start']}\nmachine at end:   {run.machine['end']}\n")
     print(
         f"One conversation, R rounds, server latency {1000 * args.latency:.0f} ms; "
         f"median (min) of {args.repeat}:\n"
     )
-    print(single_table(samples, names, args.rounds))
+    print(single_table(run.samples, names, args.rounds))
     if args.conversations > 0:
         print(
             f"\n{args.conversations} conversations at once, R3, server latency "
             f"{1000 * args.concurrent_latency:.0f} ms; median (min) of {args.repeat}:\n"
         )
-        print(concurrent_table(samples, names, args.conversations, 3))
-    if budget:
+        print(concurrent_table(run.samples, names, args.conversations, 3))
+    if run.budget:
         print(
             f"\ncopydesk run-many, {args.budget_conversations} conversations at once, R3, cold, "
             f"server allowing {CHAT_RPS:g} chat and {EMBEDDING_RPS:g} embedding requests/s:\n"
         )
-        print(budget_table(budget, CHAT_RPS))
+        print(budget_table(run.budget, CHAT_RPS))
     print("\nTargets (issue 9), copydesk on its default settings:")
     marginal_rounds = (args.rounds[-2], args.rounds[-1]) if len(args.rounds) > 1 else (0, 0)
     for line in targets(
-        samples,
+        run.samples,
         conversations=args.conversations,
         concurrent_rounds=3,
         marginal_rounds=marginal_rounds,
-        budget=budget,
+        budget=run.budget,
         chat_rps=CHAT_RPS,
     ):
         print(f"  {line}")
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "machine": {"start": started, "end": ended},
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "samples": [asdict(s) for s in samples],
-            "budget": [asdict(s) for s in budget],
-        }
-        args.json_out.write_text(json.dumps(record, indent=1))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build what is missing, run every row, print the tables and the targets."""
+    args = _parse(argv)
+    clients = [CLIENTS[name] for name in args.only.split(",")]
+    run = _Run(args)
+    pythons: dict[str, str] = {}
+    for client in clients:
+        try:
+            venv = ensure_venv(REPO, client.venv) if client.venv else Path(sys.executable)
+            pythons[client.name] = str(venv)
+        except VenvError as error:
+            for rounds in args.rounds:
+                run.add(Sample(client.name, 1, rounds, error=f"venv: {error}"))
+            run.add(Sample(client.name, args.conversations, 3, error=f"venv: {error}"))
+    _compile(set(pythons.values()))
+    print(f"commit {run.machine['commit']}, machine: {run.machine['start']}", file=sys.stderr)
+    _measure(run, [c for c in clients if c.name in pythons], pythons)
+    _report(run, [c.name for c in clients])
     return 0
 
 

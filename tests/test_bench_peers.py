@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from benchmarks._peer_clients import CLIENTS, REPO, run_one
 from benchmarks._peer_report import budget_table, concurrent_table, single_table, targets
 from benchmarks._peer_run import FakeServer, Sample
-from benchmarks.peers import CLIENTS, REPO, run_one
 
 pytestmark = pytest.mark.slow
 
