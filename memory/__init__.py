@@ -3,13 +3,7 @@ checkpoints and their pruning."""
 
 from memory.buffer import DEFAULT_WINDOW_TOKENS, Window, WindowPolicy
 from memory.checkpoint import CheckpointURLError, open_checkpointer, strict_serializer
-from memory.embeddings import (
-    Embedder,
-    EmbedderMismatchError,
-    LexicalEmbedder,
-    OpenAIEmbedder,
-    make_embedder,
-)
+from memory.embeddings import Embedder, EmbedderMismatchError, LexicalEmbedder
 from memory.prune import PruneReport, prune_checkpoints
 from memory.recall import Memory, RecallPolicy, project_namespace, thread_namespace
 from memory.store import open_store
@@ -24,14 +18,12 @@ __all__ = [
     "FaissStore",
     "LexicalEmbedder",
     "Memory",
-    "OpenAIEmbedder",
     "PruneReport",
     "RecallPolicy",
     "TokenCounter",
     "Window",
     "WindowPolicy",
     "encoding_for_model",
-    "make_embedder",
     "open_checkpointer",
     "open_store",
     "project_namespace",

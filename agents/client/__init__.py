@@ -3,7 +3,8 @@
 `OpenAIClient` (chat.py) owns retries (retry.py), the shared rate limiter and its budgets
 (limiter.py, windows.py, windows_redis.py), the circuit breaker and stream restarts
 (resilience.py), prices and usage (prices.py, usage.py), and the deterministic offline model
-(offline.py) served when no key is set.
+(offline.py) served when no key is set; embeddings for the memory store go through the same
+machinery (embeddings.py).
 
 Names are exported lazily: importing this package loads nothing heavy (langchain-openai,
 httpx pools) until a name is first used, so `copydesk --help` stays cheap.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agents.client.chat import STRUCTURED_TAG, OpenAIClient, Reply, Structured
+    from agents.client.embeddings import ClientEmbedder, embedder_for
     from agents.client.limiter import LimiterRegistry, Priority, RateLimiter
     from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
     from agents.client.prices import Price, PriceTable
@@ -28,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "OpenAIClient": "chat",
     "Reply": "chat",
     "Structured": "chat",
+    "ClientEmbedder": "embeddings",
+    "embedder_for": "embeddings",
     "LimiterRegistry": "limiter",
     "Priority": "limiter",
     "RateLimiter": "limiter",
@@ -48,6 +52,7 @@ __all__ = [
     "STRUCTURED_TAG",
     "CallRecord",
     "CircuitBreaker",
+    "ClientEmbedder",
     "LimiterRegistry",
     "OfflineChatModel",
     "OpenAIClient",
@@ -59,6 +64,7 @@ __all__ = [
     "RetryPolicy",
     "Structured",
     "UsageLedger",
+    "embedder_for",
 ]
 
 
