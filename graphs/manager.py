@@ -23,7 +23,6 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from agents.client import STRUCTURED_TAG, OpenAIClient
-from agents.client.embeddings import embedder_for
 from agents.client.resilience import RESTART_EVENT
 from agents.config import Settings
 from agents.errors import CopydeskError
@@ -104,6 +103,8 @@ class ConversationManager:
             url = self.settings.resolved_checkpoint_url
             self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
         if self.store is None and self.settings.memory:
+            from agents.client.embeddings import embedder_for  # loaded only with memory on
+
             embedder = embedder_for(self.settings, self.client)
             self.store = self._stack.enter_context(open_store(self.settings, embedder))
         return self

@@ -17,8 +17,8 @@ from agents.client.embeddings import ClientEmbedder, embedder_for
 from agents.errors import ModelUnavailableError
 from memory.embeddings import LexicalEmbedder
 from tests.fakes import FakeOpenAIServer
-from tests.fakes.openai_server import Fault
 from tests.fakes._payloads import embedding_vector
+from tests.fakes.openai_server import Fault
 
 
 def test_lexical_reflects_shared_wording_and_is_unit_length() -> None:

@@ -102,7 +102,9 @@ def test_reads_write_only_for_items_with_a_ttl(tmp_path: Path) -> None:
     assert first.items.generation() == generation
     # data_version changes when another connection commits: the other store wrote nothing.
     assert first.items.db.execute("PRAGMA data_version").fetchone()[0] == data_version
-    (expires,) = first.items.db.execute("SELECT expires_at FROM items WHERE key = 'short'").fetchone()
+    (expires,) = first.items.db.execute(
+        "SELECT expires_at FROM items WHERE key = 'short'"
+    ).fetchone()
     second.get(("t",), "short")
     (later,) = first.items.db.execute("SELECT expires_at FROM items WHERE key = 'short'").fetchone()
     assert later > expires and first.items.generation() == generation

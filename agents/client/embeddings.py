@@ -19,17 +19,19 @@ import threading
 import time
 import weakref
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import openai
 
-from agents.client.chat import OpenAIClient
 from agents.client.limiter import Priority
 from agents.client.retry import RetryPolicy, is_retryable
-from agents.config import Settings
 from agents.errors import ModelRequestError
 from memory.embeddings import Embedder, EmbedderMismatchError, LexicalEmbedder, Vectors, normalise
+
+if TYPE_CHECKING:
+    from agents.client.chat import OpenAIClient
+    from agents.config import Settings
 
 __all__ = ["ClientEmbedder", "embedder_for"]
 
@@ -221,6 +223,8 @@ def embedder_for(settings: Settings, client: OpenAIClient | None = None) -> Embe
     set and the run is not offline; else the deterministic offline `LexicalEmbedder`."""
     if settings.is_offline or (settings.openai_api_key is None and not settings.openai_base_url):
         return LexicalEmbedder(settings.embedding_dims or 384)
+    from agents.client.chat import OpenAIClient
+
     model = settings.embedding_model
     return ClientEmbedder(
         client or OpenAIClient.from_settings(settings),

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from langgraph.store.base import PutOp
 
-from agents.client.embeddings import embedder_for
 from agents.errors import ModelError
 from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
 from memory.checkpoint import open_checkpointer, sqlite_path
@@ -36,6 +35,8 @@ def _open(settings: Any) -> FaissStore | None:
     if not memory_path(settings).exists():
         return None
     try:
+        from agents.client.embeddings import embedder_for  # loads the client only when used
+
         return make_store(settings, embedder_for(settings))
     except EmbedderMismatchError as error:
         raise _fail(str(error)) from None
