@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo test check lint format types pytest bench clean
+.PHONY: demo test check lint format types pytest bench bench-embeddings clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ pytest: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/topologies.py
+
+bench-embeddings: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/embeddings.py
 
 clean:
 	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage
