@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from memory.embeddings import Embedder
-from memory.vector import FaissStore
+if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
+    from memory.embeddings import Embedder
+    from memory.vector import FaissStore
 
 __all__ = ["MemorySettings", "make_store", "memory_path", "open_store"]
 
@@ -34,6 +35,8 @@ def memory_path(settings: MemorySettings) -> Path:
 
 def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     """The store under home (created on first use); the caller closes it."""
+    from memory.vector import FaissStore
+
     return FaissStore(memory_path(settings), embedder=embedder, fields=INDEXED_FIELDS)
 
 
