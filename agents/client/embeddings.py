@@ -1,8 +1,9 @@
 """`ClientEmbedder`: embeddings through the model client's machinery, for the memory store.
 
 It shares the `OpenAIClient`'s connection pool of the running event loop (one per loop, never
-one per request), waits in the limiter of its own embedding model (a budget apart from
-chat's, learned from the same `x-ratelimit-*` headers), retries 408/409/429/5xx and broken
+one per request) and posts plain JSON on it (`wire.py`; vectors come as base64 float32),
+waits in the limiter of its own embedding model (a budget apart from chat's, learned from
+the same `x-ratelimit-*` headers), retries 408/409/429/5xx and broken
 connections with the same backoff and `Retry-After`, and stops calling an endpoint whose
 circuit breaker is open. A call that fails for good raises a `ModelError`; the store keeps
 the texts waiting and embeds them with a later request, so no memory is lost.
@@ -14,6 +15,8 @@ the texts waiting and embeds them with a later request, so no memory is lost.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import threading
 import time
@@ -26,6 +29,7 @@ import openai
 
 from agents.client.limiter import Priority
 from agents.client.retry import RetryPolicy, is_retryable
+from agents.client.wire import ChatCompletionsWire
 from agents.errors import ModelRequestError
 from memory.embeddings import Embedder, EmbedderMismatchError, LexicalEmbedder, Vectors, normalise
 
@@ -37,6 +41,7 @@ __all__ = ["ClientEmbedder", "embedder_for"]
 
 log = logging.getLogger("copydesk.client")
 T = TypeVar("T")
+OPENAI_URL = "https://api.openai.com/v1"
 NATIVE_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
 
@@ -70,7 +75,7 @@ class ClientEmbedder:
         )
         self.requests = 0
         """HTTP requests sent (attempts included)."""
-        self._sdk: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+        self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChatCompletionsWire] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -89,18 +94,18 @@ class ClientEmbedder:
         """Each call is a request: the store batches texts into as few as it can."""
         return True
 
-    def _api(self) -> openai.AsyncOpenAI:
+    def _wire(self) -> ChatCompletionsWire:
         loop = asyncio.get_running_loop()
-        api = self._sdk.get(loop)
-        if api is None:
+        wire = self._wires.get(loop)
+        if wire is None:
             key = self.client._api_key  # the client subsystem shares its key
-            api = self._sdk[loop] = openai.AsyncOpenAI(
-                api_key=key.get_secret_value() if key else "not-needed",
-                base_url=self.client.base_url,
-                max_retries=0,  # retries are ours, each one paced by the limiter
-                http_client=self.client.http_client(),  # type: ignore[arg-type]  # httpx pool, as ChatOpenAI passes it
+            wire = self._wires[loop] = ChatCompletionsWire(
+                self.client.http_client(),
+                self.client.base_url or OPENAI_URL,
+                key.get_secret_value() if key else "not-needed",
+                path="/embeddings",
             )
-        return api
+        return wire
 
     async def aembed(self, texts: Sequence[str]) -> Vectors:
         """One L2-normalised row per text, in one request (the caller sizes the batch).
@@ -132,9 +137,13 @@ class ClientEmbedder:
             self.requests += 1
             try:
                 with client.observing(limiter):
-                    reply = await self._api().embeddings.create(
-                        model=self.model, input=[t or " " for t in texts], **options
+                    reply = await self._wire().create(
+                        model=self.model,
+                        input=[t or " " for t in texts],
+                        encoding_format="base64",
+                        **options,
                     )
+                vectors = self._matrix(reply, len(texts))
             except Exception as error:
                 if not is_retryable(error):
                     await limiter.refund(permit)
@@ -159,13 +168,18 @@ class ClientEmbedder:
                 await asyncio.sleep(wait)
                 continue
             breaker.success()
-            used = reply.usage.prompt_tokens if reply.usage else 0
+            used = int((reply.get("usage") or {}).get("prompt_tokens") or 0)
             await limiter.settle(permit, used, 0)
-            return self._matrix(reply, len(texts))
+            return vectors
 
     def _matrix(self, reply: Any, count: int) -> Vectors:
-        rows = [d.embedding for d in sorted(reply.data, key=lambda d: d.index)]
-        matrix = np.asarray(rows, dtype=np.float32).reshape(count, -1)
+        """The vectors of a reply (base64 float32, or lists from servers that ignore the
+        encoding), in input order; a reply of another shape is retried like a broken body."""
+        try:
+            rows = sorted(reply["data"], key=lambda d: d["index"])
+            matrix = np.stack([_vector(row["embedding"]) for row in rows]).reshape(count, -1)
+        except (KeyError, TypeError, ValueError) as error:
+            raise json.JSONDecodeError(f"not an embeddings reply ({error})", "", 0) from None
         if matrix.shape[1] != self.dimensions:
             raise EmbedderMismatchError(
                 f"{self.model} returned {matrix.shape[1]}-dimensional vectors, expected "
@@ -193,6 +207,12 @@ class ClientEmbedder:
                 await self.client.aclose()  # this loop's connections go with it
 
         return _run(once())
+
+
+def _vector(value: Any) -> Vectors:
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), np.float32)
+    return np.asarray(value, np.float32)
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:

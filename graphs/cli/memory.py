@@ -52,7 +52,6 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Memories closest in meaning to QUERY, best first."""
-    import openai
 
     from memory.recall import thread_namespace
 
