@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo test check lint format types pytest bench bench-embeddings clean
+.PHONY: demo test check lint format types pytest bench bench-embeddings bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ bench: $(VENV)/.installed-dev
 
 bench-embeddings: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/embeddings.py
+
+# copydesk against bare LangGraph, AutoGen and CrewAI (peer venvs built under .bench/ on first
+# use). Quick re-measure of copydesk alone: make bench-peers PEERS_ARGS="--quick --only copydesk"
+PEERS_ARGS ?=
+bench-peers: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/peers.py $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage
