@@ -53,7 +53,7 @@ from agents.errors import (
     fingerprint,
 )
 from agents.state import UsageTotals
-from memory.tokens import token_counter
+from memory.tokens import encoding_for_model, encoding_loaded, token_counter
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 
@@ -446,7 +446,7 @@ class OpenAIClient:
         limiter = self.limiters.get(self.endpoint, model, self._key_id)
         breaker = self.limiters.breaker(self.endpoint, model)
         can_fall_back = model != self.models[-1]
-        prompt = token_counter(model).messages(list(messages)) if limiter.tpm else 0
+        prompt = await _prompt_estimate(model, messages, limiter.tpm)
         estimate = limiter.estimate(prompt) if limiter.tpm else 0
         watch = StreamWatch()
         watched = merge_configs(config, {"callbacks": [watch]})
@@ -573,6 +573,25 @@ class OpenAIClient:
             f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
             "server is back"
         )
+
+
+async def _prompt_estimate(model: str, messages: Sequence[BaseMessage], tpm: int | None) -> int:
+    """Prompt tokens to reserve in a token budget of `tpm` (0 with none).
+
+    A byte count bounds the tokens from above without the tokenizer; while it is a small
+    share of the budget it is reserved as it is (the server's usage replaces it after the
+    call). A larger prompt is counted exactly, loading the tokenizer's tables (~80 MiB,
+    ~0.3 s) off the event loop the first time.
+    """
+    if not tpm:
+        return 0
+    counter = token_counter(model)
+    bound = counter.messages_bound(messages)
+    if bound <= tpm // 100:
+        return bound
+    if not encoding_loaded(model):
+        await asyncio.to_thread(encoding_for_model, model)
+    return counter.messages(list(messages))
 
 
 def _with_params(
