@@ -3,7 +3,7 @@ small, FAISS approximate search past `exact_limit`, both with `InMemoryStore`'s 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langgraph.store.base import Item, SearchItem, SearchOp
@@ -13,12 +13,16 @@ from memory._filters import matches
 from memory._items import ItemRow, ItemTable
 from memory._rows import VectorRows
 
+if TYPE_CHECKING:
+    from memory._pg import PgItemTable
+    from memory._pg_rows import PgVectorRows
+
 __all__ = ["search"]
 
 
 def search(
-    items: ItemTable,
-    rows: VectorRows,
+    items: ItemTable | PgItemTable,
+    rows: VectorRows | PgVectorRows,
     cache: IndexCache,
     query: Any | None,
     exact_limit: int,
@@ -57,7 +61,12 @@ def search(
 
 
 def _approximate(
-    items: ItemTable, rows: VectorRows, cache: IndexCache, query: Any, op: SearchOp, now: float
+    items: ItemTable | PgItemTable,
+    rows: VectorRows | PgVectorRows,
+    cache: IndexCache,
+    query: Any,
+    op: SearchOp,
+    now: float,
 ) -> list[tuple[ItemRow, SearchItem]]:
     index = cache.index
     wanted = op.offset + op.limit

@@ -1,4 +1,6 @@
-"""The memory store a run uses: a `FaissStore` under `COPYDESK_HOME/memory`.
+"""The memory store a run uses: a `FaissStore` under `COPYDESK_HOME/memory`, or, with
+`COPYDESK_STORE_URL=postgresql://...`, one whose items and vectors live in PostgreSQL, shared
+by every process and machine (each keeps only its FAISS cache).
 
 `memory` is a leaf package: it takes the home directory through a small protocol rather than
 importing `agents.config`, and the embedder is injected (the model client builds the one that
@@ -16,7 +18,7 @@ if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
     from memory.embeddings import Embedder
     from memory.vector import FaissStore
 
-__all__ = ["MemorySettings", "make_store", "memory_path", "open_store"]
+__all__ = ["MemorySettings", "forget_all", "make_store", "memory_path", "open_store"]
 
 INDEXED_FIELDS = ("text",)
 
@@ -26,6 +28,8 @@ class MemorySettings(Protocol):
 
     @property
     def home(self) -> Path: ...
+    @property
+    def store_url(self) -> str | None: ...
 
 
 def memory_path(settings: MemorySettings) -> Path:
@@ -34,9 +38,12 @@ def memory_path(settings: MemorySettings) -> Path:
 
 
 def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
-    """The store under home (created on first use); the caller closes it."""
+    """The store in PostgreSQL (`store_url`) or under home (created on first use); the
+    caller closes it."""
     from memory.vector import FaissStore
 
+    if settings.store_url:
+        return FaissStore(url=settings.store_url, embedder=embedder, fields=INDEXED_FIELDS)
     return FaissStore(memory_path(settings), embedder=embedder, fields=INDEXED_FIELDS)
 
 
@@ -48,3 +55,15 @@ def open_store(settings: MemorySettings, embedder: Embedder) -> Iterator[FaissSt
         yield store
     finally:
         store.close()
+
+
+def forget_all(settings: MemorySettings) -> None:
+    """Delete the whole store: the PostgreSQL tables' rows, or the folder under home."""
+    if settings.store_url:
+        from memory._pg import clear
+
+        clear(settings.store_url)
+        return
+    import shutil
+
+    shutil.rmtree(memory_path(settings), ignore_errors=True)

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langgraph.store.base import (
@@ -53,6 +53,10 @@ from memory._items import ItemTable
 from memory._pending import Backlog
 from memory._plan import Plan, VectorCache, chunks, plan, texts_of
 from memory._rows import VectorRows
+
+if TYPE_CHECKING:
+    from memory._pg import PgItemTable
+    from memory._pg_rows import PgVectorRows
 from memory._search import search
 from memory.embeddings import Embedder, EmbedderMismatchError
 
@@ -89,8 +93,10 @@ class FaissStore(BaseStore):
         ttl: TTLConfig | None = None,
         hnsw_threshold: int = 20_000,
         exact_limit: int = 20_000,
+        url: str | None = None,
     ) -> None:
-        self.path = path
+        self.path = None if url else path
+        self.url = url
         self.embedder = embedder
         self.fields = [(f, f if f == "$" else tokenize_path(f)) for f in fields]
         self.ttl_config = ttl
@@ -100,10 +106,19 @@ class FaissStore(BaseStore):
         self.queries = VectorCache()
         """Vectors of recent search queries."""
         self._lock = threading.RLock()
-        if path is not None:
-            path.mkdir(parents=True, exist_ok=True)
-        self.items = ItemTable(path / ITEMS_FILE if path else None)
-        self.rows = VectorRows(self.items.db)
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+        self.items: ItemTable | PgItemTable
+        self.rows: VectorRows | PgVectorRows
+        if url:  # PostgreSQL is the source of truth; the index is this process's cache only
+            from memory._pg import PgItemTable
+            from memory._pg_rows import PgVectorRows
+
+            self.items = PgItemTable(url)
+            self.rows = PgVectorRows(self.items.db)
+        else:
+            self.items = ItemTable(path / ITEMS_FILE if path else None)
+            self.rows = VectorRows(self.items.db)
         self._check_embedder()
         self.cache = IndexCache(embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold)
         self.backlog = Backlog()
@@ -124,7 +139,8 @@ class FaissStore(BaseStore):
             self.items.set_meta(embedder=self.embedder.name, dims=str(self.embedder.dims))
         elif name != self.embedder.name or int(dims or 0) != self.embedder.dims:
             raise EmbedderMismatchError(
-                f"the memory at {self.path} was indexed with {name} ({dims} dims) but this run "
+                f"the memory at {self.path or 'COPYDESK_STORE_URL'} was indexed with {name} "
+                f"({dims} dims) but this run "
                 f"embeds with {self.embedder.name} ({self.embedder.dims} dims); use the same "
                 "embedder, or clear it with `copydesk memory forget --all`"
             )

@@ -137,3 +137,50 @@ def make_conversation_settings(
         return make_settings(**{"checkpoint_url": checkpoint_url, **flags})
 
     return make
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_form(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Each store test runs on the SQLite form and on the PostgreSQL form of `FaissStore`.
+
+    `store_form(path=None, **options)` opens a store: a fresh one for no path, the same one
+    again for the same path (a directory for SQLite, a schema of its own for PostgreSQL).
+    """
+    from memory.vector import FaissStore
+
+    if request.param == "sqlite":
+        yield lambda path=None, **options: FaissStore(path, **options)
+        return
+    import secrets
+
+    import psycopg
+
+    base = os.environ.get("COPYDESK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+    try:
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        _service_unavailable(f"PostgreSQL at {base} is unreachable: {error}")
+    schemas: dict[Any, str] = {}
+
+    def url_for(path: Any) -> str:
+        key = path if path is not None else object()
+        if key not in schemas:
+            schemas[key] = f"copydesk_store_{secrets.token_hex(6)}"
+            admin.execute(f"CREATE SCHEMA {schemas[key]}")
+        separator = "&" if "?" in base else "?"
+        return f"{base}{separator}options=-csearch_path%3D{schemas[key]}"
+
+    opened: list[FaissStore] = []
+
+    def make(path: Any = None, **options: Any) -> FaissStore:
+        opened.append(FaissStore(None, url=url_for(path), **options))
+        return opened[-1]
+
+    with admin:
+        try:
+            yield make
+        finally:
+            for store in opened:
+                store.items.close()  # closing twice is harmless
+            for schema in schemas.values():
+                admin.execute(f"DROP SCHEMA {schema} CASCADE")

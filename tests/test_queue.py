@@ -485,3 +485,39 @@ def test_a_worker_that_loses_its_lock_connection_stops_and_another_finishes(
     assert job.result is not None
     assert (job.result["status"], job.result["rounds"]) == ("approved", 3)
     assert_each_round_once(home, queued.thread_id, 3)
+
+
+# --- memory written on one worker is recalled on another ----------------------------------------
+
+
+def test_memory_written_by_one_worker_is_recalled_by_another(
+    tmp_path: Path,
+    env: dict[str, str],
+    settings: Settings,
+    fake_server: FakeOpenAIServer,
+    postgres_url: str,
+) -> None:
+    fake_server.responder = ByRoundResponder(approve_at=1)
+    shared = {**env, "COPYDESK_STORE_URL": postgres_url}
+    # Two machines, as far as files go: each worker has its own home (no shared SQLite or FAISS).
+    first = {**shared, "COPYDESK_HOME": str(tmp_path / "machine-a")}
+    second = {**shared, "COPYDESK_HOME": str(tmp_path / "machine-b")}
+
+    with WorkerProcess(tmp_path, first, tmp_path / "a.log"):
+        told = asyncio.run(submit(settings, "turn_taking", topic="Kites fly over Weifang in April"))
+        finished(settings, told.job_id)
+    before = len(fake_server.chat_requests())
+    with WorkerProcess(tmp_path, second, tmp_path / "b.log"):
+        asked = asyncio.run(submit(settings, "turn_taking", topic="Kites"))
+        [job] = finished(settings, asked.job_id)
+
+    assert job.status == "done", job
+    seen = [
+        str(message.get("content", ""))
+        for request in fake_server.chat_requests()[before:]
+        for message in (request.body or {}).get("messages", [])
+    ]
+    assert any("Weifang" in text for text in seen), "the second worker recalled the first's fact"
+    assert not (tmp_path / "machine-b" / "memory").exists() or not any(
+        (tmp_path / "machine-b" / "memory").glob("*.sqlite")
+    ), "no local item database: PostgreSQL is the source of truth"

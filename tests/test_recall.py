@@ -35,7 +35,7 @@ def _apply(state: dict[str, Any], update: dict[str, Any]) -> None:
             state[key] = value
 
 
-async def test_fact_from_round_3_is_in_the_prompt_at_round_300() -> None:
+async def test_fact_from_round_3_is_in_the_prompt_at_round_300(store_form: Any) -> None:
     """A user fact given in round 3 has left the window long before round 300, yet the
     writer's round-300 prompt carries it (in the recall message), and the prompt stays
     about as long as at round 10."""
@@ -49,7 +49,7 @@ async def test_fact_from_round_3_is_in_the_prompt_at_round_300() -> None:
     registry = PromptRegistry()
     writer = Writer("writer", "drafts", registry.get("writer"), client, window, recall)
     editor = Editor("editor", "reviews", registry.get("editor"), client, window, recall)
-    store = FaissStore(embedder=LexicalEmbedder())
+    store = store_form(embedder=LexicalEmbedder())
     config: Any = {"configurable": {"thread_id": "long"}}
     state: dict[str, Any] = {"topic": "a harbour town", "max_rounds": 400, "round": 0}
     prompts: dict[int, list[BaseMessage]] = {}
@@ -72,7 +72,7 @@ async def test_fact_from_round_3_is_in_the_prompt_at_round_300() -> None:
     assert store.get(project_namespace("default"), "long:3:user") is not None  # project-wide
 
 
-async def test_editor_remembers_issues_and_accepted_drafts() -> None:
+async def test_editor_remembers_issues_and_accepted_drafts(store_form: Any) -> None:
     """Issues go to the thread; an approved draft to the thread and the project."""
     model = ScriptedChatModel(verdicts=[verdict_json("approve")])
     registry = PromptRegistry()
@@ -80,7 +80,7 @@ async def test_editor_remembers_issues_and_accepted_drafts() -> None:
         "editor", "reviews", registry.get("editor"), OpenAIClient(chat_model=model),
         WindowPolicy(), RecallPolicy(project="p1"),
     )  # fmt: skip
-    store = FaissStore(embedder=LexicalEmbedder())
+    store = store_form(embedder=LexicalEmbedder())
     state = DraftState(topic="t", draft="Final words about kites.", round=2, messages=[])
     await editor(state, {"configurable": {"thread_id": "e1"}}, store=store)
     kinds = {i.value["kind"] for i in store.search(thread_namespace("e1"))}
@@ -89,9 +89,9 @@ async def test_editor_remembers_issues_and_accepted_drafts() -> None:
     assert shared.value["text"] == "Final words about kites." and shared.value["thread"] == "e1"
 
 
-async def test_recall_respects_its_token_budget() -> None:
+async def test_recall_respects_its_token_budget(store_form: Any) -> None:
     """However many memories match, the recall message stays within max_tokens."""
-    store = FaissStore(embedder=LexicalEmbedder())
+    store = store_form(embedder=LexicalEmbedder())
     for i in range(40):
         store.put(thread_namespace("b"), f"k{i}", {"text": f"kite fact {i} " + "wind " * 30})
     policy = RecallPolicy(k=40, max_tokens=150)

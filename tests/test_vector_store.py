@@ -110,7 +110,9 @@ def comparable(result: Any) -> Any:
     )
 
 
-def run_against_reference(store: FaissStore, ops_batches: list[list[Any]], path: Path | None):
+def run_against_reference(
+    reopen: Any, store: FaissStore, ops_batches: list[list[Any]], path: Path | None
+):
     ref = reference()
     # Every namespace gets a first item in the same order, so namespace order agrees.
     seed = [PutOp(ns, "seed", {"text": f"seed {ns}", "n": 0, "tag": "red"}) for ns in NAMESPACES]
@@ -126,31 +128,41 @@ def run_against_reference(store: FaissStore, ops_batches: list[list[Any]], path:
             assert comparable(got) == comparable(want), (op, got, want)
         if path is not None and number % 3 == 2:  # persistence: reopen mid-sequence
             store.close()
-            store = FaissStore(path, embedder=EMBEDDER, fields=["text"])
+            store = reopen(path, embedder=EMBEDDER, fields=["text"])
     return store
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(batches)
-def test_same_results_as_in_memory_store(ops_batches: list[list[Any]]) -> None:
+def test_same_results_as_in_memory_store(store_form: Any, ops_batches: list[list[Any]]) -> None:
     """Random batches of puts, deletes, gets, searches and listings give InMemoryStore's
     results (items, order, scores)."""
-    store = FaissStore(None, embedder=EMBEDDER, fields=["text"])
-    run_against_reference(store, ops_batches, None)
+    store = store_form(None, embedder=EMBEDDER, fields=["text"])
+    run_against_reference(store_form, store, ops_batches, None)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(batches)
-def test_same_results_across_reopen(tmp_path_factory: pytest.TempPathFactory, ops_batches) -> None:
+def test_same_results_across_reopen(
+    store_form: Any, tmp_path_factory: pytest.TempPathFactory, ops_batches
+) -> None:
     """The same, with the store closed and reopened from disk every few batches."""
     path = tmp_path_factory.mktemp("store")
-    store = FaissStore(path, embedder=EMBEDDER, fields=["text"])
-    run_against_reference(store, ops_batches, path).close()
+    store = store_form(path, embedder=EMBEDDER, fields=["text"])
+    run_against_reference(store_form, store, ops_batches, path).close()
 
 
-def test_crud_and_timestamps() -> None:
+def test_crud_and_timestamps(store_form: Any) -> None:
     """put/get/update/delete; an update keeps created_at and moves updated_at."""
-    store = FaissStore(embedder=EMBEDDER)
+    store = store_form(embedder=EMBEDDER)
     store.put(("docs",), "d1", {"text": "salt bread"})
     first = store.get(("docs",), "d1")
     assert first is not None and first.value == {"text": "salt bread"}
@@ -164,17 +176,17 @@ def test_crud_and_timestamps() -> None:
     assert store.search(("docs",), query="fog lamp") == []
 
 
-def test_invalid_namespaces_are_rejected() -> None:
+def test_invalid_namespaces_are_rejected(store_form: Any) -> None:
     """Empty namespaces, empty labels and dotted labels fail like in every LangGraph store."""
-    store = FaissStore(embedder=EMBEDDER)
+    store = store_form(embedder=EMBEDDER)
     for bad in [(), ("a", ""), ("a.b",), ("langgraph",)]:
         with pytest.raises(InvalidNamespaceError):
             store.put(bad, "k", {"text": "x"})
 
 
-def test_search_ranks_by_meaning_and_honours_filters_and_index_false() -> None:
+def test_search_ranks_by_meaning_and_honours_filters_and_index_false(store_form: Any) -> None:
     """The closest text ranks first; filters narrow; index=False items are never scored."""
-    store = FaissStore(embedder=EMBEDDER, fields=["text"])
+    store = store_form(embedder=EMBEDDER, fields=["text"])
     store.put(("m",), "1", {"text": "night train river", "n": 1})
     store.put(("m",), "2", {"text": "salt bread lamp", "n": 5})
     store.put(("m",), "3", {"text": "night train", "n": 9}, index=False)
@@ -185,9 +197,9 @@ def test_search_ranks_by_meaning_and_honours_filters_and_index_false() -> None:
     assert [i.key for i in store.search(("m",), filter={"n": {"$gte": 5}})] == ["2", "3"]
 
 
-def test_list_namespaces_prefix_suffix_depth_and_paging() -> None:
+def test_list_namespaces_prefix_suffix_depth_and_paging(store_form: Any) -> None:
     """Namespace listing matches LangGraph's semantics."""
-    store = FaissStore(embedder=EMBEDDER)
+    store = store_form(embedder=EMBEDDER)
     for ns in [("u", "1", "notes"), ("u", "2", "notes"), ("u", "2", "facts"), ("v", "1")]:
         store.put(ns, "k", {"text": "x"})
     assert store.list_namespaces(prefix=("u",)) == [
@@ -203,9 +215,9 @@ def test_list_namespaces_prefix_suffix_depth_and_paging() -> None:
     assert ("v", "1") not in store.list_namespaces()
 
 
-def test_ttl_expires_and_reads_refresh() -> None:
+def test_ttl_expires_and_reads_refresh(store_form: Any) -> None:
     """Items with a TTL vanish after it; a read restarts the clock when asked to."""
-    store = FaissStore(embedder=EMBEDDER, ttl={"default_ttl": 0.002, "refresh_on_read": True})
+    store = store_form(embedder=EMBEDDER, ttl={"default_ttl": 0.002, "refresh_on_read": True})
     store.put(("t",), "short", {"text": "fog"})
     store.put(("t",), "long", {"text": "fog lamp"}, ttl=None)
     assert store.get(("t",), "short") is not None
@@ -220,9 +232,9 @@ def test_ttl_expires_and_reads_refresh() -> None:
     assert store.get(("t",), "kept", refresh_ttl=False) is None
 
 
-async def test_async_batch_matches_sync() -> None:
+async def test_async_batch_matches_sync(store_form: Any) -> None:
     """abatch runs the same operations."""
-    store = FaissStore(embedder=EMBEDDER)
+    store = store_form(embedder=EMBEDDER)
     await store.aput(("a",), "k", {"text": "kite river"})
     assert (await store.aget(("a",), "k")) == store.get(("a",), "k")
     assert [i.key for i in await store.asearch(("a",), query="kite")] == ["k"]
@@ -311,11 +323,11 @@ def test_another_embedder_is_a_clear_error(tmp_path: Path) -> None:
         FaissStore(tmp_path, embedder=LexicalEmbedder(32))
 
 
-def test_two_writers_on_one_directory_see_each_other(tmp_path: Path) -> None:
+def test_two_writers_on_one_directory_see_each_other(store_form: Any, tmp_path: Path) -> None:
     """Two processes' stores on one directory: each sees the other's writes, and whichever
     saves its index last, a reopened store finds every item."""
-    first = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
-    second = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    first = store_form(tmp_path, embedder=EMBEDDER, fields=["text"])
+    second = store_form(tmp_path, embedder=EMBEDDER, fields=["text"])
     first.put(("w",), "a", {"text": "harbour crane"})
     second.put(("w",), "b", {"text": "night train"})
     first.put(("w",), "c", {"text": "salt bread"})
@@ -323,7 +335,7 @@ def test_two_writers_on_one_directory_see_each_other(tmp_path: Path) -> None:
     assert second.search(("w",), query="salt bread", limit=1)[0].key == "c"
     second.close()
     first.close()
-    again = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    again = store_form(tmp_path, embedder=EMBEDDER, fields=["text"])
     assert {
         again.search(("w",), query=q, limit=1)[0].key for q in ("harbour", "train", "salt")
     } == {

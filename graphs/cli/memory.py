@@ -34,7 +34,7 @@ def _open(settings: Any) -> FaissStore | None:
     from memory.embeddings import EmbedderMismatchError
     from memory.store import make_store
 
-    if not memory_path(settings).exists():
+    if not settings.store_url and not memory_path(settings).exists():
         return None
     try:
         from agents.client.embeddings import embedder_for  # loads the client only when used
@@ -121,6 +121,12 @@ def forget(
         raise _fail(
             "say what to forget: --thread ID [--key KEY], --project NAME [--key KEY] or --all"
         )
+    if everything and settings.store_url:
+        from memory.store import forget_all
+
+        forget_all(settings)
+        out.print("forgot everything in the store at COPYDESK_STORE_URL")
+        return
     if everything:
         path = memory_path(settings)
         existed = path.exists()
