@@ -1,0 +1,270 @@
+"""The Word export: the final draft with tracked changes since a round and the open issues
+as comments (`copydesk export THREAD --format docx [--against ROUND] -o FILE`).
+
+The document is made with python-docx; the tracked changes are plain WordprocessingML runs
+wrapped in `w:ins` / `w:del` (python-docx has no API for them), each credited to the agent
+whose draft made the change and dated when that draft was saved. Changes are attributed
+through the drafts in between: a word the second draft added and the fourth kept is the
+second draft's insertion, a word of the first draft that the third removed is the third's
+deletion. Each editor issue still open against the final draft becomes a Word comment
+anchored on its quoted passage.
+
+A deleted paragraph break is shown as deleted text (a space), not as a deleted paragraph mark;
+an inserted one is a paragraph whose mark is tracked as inserted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import docx
+from docx.document import Document
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.text.paragraph import Paragraph
+from docx.text.run import Run
+
+from agents.errors import CopydeskError
+from graphs.issue_tracking import find_quote
+from graphs.redline import redline, tokens
+from graphs.timeline import Draft, Timeline, load_timeline
+
+if TYPE_CHECKING:
+    from graphs.manager import ConversationManager
+
+__all__ = ["DocxExportError", "DocxSummary", "export_docx", "write_docx"]
+
+
+class DocxExportError(CopydeskError):
+    """A Word export that cannot be made: no draft yet, or no draft of the asked round."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class DocxSummary:
+    """What the document holds."""
+
+    against_round: int
+    insertions: int
+    deletions: int
+    comments: int
+
+
+@dataclass(frozen=True)
+class _Piece:
+    kind: str  # "equal", "insert" or "delete"
+    text: str
+    draft: Draft | None  # who made an insertion or deletion
+    start: int | None  # where an equal or inserted piece starts in the final text
+
+
+async def export_docx(
+    manager: ConversationManager, thread_id: str, path: Path, *, against: int | None = None
+) -> DocxSummary:
+    """Read the thread's timeline and write its Word document to `path`.
+
+    Raises:
+        UnknownThreadError: No such thread.
+        DocxExportError: No draft yet, or none of round `against`.
+    """
+    return write_docx(await load_timeline(manager, thread_id), path, against=against)
+
+
+def write_docx(timeline: Timeline, path: Path, *, against: int | None = None) -> DocxSummary:
+    """Write the final draft with changes since round `against` (default: the first draft).
+
+    Raises:
+        DocxExportError: The thread has no draft, or none of round `against`.
+    """
+    drafts = timeline.drafts
+    if not drafts:
+        raise DocxExportError(f"thread {timeline.result.thread_id!r} has no draft yet")
+    rounds = [d.round for d in drafts]
+    if against is None:
+        against = rounds[0]
+    if against not in rounds:
+        raise DocxExportError(
+            f"thread {timeline.result.thread_id!r} has no draft of round {against}; "
+            f"pass --against one of {', '.join(map(str, rounds))}"
+        )
+    base = max(d.index for d in drafts if d.round == against)
+    chain = drafts[base:]
+    pieces = _pieces(chain)
+    # Open: raised against the final draft. One whose quote is not in it is still shown,
+    # anchored at the start and saying so.
+    opened = [i for i in timeline.issues if i.revision == drafts[-1].index]
+    spans = [(find_quote(drafts[-1].text, i.quote), i) for i in opened]
+    cuts = sorted({edge for span, _ in spans if span for edge in span})
+    document = docx.Document()
+    document.core_properties.title = timeline.topic[:250]
+    document.core_properties.author = "copydesk"
+    runs = _write(document, _cut(pieces, cuts))
+    comments = 0
+    for span, issue in spans:
+        anchored = [run for start, end, run in runs if span and start < span[1] and end > span[0]]
+        target = anchored or [runs[0][2] if runs else document.paragraphs[0].add_run("")]
+        where = "" if span else f' (quote not found: "{issue.quote}")'
+        note = f"[{issue.severity}] {issue.comment}{where}"
+        document.add_comment(target, text=note, author=issue.agent or "editor", initials="")
+        comments += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document.save(str(path))
+    return DocxSummary(
+        against_round=against,
+        insertions=sum(p.kind == "insert" for p in pieces),
+        deletions=sum(p.kind == "delete" for p in pieces),
+        comments=comments,
+    )
+
+
+def _pieces(chain: list[Draft]) -> list[_Piece]:
+    """The redline of the first draft of `chain` against its last, credited per draft."""
+    origin, death = _attribution(chain)
+    final_tokens, base_tokens = tokens(chain[-1].text), tokens(chain[0].text)
+    final_at = list(itertools.accumulate((len(t) for t in final_tokens), initial=0))
+    base_at = list(itertools.accumulate((len(t) for t in base_tokens), initial=0))
+    pieces: list[_Piece] = []
+    for segment in redline(chain[0].text, chain[-1].text):
+        if segment.kind == "equal":
+            pieces.append(_Piece("equal", segment.text, None, segment.new_start))
+            continue
+        if segment.kind == "insert":
+            assert segment.new_start is not None
+            first = final_at.index(segment.new_start)
+            owners = origin
+            offsets = final_at
+        else:
+            assert segment.old_start is not None
+            first = base_at.index(segment.old_start)
+            owners = [d if d is not None else len(chain) - 1 for d in death]
+            offsets = base_at
+        last = offsets.index(offsets[first] + len(segment.text))
+        texts = final_tokens if segment.kind == "insert" else base_tokens
+        credited = _smoothed([owners[t] for t in range(first, last)], texts[first:last])
+        numbered = zip(range(first, last), credited, strict=True)
+        for owner, group in itertools.groupby(numbered, key=lambda pair: pair[1]):
+            members = [t for t, _ in group]
+            text = segment.text[
+                offsets[members[0]] - offsets[first] : offsets[members[-1] + 1] - offsets[first]
+            ]
+            start = offsets[members[0]] if segment.kind == "insert" else None
+            pieces.append(_Piece(segment.kind, text, chain[owner], start))
+    return pieces
+
+
+def _smoothed(owners: list[int], texts: list[str]) -> list[int]:
+    """Whitespace between two words of one draft goes with them, so a space two drafts
+    happen to share does not split that draft's change in two."""
+    out = list(owners)
+    words = [i for i, text in enumerate(texts) if text.strip()]
+    for before, after in itertools.pairwise(words):
+        if owners[before] == owners[after]:
+            for i in range(before + 1, after):
+                out[i] = owners[before]
+    return out
+
+
+def _attribution(chain: list[Draft]) -> tuple[list[int], list[int | None]]:
+    """For each token of the last draft, the draft (index in `chain`) that brought it in; for
+    each token of the first, the draft that removed it (None: never removed)."""
+    current = tokens(chain[0].text)
+    origin = [0] * len(current)
+    base_of: list[int | None] = list(range(len(current)))
+    death: list[int | None] = [None] * len(current)
+    for step in range(1, len(chain)):
+        following = tokens(chain[step].text)
+        matcher = SequenceMatcher(None, current, following, autojunk=False)
+        next_origin = [step] * len(following)
+        next_base: list[int | None] = [None] * len(following)
+        kept: set[int] = set()
+        for a, b, size in matcher.get_matching_blocks():
+            for t in range(size):
+                next_origin[b + t], next_base[b + t] = origin[a + t], base_of[a + t]
+                kept.add(a + t)
+        for position, base_token in enumerate(base_of):
+            if base_token is not None and position not in kept:
+                death[base_token] = step
+        current, origin, base_of = following, next_origin, list(next_base)
+    return origin, death
+
+
+def _cut(pieces: list[_Piece], cuts: list[int]) -> list[_Piece]:
+    """Split equal and inserted pieces at `cuts` (final-text offsets): comment anchors."""
+    out: list[_Piece] = []
+    for piece in pieces:
+        if piece.start is None:
+            out.append(piece)
+            continue
+        inner = [c - piece.start for c in cuts if piece.start < c < piece.start + len(piece.text)]
+        for a, b in itertools.pairwise([0, *inner, len(piece.text)]):
+            out.append(_Piece(piece.kind, piece.text[a:b], piece.draft, piece.start + a))
+    return out
+
+
+def _write(document: Document, pieces: list[_Piece]) -> list[tuple[int, int, Run]]:
+    """Lay the pieces out as paragraphs; returns (start, end, run) of the final text's runs."""
+    ids = itertools.count(1000)  # tracked-change ids, clear of the comments' own numbering
+    paragraph = document.add_paragraph()
+    runs: list[tuple[int, int, Run]] = []
+    for piece in pieces:
+        if piece.kind == "delete":
+            run = paragraph.add_run()
+            deleted = OxmlElement("w:delText")
+            deleted.set(qn("xml:space"), "preserve")
+            deleted.text = " ".join(piece.text.splitlines()) or " "
+            run._r.append(deleted)
+            _wrap(run, "w:del", piece.draft, next(ids))
+            continue
+        offset = piece.start or 0
+        for part in re.split(r"(\n+)", piece.text):
+            if part.startswith("\n"):  # a paragraph break, however many newlines
+                if piece.kind == "insert":
+                    _mark_inserted(paragraph, piece.draft, next(ids))
+                paragraph = document.add_paragraph()
+            elif part:
+                run = paragraph.add_run(part)
+                if piece.kind == "insert":
+                    _wrap(run, "w:ins", piece.draft, next(ids))
+                runs.append((offset, offset + len(part), run))
+            offset += len(part)
+    return runs
+
+
+def _change(tag: str, draft: Draft | None, number: int) -> BaseOxmlElement:
+    element = OxmlElement(tag)
+    element.set(qn("w:id"), str(number))
+    element.set(qn("w:author"), draft.author if draft else "copydesk")
+    element.set(qn("w:date"), _word_date(draft.made_at if draft else ""))
+    return element
+
+
+def _wrap(run: Run, tag: str, draft: Draft | None, number: int) -> None:
+    change = _change(tag, draft, number)
+    run._r.addprevious(change)
+    change.append(run._r)
+
+
+def _mark_inserted(paragraph: Paragraph, draft: Draft | None, number: int) -> None:
+    properties = paragraph._p.get_or_add_pPr()
+    marks = OxmlElement("w:rPr")
+    marks.append(_change("w:ins", draft, number))
+    properties.append(marks)
+
+
+def _word_date(iso: str) -> str:
+    """`2026-12-02T11:32:58.29+00:00` -> `2026-12-02T11:32:58Z` (Word's form); now if unknown."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        moment = datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
