@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import START, StateGraph
-
-from agents.state import DraftState
 from graphs._stats import fisher_exact
 from graphs.issue_tracking import IssueSummary, summarize
 from prompts.experiments import Experiment
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    from agents.state import DraftState
 
 __all__ = ["ABReport", "ThreadOutcome", "VariantStats", "build_report", "cost_of", "outcomes"]
 
@@ -99,6 +100,10 @@ async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> l
     # Drafts and verdicts are delta channels, absent from a checkpoint's own values: a graph
     # over the shared state replays them (read after listing: SQLite's saver holds its lock
     # while it lists).
+    from langgraph.graph import START, StateGraph
+
+    from agents.state import DraftState
+
     builder = StateGraph(DraftState)
     builder.add_node("read", _nothing)
     builder.add_edge(START, "read")

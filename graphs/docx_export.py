@@ -15,6 +15,7 @@ an inserted one is a paragraph whose mark is tracked as inserted.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from dataclasses import dataclass
@@ -75,7 +76,8 @@ async def export_docx(
         UnknownThreadError: No such thread.
         DocxExportError: No draft yet, or none of round `against`.
     """
-    return write_docx(await load_timeline(manager, thread_id), path, against=against)
+    timeline = await load_timeline(manager, thread_id)
+    return await asyncio.to_thread(write_docx, timeline, path, against=against)  # file I/O
 
 
 def write_docx(timeline: Timeline, path: Path, *, against: int | None = None) -> DocxSummary:

@@ -10,11 +10,10 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.config import Settings
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
@@ -24,17 +23,18 @@ from graphs.cli.common import (
     err,
     execute,
     follow,
+    open_manager,
     out,
     require_existing_store,
     settings_from_flags,
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
-from graphs.docx_export import export_docx
 from graphs.events import RunResult
-from graphs.manager import ConversationManager
-from graphs.registry import find, known
 from graphs.transcript import THREAD_ID_PATTERN
 from memory.checkpoint import sqlite_path
+
+if TYPE_CHECKING:
+    from agents.config import Settings
 
 __all__ = ["app", "main"]
 
@@ -82,6 +82,8 @@ def run(
     max_cost: MaxCostFlag = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
+    from graphs.registry import find
+
     settings = settings_from_flags(model=model, max_rounds=max_rounds)
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip() and not _may_continue(settings, thread_id):
@@ -102,7 +104,7 @@ def run(
 
     async def work() -> RunResult:
         find(graph)
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             stream = manager.stream(
                 graph,
                 topic=topic,
@@ -158,7 +160,7 @@ def resume(
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
 
     async def work() -> RunResult:
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             return await follow(manager.stream_resume(thread_id, answer=answer), as_json)
 
     announce_offline(settings, as_json)
@@ -174,8 +176,11 @@ def threads(as_json: JsonFlag = False) -> None:
         url = settings.resolved_checkpoint_url
         if url.startswith("sqlite:") and not sqlite_path(url).exists():
             return []
-        async with ConversationManager(settings) as manager:
-            return [t.as_json() for t in await manager.threads()]
+        from graphs.threads import list_threads
+        from memory.checkpoint import open_checkpointer
+
+        async with open_checkpointer(url) as checkpointer:
+            return [t.as_json() for t in await list_threads(checkpointer)]
 
     rows = execute(work)
     if as_json:
@@ -201,7 +206,7 @@ def history(
 
     async def work() -> list[dict[str, Any]]:
         require_existing_store(settings, thread_id)
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             return [c.as_json() for c in await manager.history(thread_id)]
 
     rows = execute(work)
@@ -243,8 +248,10 @@ def export(
 
     async def work() -> str:
         require_existing_store(settings, thread_id)
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             if fmt is ExportFormat.docx and output is not None:
+                from graphs.docx_export import export_docx
+
                 done = await export_docx(manager, thread_id, output, against=against)
                 err.print(
                     f"wrote {output}: tracked changes since round {done.against_round} "
@@ -280,6 +287,8 @@ def list_graphs(
     as_json: JsonFlag = False,
 ) -> None:
     """List the topologies you can run (name, nodes, description), or draw one."""
+    from graphs.registry import find, known
+
     topologies = [find(name)] if name else known()
     if mermaid:
         if name is None:
