@@ -314,6 +314,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "graphs.cli.usage",
     "graphs.cli.batch",
     "graphs.cli.fork",
+    "graphs.cli.serve",
 )
 """Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
 
