@@ -48,16 +48,33 @@ class Runtime:
         self.assets = Assets()
 
     async def manager(self) -> ConversationManager:
-        """The open manager."""
+        """The open manager.
+
+        Everything that touches files (settings, the model client's secrets, the memory
+        store, compiling the topologies with their prompt files) is done in a worker thread:
+        under `langgraph dev` blockbuster turns any blocking call on the event loop into an
+        error, and on `copydesk serve` it would stall every page.
+        """
         async with self._lock:
             if self._manager is not None:
                 return self._manager
+            from agents.client import OpenAIClient
             from graphs.manager import ConversationManager
+            from memory.store import make_store
 
             settings = self._settings
             if settings is None:
                 settings = await asyncio.to_thread(_load_settings)
-            opened = await self._stack.enter_async_context(ConversationManager(settings))
+            client = await asyncio.to_thread(OpenAIClient.from_settings, settings)
+            self._stack.push_async_callback(client.aclose)
+            store = None
+            if settings.memory:
+                store = await asyncio.to_thread(make_store, settings)
+                self._stack.push_async_callback(asyncio.to_thread, store.close)
+            opened = await self._stack.enter_async_context(
+                ConversationManager(settings, client=client, store=store)
+            )
+            await asyncio.to_thread(_compile_all, opened)
             self._manager = opened
             return opened
 
@@ -66,6 +83,13 @@ class Runtime:
         await self.hub.aclose()
         await self._stack.aclose()
         self._manager = None
+
+
+def _compile_all(manager: ConversationManager) -> None:
+    from graphs.registry import known
+
+    for topology in known():
+        manager.graph(topology.name)
 
 
 def _load_settings() -> Settings:
