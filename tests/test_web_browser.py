@@ -156,6 +156,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(120_000)  # a loaded CI machine; nothing here measures time
     opened = context.new_page()
     dialogs: list[str] = []
     opened.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -219,6 +220,24 @@ def test_feedback_brings_the_new_revision_live(
         model.latency = 0.0
     page.reload()
     assert "<ins>" in page.inner_html("#compare")
+
+
+def test_start_a_run_and_watch_it(desk: str, page: Any, model: FakeOpenAIServer) -> None:
+    page.goto(f"{desk}/desk/new")
+    page.fill("textarea[name=topic]", "Canal boats")
+    page.fill("input[name=max_rounds]", "1")
+    model.latency = 0.5
+    try:
+        page.click("#new-run button[type=submit]")
+        page.wait_for_url("**/desk/t/*")
+        expect(page.locator("#live-drafts .live-draft").first).to_have_text(
+            f"Canal boats: {DRAFTS[0]}", timeout=120_000
+        )
+        expect(page.locator("#status")).to_have_text("out of rounds", timeout=120_000)
+    finally:
+        model.latency = 0.0
+    streamed = page.inner_text("#tokens")  # each agent's words as they came (no verdict JSON)
+    assert f"[writer]\nCanal boats: {DRAFTS[0]}" in streamed and "[editor]" in streamed
 
 
 def test_model_output_is_inert(desk: str, page: Any) -> None:

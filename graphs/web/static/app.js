@@ -11,15 +11,18 @@ function follow(live) {
   const source = new EventSource(live.dataset.events);
   const data = (event) => JSON.parse(event.data);
 
+  let turnStart = 0; // where the current speaker's tokens begin, for a restart
   source.addEventListener("turn_started", (event) => {
-    speaker.textContent = data(event).agent + " is speaking";
-    tokens.textContent = "";
+    const agent = data(event).agent;
+    speaker.textContent = agent + " is speaking";
+    tokens.textContent += (tokens.textContent ? "\n\n" : "") + "[" + agent + "]\n";
+    turnStart = tokens.textContent.length;
   });
   source.addEventListener("token", (event) => {
     tokens.textContent += data(event).text;
   });
   source.addEventListener("restart", () => {
-    tokens.textContent = "";
+    tokens.textContent = tokens.textContent.slice(0, turnStart);
   });
   source.addEventListener("turn", (event) => {
     const turn = data(event);
