@@ -6,8 +6,8 @@ wrapped in `w:ins` / `w:del` (python-docx has no API for them), each credited to
 whose draft made the change and dated when that draft was saved. Changes are attributed
 through the drafts in between: a word the second draft added and the fourth kept is the
 second draft's insertion, a word of the first draft that the third removed is the third's
-deletion. Each editor issue still open against the final draft becomes a Word comment
-anchored on its quoted passage.
+deletion (`graphs.attribution`). Each editor issue still open against the final draft
+becomes a Word comment anchored on its quoted passage.
 
 A deleted paragraph break is shown as deleted text (a space), not as a deleted paragraph mark;
 an inserted one is a paragraph whose mark is tracked as inserted.
@@ -20,7 +20,6 @@ import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,8 +32,8 @@ from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
 from agents.errors import CopydeskError
+from graphs.attribution import Change, credited_changes
 from graphs.issue_tracking import find_quote
-from graphs.redline import redline, tokens
 from graphs.timeline import Draft, Timeline, load_timeline
 
 if TYPE_CHECKING:
@@ -57,14 +56,6 @@ class DocxSummary:
     insertions: int
     deletions: int
     comments: int
-
-
-@dataclass(frozen=True)
-class _Piece:
-    kind: str  # "equal", "insert" or "delete"
-    text: str
-    draft: Draft | None  # who made an insertion or deletion
-    start: int | None  # where an equal or inserted piece starts in the final text
 
 
 async def export_docx(
@@ -99,7 +90,7 @@ def write_docx(timeline: Timeline, path: Path, *, against: int | None = None) ->
         )
     base = max(d.index for d in drafts if d.round == against)
     chain = drafts[base:]
-    pieces = _pieces(chain)
+    pieces = credited_changes(chain)
     # Open: raised against the final draft. One whose quote is not in it is still shown,
     # anchored at the start and saying so.
     opened = [i for i in timeline.issues if i.revision == drafts[-1].index]
@@ -127,91 +118,20 @@ def write_docx(timeline: Timeline, path: Path, *, against: int | None = None) ->
     )
 
 
-def _pieces(chain: list[Draft]) -> list[_Piece]:
-    """The redline of the first draft of `chain` against its last, credited per draft."""
-    origin, death = _attribution(chain)
-    final_tokens, base_tokens = tokens(chain[-1].text), tokens(chain[0].text)
-    final_at = list(itertools.accumulate((len(t) for t in final_tokens), initial=0))
-    base_at = list(itertools.accumulate((len(t) for t in base_tokens), initial=0))
-    pieces: list[_Piece] = []
-    for segment in redline(chain[0].text, chain[-1].text):
-        if segment.kind == "equal":
-            pieces.append(_Piece("equal", segment.text, None, segment.new_start))
-            continue
-        if segment.kind == "insert":
-            assert segment.new_start is not None
-            first = final_at.index(segment.new_start)
-            owners = origin
-            offsets = final_at
-        else:
-            assert segment.old_start is not None
-            first = base_at.index(segment.old_start)
-            owners = [d if d is not None else len(chain) - 1 for d in death]
-            offsets = base_at
-        last = offsets.index(offsets[first] + len(segment.text))
-        texts = final_tokens if segment.kind == "insert" else base_tokens
-        credited = _smoothed([owners[t] for t in range(first, last)], texts[first:last])
-        numbered = zip(range(first, last), credited, strict=True)
-        for owner, group in itertools.groupby(numbered, key=lambda pair: pair[1]):
-            members = [t for t, _ in group]
-            text = segment.text[
-                offsets[members[0]] - offsets[first] : offsets[members[-1] + 1] - offsets[first]
-            ]
-            start = offsets[members[0]] if segment.kind == "insert" else None
-            pieces.append(_Piece(segment.kind, text, chain[owner], start))
-    return pieces
-
-
-def _smoothed(owners: list[int], texts: list[str]) -> list[int]:
-    """Whitespace between two words of one draft goes with them, so a space two drafts
-    happen to share does not split that draft's change in two."""
-    out = list(owners)
-    words = [i for i, text in enumerate(texts) if text.strip()]
-    for before, after in itertools.pairwise(words):
-        if owners[before] == owners[after]:
-            for i in range(before + 1, after):
-                out[i] = owners[before]
-    return out
-
-
-def _attribution(chain: list[Draft]) -> tuple[list[int], list[int | None]]:
-    """For each token of the last draft, the draft (index in `chain`) that brought it in; for
-    each token of the first, the draft that removed it (None: never removed)."""
-    current = tokens(chain[0].text)
-    origin = [0] * len(current)
-    base_of: list[int | None] = list(range(len(current)))
-    death: list[int | None] = [None] * len(current)
-    for step in range(1, len(chain)):
-        following = tokens(chain[step].text)
-        matcher = SequenceMatcher(None, current, following, autojunk=False)
-        next_origin = [step] * len(following)
-        next_base: list[int | None] = [None] * len(following)
-        kept: set[int] = set()
-        for a, b, size in matcher.get_matching_blocks():
-            for t in range(size):
-                next_origin[b + t], next_base[b + t] = origin[a + t], base_of[a + t]
-                kept.add(a + t)
-        for position, base_token in enumerate(base_of):
-            if base_token is not None and position not in kept:
-                death[base_token] = step
-        current, origin, base_of = following, next_origin, list(next_base)
-    return origin, death
-
-
-def _cut(pieces: list[_Piece], cuts: list[int]) -> list[_Piece]:
+def _cut(pieces: list[Change], cuts: list[int]) -> list[Change]:
     """Split equal and inserted pieces at `cuts` (final-text offsets): comment anchors."""
-    out: list[_Piece] = []
+    out: list[Change] = []
     for piece in pieces:
         if piece.start is None:
             out.append(piece)
             continue
         inner = [c - piece.start for c in cuts if piece.start < c < piece.start + len(piece.text)]
         for a, b in itertools.pairwise([0, *inner, len(piece.text)]):
-            out.append(_Piece(piece.kind, piece.text[a:b], piece.draft, piece.start + a))
+            out.append(Change(piece.kind, piece.text[a:b], piece.draft, piece.start + a))
     return out
 
 
-def _write(document: Document, pieces: list[_Piece]) -> list[tuple[int, int, Run]]:
+def _write(document: Document, pieces: list[Change]) -> list[tuple[int, int, Run]]:
     """Lay the pieces out as paragraphs; returns (start, end, run) of the final text's runs."""
     ids = itertools.count(1000)  # tracked-change ids, clear of the comments' own numbering
     paragraph = document.add_paragraph()
