@@ -41,6 +41,7 @@ from agents.client.prices import PriceTable
 from agents.client.resilience import StreamWatch, announce_restart
 from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.usage import CallRecord, UsageLedger, usage_of
+from agents.client.wire import ChatCompletionsWire, NoSyncCalls
 from agents.config import Settings
 from agents.errors import (
     ModelAuthError,
@@ -227,14 +228,21 @@ class OpenAIClient:
         name = model or self.model
         chat = known[0].get(name)
         if chat is None:
+            key = self._api_key or SecretStr("not-needed")  # local servers ignore it
             chat = known[0][name] = ChatOpenAI(
                 model=name,
-                api_key=self._api_key or SecretStr("not-needed"),  # local servers ignore it
+                api_key=key,
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
                 stream_usage=True,
                 http_async_client=known[1],
+                # The request and its chunks as plain JSON (wire.py says why: the SDK's
+                # per-request and per-chunk model walks were most of copydesk's CPU per call).
+                async_client=ChatCompletionsWire(
+                    known[1], self.base_url or DEFAULT_ENDPOINT, key.get_secret_value()
+                ),
+                client=NoSyncCalls(),
             )
         return chat
 
@@ -357,17 +365,19 @@ class OpenAIClient:
                 tools=[tool],
                 tool_choice={"type": "function", "function": {"name": function["name"]}},
             )
-        return chat.bind(
-            response_format={
-                "type": "json_schema",
-                "json_schema": {
-                    "name": function["name"],
-                    "description": function.get("description", ""),
-                    "schema": function["parameters"],
-                    "strict": True,
-                },
-            }
-        )
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": function["name"],
+                "description": function.get("description", ""),
+                "schema": function["parameters"],
+                "strict": True,
+            },
+        }
+        if isinstance(chat, ChatOpenAI) and isinstance(chat.async_client, ChatCompletionsWire):
+            # On the wire the reply streams as JSON text, validated below like any other.
+            return chat.bind(extra_body={"response_format": response_format})
+        return chat.bind(response_format=response_format)
 
     async def _call(
         self,

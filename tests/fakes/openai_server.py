@@ -102,6 +102,7 @@ class FakeOpenAIServer:
         self._in_flight = 0
         self._peak_in_flight = 0
         self._connections: set[socket.socket] = set()
+        self._opened = 0
         self._stopping = threading.Event()
         self._httpd: FakeHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -285,11 +286,18 @@ class FakeOpenAIServer:
         """The ``x-ratelimit-*`` headers for ``model``'s current budget."""
         return self._budget(model).headers()
 
+    @property
+    def connections_opened(self) -> int:
+        """Client connections accepted since start (keep-alive reuse keeps this low)."""
+        with self._lock:
+            return self._opened
+
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         """Remember (or forget) an open client connection."""
         with self._lock:
             if add:
                 self._connections.add(connection)
+                self._opened += 1
             else:
                 self._connections.discard(connection)
 
