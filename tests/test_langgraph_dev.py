@@ -251,4 +251,10 @@ async def test_the_review_pages_are_served_beside_the_api(server_url: str, dev_w
         assert thread.status_code == 200 and "<ins>" in thread.text, thread.text[-2000:]
         assert "default-src 'none'" in listing.headers["content-security-policy"]
         assert (await http.get("/desk/t/nope")).status_code == 404
-        assert (await http.get("/ok")).status_code == 200
+        # The pages' guard, headers and error pages stay theirs: the API answers as before.
+        ok = await http.get("/ok")
+        assert ok.status_code == 200 and "content-security-policy" not in ok.headers
+        missing = await http.get("/threads/00000000-0000-0000-0000-000000000000")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith(
+            "application/json"
+        )

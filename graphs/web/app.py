@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from agents.errors import CopydeskError
 from graphs.errors import UnknownThreadError
@@ -158,36 +158,42 @@ def create_app(
     """
     from graphs.web import actions, pages
 
-    routes = [
-        Route(f"{PREFIX}/", pages.threads_page),
-        Route(f"{PREFIX}/new", pages.new_page, methods=["GET"]),
-        Route(f"{PREFIX}/new", actions.start, methods=["POST"]),
-        Route(f"{PREFIX}/t/{{thread_id}}", pages.thread_page),
-        Route(f"{PREFIX}/t/{{thread_id}}/c/{{checkpoint_id}}", pages.checkpoint_page),
-        Route(f"{PREFIX}/t/{{thread_id}}/events", actions.events),
-        Route(f"{PREFIX}/t/{{thread_id}}/review", actions.review, methods=["POST"]),
-        Route(f"{PREFIX}/t/{{thread_id}}/resume", actions.resume, methods=["POST"]),
-        Route(f"{PREFIX}/t/{{thread_id}}/fork", actions.fork, methods=["POST"]),
-        Route(f"{PREFIX}/static/{{name}}", _static),
-    ]
-    if root_redirect:
-        routes.append(Route("/", lambda request: RedirectResponse(f"{PREFIX}/", 303)))
-    state = Runtime(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await state.aclose()
-
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
+    # The pages are one app (with its guard and error pages) mounted at PREFIX inside an
+    # outer app that has neither: LangGraph Server merges the outer app's middleware and
+    # exception handlers into its own, and they must not reach the LangGraph API's routes.
+    pages_app = Starlette(
+        routes=[
+            Route("/", pages.threads_page),
+            Route("/new", pages.new_page, methods=["GET"]),
+            Route("/new", actions.start, methods=["POST"]),
+            Route("/t/{thread_id}", pages.thread_page),
+            Route("/t/{thread_id}/c/{checkpoint_id}", pages.checkpoint_page),
+            Route("/t/{thread_id}/events", actions.events),
+            Route("/t/{thread_id}/review", actions.review, methods=["POST"]),
+            Route("/t/{thread_id}/resume", actions.resume, methods=["POST"]),
+            Route("/t/{thread_id}/fork", actions.fork, methods=["POST"]),
+            Route("/static/{name}", _static),
+        ],
         exception_handlers={
             HTTPException: _http_error,
             UnknownThreadError: _not_found,
             CopydeskError: _input_error,
         },
     )
+    state = Runtime(settings)
+    pages_app.state.runtime = state
+    pages_app.add_middleware(
+        Guard, token=token if token is not None else os.environ.get(TOKEN_VARIABLE)
+    )
+    routes: list[BaseRoute] = [Mount(PREFIX, app=pages_app)]
+    if root_redirect:
+        routes.append(Route("/", lambda request: RedirectResponse(f"{PREFIX}/", 303)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await state.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = state
-    app.add_middleware(Guard, token=token if token is not None else os.environ.get(TOKEN_VARIABLE))
     return app
