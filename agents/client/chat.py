@@ -19,7 +19,8 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ from agents.errors import (
     fingerprint,
 )
 from agents.state import UsageTotals
-from memory.tokens import token_counter
+from memory.tokens import encoding_for_model, encoding_loaded, token_counter
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 
@@ -194,6 +195,11 @@ class OpenAIClient:
         return "offline" if self.offline else (self.base_url or DEFAULT_ENDPOINT)
 
     @property
+    def key_id(self) -> str:
+        """The key's fingerprint (limiter budgets are per endpoint, model and key)."""
+        return self._key_id
+
+    @property
     def model_label(self) -> str:
         """The model that actually answers."""
         if self._fixed_model is not None:
@@ -213,18 +219,7 @@ class OpenAIClient:
             return self._fixed_model
         if self.offline:
             return self._offline_model
-        loop = asyncio.get_running_loop()
-        known = self._per_loop.get(loop)
-        if known is None:
-            # A pool much larger than the concurrency made throughput worse: size it to fit.
-            limits = httpx.Limits(
-                max_connections=self.max_connections,
-                max_keepalive_connections=self.max_connections,
-            )
-            http = httpx.AsyncClient(
-                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
-            )
-            known = self._per_loop[loop] = ({}, http)
+        known = self._loop_state()
         name = model or self.model
         chat = known[0].get(name)
         if chat is None:
@@ -245,6 +240,35 @@ class OpenAIClient:
                 client=NoSyncCalls(),
             )
         return chat
+
+    def _loop_state(self) -> tuple[dict[str, ChatOpenAI], httpx.AsyncClient]:
+        loop = asyncio.get_running_loop()
+        known = self._per_loop.get(loop)
+        if known is None:
+            # A pool much larger than the concurrency made throughput worse: size it to fit.
+            limits = httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            )
+            http = httpx.AsyncClient(
+                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
+            )
+            known = self._per_loop[loop] = ({}, http)
+        return known
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The connection pool of the running event loop (made on first use), shared by chat
+        and embeddings; responses feed the limiter set with `observing`."""
+        return self._loop_state()[1]
+
+    @contextmanager
+    def observing(self, limiter: RateLimiter) -> Iterator[None]:
+        """Let `limiter` learn from the `x-ratelimit-*` headers of responses in this block."""
+        current = self._limiter_now.set(limiter)
+        try:
+            yield
+        finally:
+            self._limiter_now.reset(current)
 
     async def _on_response(self, response: httpx.Response) -> None:
         """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
@@ -422,7 +446,7 @@ class OpenAIClient:
         limiter = self.limiters.get(self.endpoint, model, self._key_id)
         breaker = self.limiters.breaker(self.endpoint, model)
         can_fall_back = model != self.models[-1]
-        prompt = token_counter(model).messages(list(messages)) if limiter.tpm else 0
+        prompt = await _prompt_estimate(model, messages, limiter.tpm)
         estimate = limiter.estimate(prompt) if limiter.tpm else 0
         watch = StreamWatch()
         watched = merge_configs(config, {"callbacks": [watch]})
@@ -475,11 +499,8 @@ class OpenAIClient:
         messages: Sequence[BaseMessage],
         config: RunnableConfig,
     ) -> Any:
-        current = self._limiter_now.set(limiter)
-        try:
+        with self.observing(limiter):
             return await runnable.ainvoke(list(messages), config)
-        finally:
-            self._limiter_now.reset(current)
 
     async def _account(
         self,
@@ -552,6 +573,25 @@ class OpenAIClient:
             f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
             "server is back"
         )
+
+
+async def _prompt_estimate(model: str, messages: Sequence[BaseMessage], tpm: int | None) -> int:
+    """Prompt tokens to reserve in a token budget of `tpm` (0 with none).
+
+    A byte count bounds the tokens from above without the tokenizer; while it is a small
+    share of the budget it is reserved as it is (the server's usage replaces it after the
+    call). A larger prompt is counted exactly, loading the tokenizer's tables (~80 MiB,
+    ~0.3 s) off the event loop the first time.
+    """
+    if not tpm:
+        return 0
+    counter = token_counter(model)
+    bound = counter.messages_bound(messages)
+    if bound <= tpm // 100:
+        return bound
+    if not encoding_loaded(model):
+        await asyncio.to_thread(encoding_for_model, model)
+    return counter.messages(list(messages))
 
 
 def _with_params(

@@ -69,7 +69,10 @@ class Runtime:
             self._stack.push_async_callback(client.aclose)
             store = None
             if settings.memory:
-                store = await asyncio.to_thread(make_store, settings)
+                from agents.client.embeddings import embedder_for
+
+                embedder = await asyncio.to_thread(embedder_for, settings, client)
+                store = await asyncio.to_thread(make_store, settings, embedder)
                 self._stack.push_async_callback(asyncio.to_thread, store.close)
             opened = await self._stack.enter_async_context(
                 ConversationManager(settings, client=client, store=store)
