@@ -311,9 +311,10 @@ class OpenAIClient:
         Raises:
             ModelError: The call failed for good; the message says why and what to do.
         """
-        sent = output_params(params, self.max_output_tokens, openai_endpoint=self._is_openai)
         stream = True
-        for _ in range(3):  # a lesson (empty stream, context) at most twice
+        for _ in range(4):  # a lesson (empty stream, context) at most three times
+            sent = self._capped(output_params(params, self.max_output_tokens,
+                                              openai_endpoint=self._is_openai))  # fmt: skip
             try:
                 message, outcome = await self._call(
                     partial(self._plain, params=sent, stream=stream),
@@ -328,7 +329,10 @@ class OpenAIClient:
             except ContextExceeded as exceeded:
                 self._learn_context(exceeded)
         else:
-            raise ModelRequestError(f"{self.endpoint} ({self.model}) sent empty replies")
+            raise ModelRequestError(
+                f"{self.endpoint} ({self.model}) sent no usable reply (empty, or the prompt "
+                "does not fit its context); set COPYDESK_CONTEXT_TOKENS or use a larger model"
+            )
         return Reply(message, await self._account(message, config, agent, outcome))
 
     async def structured(
@@ -363,8 +367,9 @@ class OpenAIClient:
         while repairs <= self.max_repairs:
             caps = self.capabilities.of(self.endpoint, self.model)
             mode, tool = caps.structured, self._tool(schema)
-            sent = output_params({**(params or {}), "max_tokens": cap} if cap else params, None,
-                                 openai_endpoint=self._is_openai)  # fmt: skip
+            sent = self._capped(output_params({**(params or {}), "max_tokens": cap} if cap
+                                              else params, None,
+                                              openai_endpoint=self._is_openai))  # fmt: skip
             asked = ask_for_json(conversation, tool) if mode == "json_prompt" else conversation
             try:
                 message, outcome = await self._call(
@@ -384,6 +389,10 @@ class OpenAIClient:
                         f"{self.endpoint} ({self.model}) cannot give a typed reply: {lesson}"
                     ) from None
                 self._learn(lesson, mode, caps.stream_structured)
+                continue
+            if caps.stream_structured and self._cut(message):  # e.g. llama.cpp, on a new request
+                lessons += 1
+                self.capabilities.broken_stream(self.endpoint, self.model)
                 continue
             usage = await self._account(message, config, agent, outcome)
             for key in ("calls", "prompt_tokens", "completion_tokens", "cost_usd"):
@@ -412,6 +421,11 @@ class OpenAIClient:
             f"{self.max_repairs + 1} attempts ({problem}); try another model or resume later"
         )
 
+    def _cut(self, message: AIMessage) -> bool:
+        """True when a server's reply ended with no finish reason (a stream cut short)."""
+        real = self._fixed_model is None and not self.offline
+        return real and not message.response_metadata.get("finish_reason")
+
     @property
     def _is_openai(self) -> bool:
         return self.base_url is None or "api.openai.com" in self.base_url
@@ -431,6 +445,19 @@ class OpenAIClient:
 
     def _learn_context(self, exceeded: ContextExceeded) -> None:
         self.capabilities.context_is(self.endpoint, self.model, exceeded.limit, exceeded.detail)
+
+    def _capped(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` with an output cap of at most half the model's context, when known."""
+        limit = self.capabilities.of(self.endpoint, self.model).context_tokens
+        if limit is None or self.offline:
+            return params
+        most = max(64, limit // 2)
+        if params.get("max_tokens", 0) > most:
+            return {**params, "max_tokens": most}
+        body = params.get("extra_body", {})
+        if body.get("max_tokens", 0) > most:
+            return {**params, "extra_body": {**body, "max_tokens": most}}
+        return params
 
     def _shaped(
         self, messages: Sequence[BaseMessage], params: Mapping[str, Any]
