@@ -14,6 +14,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from memory.embeddings import Embedder, make_embedder
+from memory.fallback import serving_embedder
 from memory.vector import FaissStore
 
 __all__ = ["MemorySettings", "embedder_for", "make_store", "memory_path", "open_store"]
@@ -46,13 +47,15 @@ def memory_path(settings: MemorySettings) -> Path:
 def embedder_for(settings: MemorySettings) -> Embedder:
     """OpenAI embeddings through the configured endpoint, or the offline lexical embedder."""
     key = settings.openai_api_key
-    return make_embedder(
+    chosen = make_embedder(
         api_key=key.get_secret_value() if key else None,
         base_url=settings.openai_base_url,
         offline=settings.is_offline,
         model=settings.embedding_model,
         dims=settings.embedding_dims,
     )
+    # A server without embeddings (llama.cpp, many local ones): the local embedder, said once.
+    return serving_embedder(chosen, make_embedder(api_key=None, base_url=None, offline=True))
 
 
 def make_store(settings: MemorySettings) -> FaissStore:

@@ -273,3 +273,20 @@ def test_lessons_are_said_once_per_book(caplog: pytest.LogCaptureFixture) -> Non
         book.no_embeddings("http://h/v1", "e", "500")
         book.no_embeddings("http://h/v1", "e", "500")
     assert _said(caplog, "serves no embeddings") == 1
+
+
+async def test_a_server_without_embeddings_gets_one_probe_and_local_recall(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Embeddings refused: one request, no retries, recall on the local embedder, said once."""
+    with _llama() as server:
+        server.responder = TopologyResponder(approve_after=1)
+        settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
+        for topic in ("Lighthouses", "Ferries"):
+            async with ConversationManager(settings) as manager:
+                result = await manager.run("turn_taking", topic=topic, max_rounds=2)
+                assert result.status == "approved"
+        embeddings = [r for r in server.requests if r.path == "/v1/embeddings"]
+    assert len(embeddings) == 1
+    assert _said(caplog, "serves no embeddings") == 1
+    assert "could not store" not in caplog.text and "recall failed" not in caplog.text

@@ -462,10 +462,13 @@ class OpenAIClient:
     def _shaped(
         self, messages: Sequence[BaseMessage], params: Mapping[str, Any]
     ) -> list[BaseMessage]:
-        """`messages` alternating, and trimmed to the model's context when it is known."""
+        """`messages` alternating (for a server's chat template), and trimmed to the model's
+        context when it is known."""
+        if self.offline or self._fixed_model is not None:
+            return list(messages)
         shaped = alternate(messages)
         limit = self.capabilities.of(self.endpoint, self.model).context_tokens
-        if limit is None or self.offline:
+        if limit is None:
             return shaped
         cap = params.get("max_tokens") or params.get("extra_body", {}).get("max_tokens") or 256
         return fit_to_context(shaped, limit, token_counter(self.model), int(cap) + 64)
