@@ -1,81 +1,9 @@
-"""Who speaks, and through what: chatbots, the model client and configuration."""
+"""Who speaks, and through what: chatbots, the model client and configuration.
 
-from agents.chatbot import Chatbot, Editor, Writer
-from agents.client import (
-    OFFLINE_MODEL_NAME,
-    RESTART_EVENT,
-    STRUCTURED_TAG,
-    CallRecord,
-    CircuitBreaker,
-    LimiterRegistry,
-    OfflineChatModel,
-    OpenAIClient,
-    Price,
-    PriceTable,
-    Priority,
-    RateLimiter,
-    Reply,
-    RetryPolicy,
-    Structured,
-    UsageLedger,
-)
-from agents.config import ConfigManager, Settings
-from agents.errors import (
-    ConfigError,
-    CopydeskError,
-    ModelAuthError,
-    ModelError,
-    ModelOutputError,
-    ModelRequestError,
-    ModelUnavailableError,
-    fingerprint,
-)
-from agents.roles import Judge, Moderator, Ruling, Speaker, SpeakerChoice
-from agents.state import DraftState, DraftUpdate, Revision, UsageTotals, VerdictRecord
-from agents.team import Agents
-from agents.verdict import Issue, Verdict
+Names are loaded on first use (`__init__.pyi` lists them): importing the package
+opens nothing and imports nothing heavy, so `copydesk --help` starts fast.
+"""
 
-__all__ = [
-    "OFFLINE_MODEL_NAME",
-    "RESTART_EVENT",
-    "STRUCTURED_TAG",
-    "Agents",
-    "CallRecord",
-    "Chatbot",
-    "CircuitBreaker",
-    "ConfigError",
-    "ConfigManager",
-    "CopydeskError",
-    "DraftState",
-    "DraftUpdate",
-    "Editor",
-    "Issue",
-    "Judge",
-    "LimiterRegistry",
-    "ModelAuthError",
-    "ModelError",
-    "ModelOutputError",
-    "ModelRequestError",
-    "ModelUnavailableError",
-    "Moderator",
-    "OfflineChatModel",
-    "OpenAIClient",
-    "Price",
-    "PriceTable",
-    "Priority",
-    "RateLimiter",
-    "Reply",
-    "RetryPolicy",
-    "Revision",
-    "Ruling",
-    "Settings",
-    "Speaker",
-    "SpeakerChoice",
-    "Structured",
-    "UsageLedger",
-    "UsageTotals",
-    "Verdict",
-    "VerdictRecord",
-    "Writer",
-    "fingerprint",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -3,53 +3,12 @@
 Importing this package compiles nothing and opens nothing; `load("debate")` imports a
 topology module and returns its compiled graph. Endings (`Approved() | MaxRounds(5)`) are
 the composable conditions every topology's `build(endings=...)` takes.
+
+
+Names are loaded on first use (`__init__.pyi` lists them): importing the package
+opens nothing and imports nothing heavy, so `copydesk --help` starts fast.
 """
 
-from graphs.events import (
-    CheckpointInfo,
-    Event,
-    Restart,
-    RunResult,
-    ThreadInfo,
-    Token,
-    Turn,
-    TurnStarted,
-)
-from graphs.manager import ConversationManager
-from graphs.registry import TopologyError, find, known, load
-from graphs.state import DraftState
-from graphs.termination import (
-    AllAgree,
-    Approved,
-    Completed,
-    CostBudget,
-    Ending,
-    MaxRounds,
-    NoChange,
-    TokenBudget,
-)
+import lazy_loader
 
-__all__ = [
-    "AllAgree",
-    "Approved",
-    "CheckpointInfo",
-    "Completed",
-    "ConversationManager",
-    "CostBudget",
-    "DraftState",
-    "Ending",
-    "Event",
-    "MaxRounds",
-    "NoChange",
-    "Restart",
-    "RunResult",
-    "ThreadInfo",
-    "Token",
-    "TokenBudget",
-    "TopologyError",
-    "Turn",
-    "TurnStarted",
-    "find",
-    "known",
-    "load",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -8,10 +8,9 @@ state is in checkpoints, never on the manager.
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -25,8 +24,8 @@ from langgraph.types import Command
 from agents.client import STRUCTURED_TAG, OpenAIClient
 from agents.client.resilience import RESTART_EVENT
 from agents.config import Settings
-from agents.errors import CopydeskError
 from agents.team import Agents
+from graphs.errors import InputError, UnknownThreadError
 from graphs.events import (
     CheckpointInfo,
     Event,
@@ -40,7 +39,8 @@ from graphs.events import (
 from graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
 from graphs.prompting import PromptChoice
 from graphs.registry import find
-from graphs.transcript import THREAD_ID_PATTERN, Transcript
+from graphs.threads import list_threads
+from graphs.transcript import THREAD_ID_PATTERN, Transcript, make_thread_id
 from memory.checkpoint import open_checkpointer
 from memory.store import open_store
 from prompts.errors import PromptError
@@ -49,23 +49,6 @@ from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 __all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
 
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
-
-
-class InputError(CopydeskError):
-    """Bad input to a run: empty topic, bad thread id, thread already exists."""
-
-    exit_code = 2
-
-
-class UnknownThreadError(CopydeskError):
-    """No checkpoint exists for the thread."""
-
-    exit_code = 2
-
-
-def make_thread_id() -> str:
-    """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 class ConversationManager:
@@ -214,8 +197,12 @@ class ConversationManager:
                 f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
             )
         try:
-            choice = PromptChoice.choose(
-                self.registry, thread_id, overrides=prompts, experiment=experiment
+            choice = await asyncio.to_thread(  # reads prompt files: off the event loop
+                PromptChoice.choose,
+                self.registry,
+                thread_id,
+                overrides=prompts,
+                experiment=experiment,
             )
         except PromptError as error:
             raise InputError(str(error)) from None
@@ -293,7 +280,7 @@ class ConversationManager:
         config = self._config(thread_id, graph, choice)
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
-        self.transcript(thread_id).reconcile(ids)
+        await asyncio.to_thread(self.transcript(thread_id).reconcile, ids)  # off the loop
         waiting = bool(snapshot.interrupts)
         if waiting and answer is None:
             raise InputError(
@@ -359,7 +346,9 @@ class ConversationManager:
             raise InputError(f"thread {target!r} exists already; pick another new thread id")
         origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
         await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
-        copy_transcript(self.transcript(thread_id), self.transcript(target), source)
+        await asyncio.to_thread(
+            copy_transcript, self.transcript(thread_id), self.transcript(target), source
+        )
         compiled = (
             self.graph(graph, choice.prompts)
             if agents is None
@@ -376,7 +365,7 @@ class ConversationManager:
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
     ) -> AsyncIterator[Event]:
         transcript = self.transcript(thread_id)
-        written = transcript.ids()  # read once; each turn's append keeps it current
+        written = await transcript.aids()  # read once; each turn's append keeps it current
         stream = compiled.astream(
             start, config, stream_mode=["tasks", "messages", "updates", "custom"], durability="sync"
         )
@@ -399,7 +388,7 @@ class ConversationManager:
                 for node, update in payload.items():
                     if not isinstance(update, dict) or node.startswith("__"):
                         continue
-                    transcript.append(_transcript_lines(node, update), written)
+                    await transcript.aappend(_transcript_lines(node, update), written)
                     yield Turn(node, update)
         yield await self.result(thread_id)
 
@@ -479,32 +468,7 @@ class ConversationManager:
 
     async def threads(self) -> list[ThreadInfo]:
         """Every thread with a checkpoint, most recently updated first."""
-        latest: dict[str, Any] = {}
-        async for item in self.checkpointer.alist(None):
-            thread_id = str(item.config["configurable"]["thread_id"])
-            if item.config["configurable"].get("checkpoint_ns"):
-                continue  # subgraph checkpoints belong to their parent thread
-            known = latest.get(thread_id)
-            if known is None or item.checkpoint["id"] > known.checkpoint["id"]:
-                latest[thread_id] = item
-        out = []
-        for thread_id, item in latest.items():
-            values = item.checkpoint.get("channel_values", {})
-            paused = any(write[1] == "__interrupt__" for write in item.pending_writes or [])
-            out.append(
-                ThreadInfo(
-                    thread_id=thread_id,
-                    graph=str(item.metadata.get("graph", "")),
-                    topic=str(values.get("topic", "")),
-                    # A stored "running" means no ending was reached: the thread can be resumed.
-                    status="waiting_for_review"
-                    if paused
-                    else str(values.get("status", "running")).replace("running", "unfinished"),
-                    rounds=int(values.get("round", 0)),
-                    updated_at=str(item.checkpoint.get("ts", "")),
-                )
-            )
-        return sorted(out, key=lambda t: t.updated_at, reverse=True)
+        return await list_threads(self.checkpointer)
 
     async def export_markdown(self, thread_id: str) -> str:
         """The final draft and its revision history, as Markdown."""

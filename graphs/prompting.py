@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.state import ExperimentRecord
 from prompts.errors import PromptError
 from prompts.experiments import Experiment, load_experiments
 from prompts.overrides import prompt_overrides
 from prompts.registry import PromptRegistry
+
+if TYPE_CHECKING:  # agents.state loads LangGraph; the CLI checks prompt flags without it
+    from agents.state import ExperimentRecord
 
 __all__ = ["AGENT_PROMPTS", "PromptChoice", "find_experiment"]
 
@@ -83,7 +85,7 @@ class PromptChoice:
                 )
             variant = found.assign(thread_id)
             prompts[found.prompt] = variant.ref
-            record = ExperimentRecord(name=found.name, variant=variant.name, prompt=variant.ref)
+            record = {"name": found.name, "variant": variant.name, "prompt": variant.ref}
         return cls(prompts, record)
 
     @classmethod
@@ -96,11 +98,11 @@ class PromptChoice:
         }
         record: ExperimentRecord | None = None
         if metadata.get("experiment"):
-            record = ExperimentRecord(
-                name=str(metadata["experiment"]),
-                variant=str(metadata.get("variant", "")),
-                prompt=str(metadata.get("experiment_prompt", "")),
-            )
+            record = {
+                "name": str(metadata["experiment"]),
+                "variant": str(metadata.get("variant", "")),
+                "prompt": str(metadata.get("experiment_prompt", "")),
+            }
         return cls(prompts, record)
 
     def metadata(self) -> dict[str, str]:

@@ -7,18 +7,26 @@ whose step never reached a checkpoint, so the transcript always matches the thre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["THREAD_ID_PATTERN", "Transcript"]
+__all__ = ["THREAD_ID_PATTERN", "Transcript", "make_thread_id"]
 
 THREAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def make_thread_id() -> str:
+    """A fresh, sortable thread id such as `20261124-101500-3fa2c1`."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,16 @@ class Transcript:
             handle.flush()
             os.fsync(handle.fileno())
         return len(fresh)
+
+    async def aappend(self, entries: Iterable[dict[str, Any]], seen: set[str]) -> int:
+        """`append` in a worker thread: the write and its fsync stay off the event loop, and
+        the call returns only once the lines are on disk (a turn acknowledged to the caller
+        survives a SIGKILL right after)."""
+        return await asyncio.to_thread(self.append, list(entries), seen)
+
+    async def aids(self) -> set[str]:
+        """`ids` in a worker thread (a long thread's transcript is read off the event loop)."""
+        return await asyncio.to_thread(self.ids)
 
     def reconcile(self, kept_ids: set[str]) -> int:
         """Drop lines whose message is not in the checkpointed state; returns how many."""

@@ -1,41 +1,10 @@
 """What agents remember: the token-bounded window, recall from a FAISS store, durable
-checkpoints and their pruning."""
+checkpoints and their pruning.
 
-from memory.buffer import DEFAULT_WINDOW_TOKENS, Window, WindowPolicy
-from memory.checkpoint import CheckpointURLError, open_checkpointer, strict_serializer
-from memory.embeddings import (
-    Embedder,
-    EmbedderMismatchError,
-    LexicalEmbedder,
-    OpenAIEmbedder,
-    make_embedder,
-)
-from memory.prune import PruneReport, prune_checkpoints
-from memory.recall import Memory, RecallPolicy, project_namespace, thread_namespace
-from memory.store import open_store
-from memory.tokens import TokenCounter, encoding_for_model
-from memory.vector import FaissStore
+Names are loaded on first use (`__init__.pyi` lists them): importing the package
+opens nothing and imports nothing heavy, so `copydesk --help` starts fast.
+"""
 
-__all__ = [
-    "DEFAULT_WINDOW_TOKENS",
-    "CheckpointURLError",
-    "Embedder",
-    "EmbedderMismatchError",
-    "FaissStore",
-    "LexicalEmbedder",
-    "Memory",
-    "OpenAIEmbedder",
-    "PruneReport",
-    "RecallPolicy",
-    "TokenCounter",
-    "Window",
-    "WindowPolicy",
-    "encoding_for_model",
-    "make_embedder",
-    "open_checkpointer",
-    "open_store",
-    "project_namespace",
-    "prune_checkpoints",
-    "strict_serializer",
-    "thread_namespace",
-]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

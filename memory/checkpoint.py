@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+if TYPE_CHECKING:  # LangGraph loads when a checkpointer is opened, not when this is imported
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 __all__ = ["CheckpointURLError", "open_checkpointer", "strict_serializer"]
 
@@ -28,6 +29,8 @@ class CheckpointURLError(ValueError):
 
 def strict_serializer(allowed: Iterable[tuple[str, str]] = ()) -> JsonPlusSerializer:
     """A serializer that revives only LangGraph's safe types plus `allowed` (module, name)."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
     extra = tuple(allowed)
     return JsonPlusSerializer(
         pickle_fallback=False,
@@ -56,6 +59,8 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
     """
     serde = strict_serializer()
     if url == "memory:" or url.startswith("memory://"):
+        from langgraph.checkpoint.memory import InMemorySaver
+
         yield InMemorySaver(serde=serde)
     elif url.startswith("sqlite:"):
         import aiosqlite

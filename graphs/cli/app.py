@@ -10,11 +10,10 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.config import Settings
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
@@ -24,16 +23,18 @@ from graphs.cli.common import (
     err,
     execute,
     follow,
+    open_manager,
     out,
     require_existing_store,
     settings_from_flags,
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
-from graphs.manager import ConversationManager
-from graphs.registry import find, known
 from graphs.transcript import THREAD_ID_PATTERN
 from memory.checkpoint import sqlite_path
+
+if TYPE_CHECKING:
+    from agents.config import Settings
 
 __all__ = ["app", "main"]
 
@@ -80,6 +81,8 @@ def run(
     max_cost: MaxCostFlag = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
+    from graphs.registry import find
+
     settings = settings_from_flags(model=model, max_rounds=max_rounds)
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip() and not _may_continue(settings, thread_id):
@@ -100,7 +103,7 @@ def run(
 
     async def work() -> RunResult:
         find(graph)
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             stream = manager.stream(
                 graph,
                 topic=topic,
@@ -156,7 +159,7 @@ def resume(
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
 
     async def work() -> RunResult:
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             return await follow(manager.stream_resume(thread_id, answer=answer), as_json)
 
     announce_offline(settings, as_json)
@@ -172,8 +175,11 @@ def threads(as_json: JsonFlag = False) -> None:
         url = settings.resolved_checkpoint_url
         if url.startswith("sqlite:") and not sqlite_path(url).exists():
             return []
-        async with ConversationManager(settings) as manager:
-            return [t.as_json() for t in await manager.threads()]
+        from graphs.threads import list_threads
+        from memory.checkpoint import open_checkpointer
+
+        async with open_checkpointer(url) as checkpointer:
+            return [t.as_json() for t in await list_threads(checkpointer)]
 
     rows = execute(work)
     if as_json:
@@ -199,7 +205,7 @@ def history(
 
     async def work() -> list[dict[str, Any]]:
         require_existing_store(settings, thread_id)
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             return [c.as_json() for c in await manager.history(thread_id)]
 
     rows = execute(work)
@@ -231,7 +237,7 @@ def export(
 
     async def work() -> str:
         require_existing_store(settings, thread_id)
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             if fmt is ExportFormat.json:
                 result = await manager.result(thread_id)
                 lines = manager.transcript(thread_id).lines()
@@ -257,6 +263,8 @@ def list_graphs(
     as_json: JsonFlag = False,
 ) -> None:
     """List the topologies you can run (name, nodes, description), or draw one."""
+    from graphs.registry import find, known
+
     topologies = [find(name)] if name else known()
     if mermaid:
         if name is None:

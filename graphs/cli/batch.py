@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.config import Settings
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
@@ -25,11 +24,14 @@ from graphs.cli.common import (
     announce_offline,
     err,
     execute,
+    open_manager,
     out,
     settings_from_flags,
 )
-from graphs.manager import ConversationManager, make_thread_id
-from graphs.registry import find
+from graphs.transcript import make_thread_id
+
+if TYPE_CHECKING:
+    from agents.config import Settings
 
 __all__ = ["register", "run_batch"]
 
@@ -47,7 +49,7 @@ async def run_batch(
     gate = asyncio.Semaphore(concurrency)
     rows: list[dict[str, Any]] = [{} for _ in topics]
     task = progress.add_task("conversations", total=len(topics)) if progress else None
-    async with ConversationManager(settings) as manager:
+    async with open_manager(settings) as manager:
 
         async def one(index: int, topic: str) -> None:
             thread_id = f"{make_thread_id()}-{index}"
@@ -97,6 +99,8 @@ def run_many(
     as_json: JsonFlag = False,
 ) -> None:
     """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
+    from graphs.registry import find
+
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
     find(graph)
     try:

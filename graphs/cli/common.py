@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from agents.config import ConfigManager, Settings
 from agents.errors import CopydeskError
 from graphs.cli.console import LiveView, configure_logging
+from graphs.errors import UnknownThreadError
 from graphs.events import Event, RunResult
-from graphs.manager import UnknownThreadError
 from memory.checkpoint import sqlite_path
+
+if TYPE_CHECKING:  # loaded by the commands that need them, so `--help` starts fast
+    from agents.config import Settings
+    from graphs.manager import ConversationManager
 
 __all__ = [
     "JsonFlag",
@@ -27,6 +30,7 @@ __all__ = [
     "err",
     "execute",
     "follow",
+    "open_manager",
     "out",
     "require_existing_store",
     "settings_from_flags",
@@ -48,6 +52,8 @@ MaxCostFlag = Annotated[
 
 def settings_from_flags(**flags: Any) -> Settings:
     """Load settings with these flag values on top, and set up logging with secrets redacted."""
+    from agents.config import ConfigManager
+
     settings = ConfigManager(flags=flags).settings
     secret = settings.openai_api_key
     configure_logging(settings.log_level, [secret.get_secret_value()] if secret else [])
@@ -64,6 +70,13 @@ def execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except KeyboardInterrupt:
         err.print("copydesk: interrupted; the thread is saved, continue it with `copydesk resume`")
         raise typer.Exit(130) from None
+
+
+def open_manager(settings: Settings) -> ConversationManager:
+    """A conversation manager for a command, to use as `async with` (LangGraph loads here)."""
+    from graphs.manager import ConversationManager
+
+    return ConversationManager(settings)
 
 
 def announce_offline(settings: Settings, quiet: bool) -> None:

@@ -12,13 +12,12 @@ from graphs.cli.common import (
     announce_offline,
     execute,
     follow,
+    open_manager,
     require_existing_store,
     settings_from_flags,
 )
 from graphs.cli.prompts import PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
-from graphs.fork import SETTABLE, parse_assignments
-from graphs.manager import ConversationManager
 
 __all__ = ["register"]
 
@@ -31,7 +30,9 @@ def fork(
     assignments: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help=f"key=value to change in the fork ({', '.join(SETTABLE)}); repeatable."
+            "--set",
+            help="key=value to change in the fork (topic, draft, max_rounds, round, "
+            "token_budget, review, ...; an unknown key lists them all); repeatable.",
         ),
     ] = None,
     new_thread_id: Annotated[
@@ -49,7 +50,7 @@ def fork(
     require_existing_store(settings, thread_id)
 
     async def work() -> RunResult:
-        async with ConversationManager(settings) as manager:
+        async with open_manager(settings) as manager:
             stream = manager.fork(
                 thread_id, checkpoint, values=values, new_thread_id=new_thread_id, prompts=prompts
             )
@@ -61,6 +62,8 @@ def fork(
 
 def execute_parse(pairs: list[str]) -> dict[str, object]:
     """`--set` pairs as values; a bad pair is a one-line error before anything is opened."""
+
+    from graphs.fork import parse_assignments
 
     async def parse() -> dict[str, object]:
         return parse_assignments(pairs)

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import openai
 import typer
-from langgraph.store.base import PutOp
 
 from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
 from memory.checkpoint import open_checkpointer, sqlite_path
-from memory.embeddings import EmbedderMismatchError
-from memory.prune import PruneReport, prune_checkpoints
-from memory.recall import project_namespace, thread_namespace
-from memory.store import make_store, memory_path
-from memory.vector import FaissStore
+from memory.store import memory_path
+
+if TYPE_CHECKING:  # FAISS, NumPy and LangGraph load when a command needs them
+    from memory.prune import PruneReport
+    from memory.vector import FaissStore
 
 __all__ = ["register"]
 
@@ -32,6 +30,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _open(settings: Any) -> FaissStore | None:
     """The store, or None when nothing was ever remembered (nothing is created)."""
+    from memory.embeddings import EmbedderMismatchError
+    from memory.store import make_store
+
     if not memory_path(settings).exists():
         return None
     try:
@@ -48,6 +49,10 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Memories closest in meaning to QUERY, best first."""
+    import openai
+
+    from memory.recall import thread_namespace
+
     settings = settings_from_flags()
     store = _open(settings)
     found = []
@@ -125,9 +130,13 @@ def forget(
     if store is None:
         out.print("no memories yet")
         return
+    from memory.recall import project_namespace, thread_namespace
+
     namespace = thread_namespace(thread) if thread else project_namespace(str(project))
     keys = [key] if key else [i.key for i in store.search(namespace, limit=1_000_000)]
     present = [k for k in keys if store.get(namespace, k) is not None]
+    from langgraph.store.base import PutOp
+
     store.batch([PutOp(namespace, k, None) for k in present])
     store.close()
     out.print(f"forgot {len(present)} memories from {'/'.join(namespace)}")
@@ -145,6 +154,8 @@ def prune(
     url = settings.resolved_checkpoint_url
     if url.startswith("memory:"):
         raise _fail("checkpoints in memory: are not stored; nothing to prune")
+
+    from memory.prune import PruneReport, prune_checkpoints
 
     async def work() -> PruneReport:
         if url.startswith("sqlite:") and not sqlite_path(url).exists():

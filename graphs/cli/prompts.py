@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.config import Settings
 from graphs.ab_report import ABReport, build_report, outcomes
 from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
 from graphs.prompting import PromptChoice, find_experiment
@@ -21,6 +20,9 @@ from prompts.lint import lint as lint_registry
 from prompts.overrides import prompt_overrides
 from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 from prompts.released import ReleaseLock
+
+if TYPE_CHECKING:
+    from agents.config import Settings
 
 __all__ = ["ExperimentFlag", "PromptFlag", "checked_prompt_flags", "register", "registry_of"]
 

@@ -1,0 +1,28 @@
+"""Public surface of `agents.client`, loaded lazily by `__init__.py` (see lazy_loader)."""
+
+from .chat import STRUCTURED_TAG, OpenAIClient, Reply, Structured
+from .limiter import LimiterRegistry, Priority, RateLimiter
+from .offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from .prices import Price, PriceTable
+from .resilience import RESTART_EVENT, CircuitBreaker
+from .retry import RetryPolicy
+from .usage import CallRecord, UsageLedger
+
+__all__ = [
+    "OFFLINE_MODEL_NAME",
+    "RESTART_EVENT",
+    "STRUCTURED_TAG",
+    "CallRecord",
+    "CircuitBreaker",
+    "LimiterRegistry",
+    "OfflineChatModel",
+    "OpenAIClient",
+    "Price",
+    "PriceTable",
+    "Priority",
+    "RateLimiter",
+    "Reply",
+    "RetryPolicy",
+    "Structured",
+    "UsageLedger",
+]

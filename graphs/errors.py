@@ -1,0 +1,22 @@
+"""Errors a user causes when naming threads: each ends a command in one line, exit code 2.
+
+Kept apart from `graphs.manager` so the CLI can name them without loading LangGraph.
+"""
+
+from __future__ import annotations
+
+from agents.errors import CopydeskError
+
+__all__ = ["InputError", "UnknownThreadError"]
+
+
+class InputError(CopydeskError):
+    """Bad input to a run: empty topic, bad thread id, thread already exists."""
+
+    exit_code = 2
+
+
+class UnknownThreadError(CopydeskError):
+    """No checkpoint exists for the thread."""
+
+    exit_code = 2
