@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     """Seconds one whole model call (a stream, first chunk to last) may take."""
     context_tokens: int | None = Field(None, alias="COPYDESK_CONTEXT_TOKENS", ge=256)
     """The model's context in tokens, when known; prompts are trimmed to fit it."""
+    local: bool = Field(False, alias="COPYDESK_LOCAL")
+    """Run on a local llama.cpp server with Gemma 3 270M, started for the run (`--local`)."""
+    llama_venv: Path | None = Field(None, alias="COPYDESK_LLAMA_VENV")
+    """Virtualenv of the local llama.cpp server (default `~/.cache/copydesk/llama-venv`)."""
     rpm: float | None = Field(None, alias="COPYDESK_RPM", gt=0)
     """Requests per minute the API allows this key and model (None: learn from its headers)."""
     tpm: int | None = Field(None, alias="COPYDESK_TPM", gt=0)

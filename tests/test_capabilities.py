@@ -290,3 +290,22 @@ async def test_a_server_without_embeddings_gets_one_probe_and_local_recall(
     assert len(embeddings) == 1
     assert _said(caplog, "serves no embeddings") == 1
     assert "could not store" not in caplog.text and "recall failed" not in caplog.text
+
+
+def test_a_warning_never_lands_inside_streamed_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """The live view's half-printed line is ended before a log line goes out."""
+    import io
+
+    from rich.console import Console
+
+    from graphs.cli.console import LiveView, configure_logging
+    from graphs.events import Token
+
+    screen = io.StringIO()
+    configure_logging("WARNING", [])
+    view = LiveView(Console(file=screen, width=80))
+    view.show(Token("writer", "Trees shade the"))
+    logging.getLogger("copydesk.client").warning("reports no token usage")
+    view.show(Token("writer", " street."))
+    assert screen.getvalue().startswith("Trees shade the\n")
+    assert "reports no token usage" in capsys.readouterr().err

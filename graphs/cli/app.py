@@ -17,12 +17,14 @@ import typer
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
+    LocalFlag,
     MaxCostFlag,
     ModelFlag,
     announce_offline,
     err,
     execute,
     follow,
+    local_model_for,
     open_manager,
     out,
     require_existing_store,
@@ -79,11 +81,12 @@ def run(
     experiment: ExperimentFlag = None,
     as_json: JsonFlag = False,
     max_cost: MaxCostFlag = None,
+    local: LocalFlag = False,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     from graphs.registry import find
 
-    settings = settings_from_flags(model=model, max_rounds=max_rounds)
+    settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
@@ -117,8 +120,9 @@ def run(
             )
             return await follow(stream, as_json)
 
-    announce_offline(settings, as_json)
-    result = execute(work)
+    with local_model_for(settings) as settings:  # unchanged unless --local
+        announce_offline(settings, as_json)
+        result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
 
