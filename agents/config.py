@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     embedding_model: str = Field("text-embedding-3-small", alias="COPYDESK_EMBEDDING_MODEL")
     """Embedding model used when a key or base URL is set."""
     embedding_dims: int | None = Field(None, alias="COPYDESK_EMBEDDING_DIMS", ge=8, le=4096)
+    local_embedder: Literal["auto", "minilm", "lexical"] = Field(
+        "auto", alias="COPYDESK_LOCAL_EMBEDDER"
+    )
+    """Embedder without an embedding endpoint: MiniLM (the `minilm` extra) or lexical."""
     """Embedding size (default 1536 with OpenAI, 384 offline)."""
     structured_output: Literal["json_schema", "function_calling", "json_prompt"] = Field(
         "json_schema", alias="COPYDESK_STRUCTURED_OUTPUT"

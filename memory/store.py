@@ -37,6 +37,8 @@ class MemorySettings(Protocol):
     def embedding_model(self) -> str: ...
     @property
     def embedding_dims(self) -> int | None: ...
+    @property
+    def local_embedder(self) -> str: ...
 
 
 def memory_path(settings: MemorySettings) -> Path:
@@ -46,7 +48,7 @@ def memory_path(settings: MemorySettings) -> Path:
 
 def embedder_for(settings: MemorySettings) -> Embedder:
     """OpenAI embeddings through the configured endpoint, or the offline lexical embedder."""
-    from memory.embeddings import make_embedder
+    from memory.embeddings import LexicalEmbedder, make_embedder
     from memory.fallback import serving_embedder
 
     key = settings.openai_api_key
@@ -57,8 +59,13 @@ def embedder_for(settings: MemorySettings) -> Embedder:
         model=settings.embedding_model,
         dims=settings.embedding_dims,
     )
+    from memory.minilm import local_embedder
+
+    local = local_embedder(settings.local_embedder, settings.embedding_dims)
+    if isinstance(chosen, LexicalEmbedder):  # no endpoint: the best local embedder there is
+        return local
     # A server without embeddings (llama.cpp, many local ones): the local embedder, said once.
-    return serving_embedder(chosen, make_embedder(api_key=None, base_url=None, offline=True))
+    return serving_embedder(chosen, local)
 
 
 def make_store(settings: MemorySettings) -> FaissStore:
