@@ -309,3 +309,26 @@ def test_a_warning_never_lands_inside_streamed_text(capsys: pytest.CaptureFixtur
     view.show(Token("writer", " street."))
     assert screen.getvalue().startswith("Trees shade the\n")
     assert "reports no token usage" in capsys.readouterr().err
+
+
+def test_a_failed_run_names_its_thread_and_json_prints_an_error_object(tmp_path: Path) -> None:
+    """`run --json` against a server that refuses the key: an error object, exit 1."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    with FakeOpenAIServer(api_key="sk-right") as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COPYDESK_"))}
+        done = subprocess.run(
+            [sys.executable, "-c", "from graphs.cli import main; main()", "run", "turn_taking",
+             "--topic", "Kelp", "--json"],
+            capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+            env={**env, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-wrong",
+                 "COPYDESK_HOME": str(tmp_path / "home"), "COPYDESK_LOCAL_EMBEDDER": "lexical"},
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["status"] == "failed" and "rejected API key" in shown["error"]
+    assert f"copydesk resume {shown['thread_id']}" in done.stderr
+    assert "Traceback" not in done.stderr and "sk-wrong" not in done.stderr + done.stdout

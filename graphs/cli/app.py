@@ -23,6 +23,7 @@ from graphs.cli.common import (
     announce_offline,
     err,
     execute,
+    failed_run,
     follow,
     local_model_for,
     open_manager,
@@ -32,7 +33,7 @@ from graphs.cli.common import (
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
-from graphs.transcript import THREAD_ID_PATTERN
+from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
 from memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
@@ -104,13 +105,16 @@ def run(
         raise typer.Exit(2)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
 
+    # Named up front, so a failure can say which thread to resume.
+    thread = thread_id or make_thread_id()
+
     async def work() -> RunResult:
         find(graph)
-        async with open_manager(settings) as manager:
+        async with open_manager(settings) as manager, failed_run(thread, as_json):
             stream = manager.stream(
                 graph,
                 topic=topic,
-                thread_id=thread_id,
+                thread_id=thread,
                 max_rounds=settings.max_rounds,
                 prompts=prompts,
                 experiment=experiment,

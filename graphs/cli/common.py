@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -78,6 +78,25 @@ def open_manager(settings: Settings) -> ConversationManager:
     from graphs.manager import ConversationManager
 
     return ConversationManager(settings)
+
+
+@asynccontextmanager
+async def failed_run(thread_id: str, as_json: bool) -> AsyncIterator[None]:
+    """A model failure during a run names the thread to resume, and with `--json` prints
+    `{thread_id, status: "failed", error}` on stdout before the one error line."""
+    from agents.errors import ModelError
+
+    try:
+        yield
+    except ModelError as error:
+        if as_json:
+            out.print_json(
+                json.dumps({"thread_id": thread_id, "status": "failed", "error": str(error)})
+            )
+        failure = type(error)(
+            f"{error} (thread {thread_id}; `copydesk resume {thread_id}` continues it)"
+        )
+        raise failure from None
 
 
 LocalFlag = Annotated[
