@@ -104,6 +104,8 @@ def ensure_ready(venv: Path, announce: Callable[[str], None]) -> None:
              f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
             log,
             CMAKE_BUILD_PARALLEL_LEVEL=os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2"),
+            # The text server needs libllama and ggml only: skip the multimodal library.
+            CMAKE_ARGS=os.environ.get("CMAKE_ARGS", "-DLLAVA_BUILD=OFF"),
         )  # fmt: skip
     _run(
         [*pip, "install", "--find-links", str(wheels),
@@ -161,7 +163,9 @@ def serve(
         "--model", str(model_file(venv)), "--model_alias", LOCAL_MODEL,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(context_tokens), "--chat_format", "gemma",
-        "--n_threads", str(threads or max(1, (os.cpu_count() or 2))),
+        # One core short of all: copydesk (and on a shared machine, others) keep one, and
+        # llama.cpp's threads slow down badly when they outnumber the free cores.
+        "--n_threads", str(threads or max(1, (os.cpu_count() or 2) - 1)),
         "--interrupt_requests", "False",  # a second request waits instead of cutting a stream
     ]  # fmt: skip
     with log.open("w", encoding="utf-8") as out:

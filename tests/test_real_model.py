@@ -75,6 +75,8 @@ def run_real(
         COPYDESK_MODEL=LOCAL_MODEL,
         COPYDESK_CONTEXT_TOKENS=str(CONTEXT),
         COPYDESK_STRUCTURED_OUTPUT=mode,
+        # A base model of 270M rambles to the cap: short replies keep the tier within CI.
+        COPYDESK_MAX_OUTPUT_TOKENS="160",
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]
@@ -125,6 +127,7 @@ def test_local_flag_starts_and_stops_its_own_server(tmp_path: Path) -> None:
         "--local",
         "--json",
         COPYDESK_LLAMA_VENV=str(VENV),
+        COPYDESK_MAX_OUTPUT_TOKENS="160",
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]
