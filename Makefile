@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-real clean
+.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-peers bench-real clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ pytest: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/topologies.py
+
+# copydesk against bare LangGraph, AutoGen and CrewAI (peer venvs built under .bench/ on first
+# use). Quick re-measure of copydesk alone: make bench-peers PEERS_ARGS="--quick --only copydesk"
+PEERS_ARGS ?=
+bench-peers: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/peers.py $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -108,13 +108,27 @@ class Chatbot:
         never cut; the history window shows the conversation that led here, from this
         agent's point of view (its own messages as the assistant's).
         """
-        values = self.values(state, round_)
+        return self._assemble(state, part, round_, self._history(state), recalled)
+
+    def _history(self, state: DraftState) -> list[BaseMessage]:
+        """The messages before the newest draft and verdict, as this agent sees them."""
         messages = state.get("messages") or []
         # The newest draft and verdict are already in the task message. Only as many
         # messages as could fit are converted: the window never looks further back.
         earlier = list(messages[:-2]) if len(messages) > 2 else []
         tail = earlier[-max(1, self.window.max_tokens // 4) :] if earlier else []
-        window = self.window.window([self._as_seen(m) for m in tail])
+        return [self._as_seen(m) for m in tail]
+
+    def _assemble(
+        self,
+        state: DraftState,
+        part: str,
+        round_: int,
+        history: list[BaseMessage],
+        recalled: BaseMessage | None,
+    ) -> list[BaseMessage]:
+        values = self.values(state, round_)
+        window = self.window.window(history)
         return [
             self.prompt.system_message(values),
             *([recalled] if recalled is not None else []),
@@ -129,11 +143,14 @@ class Chatbot:
         round_: int,
         recalled: BaseMessage | None = None,
     ) -> list[BaseMessage]:
-        """`context`, built off the event loop until the tokenizer is loaded: the first count
-        reads its tables from disk, and LangGraph Server fails blocking calls in async nodes."""
-        if not encoding_loaded(self.window.model):
+        """`context`, with the tokenizer loaded off the event loop if the window needs it (the
+        first count reads its tables from disk, and LangGraph Server fails blocking calls in
+        async nodes). A history that surely fits is not counted, so the tables are loaded
+        only by threads long enough to be trimmed."""
+        history = self._history(state)
+        if not self.window.fits_whole(history) and not encoding_loaded(self.window.model):
             await asyncio.to_thread(encoding_for_model, self.window.model)
-        return self.context(state, part, round_, recalled)
+        return self._assemble(state, part, round_, history, recalled)
 
     async def prompt_for(
         self,

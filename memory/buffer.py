@@ -78,8 +78,16 @@ class WindowPolicy:
     def _cost(self, message: BaseMessage) -> int:
         return self.counter.messages([message]) - _PRIMING
 
+    def fits_whole(self, history: Sequence[BaseMessage]) -> bool:
+        """True when all of `history` surely fits, known without the tokenizer (a bound of
+        its tokens fits the budget): the window is then the whole history."""
+        budget = self.max_tokens - self.summary_tokens
+        return self.counter.messages_bound(history) <= budget
+
     def window(self, history: Sequence[BaseMessage]) -> Window:
         """The newest whole messages of `history` within the budget, plus the summary."""
+        if self.fits_whole(history):
+            return Window(list(history), 0)  # what counting would keep, without counting
         budget = self.max_tokens - _PRIMING - self.summary_tokens
         kept: list[BaseMessage] = []
         for message in reversed(history):

@@ -13,6 +13,7 @@ prompt.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp, SearchItem, SearchOp
 
-from memory.tokens import TokenCounter
+from memory.tokens import TokenCounter, encoding_for_model, encoding_loaded
 
 __all__ = ["DEFAULT_PROJECT", "Memory", "RecallPolicy", "project_namespace", "thread_namespace"]
 
@@ -134,15 +135,28 @@ class RecallPolicy:
         )
         counter = TokenCounter(self.model)
         head = "Remembered from earlier in this thread and project:"
-        lines: list[str] = []
-        spent = counter.text(head) + 8
+        candidates: list[str] = []
         for item in found:
             text = str(item.value.get("text", "")).strip()
             if not text or text in seen:
                 continue
             seen.add(text)
-            line = f"- ({item.value.get('kind')}, round {item.value.get('round')}) {text}"
-            cost = counter.text(line) + 1
+            candidates.append(
+                f"- ({item.value.get('kind')}, round {item.value.get('round')}) {text}"
+            )
+        bound = (
+            counter.text_bound(head)
+            + 8
+            + sum(counter.text_bound(c) + 1 for c in candidates[: self.k])
+        )
+        if bound > self.max_tokens and not encoding_loaded(self.model):
+            # Counting is needed; the tokenizer's tables load off the event loop.
+            await asyncio.to_thread(encoding_for_model, self.model)
+        count = counter.text if bound > self.max_tokens else counter.text_bound
+        lines: list[str] = []
+        spent = count(head) + 8
+        for line in candidates:
+            cost = count(line) + 1
             if spent + cost > self.max_tokens:
                 continue
             spent += cost

@@ -60,3 +60,20 @@ def test_each_model_has_its_own_budget() -> None:
     assert codes == [200, 429, 200]  # the second gpt-4o call is over gpt-4o's budget only
     assert embedded.status_code == 200
     assert server.rejected_429 == 1
+
+
+def test_headers_per_minute_report_the_request_limit_as_openai_does() -> None:
+    budget = RateBudget()
+    budget.configure(rps=5)
+    now = time.monotonic()
+    for i in range(4):
+        assert budget.admit(1, now - 0.1 * i) is None
+
+    per_window, per_minute = budget.headers(), budget.headers(per_minute=True)
+
+    assert per_window["x-ratelimit-limit-requests"] == "5"
+    assert per_window["x-ratelimit-remaining-requests"] == "1"
+    assert per_minute["x-ratelimit-limit-requests"] == "300"
+    assert per_minute["x-ratelimit-remaining-requests"] == "60"
+    assert budget.admit(1, now) is None
+    assert budget.headers(per_minute=True)["x-ratelimit-remaining-requests"] == "0"

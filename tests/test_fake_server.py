@@ -393,6 +393,40 @@ def test_enforce_tpm_uses_max_tokens_and_can_be_turned_off(
     assert server.rejected_429 == 1
 
 
+def test_enforce_per_model_limits_and_counts(
+    server: FakeOpenAIServer, client: openai.OpenAI
+) -> None:
+    """A model-specific limit applies to that model only; 429s are counted per model."""
+    server.enforce(rps=1)
+    server.enforce(rps=3, model="text-embedding-3-small")
+
+    def embed() -> bool:
+        try:
+            client.embeddings.create(model="text-embedding-3-small", input="x")
+        except openai.RateLimitError:
+            return False
+        return True
+
+    def talk() -> bool:
+        try:
+            chat(client)
+        except openai.RateLimitError:
+            return False
+        return True
+
+    embedded = [embed() for _ in range(5)]
+    talked = [talk() for _ in range(3)]
+
+    assert embedded == [True, True, True, False, False]
+    assert talked == [True, False, False]
+    assert server.rejected_429_by_model() == {"text-embedding-3-small": 2, "gpt-4o-mini": 2}
+    assert server.rejected_429 == 4
+    server.enforce()  # the general call drops the model-specific limit too
+    assert all(embed() for _ in range(5))
+    server.reset()
+    assert server.rejected_429_by_model() == {}
+
+
 def test_requests_are_recorded_and_reset(server: FakeOpenAIServer, client: openai.OpenAI) -> None:
     server.faults.add(Fault.drop())
     server.always = Fault.status(500)

@@ -224,3 +224,37 @@ async def test_a_reserved_slot_reached_late_is_given_up_not_sent_in_a_bunch() ->
     assert len(set(spent)) == 3
     assert min(spent) >= 5
     assert await limiter.windows.used_tokens() == 40  # the missed slots' tokens came back
+
+
+async def test_with_no_known_limit_one_call_goes_first_and_its_headers_set_the_pace() -> None:
+    """A cold limiter sends one call; the rest wait for its response headers instead of
+    bursting past a limit the server has not told yet, then go at the pace it tells."""
+    limiter = RateLimiter("cold", probe_wait=30.0)
+    first = await limiter.acquire(10)
+    rest = [asyncio.create_task(limiter.acquire(10)) for _ in range(3)]
+    await asyncio.sleep(0.2)
+    assert first.spend_id and not any(task.done() for task in rest)  # held, not sent
+    await limiter.observe({"x-ratelimit-limit-requests": "600"})  # the probe's answer
+    permits = await asyncio.gather(*rest)
+    assert len({p.spend_id for p in permits}) == 3
+    assert limiter.rpm == 600.0 and limiter.interval > 0  # paced from now on
+
+
+async def test_a_probe_that_never_answers_holds_the_others_only_briefly() -> None:
+    limiter = RateLimiter("cold", probe_wait=0.2)
+    await limiter.acquire(10)
+    permits = await asyncio.wait_for(
+        asyncio.gather(*(limiter.acquire(10) for _ in range(3))), timeout=10
+    )
+    assert len(permits) == 3 and limiter.rpm is None
+
+
+async def test_the_offline_model_and_configured_limits_are_not_probed() -> None:
+    registry = LimiterRegistry()
+    offline = registry.get("offline", "m", "(none)")
+    permits = await asyncio.wait_for(
+        asyncio.gather(*(offline.acquire(1) for _ in range(5))), timeout=1
+    )
+    assert len(permits) == 5
+    configured = LimiterRegistry(rpm=6000).get("http://127.0.0.1:9/v1", "m", "k")
+    await asyncio.wait_for(asyncio.gather(*(configured.acquire(1) for _ in range(3))), timeout=5)

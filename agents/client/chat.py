@@ -50,6 +50,7 @@ from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.shaping import alternate, fit_to_context, output_params
 from agents.client.typed import ask_for_json, bind_typed, json_text, problem_of, was_cut
 from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
+from agents.client.wire import ChatCompletionsWire, NoSyncCalls
 from agents.config import Settings
 from agents.errors import (
     ModelAuthError,
@@ -60,7 +61,7 @@ from agents.errors import (
     fingerprint,
 )
 from agents.state import UsageTotals
-from memory.tokens import token_counter
+from memory.tokens import encoding_for_model, encoding_loaded, token_counter
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 
@@ -260,14 +261,21 @@ class OpenAIClient:
         name = model or self.model
         chat = known[0].get(name)
         if chat is None:
+            key = self._api_key or SecretStr("not-needed")  # local servers ignore it
             chat = known[0][name] = ChatOpenAI(
                 model=name,
-                api_key=self._api_key or SecretStr("not-needed"),  # local servers ignore it
+                api_key=key,
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
                 stream_usage=True,
                 http_async_client=known[1],
+                # The request and its chunks as plain JSON (wire.py says why: the SDK's
+                # per-request and per-chunk model walks were most of copydesk's CPU per call).
+                async_client=ChatCompletionsWire(
+                    known[1], self.base_url or DEFAULT_ENDPOINT, key.get_secret_value()
+                ),
+                client=NoSyncCalls(),
             )
         return chat
 
@@ -494,8 +502,7 @@ class OpenAIClient:
         params: Mapping[str, Any],
         stream: bool = True,
     ) -> Runnable[Any, Any]:
-        bound = bind_typed(self.chat_model(model), mode, self._tool(schema), stream=stream)
-        return _with_params(bound, params)
+        return bind_typed(self.chat_model(model), mode, self._tool(schema), params, stream=stream)
 
     async def _call(
         self,
@@ -549,7 +556,7 @@ class OpenAIClient:
         limiter = self.limiters.get(self.endpoint, model, self._key_id)
         breaker = self.limiters.breaker(self.endpoint, model)
         can_fall_back = model != self.models[-1]
-        prompt = token_counter(model).messages(list(messages)) if limiter.tpm else 0
+        prompt = await _prompt_estimate(model, messages, limiter.tpm)
         estimate = limiter.estimate(prompt) if limiter.tpm else 0
         watch = StreamWatch()
         watched = merge_configs(config, {"callbacks": [watch]})
@@ -711,6 +718,25 @@ class OpenAIClient:
             f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
             "server is back"
         )
+
+
+async def _prompt_estimate(model: str, messages: Sequence[BaseMessage], tpm: int | None) -> int:
+    """Prompt tokens to reserve in a token budget of `tpm` (0 with none).
+
+    A byte count bounds the tokens from above without the tokenizer; while it is a small
+    share of the budget it is reserved as it is (the server's usage replaces it after the
+    call). A larger prompt is counted exactly, loading the tokenizer's tables (~80 MiB,
+    ~0.3 s) off the event loop the first time.
+    """
+    if not tpm:
+        return 0
+    counter = token_counter(model)
+    bound = counter.messages_bound(messages)
+    if bound <= tpm // 100:
+        return bound
+    if not encoding_loaded(model):
+        await asyncio.to_thread(encoding_for_model, model)
+    return counter.messages(list(messages))
 
 
 def _with_params(

@@ -11,6 +11,11 @@ limits and account for other clients of the same key.
 Waiting calls are served by priority (a verdict before a draft before a background summary),
 round-robin between conversation threads within a priority, and a call that has waited longer
 than `max_wait_unfair` seconds goes next whatever its priority, so nothing starves.
+
+A limiter that knows no limit yet (none set, no response seen) lets one call go first and
+holds the others until that call's response headers arrive (or `probe_wait` passes): a cold
+`run-many` would otherwise send every conversation's first request at once, before the
+server could say its limit, and a rate-limited server answers most of that burst with 429.
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ class RateLimiter:
         horizon: Seconds ahead a call may be given its request slot (it then waits for it
             outside the queue); longer keeps the pace under load, shorter serves priorities
             more strictly.
+        probe_wait: Seconds the other calls wait for the first call's response headers
+            while no limit is known (0: no probe; the registry sets it for HTTP servers).
         clock: Monotonic clock, injectable for tests.
     """
 
@@ -112,6 +119,7 @@ class RateLimiter:
         safety: float = 0.97,
         max_wait_unfair: float = 5.0,
         horizon: float = 0.1,
+        probe_wait: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -137,6 +145,9 @@ class RateLimiter:
         self.missed = 0
         """Reserved request slots given up because the event loop reached them late."""
         self._completion_guess = 64.0
+        self.probe_wait = probe_wait
+        self._heard = rpm is not None or tpm is not None or probe_wait <= 0  # no probe
+        self._probe_since: float | None = None
 
     @property
     def interval(self) -> float:
@@ -199,6 +210,9 @@ class RateLimiter:
 
     async def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to the `x-ratelimit-*` headers of a response."""
+        if not self._heard:
+            self._heard = True  # the probe answered: the others go, at the pace it tells
+            self._kick()
         limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
         if limit_tokens and (self.tpm is None or limit_tokens < self.tpm):
             log.info("%s: server allows %d tokens/min; using that", self.name, limit_tokens)
@@ -286,6 +300,13 @@ class RateLimiter:
                     return 0.0
                 if self._paused_until > now:
                     return self._paused_until - now
+                if not self._heard:
+                    if self._probe_since is None:
+                        self._probe_since = now  # this call goes alone, to learn the limits
+                    elif now - self._probe_since < self.probe_wait:
+                        return self._probe_since + self.probe_wait - now
+                    else:
+                        self._heard = True  # no answer in time: stop holding the others
             delay, spend_id = await self.windows.spend(
                 waiter.tokens, self.interval, self.tpm, self._foreign_tokens, self.horizon
             )
@@ -436,6 +457,8 @@ class LimiterRegistry:
                     tpm=self.tpm,
                     windows=windows,
                     safety=self.safety,
+                    # Only a server can say its limits: the offline model is not probed.
+                    probe_wait=2.0 if endpoint.startswith(("http://", "https://")) else 0.0,
                 )
                 self._limiters[ident] = limiter
             return limiter

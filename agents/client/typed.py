@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -24,32 +24,41 @@ __all__ = ["ask_for_json", "bind_typed", "json_text", "problem_of", "was_cut"]
 
 
 def bind_typed(
-    chat: BaseChatModel, mode: StructuredMode, tool: dict[str, Any], *, stream: bool = True
+    chat: BaseChatModel,
+    mode: StructuredMode,
+    tool: dict[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    stream: bool = True,
 ) -> Runnable[Any, Any]:
-    """`chat` bound to answer with the schema of `tool` in `mode` (and without streaming
-    when `stream` is False)."""
+    """`chat` bound to answer with the schema of `tool` in `mode`, with the model `params`
+    (and without streaming when `stream` is False).
+
+    The response format goes in `extra_body`, merged with any the params carry (the output
+    cap for servers other than OpenAI's): `ChatOpenAI` passes it on untouched, on the SDK
+    and on copydesk's own wire alike, and the JSON text is validated by the caller.
+    """
     function = tool["function"]
-    options: dict[str, Any] = {} if stream else {"stream": False}
+    options: dict[str, Any] = dict(params or {})
+    if not stream:
+        options["stream"] = False
     if mode == "function_calling":
-        return chat.bind(
-            tools=[tool],
-            tool_choice={"type": "function", "function": {"name": function["name"]}},
-            **options,
-        )
-    if mode == "json_prompt":
-        return chat.bind(**options) if options else chat
-    return chat.bind(
-        response_format={
-            "type": "json_schema",
-            "json_schema": {
-                "name": function["name"],
-                "description": function.get("description", ""),
-                "schema": function["parameters"],
-                "strict": True,
+        options["tools"] = [tool]
+        options["tool_choice"] = {"type": "function", "function": {"name": function["name"]}}
+    elif mode == "json_schema":
+        options["extra_body"] = {
+            **options.get("extra_body", {}),
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": function["name"],
+                    "description": function.get("description", ""),
+                    "schema": function["parameters"],
+                    "strict": True,
+                },
             },
-        },
-        **options,
-    )
+        }
+    return chat.bind(**options) if options else chat
 
 
 def ask_for_json(messages: Sequence[BaseMessage], tool: dict[str, Any]) -> list[BaseMessage]:

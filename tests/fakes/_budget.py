@@ -90,8 +90,14 @@ class RateBudget:
             self._tokens.append((now, tokens))
             return None
 
-    def headers(self) -> dict[str, str]:
-        """Return the ``x-ratelimit-*`` headers describing the current budget."""
+    def headers(self, *, per_minute: bool = False) -> dict[str, str]:
+        """Return the ``x-ratelimit-*`` headers describing the current budget.
+
+        Args:
+            per_minute: Report the request budget per minute, as OpenAI does (a limit of
+                ``rps`` is sent as ``rps * 60``, what is left of the current window scaled
+                alike), instead of per request window.
+        """
         now = time.monotonic()
         with self._lock:
             self._prune(now)
@@ -103,6 +109,10 @@ class RateBudget:
                     self._requests, now - _request_window(self._rps)[1]
                 )
                 left_requests = max(limit_requests - recent, 0)
+                if per_minute:
+                    scale = 60 / _request_window(self._rps)[1]
+                    limit_requests = round(limit_requests * scale)
+                    left_requests = round(left_requests * scale)
             if self._tpm is None:
                 limit_tokens, left_tokens = UNLIMITED_TOKENS, UNLIMITED_TOKENS
             else:

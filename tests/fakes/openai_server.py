@@ -78,6 +78,9 @@ class FakeOpenAIServer:
         latency: Seconds to wait before answering every request.
         responder: Builds the reply from a chat request's JSON body.
         faults: One-shot faults, consumed one per incoming request.
+        rpm_headers: Report request limits per minute in ``x-ratelimit-*-requests``, as
+            OpenAI does (``enforce(rps=5)`` is sent as a limit of 300), instead of per
+            one-second window; a client that learns its pace from the headers needs this.
         always: A fault applied to every request while set (a queued one-shot
             fault takes precedence for the request that consumes it).
     """
@@ -91,19 +94,23 @@ class FakeOpenAIServer:
         """
         self.api_key = api_key
         self.latency: float = 0.0
+        self.rpm_headers = False
         self.faults = FaultQueue()
         self.always: Fault | None = None
         self._default_responder = DefaultResponder()
         self.responder: Responder = self._default_responder
         self._wanted_port = port
         self._limits: tuple[float | None, int | None] = (None, None)
+        self._model_limits: dict[str, tuple[float | None, int | None]] = {}
         self._budgets: dict[str, RateBudget] = {}  # per model, as providers count
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._rejected = 0
+        self._rejected_by_model: dict[str, int] = {}
         self._in_flight = 0
         self._peak_in_flight = 0
         self._connections: set[socket.socket] = set()
+        self._opened = 0
         self._stopping = threading.Event()
         self._httpd: FakeHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -190,6 +197,11 @@ class FakeOpenAIServer:
         with self._lock:
             return self._rejected
 
+    def rejected_429_by_model(self) -> dict[str, int]:
+        """How many requests the :meth:`enforce` budgets have rejected, by model name."""
+        with self._lock:
+            return dict(self._rejected_by_model)
+
     @property
     def peak_in_flight(self) -> int:
         """The most requests the server was answering at the same moment (a count of
@@ -206,7 +218,9 @@ class FakeOpenAIServer:
         with self._lock:
             self._in_flight -= 1
 
-    def enforce(self, rps: float | None = None, tpm: int | None = None) -> None:
+    def enforce(
+        self, rps: float | None = None, tpm: int | None = None, *, model: str | None = None
+    ) -> None:
         """Enforce a rate budget; with no arguments, stop enforcing.
 
         Each model has its own budget, as with a real provider (a chat model's
@@ -216,13 +230,23 @@ class FakeOpenAIServer:
         tokens when no limit is sent) get a 429 with ``Retry-After`` (seconds,
         possibly fractional) and ``retry-after-ms`` headers.
 
+        With ``model``, the limits apply to that model only (a provider allows an
+        embedding model more requests than a chat model); other models keep the
+        general limits. Without it, the general limits are set and every
+        model-specific one is dropped.
+
         Args:
             rps: Requests per second, or ``None`` for no request limit.
             tpm: Tokens per minute, or ``None`` for no token limit.
+            model: The model these limits are for, or ``None`` for every model.
         """
         RateBudget().configure(rps, tpm)  # validates
         with self._lock:
-            self._limits = (rps, tpm)
+            if model is None:
+                self._limits = (rps, tpm)
+                self._model_limits.clear()
+            else:
+                self._model_limits[model] = (rps, tpm)
             self._budgets.clear()
 
     def reset(self) -> None:
@@ -235,6 +259,7 @@ class FakeOpenAIServer:
         with self._lock:
             self._requests.clear()
             self._rejected = 0
+            self._rejected_by_model.clear()
             self._peak_in_flight = self._in_flight
         self.faults.clear()
         self.always = None
@@ -279,7 +304,7 @@ class FakeOpenAIServer:
             budget = self._budgets.get(model)
             if budget is None:
                 budget = self._budgets[model] = RateBudget()
-                budget.configure(*self._limits)
+                budget.configure(*self._model_limits.get(model, self._limits))
             return budget
 
     def _admit(self, tokens: int, arrival: float | None = None, model: str = "") -> float | None:
@@ -289,17 +314,25 @@ class FakeOpenAIServer:
         if wait is not None:
             with self._lock:
                 self._rejected += 1
+                self._rejected_by_model[model] = self._rejected_by_model.get(model, 0) + 1
         return wait
 
     def _rate_headers(self, model: str = "") -> dict[str, str]:
         """The ``x-ratelimit-*`` headers for ``model``'s current budget."""
-        return self._budget(model).headers()
+        return self._budget(model).headers(per_minute=self.rpm_headers)
+
+    @property
+    def connections_opened(self) -> int:
+        """Client connections accepted since start (keep-alive reuse keeps this low)."""
+        with self._lock:
+            return self._opened
 
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         """Remember (or forget) an open client connection."""
         with self._lock:
             if add:
                 self._connections.add(connection)
+                self._opened += 1
             else:
                 self._connections.discard(connection)
 
@@ -325,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--llama-cpp", action="store_true", help="behave like llama-cpp-python's server"
     )
+    parser.add_argument(
+        "--rpm-headers", action="store_true", help="report request limits per minute"
+    )
     args = parser.parse_args(argv)
 
     done = threading.Event()
@@ -337,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = FakeOpenAIServer(args.api_key, port=args.port)
     server.latency = args.latency
     server.llama_cpp = LlamaCppQuirks() if args.llama_cpp else None
+    server.rpm_headers = args.rpm_headers
     server.enforce(args.rps, args.tpm)
     with server:
         print(f"FAKE_OPENAI_BASE_URL={server.base_url}", flush=True)

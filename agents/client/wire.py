@@ -1,0 +1,201 @@
+"""Chat completions on the wire: the JSON of OpenAI's chat API over one shared httpx pool.
+
+`ChatOpenAI` talks to the API through an `async_client` with the interface of the openai
+SDK's `AsyncCompletions` (`create(**payload)` and `with_raw_response.create(**payload)`), and
+it accepts plain dicts for responses and stream chunks. `ChatCompletionsWire` is such a
+client, written here because the SDK is measurably slow on copydesk's path: before each
+request it walks the whole message list against its TypedDict unions (every variant of every
+message, ~16 ms for 60 messages on this project's 2-core machine), and it builds a pydantic
+model for every stream chunk that `ChatOpenAI` then dumps back to a dict. The request here is
+the payload as `json.dumps` writes it and each chunk is one `json.loads`: the same bytes on
+the wire, without either walk (benchmarks/peers.py, issue 9).
+
+Failures keep the SDK's exception types (`openai.RateLimitError`, `openai.APITimeoutError`,
+...) with the real `httpx.Response`, so retries, Retry-After, the breaker and the one-line
+errors above it work unchanged. Typed replies ask for `response_format` through
+`extra_body`, which `ChatOpenAI` passes on untouched (its own `response_format` route needs
+the SDK's parsing helpers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+import openai
+
+__all__ = ["ChatCompletionsWire", "NoSyncCalls"]
+
+_NOT_BODY = frozenset({"extra_body", "extra_headers", "extra_query", "timeout"})
+_STATUS_ERRORS: Mapping[int, type[openai.APIStatusError]] = {
+    400: openai.BadRequestError,
+    401: openai.AuthenticationError,
+    403: openai.PermissionDeniedError,
+    404: openai.NotFoundError,
+    409: openai.ConflictError,
+    422: openai.UnprocessableEntityError,
+    429: openai.RateLimitError,
+}
+
+
+class ChatCompletionsWire:
+    """`create` for `/chat/completions`, plain or streamed, returning dicts.
+
+    Args:
+        http: The shared connection pool (its response hooks see every reply).
+        base_url: The API's base URL, e.g. `https://api.openai.com/v1`.
+        api_key: Sent as a bearer token; never logged or put in an error.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self._http = http
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self.with_raw_response = _RawResponses(self)
+
+    async def create(self, **payload: Any) -> Any:
+        """POST one request: a dict reply, or an async stream of dict chunks for `stream`."""
+        response = await self.send(payload)
+        if not payload.get("stream"):
+            return await _json_of(response)
+        return ChunkStream(response)
+
+    async def send(self, payload: Mapping[str, Any]) -> Any:
+        """Send the request; an error status is raised as the openai SDK would raise it."""
+        body = {k: v for k, v in payload.items() if k not in _NOT_BODY}
+        body.update(payload.get("extra_body") or {})
+        headers = {**self._headers, **(payload.get("extra_headers") or {})}
+        # Typed Any: the openai SDK annotates its errors with its own httpx fork (httpx2), whose
+        # Request and Response have the same surface as httpx's.
+        request: Any = self._http.build_request(
+            "POST",
+            self._url,
+            content=json.dumps(body).encode(),
+            headers={**headers, "Content-Type": "application/json"},
+            params=payload.get("extra_query"),
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TimeoutException as error:
+            raise openai.APITimeoutError(request=request) from error
+        except httpx.TransportError as error:
+            raise openai.APIConnectionError(request=request) from error
+        if response.status_code >= 400:
+            await response.aread()
+            await response.aclose()
+            raise _status_error(response)
+        return response
+
+
+class NoSyncCalls:
+    """The synchronous client slot of `ChatOpenAI`, filled so that it does not build an
+    unused `openai.OpenAI` (its TLS context alone costs ~0.3 s of CPU per model at start).
+    copydesk calls models only asynchronously."""
+
+    def __init__(self) -> None:
+        self.with_raw_response = self
+
+    def create(self, **payload: Any) -> Any:
+        """Refuse: a synchronous call would block the event loop."""
+        raise RuntimeError("copydesk calls chat models asynchronously; use ainvoke/astream")
+
+
+class ChunkStream:
+    """The server-sent events of a streamed reply, each `data:` line as one dict."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response: Any = response
+
+    async def __aenter__(self) -> ChunkStream:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.response.aclose()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+        request = self.response.request
+        done = False
+        try:
+            async for line in self.response.aiter_lines():
+                if done or not line.startswith("data:"):
+                    continue  # comments, blank lines; after [DONE], the body is read to its
+                    # end so the connection goes back to the pool instead of being closed
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True
+                    continue
+                chunk = json.loads(data)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    error = chunk["error"]
+                    message = error.get("message") if isinstance(error, dict) else str(error)
+                    raise openai.APIError(str(message or "error in stream"), request, body=chunk)
+                yield chunk
+        except httpx.TimeoutException as error:
+            raise openai.APITimeoutError(request=request) from error
+        except httpx.TransportError as error:
+            raise openai.APIConnectionError(request=request) from error
+        finally:
+            await self.response.aclose()
+
+
+class _RawResponses:
+    """`with_raw_response.create(...)`: the reply with its headers, as `ChatOpenAI` asks."""
+
+    def __init__(self, wire: ChatCompletionsWire) -> None:
+        self._wire = wire
+
+    async def create(self, **payload: Any) -> _RawResponse:
+        response = await self._wire.send(payload)
+        if payload.get("stream"):
+            return _RawResponse(response, ChunkStream(response))
+        return _RawResponse(response, await _json_of(response))
+
+
+class _RawResponse:
+    def __init__(self, response: httpx.Response, parsed: Any) -> None:
+        self.http_response = response
+        self.headers = response.headers
+        self._parsed = parsed
+
+    def parse(self) -> Any:
+        return self._parsed
+
+
+async def _json_of(response: Any) -> Any:
+    """The whole body as JSON (a body that is not JSON raises `json.JSONDecodeError`, which
+    the client retries); a connection cut while reading is the SDK's connection error."""
+    try:
+        await response.aread()
+    except httpx.TimeoutException as error:
+        raise openai.APITimeoutError(request=response.request) from error
+    except httpx.TransportError as error:
+        raise openai.APIConnectionError(request=response.request) from error
+    finally:
+        await response.aclose()
+    return json.loads(response.content)
+
+
+def _status_error(response: Any) -> openai.APIStatusError:
+    """The openai SDK's exception for an error status, with the server's message."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    error = body.get("error") if isinstance(body, dict) else None
+    detail = error.get("message") if isinstance(error, dict) else (error or body)
+    message = f"Error code: {response.status_code} - {detail}"
+    kind = _STATUS_ERRORS.get(response.status_code)
+    if kind is None:
+        kind = openai.InternalServerError if response.status_code >= 500 else openai.APIStatusError
+    return kind(message, response=response, body=body)

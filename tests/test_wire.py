@@ -1,0 +1,116 @@
+"""The chat-completions wire under ChatOpenAI: plain JSON out, dict chunks in, one pooled
+connection, and the openai SDK's error types for the retry logic above it."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from pydantic import SecretStr
+
+from agents.client import OpenAIClient
+from agents.client.retry import RetryPolicy
+from agents.client.wire import ChatCompletionsWire
+from agents.verdict import Verdict
+from tests.fakes import FakeOpenAIServer, Fault
+from tests.fakes.writing import EditorialResponder
+
+PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters", name="copydesk")]
+
+
+async def test_calls_share_one_kept_alive_connection(fake_server: FakeOpenAIServer) -> None:
+    """Drafts and typed verdicts alike: every call reuses the pooled connection (a reply
+    closed before its end would cost a new TCP connection per call)."""
+    fake_server.responder = EditorialResponder(decisions=("revise",))
+    async with OpenAIClient(base_url=fake_server.base_url, api_key=SecretStr("k")) as client:
+        for _ in range(4):
+            reply = await client.complete(PROMPT, agent="writer")
+            verdict = await client.structured(PROMPT, Verdict, agent="editor")
+            assert reply.text and verdict.value.decision == "revise"
+    assert fake_server.connections_opened == 1
+    bodies = [r.body for r in fake_server.chat_requests()]
+    assert len(bodies) == 8
+    typed = [b for b in bodies if b is not None and "response_format" in b]
+    assert len(typed) == 4 and "extra_body" not in typed[0]  # sent as the API's own field
+
+
+async def test_request_is_the_payload_as_json_and_usage_arrives(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """Message names and roles go out as written; the usage chunk is counted."""
+    async with OpenAIClient(base_url=fake_server.base_url, api_key=SecretStr("k")) as client:
+        reply = await client.complete([*PROMPT, AIMessage("A draft.")], agent="writer")
+    [request] = fake_server.chat_requests()
+    assert request.body is not None
+    assert request.body["messages"][1] == {
+        "role": "user",
+        "content": "Topic: otters",
+        "name": "copydesk",
+    }
+    assert request.body["messages"][2]["role"] == "assistant"
+    assert request.headers["authorization"] == "Bearer k"
+    assert reply.usage["prompt_tokens"] > 0 and reply.usage["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, openai.BadRequestError),
+        (401, openai.AuthenticationError),
+        (404, openai.NotFoundError),
+        (429, openai.RateLimitError),
+        (503, openai.InternalServerError),
+    ],
+)
+async def test_error_statuses_raise_the_sdk_types_with_the_response(
+    fake_server: FakeOpenAIServer, status: int, kind: type[openai.APIStatusError]
+) -> None:
+    fake_server.faults.add(Fault.status(status, retry_after=2))
+    async with httpx.AsyncClient() as http:
+        wire = ChatCompletionsWire(http, fake_server.base_url, "k")
+        with pytest.raises(kind) as caught:
+            await wire.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert caught.value.status_code == status
+    assert caught.value.response.headers.get("retry-after") == "2"
+
+
+async def test_a_dropped_connection_is_retried_like_the_sdk_would(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    fake_server.faults.add(Fault.drop())
+    async with OpenAIClient(
+        base_url=fake_server.base_url,
+        api_key=SecretStr("k"),
+        retry=RetryPolicy(max_retries=2, base=0.01, cap=0.02),
+    ) as client:
+        reply = await client.complete(PROMPT, agent="writer")
+    assert reply.text
+    assert len(fake_server.chat_requests()) == 2
+
+
+async def test_streamed_replies_end_at_done_and_keep_the_connection(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """Read through the wire as ChatOpenAI streams: dict chunks, then the pool reuses the
+    connection for the next stream."""
+    async with httpx.AsyncClient() as http:
+        wire = ChatCompletionsWire(http, fake_server.base_url, "k")
+        texts = []
+        for _ in range(3):
+            stream = await wire.create(
+                model="m",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with stream:
+                chunks = [chunk async for chunk in stream]
+            texts.append(
+                "".join(
+                    c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
+                )
+            )
+            assert any(c.get("usage") for c in chunks)
+    assert all(texts)
+    assert fake_server.connections_opened == 1
