@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
 from pydantic import ValidationError
 
 from agents.client.capabilities import StructuredMode
@@ -34,9 +35,9 @@ def bind_typed(
     """`chat` bound to answer with the schema of `tool` in `mode`, with the model `params`
     (and without streaming when `stream` is False).
 
-    The response format goes in `extra_body`, merged with any the params carry (the output
-    cap for servers other than OpenAI's): `ChatOpenAI` passes it on untouched, on the SDK
-    and on copydesk's own wire alike, and the JSON text is validated by the caller.
+    For `ChatOpenAI` the response format goes in `extra_body`, merged with any the params
+    carry (the output cap for servers other than OpenAI's): it is passed on untouched, on the
+    SDK and on copydesk's own wire alike, and the JSON text is validated by the caller.
     """
     function = tool["function"]
     options: dict[str, Any] = dict(params or {})
@@ -46,18 +47,22 @@ def bind_typed(
         options["tools"] = [tool]
         options["tool_choice"] = {"type": "function", "function": {"name": function["name"]}}
     elif mode == "json_schema":
-        options["extra_body"] = {
-            **options.get("extra_body", {}),
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": function["name"],
-                    "description": function.get("description", ""),
-                    "schema": function["parameters"],
-                    "strict": True,
-                },
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": function["name"],
+                "description": function.get("description", ""),
+                "schema": function["parameters"],
+                "strict": True,
             },
         }
+        if isinstance(chat, ChatOpenAI):  # passed on untouched, on the SDK and the wire
+            options["extra_body"] = {
+                **options.get("extra_body", {}),
+                "response_format": response_format,
+            }
+        else:  # the offline model, or another provider's chat model
+            options["response_format"] = response_format
     return chat.bind(**options) if options else chat
 
 
