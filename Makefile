@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-peers bench-real clean
+.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-embeddings bench-peers bench-real clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ pytest: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/topologies.py
+
+bench-embeddings: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/embeddings.py
 
 # copydesk against bare LangGraph, AutoGen and CrewAI (peer venvs built under .bench/ on first
 # use). Quick re-measure of copydesk alone: make bench-peers PEERS_ARGS="--quick --only copydesk"

@@ -18,19 +18,16 @@ each run makes. See `benchmarks/README.md` for the method and the results.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks._peer_clients import CLIENT_DIR, CLIENTS, Client, run_one  # noqa: E402
+from benchmarks._peer_record import Record, load, machine  # noqa: E402
 from benchmarks._peer_report import (  # noqa: E402 (the repository must be on sys.path first)
     budget_table,
     concurrent_table,
@@ -61,6 +58,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget-conversations", type=int, default=12, help="0: no budget row")
     parser.add_argument("--quick", action="store_true", help="--repeat 1 --rounds 3,10")
     parser.add_argument(
+        "--rows", default="single,concurrent,budget", help="which rows to run, comma-separated"
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="measure nothing: print the tables and targets of saved runs (--json-out files)",
+    )
+    parser.add_argument(
         "--json-out",
         type=Path,
         default=REPO / ".bench" / "peers-last.json",
@@ -72,7 +79,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.only.split(",")) - set(CLIENTS))
     if unknown:
         parser.error(f"unknown client(s) {','.join(unknown)}; choose from {','.join(CLIENTS)}")
-    if args.repeat < 1 or not args.rounds or min(args.rounds) < 1:
+    rows = set(args.rows.split(","))
+    if rows - {"single", "concurrent", "budget"}:
+        parser.error("--rows takes single, concurrent and/or budget")
+    args.conversations *= "concurrent" in rows
+    args.budget_conversations *= "budget" in rows
+    args.rounds = args.rounds if "single" in rows else []
+    if args.repeat < 1 or min(args.rounds, default=1) < 1:
         parser.error("--repeat and every --rounds value must be 1 or more")
     return args
 
@@ -89,73 +102,7 @@ def _compile(pythons: set[str]) -> None:
         )
 
 
-def _machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        lscpu = ""
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if "Model name" in ln), ""
-    )
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} CPUs ({model or platform.processor()}), Python "
-        f"{platform.python_version()}, load average {load}"
-    )
-
-
-def _commit() -> str:
-    """The commit measured (with `+dirty` when the tree has changes)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "describe", "--always", "--dirty=+dirty"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        head = ""
-    return head or "unknown"
-
-
-class _Run:
-    """The samples of one benchmark run, written to `--json-out` after each one."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.machine = {"start": _machine(), "commit": _commit()}
-        self.samples: list[Sample] = []
-        self.budget: list[Sample] = []
-
-    def add(self, sample: Sample, *, budget: bool = False) -> None:
-        """Keep a sample, show it on stderr, save the run so far."""
-        (self.budget if budget else self.samples).append(sample)
-        if sample.chat or sample.cpu:
-            print(
-                f"  {sample.client:<15} {sample.conversations:>3}xR{sample.rounds:<3} "
-                f"cpu {sample.cpu:6.2f} s  wall {sample.wall:6.2f} s  "
-                f"rss {sample.rss_mib:4.0f} MiB  chat {sample.chat:4d}  "
-                f"emb {sample.embeddings:4d}  {sample.error or ''}",
-                file=sys.stderr,
-                flush=True,
-            )
-        self.save()
-
-    def save(self) -> None:
-        """Write every sample so far (a run cut short still leaves its numbers)."""
-        if not self.args.json_out:
-            return
-        self.args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "machine": self.machine,
-            "args": {k: str(v) for k, v in vars(self.args).items()},
-            "samples": [asdict(s) for s in self.samples],
-            "budget": [asdict(s) for s in self.budget],
-        }
-        self.args.json_out.write_text(json.dumps(record, indent=1))
-
-
-def _measure(run: _Run, clients: list[Client], pythons: dict[str, str]) -> None:
+def _measure(run: Record, clients: list[Client], pythons: dict[str, str]) -> None:
     """Every row, `--repeat` times, the clients' order rotating between repeats."""
     args = run.args
     for repeat in range(args.repeat):
@@ -164,7 +111,7 @@ def _measure(run: _Run, clients: list[Client], pythons: dict[str, str]) -> None:
         order = clients[shift:] + clients[:shift]
         with FakeServer(REPO, args.latency) as server:
             for client in order:
-                for rounds in args.rounds:
+                for rounds in args.rounds:  # empty without the single rows
                     python = pythons[client.name]
                     run.add(run_one(server, client, python, rounds=rounds, conversations=1))
         if args.conversations > 0:
@@ -180,10 +127,10 @@ def _measure(run: _Run, clients: list[Client], pythons: dict[str, str]) -> None:
                 run.add(sample, budget=True)
 
 
-def _report(run: _Run, names: list[str]) -> None:
+def _report(run: Record, names: list[str]) -> None:
     """Print the tables and the targets."""
     args = run.args
-    run.machine["end"] = _machine()
+    run.machine.setdefault("end", machine())
     run.save()
     print(f"\ncommit {run.machine['commit']}")
     print(f"machine at start: {run.machine['start']}\nmachine at end:   {run.machine['end']}\n")
@@ -191,7 +138,8 @@ def _report(run: _Run, names: list[str]) -> None:
         f"One conversation, R rounds, server latency {1000 * args.latency:.0f} ms; "
         f"median (min) of {args.repeat}:\n"
     )
-    print(single_table(run.samples, names, args.rounds))
+    if args.rounds:
+        print(single_table(run.samples, names, args.rounds))
     if args.conversations > 0:
         print(
             f"\n{args.conversations} conversations at once, R3, server latency "
@@ -220,8 +168,13 @@ def _report(run: _Run, names: list[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Build what is missing, run every row, print the tables and the targets."""
     args = _parse(argv)
+    if args.report:
+        run = load(args, args.report)
+        names = list(dict.fromkeys(s.client for s in run.samples + run.budget))
+        _report(run, [n for n in CLIENTS if n in names])
+        return 0
     clients = [CLIENTS[name] for name in args.only.split(",")]
-    run = _Run(args)
+    run = Record(args)
     pythons: dict[str, str] = {}
     for client in clients:
         try:

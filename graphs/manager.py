@@ -86,7 +86,10 @@ class ConversationManager:
             url = self.settings.resolved_checkpoint_url
             self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
         if self.store is None and self.settings.memory:
-            self.store = self._stack.enter_context(open_store(self.settings))
+            from agents.client.embeddings import embedder_for  # loaded only with memory on
+
+            embedder = embedder_for(self.settings, self.client)
+            self.store = self._stack.enter_context(open_store(self.settings, embedder))
         return self
 
     async def __aexit__(

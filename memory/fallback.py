@@ -15,7 +15,7 @@ import threading
 
 import openai
 
-from memory.embeddings import Embedder, OpenAIEmbedder
+from memory.embeddings import Embedder
 
 __all__ = ["serving_embedder"]
 
@@ -25,16 +25,13 @@ _decided: dict[tuple[str | None, str], bool] = {}
 _lock = threading.Lock()
 
 
-def _serves(embedder: OpenAIEmbedder) -> tuple[bool, str]:
+def _serves(base_url: str, api_key: str | None, model: str) -> tuple[bool, str]:
     client = openai.OpenAI(
-        api_key=embedder.api_key or "not-needed",
-        base_url=embedder.base_url,
-        timeout=min(embedder.timeout, 30.0),
-        max_retries=0,
+        api_key=api_key or "not-needed", base_url=base_url, timeout=30.0, max_retries=0
     )
     try:
         with client:
-            client.embeddings.create(model=embedder.model, input=["probe"])
+            client.embeddings.create(model=model, input=["probe"])
     except openai.APIStatusError as error:
         if error.status_code in (401, 403, 429):
             return True, ""  # a key or rate problem, not a missing feature
@@ -44,16 +41,18 @@ def _serves(embedder: OpenAIEmbedder) -> tuple[bool, str]:
     return True, ""
 
 
-def serving_embedder(embedder: Embedder, local: Embedder) -> Embedder:
-    """`embedder` when its endpoint serves embeddings, else `local` (decided once per
-    endpoint and model in this process, and said once)."""
-    if not isinstance(embedder, OpenAIEmbedder) or embedder.base_url is None:
-        return embedder  # OpenAI itself serves embeddings; the lexical one is local already
-    key = (embedder.base_url, embedder.model)
+def serving_embedder(
+    embedder: Embedder, local: Embedder, *, base_url: str | None, api_key: str | None, model: str
+) -> Embedder:
+    """`embedder` (of `model` at `base_url`) when that endpoint serves embeddings, else
+    `local` (decided once per endpoint and model in this process, and said once)."""
+    if base_url is None or "api.openai.com" in base_url:
+        return embedder  # OpenAI itself serves embeddings
+    key = (base_url, model)
     with _lock:
         known = _decided.get(key)
     if known is None:
-        known, why = _serves(embedder)
+        known, why = _serves(base_url, api_key, model)
         with _lock:
             if key not in _decided:
                 _decided[key] = known
@@ -61,8 +60,8 @@ def serving_embedder(embedder: Embedder, local: Embedder) -> Embedder:
                     log.warning(
                         "%s serves no embeddings for %s (%s); recall uses the local %s "
                         "embedder instead",
-                        embedder.base_url,
-                        embedder.model,
+                        base_url,
+                        model,
                         why,
                         local.name,
                     )

@@ -11,6 +11,7 @@ zero-dependency fallback when the extra is not installed.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -56,6 +57,15 @@ class MiniLMEmbedder:
     def dims(self) -> int:
         """384."""
         return 384
+
+    @property
+    def remote(self) -> bool:
+        """Local: no request to batch."""
+        return False
+
+    async def aembed(self, texts: Sequence[str]) -> Vectors:
+        """`embed` in a worker thread (milliseconds per text: off the event loop)."""
+        return await asyncio.to_thread(self.embed, texts)
 
     def _load(self) -> None:
         with self._lock:

@@ -8,13 +8,17 @@ no peer virtualenv is built; AutoGen and CrewAI are left to `make bench-peers`.
 from __future__ import annotations
 
 import sys
+from argparse import Namespace
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from benchmarks._peer_clients import CLIENTS, REPO, run_one
+from benchmarks._peer_record import Record
 from benchmarks._peer_report import budget_table, concurrent_table, single_table, targets
 from benchmarks._peer_run import FakeServer, Sample
+from benchmarks.peers import main
 
 pytestmark = pytest.mark.slow
 
@@ -90,3 +94,22 @@ def test_tables_and_targets_from_samples() -> None:
         in (concurrent_table(samples, ["copydesk", "langgraph"], 4, 3))
     )
     assert "| copydesk 12xR3 | 80 | 10.0 |" in budget_table(budget, 5.0)
+
+
+def test_report_reprints_saved_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--report` measures nothing: it reads `--json-out` files and prints their targets."""
+    args = Namespace(json_out=tmp_path / "run.json", latency=0.05, concurrent_latency=0.2, repeat=1)
+    record = Record(args)
+    for sample in (
+        _sample("copydesk", 50, 3, 30.0, wall=20.0, rss_mib=150.0),
+        _sample("langgraph", 50, 3, 20.0, wall=19.0, rss_mib=140.0),
+    ):
+        record.add(sample)
+    record.add(_sample("copydesk", 12, 3, 9.0, chat=72, chat_span=14.0), budget=True)
+
+    assert main(["--report", str(args.json_out)]) == 0
+
+    printed = capsys.readouterr().out
+    assert "FAIL 50xR3 CPU <= bare LangGraph: 30.0 s vs 20.0 s" in printed
+    assert "PASS 50xR3 wall <= 1.1x fastest peer" in printed
+    assert "PASS chat budget used >= 95 %: 101.4 % (median)" in printed

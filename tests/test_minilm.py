@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from agents import Settings
+from agents.client.embeddings import embedder_for
 from benchmarks.paraphrase import PAIRS, measure
 from memory.embeddings import LexicalEmbedder
 from memory.minilm import MiniLMEmbedder, local_embedder, minilm_available
-from memory.store import embedder_for
 
 if not minilm_available():
     if os.environ.get("COPYDESK_REQUIRE_SERVICES") == "1":

@@ -18,7 +18,8 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
@@ -227,6 +228,11 @@ class OpenAIClient:
         return "offline" if self.offline else (self.base_url or DEFAULT_ENDPOINT)
 
     @property
+    def key_id(self) -> str:
+        """The key's fingerprint (limiter budgets are per endpoint, model and key)."""
+        return self._key_id
+
+    @property
     def model_label(self) -> str:
         """The model that actually answers."""
         if self._fixed_model is not None:
@@ -246,18 +252,7 @@ class OpenAIClient:
             return self._fixed_model
         if self.offline:
             return self._offline_model
-        loop = asyncio.get_running_loop()
-        known = self._per_loop.get(loop)
-        if known is None:
-            # A pool much larger than the concurrency made throughput worse: size it to fit.
-            limits = httpx.Limits(
-                max_connections=self.max_connections,
-                max_keepalive_connections=self.max_connections,
-            )
-            http = httpx.AsyncClient(
-                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
-            )
-            known = self._per_loop[loop] = ({}, http)
+        known = self._loop_state()
         name = model or self.model
         chat = known[0].get(name)
         if chat is None:
@@ -278,6 +273,35 @@ class OpenAIClient:
                 client=NoSyncCalls(),
             )
         return chat
+
+    def _loop_state(self) -> tuple[dict[str, ChatOpenAI], httpx.AsyncClient]:
+        loop = asyncio.get_running_loop()
+        known = self._per_loop.get(loop)
+        if known is None:
+            # A pool much larger than the concurrency made throughput worse: size it to fit.
+            limits = httpx.Limits(
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+            )
+            http = httpx.AsyncClient(
+                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
+            )
+            known = self._per_loop[loop] = ({}, http)
+        return known
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The connection pool of the running event loop (made on first use), shared by chat
+        and embeddings; responses feed the limiter set with `observing`."""
+        return self._loop_state()[1]
+
+    @contextmanager
+    def observing(self, limiter: RateLimiter) -> Iterator[None]:
+        """Let `limiter` learn from the `x-ratelimit-*` headers of responses in this block."""
+        current = self._limiter_now.set(limiter)
+        try:
+            yield
+        finally:
+            self._limiter_now.reset(current)
 
     async def _on_response(self, response: httpx.Response) -> None:
         """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
@@ -615,10 +639,10 @@ class OpenAIClient:
         messages: Sequence[BaseMessage],
         config: RunnableConfig,
     ) -> Any:
-        current = self._limiter_now.set(limiter)
         try:
-            async with asyncio.timeout(self.call_timeout) as bound:
-                reply = await runnable.ainvoke(list(messages), config)
+            with self.observing(limiter):
+                async with asyncio.timeout(self.call_timeout) as bound:
+                    reply = await runnable.ainvoke(list(messages), config)
         except TimeoutError:
             if bound.expired():
                 raise CallTimeout(f"no complete reply within {self.call_timeout:.0f}s") from None
@@ -627,8 +651,6 @@ class OpenAIClient:
             if "No generations" in str(error):
                 raise EmptyReply("the reply stream was empty") from None
             raise
-        finally:
-            self._limiter_now.reset(current)
         if isinstance(reply, AIMessage) and not (
             reply.text.strip() or reply.tool_calls or reply.invalid_tool_calls
         ):
