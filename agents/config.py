@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     """TOML file of prices per model (USD per million tokens), on top of the built-in table."""
     max_connections: int = Field(100, alias="COPYDESK_MAX_CONNECTIONS", ge=1, le=10000)
     """HTTP connections to the API at most (`run-many` sets it to its concurrency)."""
+    broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672//",
+        alias="COPYDESK_BROKER_URL",
+        pattern=r"^amqps?://\S+$",
+    )
+    """RabbitMQ that `copydesk worker` and `copydesk submit` share (secret-free in logs)."""
+    queue: str = Field("copydesk", alias="COPYDESK_QUEUE", pattern=r"^[A-Za-z_][A-Za-z0-9._-]*$")
+    """The RabbitMQ queue workers take conversations from (one per team or environment)."""
+    worker_concurrency: int = Field(32, alias="COPYDESK_WORKER_CONCURRENCY", ge=1, le=1000)
+    """Conversations one `copydesk worker` process runs at once, on one event loop."""
+    store_url: str | None = Field(None, alias="COPYDESK_STORE_URL", pattern=r"^postgres(ql)?://")
+    """Keep memory items and vectors in this PostgreSQL (shared by workers); local when unset."""
     offline: bool = Field(False, alias="COPYDESK_OFFLINE")
     """Use the offline model even when a key is set."""
     prompts_dir: Path | None = Field(None, alias="COPYDESK_PROMPTS_DIR")

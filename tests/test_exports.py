@@ -25,6 +25,10 @@ EXPECTED = {
         "AllAgree", "Approved", "Completed", "CostBudget", "Ending", "MaxRounds", "NoChange",
         "TokenBudget",
     },
+    "graphs.queue": {
+        "BrokerUnavailableError", "Job", "Submission", "run_worker", "submit", "submit_many",
+        "submit_resume", "wait_for",
+    },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
         "encoding_for_model", "open_checkpointer", "strict_serializer", "Window", "Embedder",

@@ -150,6 +150,9 @@ def resume(
     ] = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Hand the continuation to `copydesk worker`s.")
+    ] = False,
 ) -> None:
     """Continue an interrupted thread, or answer a review it is waiting for."""
     settings = settings_from_flags(model=model)
@@ -164,6 +167,11 @@ def resume(
         answer = {"action": "approve"}
     elif feedback is not None:
         answer = {"action": "feedback", "text": feedback.strip()}
+    if queue:
+        from graphs.cli.queue import resume_queued
+
+        resume_queued(settings, thread_id, answer, as_json)
+        return
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
 
     async def work() -> RunResult:
@@ -298,6 +306,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "graphs.cli.usage",
     "graphs.cli.batch",
     "graphs.cli.fork",
+    "graphs.cli.queue",
 )
 """Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
 
