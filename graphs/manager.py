@@ -414,6 +414,9 @@ class ConversationManager:
             for key in ("calls", "prompt_tokens", "completion_tokens")
         }
         total["cost_usd"] = round(sum(float(u.get("cost_usd", 0.0)) for u in usage.values()), 6)
+        estimated = sum(int(u.get("estimated_calls", 0)) for u in usage.values())
+        if estimated:  # tokens counted locally: the server reported none
+            total["estimated_calls"] = estimated
         usage["total"] = total
         return RunResult(
             thread_id=thread_id,

@@ -17,12 +17,15 @@ import typer
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
+    LocalFlag,
     MaxCostFlag,
     ModelFlag,
     announce_offline,
     err,
     execute,
+    failed_run,
     follow,
+    local_model_for,
     open_manager,
     out,
     require_existing_store,
@@ -30,7 +33,7 @@ from graphs.cli.common import (
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
-from graphs.transcript import THREAD_ID_PATTERN
+from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
 from memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
@@ -80,11 +83,12 @@ def run(
     experiment: ExperimentFlag = None,
     as_json: JsonFlag = False,
     max_cost: MaxCostFlag = None,
+    local: LocalFlag = False,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     from graphs.registry import find
 
-    settings = settings_from_flags(model=model, max_rounds=max_rounds)
+    settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
@@ -102,13 +106,16 @@ def run(
         raise typer.Exit(2)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
 
+    # Named up front, so a failure can say which thread to resume.
+    thread = thread_id or make_thread_id()
+
     async def work() -> RunResult:
         find(graph)
-        async with open_manager(settings) as manager:
+        async with open_manager(settings) as manager, failed_run(thread, as_json):
             stream = manager.stream(
                 graph,
                 topic=topic,
-                thread_id=thread_id,
+                thread_id=thread,
                 max_rounds=settings.max_rounds,
                 prompts=prompts,
                 experiment=experiment,
@@ -118,8 +125,9 @@ def run(
             )
             return await follow(stream, as_json)
 
-    announce_offline(settings, as_json)
-    result = execute(work)
+    with local_model_for(settings) as settings:  # unchanged unless --local
+        announce_offline(settings, as_json)
+        result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
 
