@@ -72,11 +72,26 @@ class Settings(BaseSettings):
     embedding_model: str = Field("text-embedding-3-small", alias="COPYDESK_EMBEDDING_MODEL")
     """Embedding model used when a key or base URL is set."""
     embedding_dims: int | None = Field(None, alias="COPYDESK_EMBEDDING_DIMS", ge=8, le=4096)
+    local_embedder: Literal["auto", "minilm", "lexical"] = Field(
+        "auto", alias="COPYDESK_LOCAL_EMBEDDER"
+    )
+    """Embedder without an embedding endpoint: MiniLM (the `minilm` extra) or lexical."""
     """Embedding size (default 1536 with OpenAI, 384 offline)."""
-    structured_output: Literal["json_schema", "function_calling"] = Field(
+    structured_output: Literal["json_schema", "function_calling", "json_prompt"] = Field(
         "json_schema", alias="COPYDESK_STRUCTURED_OUTPUT"
     )
-    """How typed replies (the editor's verdict) are requested from the server."""
+    """How typed replies (the editor's verdict) are first requested; a server that refuses
+    it moves on to the next (json_schema -> function_calling -> json_prompt)."""
+    max_output_tokens: int = Field(1024, alias="COPYDESK_MAX_OUTPUT_TOKENS", ge=0, le=1_000_000)
+    """Output cap of a call whose prompt sets no `max_tokens` (0: none)."""
+    call_timeout: float = Field(300.0, alias="COPYDESK_CALL_TIMEOUT", gt=0, le=86400)
+    """Seconds one whole model call (a stream, first chunk to last) may take."""
+    context_tokens: int | None = Field(None, alias="COPYDESK_CONTEXT_TOKENS", ge=256)
+    """The model's context in tokens, when known; prompts are trimmed to fit it."""
+    local: bool = Field(False, alias="COPYDESK_LOCAL")
+    """Run on a local llama.cpp server with Gemma 3 270M, started for the run (`--local`)."""
+    llama_venv: Path | None = Field(None, alias="COPYDESK_LLAMA_VENV")
+    """Virtualenv of the local llama.cpp server (default `~/.cache/copydesk/llama-venv`)."""
     rpm: float | None = Field(None, alias="COPYDESK_RPM", gt=0)
     """Requests per minute the API allows this key and model (None: learn from its headers)."""
     tpm: int | None = Field(None, alias="COPYDESK_TPM", gt=0)
@@ -89,6 +104,18 @@ class Settings(BaseSettings):
     """TOML file of prices per model (USD per million tokens), on top of the built-in table."""
     max_connections: int = Field(100, alias="COPYDESK_MAX_CONNECTIONS", ge=1, le=10000)
     """HTTP connections to the API at most (`run-many` sets it to its concurrency)."""
+    broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672//",
+        alias="COPYDESK_BROKER_URL",
+        pattern=r"^amqps?://\S+$",
+    )
+    """RabbitMQ that `copydesk worker` and `copydesk submit` share (secret-free in logs)."""
+    queue: str = Field("copydesk", alias="COPYDESK_QUEUE", pattern=r"^[A-Za-z_][A-Za-z0-9._-]*$")
+    """The RabbitMQ queue workers take conversations from (one per team or environment)."""
+    worker_concurrency: int = Field(32, alias="COPYDESK_WORKER_CONCURRENCY", ge=1, le=1000)
+    """Conversations one `copydesk worker` process runs at once, on one event loop."""
+    store_url: str | None = Field(None, alias="COPYDESK_STORE_URL", pattern=r"^postgres(ql)?://")
+    """Keep memory items and vectors in this PostgreSQL (shared by workers); local when unset."""
     offline: bool = Field(False, alias="COPYDESK_OFFLINE")
     """Use the offline model even when a key is set."""
     prompts_dir: Path | None = Field(None, alias="COPYDESK_PROMPTS_DIR")

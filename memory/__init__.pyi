@@ -2,13 +2,7 @@
 
 from .buffer import DEFAULT_WINDOW_TOKENS, Window, WindowPolicy
 from .checkpoint import CheckpointURLError, open_checkpointer, strict_serializer
-from .embeddings import (
-    Embedder,
-    EmbedderMismatchError,
-    LexicalEmbedder,
-    OpenAIEmbedder,
-    make_embedder,
-)
+from .embeddings import Embedder, EmbedderMismatchError, LexicalEmbedder
 from .prune import PruneReport, prune_checkpoints
 from .recall import Memory, RecallPolicy, project_namespace, thread_namespace
 from .store import open_store
@@ -23,14 +17,12 @@ __all__ = [
     "FaissStore",
     "LexicalEmbedder",
     "Memory",
-    "OpenAIEmbedder",
     "PruneReport",
     "RecallPolicy",
     "TokenCounter",
     "Window",
     "WindowPolicy",
     "encoding_for_model",
-    "make_embedder",
     "open_checkpointer",
     "open_store",
     "project_namespace",

@@ -8,38 +8,39 @@ from typing import Any
 import numpy as np
 from langgraph.store.base import Item, SearchItem, SearchOp
 
-from memory._faiss import VectorIndex
+from memory._cache import IndexCache
 from memory._filters import matches
 from memory._items import ItemRow, ItemTable
-from memory.embeddings import Embedder
+from memory._rows import VectorRows
 
 __all__ = ["search"]
 
 
 def search(
     items: ItemTable,
-    index: VectorIndex,
-    embedder: Embedder | None,
+    rows: VectorRows,
+    cache: IndexCache,
+    query: Any | None,
     exact_limit: int,
     op: SearchOp,
     now: float,
-) -> list[tuple[int, SearchItem]]:
-    """(item id, result) for a search: exact up to `exact_limit` vectors, else approximate."""
+) -> list[tuple[ItemRow, SearchItem]]:
+    """(row, result) for a search ranked by the `query` vector (None: unranked), exact up to
+    `exact_limit` vectors, else approximate. Call inside a read transaction."""
     wanted = op.offset + op.limit
-    if op.query and embedder is not None and index.size > exact_limit:
-        return _approximate(items, index, embedder, op, now)
+    if query is not None and cache.index.size > exact_limit:
+        return _approximate(items, rows, cache, query, op, now)
     candidates = [
-        r for r in items.under(op.namespace_prefix, now) if matches(r[2].value, op.filter)
+        r for r in items.under(op.namespace_prefix, now) if matches(r.item.value, op.filter)
     ]
-    if not (op.query and embedder is not None) or not candidates:
-        return [(r[0], _found(r, None)) for r in candidates[op.offset : wanted]]
-    query = embedder.embed([op.query])[0].astype(np.float64)
-    pairs = items.vectors_of([r[0] for r in candidates])
-    vectors = index.reconstruct(np.asarray([v for v, _ in pairs], np.int64))
-    scores = _cosine(query, vectors.astype(np.float64))
+    if query is None or not candidates:
+        return [(r, _found(r, None)) for r in candidates[op.offset : wanted]]
+    pairs = rows.of_items([r.id for r in candidates])
+    vectors = cache.vectors([v for v, _ in pairs], rows.blobs)
+    scores = _cosine(np.asarray(query, np.float64), vectors.astype(np.float64))
     by_id = {r[0]: r for r in candidates}
     ranked = sorted(zip(scores, (i for _, i in pairs), strict=True), key=lambda s: -s[0])
-    kept: list[tuple[int, SearchItem]] = []
+    kept: list[tuple[ItemRow, SearchItem]] = []
     seen: set[int] = set()
     for score, item_id in ranked:
         if item_id in seen:
@@ -48,44 +49,43 @@ def search(
         if len(seen) > wanted:
             break
         if len(seen) > op.offset:
-            kept.append((item_id, _found(by_id[item_id], float(score))))
+            kept.append((by_id[item_id], _found(by_id[item_id], float(score))))
     scored = {i for _, i in pairs}
-    unscored = [r for r in candidates if r[0] not in scored]
-    kept += [(r[0], _found(r, None)) for r in unscored[: max(0, op.limit - len(kept))]]
+    unscored = [r for r in candidates if r.id not in scored]
+    kept += [(r, _found(r, None)) for r in unscored[: max(0, op.limit - len(kept))]]
     return kept
 
 
 def _approximate(
-    items: ItemTable, index: VectorIndex, embedder: Embedder, op: SearchOp, now: float
-) -> list[tuple[int, SearchItem]]:
-    assert embedder is not None and op.query
-    query = embedder.embed([op.query])[0]
+    items: ItemTable, rows: VectorRows, cache: IndexCache, query: Any, op: SearchOp, now: float
+) -> list[tuple[ItemRow, SearchItem]]:
+    index = cache.index
     wanted = op.offset + op.limit
     k = max(4 * wanted, 32)
     while True:
-        scores, vector_ids = index.search(query, k)
-        live = items.vector_items([int(v) for v in vector_ids if v >= 0])
-        rows = items.by_ids(sorted(set(live.values())), now)
-        kept: list[tuple[int, SearchItem]] = []
+        scores, vector_ids = index.search(np.asarray(query, np.float32), k)
+        live = rows.items_of([int(v) for v in vector_ids if v >= 0])
+        found_rows = items.by_ids(sorted(set(live.values())), now)
+        kept: list[tuple[ItemRow, SearchItem]] = []
         seen: set[int] = set()
         for score, vector_id in zip(scores, vector_ids, strict=True):
             item_id = live.get(int(vector_id))
-            found = rows.get(item_id) if item_id is not None else None
+            found = found_rows.get(item_id) if item_id is not None else None
             if found is None or item_id in seen:
                 continue
-            if found[1][: len(op.namespace_prefix)] != op.namespace_prefix:
+            if found.namespace[: len(op.namespace_prefix)] != op.namespace_prefix:
                 continue
-            if not matches(found[2].value, op.filter):
+            if not matches(found.item.value, op.filter):
                 continue
-            seen.add(found[0])
-            kept.append((found[0], _found(found, float(score))))
+            seen.add(found.id)
+            kept.append((found, _found(found, float(score))))
         if len(kept) >= wanted or k >= index.size:
             return kept[op.offset : wanted]
         k *= 4
 
 
 def _found(row: ItemRow, score: float | None) -> SearchItem:
-    item: Item = row[2]
+    item: Item = row.item
     return SearchItem(
         namespace=item.namespace,
         key=item.key,

@@ -1,7 +1,10 @@
-"""Text embeddings for semantic memory: OpenAI's with a key, a lexical one offline.
+"""Text embeddings for semantic memory: the interface, and the lexical embedder used offline.
 
 Every embedder has a `name` and `dims`; an index remembers both and refuses vectors from
 another embedder (`EmbedderMismatchError`), so one index never mixes two vector spaces.
+An embedder that calls a server (`remote`) is built by the model client
+(`agents.client.embeddings`), which gives it the client's rate limiter, retries and circuit
+breaker, and injected where the store is made: `memory` imports nothing of `agents`.
 
 The offline `LexicalEmbedder` hashes words, word pairs and character trigrams into a fixed
 number of signed buckets and L2-normalises the result: texts that share wording get a high
@@ -15,8 +18,8 @@ import hashlib
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +29,7 @@ __all__ = [
     "Embedder",
     "EmbedderMismatchError",
     "LexicalEmbedder",
-    "OpenAIEmbedder",
-    "make_embedder",
+    "normalise",
 ]
 
 DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
@@ -56,12 +58,22 @@ class Embedder(Protocol):
         """Vector length."""
         ...
 
+    @property
+    def remote(self) -> bool:
+        """True when each call is a network request (the store then batches texts)."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> Vectors:
+        """One row per text (blocks; never call it on an event loop)."""
+        ...
+
+    async def aembed(self, texts: Sequence[str]) -> Vectors:
         """One row per text."""
         ...
 
 
-def _normalise(matrix: Vectors) -> Vectors:
+def normalise(matrix: Vectors) -> Vectors:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     out: Vectors = (matrix / norms).astype(np.float32)
@@ -83,6 +95,11 @@ class LexicalEmbedder:
         """`lexical-v1-<dims>`."""
         return f"lexical-v1-{self.dims}"
 
+    @property
+    def remote(self) -> bool:
+        """Local: no request to batch."""
+        return False
+
     def _features(self, text: str) -> list[tuple[str, float]]:
         words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
         features: list[tuple[str, float]] = [(f"w:{w}", 1.0) for w in words]
@@ -101,71 +118,8 @@ class LexicalEmbedder:
                 number = int.from_bytes(digest, "little")
                 sign = 1.0 if number >> 63 else -1.0
                 matrix[row, number % self.dims] += sign * weight
-        return _normalise(matrix)
+        return normalise(matrix)
 
-
-@dataclass(frozen=True)
-class OpenAIEmbedder:
-    """OpenAI (or compatible) embeddings through the same base URL as chat.
-
-    Attributes:
-        model: Embedding model.
-        api_key: The key; never printed or stored.
-        base_url: OpenAI-compatible endpoint; OpenAI's when None.
-        dimensions: Vector length (1536 is text-embedding-3-small's native size).
-        timeout: Seconds per request.
-    """
-
-    model: str = DEFAULT_OPENAI_EMBEDDING_MODEL
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    dimensions: int = 1536
-    timeout: float = 60.0
-
-    @property
-    def name(self) -> str:
-        """`openai:<model>-<dims>`."""
-        return f"openai:{self.model}-{self.dimensions}"
-
-    @property
-    def dims(self) -> int:
-        """Vector length."""
-        return self.dimensions
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed `texts` in batches of 256, one request each."""
-        import openai
-
-        client = openai.OpenAI(
-            api_key=self.api_key or "not-needed", base_url=self.base_url, timeout=self.timeout
-        )
-        rows: list[list[float]] = []
-        with client:
-            for start in range(0, len(texts), 256):
-                chunk = [t or " " for t in texts[start : start + 256]]
-                options: dict[str, Any] = {}
-                if self.model.startswith("text-embedding-3") and self.dimensions != 1536:
-                    options["dimensions"] = self.dimensions  # older models reject the field
-                reply = client.embeddings.create(model=self.model, input=chunk, **options)
-                rows += [d.embedding for d in sorted(reply.data, key=lambda d: d.index)]
-        matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
-        if matrix.shape[1] != self.dimensions:
-            raise EmbedderMismatchError(
-                f"{self.model} returned {matrix.shape[1]}-dimensional vectors, expected "
-                f"{self.dimensions}; set COPYDESK_EMBEDDING_DIMS to match the model"
-            )
-        return _normalise(matrix)
-
-
-def make_embedder(
-    *,
-    api_key: str | None,
-    base_url: str | None,
-    offline: bool,
-    model: str = DEFAULT_OPENAI_EMBEDDING_MODEL,
-    dims: int | None = None,
-) -> Embedder:
-    """OpenAI embeddings when a key or base URL is set (and not offline), else lexical."""
-    if offline or (api_key is None and base_url is None):
-        return LexicalEmbedder(dims or 384)
-    return OpenAIEmbedder(model=model, api_key=api_key, base_url=base_url, dimensions=dims or 1536)
+    async def aembed(self, texts: Sequence[str]) -> Vectors:
+        """`embed` (microseconds per text: not worth a thread)."""
+        return self.embed(texts)

@@ -1,7 +1,8 @@
-"""The memory store a run uses, from settings: a `FaissStore` under `COPYDESK_HOME/memory`.
+"""The memory store a run uses: a `FaissStore` under `COPYDESK_HOME/memory`.
 
-`memory` is a leaf package, so this takes the few settings it needs as plain values through
-a small protocol rather than importing `agents.config`.
+`memory` is a leaf package: it takes the home directory through a small protocol rather than
+importing `agents.config`, and the embedder is injected (the model client builds the one that
+calls a server, `agents.client.embeddings.embedder_for`).
 """
 
 from __future__ import annotations
@@ -12,31 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
-    from pydantic import SecretStr
-
     from memory.embeddings import Embedder
     from memory.vector import FaissStore
 
-__all__ = ["MemorySettings", "embedder_for", "make_store", "memory_path", "open_store"]
+__all__ = ["MemorySettings", "make_store", "memory_path", "open_store"]
 
 INDEXED_FIELDS = ("text",)
 
 
 class MemorySettings(Protocol):
-    """The settings the memory store reads (`agents.config.Settings` has them all)."""
+    """The settings the memory store reads (`agents.config.Settings` has them)."""
 
     @property
     def home(self) -> Path: ...
-    @property
-    def openai_api_key(self) -> SecretStr | None: ...
-    @property
-    def openai_base_url(self) -> str | None: ...
-    @property
-    def is_offline(self) -> bool: ...
-    @property
-    def embedding_model(self) -> str: ...
-    @property
-    def embedding_dims(self) -> int | None: ...
 
 
 def memory_path(settings: MemorySettings) -> Path:
@@ -44,32 +33,17 @@ def memory_path(settings: MemorySettings) -> Path:
     return settings.home / "memory"
 
 
-def embedder_for(settings: MemorySettings) -> Embedder:
-    """OpenAI embeddings through the configured endpoint, or the offline lexical embedder."""
-    from memory.embeddings import make_embedder
-
-    key = settings.openai_api_key
-    return make_embedder(
-        api_key=key.get_secret_value() if key else None,
-        base_url=settings.openai_base_url,
-        offline=settings.is_offline,
-        model=settings.embedding_model,
-        dims=settings.embedding_dims,
-    )
-
-
-def make_store(settings: MemorySettings) -> FaissStore:
+def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     """The store under home (created on first use); the caller closes it."""
     from memory.vector import FaissStore
 
-    path = memory_path(settings)
-    return FaissStore(path, embedder=embedder_for(settings), fields=INDEXED_FIELDS)
+    return FaissStore(memory_path(settings), embedder=embedder, fields=INDEXED_FIELDS)
 
 
 @contextmanager
-def open_store(settings: MemorySettings) -> Iterator[FaissStore]:
+def open_store(settings: MemorySettings, embedder: Embedder) -> Iterator[FaissStore]:
     """Open the store under home (created on first use); flush and close it on exit."""
-    store = make_store(settings)
+    store = make_store(settings, embedder)
     try:
         yield store
     finally:

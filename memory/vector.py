@@ -1,10 +1,19 @@
 """`FaissStore`: a LangGraph `BaseStore` with FAISS semantic search, persisted without pickle.
 
-Items, their vectors and TTLs live in SQLite (`items.sqlite`), one transaction per batch;
-the FAISS index (`vectors.faiss`, FAISS's own format) is a cache of the vectors, saved
-atomically on `flush()`/`close()` with its sha256 and the batch generation it reflects.
-On open, a missing, half-written or stale index file is detected (checksum or generation
-mismatch) and rebuilt from SQLite, so a crash never leaves search silently wrong.
+Items, their vectors, texts waiting for a vector and TTLs live in SQLite (`items.sqlite`),
+the source of truth, one transaction per batch. Each process keeps the vectors in a FAISS
+index (`memory._cache.IndexCache`), a cache that catches up with what other processes wrote
+by reading only the changes since the generation it reflects; it is saved atomically on
+`flush()`/`close()` (`vectors.faiss`, FAISS's own format) with its sha256 and generation, and a
+missing or damaged file is rebuilt from SQLite, so a crash never leaves search silently wrong.
+Every read runs in one SQLite read transaction, so the catch-up and the candidates it reads
+see the same moment; only items with a TTL make a read write.
+
+A batch embeds in three steps (`memory._plan`): plan the texts, embed them with no lock held
+(`abatch` awaits the embedder, so a network call blocks neither other conversations nor the
+event loop), then apply the batch under the lock. A remote embedder's new texts wait
+(`pending`) and ride with the next search's request; a failed request leaves them waiting,
+so nothing is lost, and the item is found (unscored) at once and scored once embedded.
 
 Semantics follow LangGraph's `InMemoryStore` (the reference the tests compare against):
 reads in a batch see the state before the batch's writes, the last write to a key in a batch
@@ -32,21 +41,26 @@ from langgraph.store.base import (
     Op,
     PutOp,
     Result,
-    SearchItem,
     SearchOp,
     TTLConfig,
 )
-from langgraph.store.base.embed import get_text_at_path, tokenize_path
+from langgraph.store.base.embed import tokenize_path
 
-from memory._faiss import IndexFileError, VectorIndex
+from memory._cache import IndexCache
+from memory._faiss import VectorIndex
 from memory._filters import namespace_matches
 from memory._items import ItemTable
+from memory._pending import Backlog
+from memory._plan import Plan, VectorCache, chunks, plan, texts_of
+from memory._rows import VectorRows
 from memory._search import search
 from memory.embeddings import Embedder, EmbedderMismatchError
 
 __all__ = ["FaissStore"]
 
 INDEX_FILE, ITEMS_FILE = "vectors.faiss", "items.sqlite"
+LOG_KEPT = 100_000
+"""Generations of dropped-vector log kept; a cache further behind rebuilds."""
 
 
 class FaissStore(BaseStore):
@@ -82,16 +96,25 @@ class FaissStore(BaseStore):
         self.ttl_config = ttl
         self.exact_limit = exact_limit
         self.rebuilt = False
-        """True when the index file was missing, stale or damaged and was rebuilt at open."""
+        """True when the index file was missing or damaged and was rebuilt at open."""
+        self.queries = VectorCache()
+        """Vectors of recent search queries."""
         self._lock = threading.RLock()
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
         self.items = ItemTable(path / ITEMS_FILE if path else None)
-        dims = embedder.dims if embedder else 1
+        self.rows = VectorRows(self.items.db)
         self._check_embedder()
-        self.index = self._open_index(dims, hnsw_threshold)
-        self._generation = self.items.meta("generation") or "0"
-        """The write generation the in-memory index reflects (another process may be ahead)."""
+        self.cache = IndexCache(embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold)
+        self.backlog = Backlog()
+        with self._lock, self.items.read():
+            self._open_index()
+            self._sync()
+
+    @property
+    def index(self) -> VectorIndex:
+        """The FAISS index of this process."""
+        return self.cache.index
 
     def _check_embedder(self) -> None:
         if self.embedder is None:
@@ -106,70 +129,168 @@ class FaissStore(BaseStore):
                 "embedder, or clear it with `copydesk memory forget --all`"
             )
 
-    def _open_index(self, dims: int, threshold: int) -> VectorIndex:
-        if self.path is not None:
-            generation, sha = self.items.meta("generation"), self.items.meta("index_sha256")
-            if sha is not None and generation == self.items.meta("index_generation"):
-                try:
-                    return VectorIndex.load(
-                        self.path / INDEX_FILE, dims=dims, sha256=sha, hnsw_threshold=threshold
-                    )
-                except IndexFileError:
-                    pass  # rebuilt below from SQLite, the source of truth
-            self.rebuilt = self.items.count("vectors") > 0
-        return self._rebuild(dims, threshold)
+    def _open_index(self) -> None:
+        if self.path is None:
+            return
+        sha, saved = self.items.meta("index_sha256"), self.items.meta("index_generation")
+        if sha is not None and saved is not None and int(saved) <= self.items.generation():  # noqa: SIM102
+            if self.cache.load(self.path / INDEX_FILE, sha256=sha, generation=int(saved)):
+                return
+        self.rebuilt = self.items.count("vectors") > 0
 
-    def _rebuild(self, dims: int, threshold: int) -> VectorIndex:
-        index = VectorIndex(dims, hnsw_threshold=threshold)
-        batch_ids: list[int] = []
-        batch_vectors: list[bytes] = []
-        for vector_id, blob in self.items.all_vectors():
-            batch_ids.append(vector_id)
-            batch_vectors.append(blob)
-            if len(batch_ids) == 10_000:
-                index.add(*_arrays(batch_ids, batch_vectors, dims))
-                batch_ids, batch_vectors = [], []
-        index.add(*_arrays(batch_ids, batch_vectors, dims))
-        return index
+    def _sync(self) -> None:
+        """Catch the cache (and the backlog) up with SQLite; inside a transaction."""
+        current = self.items.generation()
+        if current != self.cache.generation:
+            self.cache.catch_up(self.rows, current)
+            self.backlog.refresh(self.rows.waiting(self.backlog.size))
 
     def flush(self) -> None:
         """Save the FAISS index (atomically) and record what it reflects."""
         if self.path is None:
             return
-        with self._lock:
+        with self._lock, self.items.write():
+            self._sync()
             if self.index.dead > self.index.size // 2:
-                live = [v for v, _ in self.items.all_vectors()]
-                self.index.compact(np.asarray(live, np.int64))
+                self.index.compact(np.asarray(self.rows.all_ids(), np.int64))
             digest = self.index.save(self.path / INDEX_FILE)
-            self.items.set_meta(index_sha256=digest, index_generation=self._generation)
+            self.items.set_meta(index_sha256=digest, index_generation=str(self.cache.generation))
+            self.rows.trim_log(self.cache.generation - LOG_KEPT)
 
     def close(self) -> None:
-        """Flush and close the database."""
+        """Flush and close the database (texts still waiting for a vector stay waiting)."""
         self.flush()
         self.items.close()
 
     # BaseStore
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run gets, searches and namespace listings, then the puts, in one transaction."""
+        """Embed what the batch needs (blocking), then run it: reads, then writes."""
         ops = list(ops)
-        with self._lock:
-            self._catch_up()
-            now = time.time()
-            results: list[Result] = []
-            puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
-            refresh: list[int] = []
+        work = self._plan(ops)
+        if work.texts and self.embedder is not None:
+            try:
+                for part in chunks(work.texts):
+                    self._embedded(work, part, self.embedder.embed(part))
+            except Exception as error:  # the batch still runs; its searches raise it
+                work.error = error
+        return self._apply(ops, work)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Embed what the batch needs (awaited, no lock held), then run it in a thread."""
+        ops = list(ops)
+        work = self._plan(ops)
+        if work.texts and self.embedder is not None:
+            try:
+                for part in chunks(work.texts):
+                    self._embedded(work, part, await self.embedder.aembed(part))
+            except Exception as error:  # the batch still runs; its searches raise it
+                work.error = error
+        return await asyncio.to_thread(self._apply, ops, work)
+
+    async def aembed_pending(self) -> int:
+        """Embed every text still waiting (in requests of up to 256); return how many landed.
+
+        Raises:
+            Exception: The embedder's error; the texts keep waiting.
+        """
+        landed = 0
+        while self.embedder is not None:
+            await asyncio.to_thread(self._refresh_backlog)
+            work = Plan(backlog=self.backlog.claim())
+            if not work.backlog:
+                return landed
+            work.texts = list(dict.fromkeys(row[3] for row in work.backlog))
+            try:
+                for part in chunks(work.texts):
+                    self._embedded(work, part, await self.embedder.aembed(part))
+            except BaseException:
+                self.backlog.release(work.backlog)
+                raise
+            landed += await asyncio.to_thread(self._land_claimed, work)
+        return landed
+
+    def _refresh_backlog(self) -> None:
+        with self._lock, self.items.read():
+            self.backlog.refresh(self.rows.waiting(self.backlog.size))
+
+    def _plan(self, ops: Sequence[Op]) -> Plan:
+        if self.embedder is None:
+            return Plan()
+        claimed = self.backlog.claim()
+        work = plan(ops, self.queries, claimed, self.fields, embed_puts=not self.embedder.remote)
+        if not work.backlog:
+            self.backlog.release(claimed)
+        return work
+
+    def _embedded(self, work: Plan, texts: Sequence[str], vectors: Any) -> None:
+        queries = set(work.queries)
+        for text, vector in zip(texts, vectors, strict=True):
+            work.vectors[text] = vector
+            if text in queries:
+                self.queries.put(text, vector)
+
+    def _apply(self, ops: Sequence[Op], work: Plan) -> list[Result]:
+        try:
+            with self._lock:
+                self._land(work)
+                return self._run(ops, work)
+        finally:
+            self.backlog.release(work.backlog)
+
+    def _land_claimed(self, work: Plan) -> int:
+        try:
+            with self._lock:
+                return self._land(work)
+        finally:
+            self.backlog.release(work.backlog)
+
+    def _land(self, work: Plan) -> int:
+        """Store the vectors of the backlog texts this batch embedded."""
+        done = [row for row in work.backlog if row[3] in work.vectors]
+        if not done:
+            return 0
+        with self.items.write():
+            self._sync()
+            found = self.rows.settle([row[0] for row in done])  # still waiting: not replaced
+            if not found:
+                return 0
+            generation = self.items.generation() + 1
+            ids = self.rows.add(
+                [(item, path, _bytes(work.vectors[text])) for _, item, path, text in found],
+                generation,
+            )
+            self.items.set_meta(generation=str(generation))
+        self.cache.apply(ids, np.stack([work.vectors[r[3]] for r in found]), [], generation)
+        self.backlog.settled(found)
+        return len(found)
+
+    def _run(self, ops: Sequence[Op], work: Plan) -> list[Result]:
+        now = time.time()
+        results: list[Result] = []
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        refresh: list[int] = []
+        failed = False
+        with self.items.read():
+            self._sync()
             for op in ops:
                 if isinstance(op, GetOp):
                     row = self.items.get(op.namespace, op.key, now)
-                    results.append(row[2] if row else None)
-                    if row and op.refresh_ttl:
-                        refresh.append(row[0])
+                    results.append(row.item if row else None)
+                    if row and row.has_ttl and op.refresh_ttl:
+                        refresh.append(row.id)
                 elif isinstance(op, SearchOp):
-                    found = self._search(op, now)
+                    query = work.vectors.get(op.query) if op.query else None
+                    if op.query and self.embedder is not None and query is None:
+                        failed = True
+                        results.append([])
+                        continue
+                    found = search(
+                        self.items, self.rows, self.cache, query, self.exact_limit, op, now
+                    )
                     results.append([item for _, item in found])
                     if op.refresh_ttl:
-                        refresh += [item_id for item_id, _ in found]
+                        refresh += [row.id for row, _ in found if row.has_ttl]
                 elif isinstance(op, ListNamespacesOp):
                     results.append(self._list_namespaces(op, now))
                 elif isinstance(op, PutOp):
@@ -177,73 +298,51 @@ class FaissStore(BaseStore):
                     results.append(None)
                 else:
                     raise ValueError(f"unknown store operation {type(op).__name__}")
-            if puts or refresh:
-                self._write(list(puts.values()), refresh, now)
-            return results
+        if puts or refresh:
+            self._write(list(puts.values()), refresh, now, work)
+        if failed:  # the writes are in; the searches could not be ranked
+            raise work.error or RuntimeError("no vector for a search query")
+        return results
 
-    def _catch_up(self) -> None:
-        """Rebuild the index when another process wrote since this one last looked."""
-        current = self.items.meta("generation") or "0"
-        if current != self._generation:
-            self.index = self._rebuild(self.index.dims, self.index.hnsw_threshold)
-            self._generation = current
-
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """`batch` in a worker thread (SQLite and FAISS calls block)."""
-        return await asyncio.to_thread(self.batch, list(ops))
-
-    def _write(self, puts: list[PutOp], refresh: list[int], now: float) -> None:
-        texts: list[tuple[int, str, str]] = []  # (put index, path, text)
-        for n, op in enumerate(puts):
-            if op.value is None or op.index is False or self.embedder is None:
-                continue
-            paths = self.fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
-            for path, tokens in paths:
-                found = get_text_at_path(op.value, tokens)
-                texts += [
-                    (n, f"{path}.{i}" if len(found) > 1 else path, t) for i, t in enumerate(found)
-                ]
-        vectors = self.embedder.embed([t for _, _, t in texts]) if texts and self.embedder else None
-        removed: list[int] = []
+    def _write(self, puts: list[PutOp], refresh: list[int], now: float, work: Plan) -> None:
         added: list[tuple[int, str, bytes]] = []
-        row = 0
-        self.items.db.execute("BEGIN IMMEDIATE")
-        try:
-            removed += self.items.expired(now)
-            for n, op in enumerate(puts):
+        vectors: list[Any] = []
+        waiting: list[tuple[int, str, str]] = []
+        with self.items.write():
+            self._sync()
+            generation = self.items.generation() + 1
+            gone = self.items.expired(now)
+            dropped = self.rows.drop(gone, generation) if gone else []
+            for op in puts:
                 if op.value is None:
-                    removed += self.items.delete(op.namespace, op.key)
+                    item_id = self.items.delete(op.namespace, op.key)
+                    gone += [item_id] if item_id is not None else []
+                    dropped += self.rows.drop([item_id], generation) if item_id else []
                     continue
-                ttl = op.ttl if op.ttl is not None else None
-                item_id, old = self.items.put(op.namespace, op.key, dict(op.value), ttl)
-                removed += old
-                while row < len(texts) and texts[row][0] == n:
-                    assert vectors is not None
-                    added.append((item_id, texts[row][1], vectors[row].tobytes()))
-                    row += 1
-            for item_id in refresh:
-                self.items.refresh(item_id)
-            new_ids = self.items.add_vectors(added)
-            before = self.items.meta("generation") or "0"
-            generation = str(int(before) + 1)
-            self.items.set_meta(generation=generation)
-            self.items.db.execute("COMMIT")
-        except BaseException:
-            self.items.db.execute("ROLLBACK")
-            raise
-        if before != self._generation:  # another process wrote in between: reload all
-            self.index = self._rebuild(self.index.dims, self.index.hnsw_threshold)
-            self._generation = generation
-            return
-        self._generation = generation
-        self.index.remove(np.asarray(removed, np.int64))
-        if added and vectors is not None:
-            self.index.add(
-                np.asarray(new_ids, np.int64), np.stack([vectors[i] for i in range(row)])
-            )
-
-    def _search(self, op: SearchOp, now: float) -> list[tuple[int, SearchItem]]:
-        return search(self.items, self.index, self.embedder, self.exact_limit, op, now)
+                item_id, existed = self.items.put(op.namespace, op.key, dict(op.value), op.ttl)
+                if existed:
+                    dropped += self.rows.drop([item_id], generation)
+                for path, text in texts_of(op, self.fields) if self.embedder else []:
+                    vector = work.vectors.get(text)
+                    if vector is None:
+                        vector = self.queries.get(text)
+                    if vector is None:
+                        waiting.append((item_id, path, text))
+                    else:
+                        added.append((item_id, path, _bytes(vector)))
+                        vectors.append(vector)
+            if refresh:
+                self.items.refresh(refresh)
+            changed = bool(puts or gone)
+            if changed:
+                ids = self.rows.add(added, generation)
+                self.rows.wait(waiting)
+                self.items.set_meta(generation=str(generation))
+                if waiting or dropped:
+                    self.backlog.refresh(self.rows.waiting(self.backlog.size))
+        if changed:
+            stacked = np.stack(vectors) if vectors else np.empty((0, self.cache.dims))
+            self.cache.apply(ids, stacked, dropped, generation)
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         names = [
@@ -257,10 +356,11 @@ class FaissStore(BaseStore):
 
     def stats(self) -> dict[str, Any]:
         """Counts and index facts for `copydesk memory stats`."""
-        with self._lock:
+        with self._lock, self.items.read():
             return {
                 "items": self.items.count("items"),
                 "vectors": self.items.count("vectors"),
+                "pending": self.items.count("pending"),
                 "namespaces": len(self.items.live_namespaces(time.time())),
                 "index": self.index.kind,
                 "index_size": self.index.size,
@@ -270,6 +370,5 @@ class FaissStore(BaseStore):
             }
 
 
-def _arrays(ids: list[int], blobs: list[bytes], dims: int) -> tuple[Any, Any]:
-    vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dims)
-    return np.asarray(ids, np.int64), vectors
+def _bytes(vector: Any) -> bytes:
+    return np.asarray(vector, np.float32).tobytes()

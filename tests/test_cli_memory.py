@@ -11,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from agents.client.embeddings import embedder_for
 from agents.config import ConfigManager
 from graphs.cli.memory import register
 from graphs.manager import ConversationManager
@@ -81,7 +82,8 @@ def test_search_with_a_rejected_key_is_one_line(cli: Any, monkeypatch, home: Pat
     with FakeOpenAIServer(api_key="sk-right") as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", secret)
-        store = make_store(ConfigManager().settings)  # an OpenAI-embedded store with one item
+        settings = ConfigManager().settings
+        store = make_store(settings, embedder_for(settings))  # OpenAI-embedded, one item
         store.put(("copydesk", "thread", "t"), "k", {"text": "harbour"}, index=False)
         store.close()
         result = cli("memory", "search", "harbour")

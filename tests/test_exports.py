@@ -25,11 +25,15 @@ EXPECTED = {
         "AllAgree", "Approved", "Completed", "CostBudget", "Ending", "MaxRounds", "NoChange",
         "TokenBudget",
     },
+    "graphs.queue": {
+        "BrokerUnavailableError", "Job", "Submission", "run_worker", "submit", "submit_many",
+        "submit_resume", "wait_for",
+    },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",
         "encoding_for_model", "open_checkpointer", "strict_serializer", "Window", "Embedder",
-        "EmbedderMismatchError", "FaissStore", "LexicalEmbedder", "Memory", "OpenAIEmbedder",
-        "PruneReport", "RecallPolicy", "make_embedder", "open_store", "project_namespace",
+        "EmbedderMismatchError", "FaissStore", "LexicalEmbedder", "Memory",
+        "PruneReport", "RecallPolicy", "open_store", "project_namespace",
         "prune_checkpoints", "thread_namespace",
     },
     "prompts": {"DEFAULT_PROMPTS_DIR", "PART_NAMES", "Experiment", "LintReport", "PromptError",

@@ -1,6 +1,7 @@
 """Public surface of `agents.client`, loaded lazily by `__init__.py` (see lazy_loader)."""
 
 from .chat import STRUCTURED_TAG, OpenAIClient, Reply, Structured
+from .embeddings import ClientEmbedder, embedder_for
 from .limiter import LimiterRegistry, Priority, RateLimiter
 from .offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from .prices import Price, PriceTable
@@ -14,6 +15,7 @@ __all__ = [
     "STRUCTURED_TAG",
     "CallRecord",
     "CircuitBreaker",
+    "ClientEmbedder",
     "LimiterRegistry",
     "OfflineChatModel",
     "OpenAIClient",
@@ -25,4 +27,5 @@ __all__ = [
     "RetryPolicy",
     "Structured",
     "UsageLedger",
+    "embedder_for",
 ]

@@ -48,11 +48,14 @@ class ChatCompletionsWire:
         http: The shared connection pool (its response hooks see every reply).
         base_url: The API's base URL, e.g. `https://api.openai.com/v1`.
         api_key: Sent as a bearer token; never logged or put in an error.
+        path: The endpoint under `base_url` (the embeddings client posts to `/embeddings`).
     """
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, base_url: str, api_key: str, path: str = "/chat/completions"
+    ) -> None:
         self._http = http
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._url = base_url.rstrip("/") + path
         self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self.with_raw_response = _RawResponses(self)
 

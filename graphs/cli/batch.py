@@ -97,6 +97,12 @@ def run_many(
     max_cost: MaxCostFlag = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Hand the threads to `copydesk worker` processes.")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="With --queue: print the thread ids and return.")
+    ] = False,
 ) -> None:
     """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
     from graphs.registry import find
@@ -112,6 +118,16 @@ def run_many(
     if not topics:
         err.print(f"copydesk: error: {file} has no topics; write one topic per line", markup=False)
         raise typer.Exit(2)
+    if no_wait and not queue:
+        err.print("copydesk: error: --no-wait needs --queue", markup=False)
+        raise typer.Exit(2)
+    if queue:
+        from graphs.cli.queue import run_many_queued
+
+        run_many_queued(
+            settings, graph, topics, max_cost=max_cost, wait=not no_wait, as_json=as_json
+        )
+        return
     announce_offline(settings, as_json)
     progress = Progress(
         TextColumn("{task.description}"),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agents.errors import ModelError
 from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
 from memory.checkpoint import open_checkpointer, sqlite_path
 from memory.store import memory_path
@@ -36,7 +37,9 @@ def _open(settings: Any) -> FaissStore | None:
     if not memory_path(settings).exists():
         return None
     try:
-        return make_store(settings)
+        from agents.client.embeddings import embedder_for  # loads the client only when used
+
+        return make_store(settings, embedder_for(settings))
     except EmbedderMismatchError as error:
         raise _fail(str(error)) from None
 
@@ -49,7 +52,6 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Memories closest in meaning to QUERY, best first."""
-    import openai
 
     from memory.recall import thread_namespace
 
@@ -60,11 +62,10 @@ def search(
         prefix = thread_namespace(thread) if thread else ("copydesk",)
         try:
             found = store.search(prefix, query=query, limit=limit)
-        except openai.OpenAIError as error:  # the message may echo a masked key: not shown
-            status = getattr(error, "status_code", None) or "no response"
+        except ModelError as error:  # the client's messages name a key only by fingerprint
             raise _fail(
-                f"embedding the query failed ({type(error).__name__}, {status}); check "
-                "OPENAI_API_KEY and OPENAI_BASE_URL, or set COPYDESK_OFFLINE=1"
+                f"embedding the query failed: {error}; check OPENAI_API_KEY and "
+                "OPENAI_BASE_URL, or set COPYDESK_OFFLINE=1"
             ) from None
         finally:
             store.close()

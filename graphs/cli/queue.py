@@ -1,0 +1,201 @@
+"""`copydesk worker`, `copydesk submit`, and the queued forms of `run-many` and `resume`.
+
+The commands are thin: `graphs.queue` does the work. Errors are one line (`CopydeskError`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agents.errors import CopydeskError
+from graphs.cli.common import (
+    JsonFlag,
+    MaxCostFlag,
+    ModelFlag,
+    err,
+    execute,
+    out,
+    settings_from_flags,
+)
+
+if TYPE_CHECKING:
+    from agents.config import Settings
+    from graphs.queue import Job
+
+# graphs.queue (Dramatiq, pika, psycopg) is imported by the commands that use it, so every
+# other command starts as fast as before.
+
+__all__ = ["register", "resume_queued", "run_many_queued"]
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=1000,
+            help="Conversations at once on this process (COPYDESK_WORKER_CONCURRENCY, 32).",
+        ),
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", min=0.0, help="Seconds running conversations get on SIGTERM."),
+    ] = 10.0,
+    model: ModelFlag = None,
+) -> None:
+    """Run a worker: take queued conversations from RabbitMQ and run them, many at once."""
+    from graphs.cli.console import configure_logging
+
+    settings = settings_from_flags(model=model, worker_concurrency=concurrency)
+    secrets = [s.get_secret_value() for s in [settings.openai_api_key] if s]
+    password = urlsplit(settings.broker_url).password
+    configure_logging(settings.log_level, secrets + ([password] if password else []))
+    if settings.log_level == "WARNING":
+        logging.getLogger("copydesk.queue").setLevel(logging.INFO)
+    from graphs.queue import run_worker
+
+    try:
+        run_worker(settings, grace=grace)
+    except CopydeskError as error:
+        err.print(f"copydesk: error: {error}", markup=False)
+        raise typer.Exit(error.exit_code) from None
+
+
+def submit_command(
+    graph: Annotated[str, typer.Argument(help="Topology name (see `copydesk graphs`).")],
+    topic: Annotated[str, typer.Option("--topic", "-t", help="What to write about.")] = "",
+    thread_id: Annotated[
+        str | None,
+        typer.Option("--thread-id", help="Thread to start, or a finished one to continue."),
+    ] = None,
+    max_rounds: Annotated[
+        int | None, typer.Option("--max-rounds", min=1, help="Drafts before giving up.")
+    ] = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Pause for a human's approval (`resume --queue`).")
+    ] = False,
+    max_cost: MaxCostFlag = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue a conversation for the workers and print its thread id at once."""
+    settings = settings_from_flags(max_rounds=max_rounds)
+    from graphs.queue import submit
+
+    async def work() -> dict[str, str]:
+        submission = await submit(
+            settings,
+            graph,
+            topic=topic,
+            thread_id=thread_id,
+            max_rounds=max_rounds,
+            review=review,
+            max_cost=max_cost,
+        )
+        return submission.as_json()
+
+    row = execute(work)
+    if as_json:
+        out.print_json(json.dumps(row))
+    else:
+        out.print(row["thread_id"], markup=False)
+
+
+def run_many_queued(
+    settings: Settings,
+    graph: str,
+    topics: list[str],
+    *,
+    max_cost: float | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """`run-many FILE --queue`: queue one thread per topic; follow them unless `wait` is off."""
+    from graphs.queue import submit_many, wait_for
+
+    submissions = execute(
+        lambda: submit_many(
+            settings, graph, topics, max_rounds=settings.max_rounds, max_cost=max_cost
+        )
+    )
+    if not wait:
+        queued = [{**s.as_json(), "topic": t} for s, t in zip(submissions, topics, strict=True)]
+        if as_json:
+            out.print_json(json.dumps(queued))
+        else:
+            for entry in queued:
+                out.print(f"{entry['thread_id']}  queued  {entry['topic'][:60]}", markup=False)
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    )
+    bar = progress.add_task("conversations", total=len(topics), failed=0)
+
+    def show(finished: int, failed: int, total: int) -> None:
+        progress.update(bar, completed=finished + failed, failed=failed)
+
+    async def follow() -> list[Job]:
+        with progress:
+            return await wait_for(settings, [s.job_id for s in submissions], progress=show)
+
+    jobs = execute(follow)
+    rows = [_row(job, topic) for job, topic in zip(jobs, topics, strict=True)]
+    if as_json:
+        out.print_json(json.dumps(rows))
+    else:
+        for row in rows:
+            cost = row["usage"].get("cost_usd", 0.0)
+            out.print(
+                f"{row['thread_id']}  {row['status']:<13} ${cost:.4f}  {row['topic'][:60]}",
+                markup=False,
+            )
+            if "error" in row:
+                out.print(f"  {row['error']}", markup=False)
+    if any(row["status"] == "failed" for row in rows):
+        raise typer.Exit(1)
+
+
+def _row(job: Job, topic: str) -> dict[str, Any]:
+    result = job.result or {}
+    row: dict[str, Any] = {
+        "topic": topic,
+        "thread_id": job.thread_id,
+        "status": result.get("status", "failed") if job.status == "done" else "failed",
+        "final_draft": result.get("final_draft", ""),
+        "usage": (result.get("usage") or {}).get("total", {}),
+    }
+    if job.status == "failed":
+        row["error"] = job.error or "failed"
+    return row
+
+
+def resume_queued(
+    settings: Settings, thread_id: str, answer: dict[str, str] | None, as_json: bool
+) -> None:
+    """`resume THREAD --queue`: queue the continuation (or the review answer) and return."""
+    from graphs.queue import submit_resume
+
+    submission = execute(lambda: submit_resume(settings, thread_id, answer=answer))
+    if as_json:
+        out.print_json(json.dumps(submission.as_json()))
+    else:
+        out.print(submission.thread_id, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `worker` and `submit` to the `copydesk` command."""
+    app.command("worker")(worker)
+    app.command("submit")(submit_command)
