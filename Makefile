@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-embeddings bench-peers bench-real clean
+.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-embeddings bench-peers bench-real clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,25 @@ local-model: $(VENV)/.installed
 demo-local: local-model
 	$(BIN)/copydesk run turn_taking --topic "$(TOPIC)" --local
 
-test: check
+test: system-deps check
+
+# Debian packages the browser tests (chromium) and the Word export's LibreOffice test need.
+# Idempotent: apt-get runs only when one is missing (CI runs as root on a clean machine).
+SYSTEM_DEPS := chromium:chromium soffice:libreoffice-writer
+system-deps:
+	@missing=""; \
+	for pair in $(SYSTEM_DEPS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing$$missing with apt-get (the browser and LibreOffice tests need them)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "note: missing$$missing (Debian: sudo apt-get install$$missing);" \
+	    "their tests skip, or fail under COPYDESK_REQUIRE_SERVICES=1"; \
+	fi
 
 # The real-model tier: every topology through the CLI against the local llama.cpp server
 # (REAL_K="..." picks tests by name, as pytest -k).

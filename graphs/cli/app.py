@@ -54,6 +54,7 @@ class ExportFormat(StrEnum):
 
     md = "md"
     json = "json"
+    docx = "docx"
 
 
 @app.command()
@@ -243,17 +244,38 @@ def history(
 @app.command()
 def export(
     thread_id: Annotated[str, typer.Argument(help="The thread to export.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="md or json.")] = ExportFormat.md,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="md, json or docx (Word, needs -o).")
+    ] = ExportFormat.md,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    against: Annotated[
+        int | None,
+        typer.Option("--against", help="docx: track changes since this round (default: first)."),
+    ] = None,
 ) -> None:
-    """Export the final draft and its revision history."""
+    """Export the final draft and its revision history (docx: with tracked changes and the
+    open issues as comments)."""
     settings = settings_from_flags()
+    if fmt is ExportFormat.docx and output is None:
+        err.print("copydesk: error: --format docx writes a file; pass -o FILE.docx")
+        raise typer.Exit(2)
 
     async def work() -> str:
         require_existing_store(settings, thread_id)
         async with open_manager(settings) as manager:
+            if fmt is ExportFormat.docx and output is not None:
+                from graphs.docx_export import export_docx
+
+                done = await export_docx(manager, thread_id, output, against=against)
+                err.print(
+                    f"wrote {output}: tracked changes since round {done.against_round} "
+                    f"({done.insertions} inserted, {done.deletions} deleted), "
+                    f"{done.comments} open issue(s) as comments",
+                    markup=False,
+                )
+                return ""
             if fmt is ExportFormat.json:
                 result = await manager.result(thread_id)
                 lines = manager.transcript(thread_id).lines()
@@ -261,6 +283,8 @@ def export(
             return await manager.export_markdown(thread_id)
 
     text = execute(work)
+    if fmt is ExportFormat.docx:
+        return
     if output is None:
         sys.stdout.write(text)
     else:
@@ -306,6 +330,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "graphs.cli.usage",
     "graphs.cli.batch",
     "graphs.cli.fork",
+    "graphs.cli.serve",
     "graphs.cli.queue",
 )
 """Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
