@@ -50,9 +50,10 @@ system-deps:
 	    "their tests skip, or fail under COPYDESK_REQUIRE_SERVICES=1"; \
 	fi
 
-# The real-model tier: every topology through the CLI against the local llama.cpp server.
+# The real-model tier: every topology through the CLI against the local llama.cpp server
+# (REAL_K="..." picks tests by name, as pytest -k).
 test-real: $(VENV)/.installed-dev local-model
-	$(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py
+	$(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py $(if $(REAL_K),-k "$(REAL_K)")
 
 bench-real: $(VENV)/.installed-dev local-model
 	$(BIN)/python benchmarks/real_model.py

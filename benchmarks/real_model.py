@@ -54,7 +54,9 @@ class Lessons(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-async def measure(name: str, mode: str, url: str, home: Path, context: int) -> dict[str, Any]:
+async def measure(
+    name: str, mode: str, url: str, home: Path, context: int, cap: int
+) -> dict[str, Any]:
     flags = {
         "home": home,
         "openai_base_url": url,
@@ -63,6 +65,7 @@ async def measure(name: str, mode: str, url: str, home: Path, context: int) -> d
         "context_tokens": context,
         "checkpoint_url": "memory:",
         "max_rounds": 2,
+        "max_output_tokens": cap,
     }
     settings = ConfigManager(flags=flags).settings
     lessons = Lessons()
@@ -98,13 +101,15 @@ async def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["json_schema", "function_calling"])
     parser.add_argument("--topologies", nargs="+", default=sorted(TOPOLOGIES))
     parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--max-output", type=int, default=160, help="output cap per call")
     args = parser.parse_args()
     venv = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
     rows = []
     with serve(venv, context_tokens=args.context) as url, tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
             for name in args.topologies:
-                row = await measure(name, mode, url, Path(tmp) / f"{name}-{mode}", args.context)
+                home = Path(tmp) / f"{name}-{mode}"
+                row = await measure(name, mode, url, home, args.context, args.max_output)
                 rows.append(row)
                 print(row, file=sys.stderr, flush=True)
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "

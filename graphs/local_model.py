@@ -207,6 +207,10 @@ def local_settings(settings: Settings, url: str, context_tokens: int) -> Setting
             "model": LOCAL_MODEL,
             "context_tokens": settings.context_tokens or context_tokens,
             "offline": False,
+            # One small server answers parallel calls one after another: a call may wait
+            # minutes for its first token on two cores.
+            "request_timeout": max(settings.request_timeout, 600.0),
+            "call_timeout": max(settings.call_timeout, 900.0),
         }
     )
 

@@ -77,6 +77,9 @@ def run_real(
         COPYDESK_STRUCTURED_OUTPUT=mode,
         # A base model of 270M rambles to the cap: short replies keep the tier within CI.
         COPYDESK_MAX_OUTPUT_TOKENS="160",
+        # One server answers parallel calls in turn: a call may wait minutes for its turn.
+        COPYDESK_REQUEST_TIMEOUT="600",
+        COPYDESK_CALL_TIMEOUT="900",
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]

@@ -263,6 +263,7 @@ class OpenAIClient:
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
+                stream_chunk_timeout=self.timeout,  # a chunk gap is bounded like any read
                 stream_usage=True,
                 http_async_client=known[1],
                 # The request and its chunks as plain JSON (wire.py says why: the SDK's
@@ -643,10 +644,10 @@ class OpenAIClient:
             with self.observing(limiter):
                 async with asyncio.timeout(self.call_timeout) as bound:
                     reply = await runnable.ainvoke(list(messages), config)
-        except TimeoutError:
+        except TimeoutError as error:  # ours, or langchain-openai's wait for a stream chunk
             if bound.expired():
                 raise CallTimeout(f"no complete reply within {self.call_timeout:.0f}s") from None
-            raise
+            raise CallTimeout(f"timed out waiting for the reply ({error})") from None
         except ValueError as error:  # langchain's words for a stream with no chunk at all
             if "No generations" in str(error):
                 raise EmptyReply("the reply stream was empty") from None
