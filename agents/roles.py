@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -48,6 +49,31 @@ class SpeakerChoice(BaseModel):
     reason: str = Field(description="why this participant should speak now")
 
 
+@functools.cache
+def choice_schema(participants: tuple[str, ...]) -> type[SpeakerChoice]:
+    """`SpeakerChoice` whose `next_speaker` is an enum of `participants` in the JSON schema,
+    so a grammar-constrained server can only name one of them; the value is still checked
+    (case-insensitively) by the moderator, so a server that ignores the enum is handled."""
+    if not participants:
+        return SpeakerChoice
+    names = ", ".join(participants)
+
+    class Choice(SpeakerChoice):
+        model_config = ConfigDict(
+            extra="forbid",
+            title="SpeakerChoice",
+            json_schema_extra=lambda schema: _enum_of(schema, participants),
+        )
+
+    Choice.__name__ = Choice.__qualname__ = "SpeakerChoice"
+    Choice.__doc__ = f"A moderator's choice of the next speaker, one of: {names}."
+    return Choice
+
+
+def _enum_of(schema: dict[str, Any], participants: tuple[str, ...]) -> None:
+    schema["properties"]["next_speaker"]["enum"] = list(participants)
+
+
 def next_in_turn(participants: tuple[str, ...], last: str) -> str:
     """The participant after `last` in order (the first when `last` is not one of them)."""
     if last not in participants:
@@ -69,7 +95,10 @@ class Speaker(Chatbot):
         round_ = state.get("round", 0)
         part = "revise" if state.get("draft") else "first"
         reply = await self.client.complete(
-            await self.acontext(state, part, round_), config=config, agent=self.name
+            await self.acontext(state, part, round_),
+            config=config,
+            agent=self.name,
+            params=self.prompt.model_params,
         )
         text = reply.text.strip()
         return {
@@ -87,7 +116,11 @@ class Judge(Chatbot):
         """Rule on the debate."""
         round_ = state.get("round", 0)
         result = await self.client.structured(
-            await self.acontext(state, "first", round_), Ruling, config=config, agent=self.name
+            await self.acontext(state, "first", round_),
+            Ruling,
+            config=config,
+            agent=self.name,
+            params=self.prompt.model_params,
         )
         ruling = result.value
         decision: Literal["approve", "revise"] = (
@@ -148,15 +181,20 @@ class Moderator(Chatbot):
         for attempt in (1, 2):
             try:
                 result = await self.client.structured(
-                    conversation, SpeakerChoice, config=config, agent=self.name
+                    conversation,
+                    choice_schema(self.participants),
+                    config=config,
+                    agent=self.name,
+                    params=self.prompt.model_params,
                 )
             except ModelOutputError as error:
                 log.warning("%s: no valid choice (%s); choosing by turn order", self.name, error)
                 break
             usage = add_usage(usage, {self.name: result.usage})
             choice = result.value.next_speaker.strip()
-            if choice in self.participants:
-                return choice, {"prompts": {self.name: self.prompt.ref}, "usage": usage}
+            known = {p.lower(): p for p in self.participants}.get(choice.lower())
+            if known is not None:
+                return known, {"prompts": {self.name: self.prompt.ref}, "usage": usage}
             log.warning("%s chose unknown participant %r (attempt %d)", self.name, choice, attempt)
             conversation += [
                 AIMessage(result.value.model_dump_json()),

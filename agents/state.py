@@ -74,6 +74,8 @@ class UsageTotals(TypedDict):
     completion_tokens: int
     cost_usd: NotRequired[float]
     """USD, from the price table (absent in threads from before costs were kept)."""
+    estimated_calls: NotRequired[int]
+    """Calls whose tokens were counted with the tokenizer: the server reported no usage."""
 
 
 class ExperimentRecord(TypedDict):
@@ -98,6 +100,9 @@ def add_usage(
             completion_tokens=current["completion_tokens"] + usage["completion_tokens"],
             cost_usd=current.get("cost_usd", 0.0) + usage.get("cost_usd", 0.0),
         )
+        estimated = current.get("estimated_calls", 0) + usage.get("estimated_calls", 0)
+        if estimated:
+            merged[agent]["estimated_calls"] = estimated
     return merged
 
 

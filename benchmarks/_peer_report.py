@@ -68,7 +68,8 @@ def single_table(samples: Sequence[Sample], clients: Sequence[str], rounds: Sequ
         for r in rounds:
             got = _ok(samples, client, 1, r)
             if not got:
-                lines.append(f"| {client} | {r} | failed: {'; '.join(errors)[:200]} ||||||")
+                why = f"failed: {'; '.join(errors)[:200]}" if errors else "not measured"
+                lines.append(f"| {client} | {r} | {why} ||||||")
                 continue
             lines.append(
                 f"| {client} | {r} | {_cell([s.chat for s in got], '{:.0f}')} | "

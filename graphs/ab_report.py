@@ -1,21 +1,25 @@
 """The A/B report of a prompt experiment, computed from the threads in the checkpoint store.
 
 Per variant: threads, finished threads, approval rate, mean rounds to approval, tokens, cost,
-and, for each variant against the control (the first variant), Fisher's exact test on the
-approval rate. Each thread counts once, by its latest checkpoint.
+the share of editor issues the next draft addressed (`graphs.issue_tracking`), and, for each
+variant against the control (the first variant), Fisher's exact test on the approval rate.
+Each thread counts once, by its latest checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphs._stats import fisher_exact
+from graphs.issue_tracking import IssueSummary, summarize
 from prompts.experiments import Experiment
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    from agents.state import DraftState
 
 __all__ = ["ABReport", "ThreadOutcome", "VariantStats", "build_report", "cost_of", "outcomes"]
 
@@ -35,6 +39,8 @@ class ThreadOutcome:
     tokens: int
     cost_usd: float = 0.0
     """What the thread's calls cost, as the client priced each one (its price table)."""
+    issues: IssueSummary = field(default_factory=IssueSummary)
+    """The thread's editor issues by state (addressed, still there, ...)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class VariantStats:
     mean_rounds_to_approval: float | None
     tokens: int
     cost: float
+    issues_addressed: float | None
+    """Share of the variant's followed issues that the next draft addressed (None: none)."""
     p_value: float | None
     significant: bool | None
 
@@ -89,9 +97,21 @@ async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> l
         known = latest.get(thread_id)
         if known is None or item.checkpoint["id"] > known.checkpoint["id"]:
             latest[thread_id] = item
+    # Drafts and verdicts are delta channels, absent from a checkpoint's own values: a graph
+    # over the shared state replays them (read after listing: SQLite's saver holds its lock
+    # while it lists).
+    from langgraph.graph import START, StateGraph
+
+    from agents.state import DraftState
+
+    builder = StateGraph(DraftState)
+    builder.add_node("read", _nothing)
+    builder.add_edge(START, "read")
+    reader = builder.compile(checkpointer=checkpointer)
     found = []
     for thread_id, item in sorted(latest.items()):
         values = item.checkpoint.get("channel_values", {})
+        replayed = (await reader.aget_state(item.config)).values
         record = values.get("experiment") or {}
         usage = values.get("usage") or {}
         found.append(
@@ -105,9 +125,14 @@ async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> l
                     for u in usage.values()
                 ),
                 cost_usd=sum(float(u.get("cost_usd", 0.0)) for u in usage.values()),
+                issues=summarize(replayed.get("revisions"), replayed.get("verdicts")),
             )
         )
     return found
+
+
+def _nothing(state: DraftState) -> DraftState:
+    return {}
 
 
 def build_report(
@@ -129,6 +154,7 @@ def build_report(
         finished = [t for t in group if t.status in _FINISHED]
         approved = [t for t in finished if t.status == "approved"]
         tokens = sum(t.tokens for t in group)
+        issues = sum((t.issues for t in group), IssueSummary())
         p_value: float | None = None
         if name != control and finished and control_finished:
             p_value = fisher_exact(
@@ -154,6 +180,7 @@ def build_report(
                     if price_per_1k_tokens
                     else round(sum(t.cost_usd for t in group), 6)
                 ),
+                issues_addressed=issues.share,
                 p_value=p_value,
                 significant=None if p_value is None else p_value < ALPHA,
             )

@@ -69,6 +69,8 @@ class RunResult:
     """The ending that stopped the run (`approved`, `max_rounds`, `all_agree`, `human`...)."""
     review: Any = None
     """What the human is asked, while the status is `waiting_for_review`."""
+    issues_addressed: dict[str, Any] = field(default_factory=dict)
+    """The editor issues by state and the share addressed (`graphs.issue_tracking`)."""
 
     def as_json(self) -> dict[str, Any]:
         """The `--json` output of `copydesk run`."""
@@ -85,6 +87,7 @@ class RunResult:
             "prompts": self.prompts,
             "experiment": self.experiment or None,
             "ended_by": self.ended_by,
+            "issues_addressed": self.issues_addressed,
             **extra,
         }
 

@@ -37,6 +37,7 @@ from graphs.events import (
     TurnStarted,
 )
 from graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
+from graphs.issue_tracking import summarize, track_issues
 from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.threads import list_threads
@@ -413,6 +414,9 @@ class ConversationManager:
             for key in ("calls", "prompt_tokens", "completion_tokens")
         }
         total["cost_usd"] = round(sum(float(u.get("cost_usd", 0.0)) for u in usage.values()), 6)
+        estimated = sum(int(u.get("estimated_calls", 0)) for u in usage.values())
+        if estimated:  # tokens counted locally: the server reported none
+            total["estimated_calls"] = estimated
         usage["total"] = total
         return RunResult(
             thread_id=thread_id,
@@ -430,6 +434,7 @@ class ConversationManager:
             if not (snapshot.next or snapshot.tasks)
             else "",
             review=pending[0] if pending else None,
+            issues_addressed=summarize(values.get("revisions"), values.get("verdicts")).as_json(),
         )
 
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
@@ -475,10 +480,13 @@ class ConversationManager:
         graph = await self._graph_of(thread_id)
         values = (await self.graph(graph).aget_state(self._config(thread_id, graph))).values
         verdicts = {v["round"]: v for v in values.get("verdicts") or []}
+        tracked = track_issues(values.get("revisions") or [], values.get("verdicts") or [])
+        states = {(i.round, i.quote, i.comment): i.state.replace("_", " ") for i in tracked}
         parts = [
             f"# {values.get('topic', thread_id)}",
             f"Thread `{thread_id}` · graph `{graph}` · status **{values.get('status', '?')}** · "
-            f"{values.get('round', 0)} round(s)",
+            f"{values.get('round', 0)} round(s) · "
+            + summarize(values.get("revisions"), values.get("verdicts")).describe(),
             "## Final draft",
             str(values.get("draft", "")),
             "## Revision history",
@@ -490,7 +498,9 @@ class ConversationManager:
             if verdict:
                 parts.append(f"**Editor:** {verdict['decision']}. {verdict['summary']}")
                 parts.extend(
-                    f'- [{i["severity"]}] "{i["quote"]}": {i["comment"]}' for i in verdict["issues"]
+                    f'- [{i["severity"]}] "{i["quote"]}": {i["comment"]} '
+                    f"*({states.get((verdict['round'], i['quote'], i['comment']), 'open')})*"
+                    for i in verdict["issues"]
                 )
         return "\n\n".join(parts) + "\n"
 

@@ -11,6 +11,7 @@ Send, datetimes, ...). State that needs other types must name them in `allowed`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,7 +68,7 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         path = sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)  # off the loop
         async with aiosqlite.connect(path) as connection:
             saver = AsyncSqliteSaver(connection, serde=serde)
             await saver.setup()

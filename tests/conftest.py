@@ -56,6 +56,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith(_SETTING_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    # Offline memories on the lexical embedder (fast, deterministic); MiniLM has its own tests.
+    monkeypatch.setenv("COPYDESK_LOCAL_EMBEDDER", "lexical")
     monkeypatch.chdir(tmp_path)
 
 

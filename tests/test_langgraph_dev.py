@@ -42,9 +42,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dev_work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline server's working directory (its COPYDESK_HOME is `copydesk` in it)."""
+    return tmp_path_factory.mktemp("langgraph-dev")
+
+
+@pytest.fixture(scope="module")
+def server_url(dev_work: Path) -> Iterator[str]:
     """`langgraph dev` on the offline model."""
-    with _langgraph_dev(tmp_path_factory.mktemp("langgraph-dev"), {}) as url:
+    with _langgraph_dev(dev_work, {}) as url:
         yield url
 
 
@@ -74,6 +80,7 @@ def _langgraph_dev(work: Path, extra: dict[str, str]) -> Iterator[str]:
     spec = json.loads((ROOT / "langgraph.json").read_text())
     spec["dependencies"] = [str(ROOT)]
     spec["graphs"] = {k: str(ROOT / v.removeprefix("./")) for k, v in spec["graphs"].items()}
+    spec["http"]["app"] = str(ROOT / spec["http"]["app"].removeprefix("./"))
     (work / "langgraph.json").write_text(json.dumps(spec))
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -222,3 +229,32 @@ async def test_topologies_call_a_real_http_model_under_the_server(
             assert isinstance(values, dict)
             assert values["status"] in ("approved", "completed"), values.get("__error__")
             assert speakers(model_server.chat_requests()[before:]) == expected
+
+
+async def test_the_review_pages_are_served_beside_the_api(server_url: str, dev_work: Path) -> None:
+    """`http.app` in langgraph.json: the same pages `copydesk serve` shows, under /desk/, for
+    the threads in COPYDESK_HOME, with the LangGraph API still answering beside them."""
+    import httpx
+
+    from agents.config import ConfigManager
+    from graphs.manager import ConversationManager
+
+    settings = ConfigManager(flags={"home": dev_work / "copydesk", "offline": True}).settings
+    async with ConversationManager(settings) as manager:  # a thread made by the CLI, say
+        await manager.run("turn_taking", topic="Lighthouses", thread_id="lights")
+    async with get_client(url=server_url) as client:
+        await _wait_ready(client)
+    async with httpx.AsyncClient(base_url=server_url, timeout=30) as http:
+        listing = await http.get("/desk/")
+        assert listing.status_code == 200 and 'data-thread="lights"' in listing.text
+        thread = await http.get("/desk/t/lights")
+        assert thread.status_code == 200 and "<ins>" in thread.text, thread.text[-2000:]
+        assert "default-src 'none'" in listing.headers["content-security-policy"]
+        assert (await http.get("/desk/t/nope")).status_code == 404
+        # The pages' guard, headers and error pages stay theirs: the API answers as before.
+        ok = await http.get("/ok")
+        assert ok.status_code == 200 and "content-security-policy" not in ok.headers
+        missing = await http.get("/threads/00000000-0000-0000-0000-000000000000")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith(
+            "application/json"
+        )

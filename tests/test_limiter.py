@@ -140,7 +140,9 @@ def make_client(server: FakeOpenAIServer, registry: LimiterRegistry, **kwargs: A
         base_url=server.base_url,
         retry=RetryPolicy(max_retries=6, rng=random.Random(0)),
         limiters=registry,
-        **kwargs,
+        # No output cap: the fake server would count a cap against its token budget as OpenAI
+        # does, and these budgets are sized for the completions the server reports.
+        **{"max_output_tokens": None, **kwargs},
     )
 
 

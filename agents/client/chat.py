@@ -15,7 +15,6 @@ with "Event loop is closed"; the client therefore keeps one `ChatOpenAI` per liv
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import weakref
@@ -23,8 +22,9 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import httpx
 import openai
@@ -36,12 +36,21 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from agents.client.capabilities import (
+    CapabilityBook,
+    ContextExceeded,
+    FeatureRefused,
+    StructuredMode,
+    refusal_of,
+)
 from agents.client.limiter import LimiterRegistry, Priority, RateLimiter
 from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from agents.client.prices import PriceTable
 from agents.client.resilience import StreamWatch, announce_restart
 from agents.client.retry import RetryPolicy, is_retryable
-from agents.client.usage import CallRecord, UsageLedger, usage_of
+from agents.client.shaping import alternate, fit_to_context, output_params
+from agents.client.typed import ask_for_json, bind_typed, json_text, problem_of, was_cut
+from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
 from agents.client.wire import ChatCompletionsWire, NoSyncCalls
 from agents.config import Settings
 from agents.errors import (
@@ -62,6 +71,14 @@ T = TypeVar("T", bound=BaseModel)
 STRUCTURED_TAG = "copydesk:structured"
 """Tag on calls whose tokens are JSON for a typed reply (a UI may hide them)."""
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+
+
+class EmptyReply(httpx.TransportError):
+    """The server answered with an empty stream or an empty message."""
+
+
+class CallTimeout(httpx.TimeoutException):
+    """A whole call (every chunk of a stream) took longer than its wall-clock bound."""
 
 
 class _Outcome(NamedTuple):
@@ -103,7 +120,9 @@ class OpenAIClient:
             neither a key nor a base URL.
         timeout: Seconds per HTTP request.
         retry: Backoff policy.
-        structured_output: `json_schema` (response_format) or `function_calling` (a forced tool).
+        structured_output: Where typed replies start: `json_schema` (response_format),
+            `function_calling` (a forced tool) or `json_prompt` (JSON asked for in the
+            prompt); a server that refuses one falls back to the next (`capabilities`).
         max_repairs: Extra attempts when a typed reply does not validate.
         sleep: Awaitable sleep, injectable for tests.
         chat_model: Serve this LangChain chat model instead of ChatOpenAI or the offline model
@@ -115,6 +134,10 @@ class OpenAIClient:
         max_connections: Size of the HTTP connection pool.
         prices: Prices per model for the cost of each call.
         usage_log: Append one JSON line per call here (what `copydesk usage` reads).
+        max_output_tokens: Output cap of a call whose prompt sets no `max_tokens`.
+        call_timeout: Seconds one whole call (a stream from first to last chunk) may take.
+        context_tokens: The model's context, if known; prompts are trimmed to fit it.
+        capabilities: What each server can do, as learned (a new book when None).
     """
 
     def __init__(
@@ -126,7 +149,7 @@ class OpenAIClient:
         offline: bool | None = None,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
-        structured_output: Literal["json_schema", "function_calling"] = "json_schema",
+        structured_output: StructuredMode = "json_schema",
         max_repairs: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         chat_model: BaseChatModel | None = None,
@@ -135,6 +158,10 @@ class OpenAIClient:
         max_connections: int = 100,
         prices: PriceTable | None = None,
         usage_log: Path | None = None,
+        max_output_tokens: int | None = 1024,
+        call_timeout: float = 300.0,
+        context_tokens: int | None = None,
+        capabilities: CapabilityBook | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -152,6 +179,9 @@ class OpenAIClient:
         self.fallback_models = tuple(m for m in fallback_models if m and m != model)
         self.max_connections = max_connections
         self.prices = prices or PriceTable()
+        self.max_output_tokens = max_output_tokens
+        self.call_timeout = call_timeout
+        self.capabilities = capabilities or CapabilityBook(structured_output, context_tokens)
         self._api_key = api_key
         self._sleep = sleep
         self._fixed_model = chat_model
@@ -185,6 +215,9 @@ class OpenAIClient:
             max_connections=settings.max_connections,
             prices=PriceTable.load(settings.prices),
             usage_log=settings.home / "usage.jsonl",
+            max_output_tokens=settings.max_output_tokens or None,
+            call_timeout=settings.call_timeout,
+            context_tokens=settings.context_tokens,
         )
 
     @property
@@ -230,6 +263,7 @@ class OpenAIClient:
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
+                stream_chunk_timeout=self.timeout,  # a chunk gap is bounded like any read
                 stream_usage=True,
                 http_async_client=known[1],
                 # The request and its chunks as plain JSON (wire.py says why: the SDK's
@@ -310,13 +344,28 @@ class OpenAIClient:
         Raises:
             ModelError: The call failed for good; the message says why and what to do.
         """
-        message, outcome = await self._call(
-            lambda model: _with_params(self.chat_model(model), params),
-            messages,
-            config,
-            agent,
-            priority,
-        )
+        stream = True
+        for _ in range(4):  # a lesson (empty stream, context) at most three times
+            sent = self._capped(output_params(params, self.max_output_tokens,
+                                              openai_endpoint=self._is_openai))  # fmt: skip
+            try:
+                message, outcome = await self._call(
+                    partial(self._plain, params=sent, stream=stream),
+                    self._shaped(messages, sent),
+                    config,
+                    agent,
+                    priority,
+                )
+                break
+            except EmptyReply:
+                stream = False  # the whole answer at once says what went wrong, if anything
+            except ContextExceeded as exceeded:
+                self._learn_context(exceeded)
+        else:
+            raise ModelRequestError(
+                f"{self.endpoint} ({self.model}) sent no usable reply (empty, or the prompt "
+                "does not fit its context); set COPYDESK_CONTEXT_TOKENS or use a larger model"
+            )
         return Reply(message, await self._account(message, config, agent, outcome))
 
     async def structured(
@@ -331,7 +380,9 @@ class OpenAIClient:
     ) -> Structured[T]:
         """A reply validated as `schema`, repaired up to `max_repairs` times.
 
-        `params` are model parameters for every attempt, as in `complete`.
+        `params` are model parameters for every attempt, as in `complete`. A server that
+        refuses the structured mode moves this endpoint to the next one (said once); a reply
+        cut at the output cap is asked for again with twice the cap.
 
         Raises:
             ModelOutputError: No valid reply after the repair attempts.
@@ -344,28 +395,53 @@ class OpenAIClient:
         conversation = list(messages)
         total = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
         problem = ""
-        for _ in range(self.max_repairs + 1):
-            message, outcome = await self._call(
-                lambda model: _with_params(self._bind_schema(schema, model), params),
-                conversation,
-                tagged,
-                agent,
-                priority,
-            )
+        cap = int((params or {}).get("max_tokens") or self.max_output_tokens or 0) or None
+        repairs = lessons = 0
+        while repairs <= self.max_repairs:
+            caps = self.capabilities.of(self.endpoint, self.model)
+            mode, tool = caps.structured, self._tool(schema)
+            sent = self._capped(output_params({**(params or {}), "max_tokens": cap} if cap
+                                              else params, None,
+                                              openai_endpoint=self._is_openai))  # fmt: skip
+            asked = ask_for_json(conversation, tool) if mode == "json_prompt" else conversation
+            try:
+                message, outcome = await self._call(
+                    partial(
+                        self._typed, schema, mode=mode, params=sent, stream=caps.stream_structured
+                    ),
+                    self._shaped(asked, sent),
+                    tagged,
+                    agent,
+                    priority,
+                    feature=mode,
+                )
+            except (FeatureRefused, EmptyReply, ContextExceeded) as lesson:
+                lessons += 1
+                if lessons > 4:
+                    raise ModelRequestError(
+                        f"{self.endpoint} ({self.model}) cannot give a typed reply: {lesson}"
+                    ) from None
+                self._learn(lesson, mode, caps.stream_structured)
+                continue
+            if caps.stream_structured and self._cut(message):  # e.g. llama.cpp, on a new request
+                lessons += 1
+                self.capabilities.broken_stream(self.endpoint, self.model)
+                continue
             usage = await self._account(message, config, agent, outcome)
-            for key in total:
-                total[key] += usage[key]  # type: ignore[literal-required]
-            raw = _json_of(message)
+            for key in ("calls", "prompt_tokens", "completion_tokens", "cost_usd"):
+                total[key] += usage[key]
+            if usage.get("estimated_calls"):
+                total["estimated_calls"] = total.get("estimated_calls", 0) + 1
+            raw = json_text(message)
             try:
                 return Structured(schema.model_validate_json(raw), message, total)
             except ValidationError as error:
-                problem = _short(error)
-                log.info(
-                    "%s: invalid %s reply (%s); asking for a repair",
-                    agent,
-                    schema.__name__,
-                    problem,
-                )
+                problem = problem_of(error, message, cap)
+                repairs += 1
+                log.info("%s: invalid %s reply (%s); asking again", agent, schema.__name__, problem)
+                if was_cut(message) and cap:
+                    cap *= 2  # the same cap would cut the repair at the same place
+                    continue
                 conversation += [
                     AIMessage(raw),
                     HumanMessage(
@@ -378,30 +454,80 @@ class OpenAIClient:
             f"{self.max_repairs + 1} attempts ({problem}); try another model or resume later"
         )
 
-    def _bind_schema(self, schema: type[BaseModel], model: str | None = None) -> Runnable[Any, Any]:
+    def _cut(self, message: AIMessage) -> bool:
+        """True when a server's reply ended with no finish reason (a stream cut short)."""
+        real = self._fixed_model is None and not self.offline
+        return real and not message.response_metadata.get("finish_reason")
+
+    @property
+    def _is_openai(self) -> bool:
+        return self.base_url is None or "api.openai.com" in self.base_url
+
+    def _learn(self, lesson: Exception, mode: StructuredMode, streamed: bool) -> None:
+        """Remember what a refused, empty or overlong typed call taught about the server."""
+        if isinstance(lesson, FeatureRefused):
+            if self.capabilities.refused(self.endpoint, self.model, mode, lesson.detail) is None:
+                raise ModelRequestError(
+                    f"{self.endpoint} ({self.model}) refused every way of asking for a typed "
+                    f"reply ({lesson.detail[:160]}); use a server or model that follows JSON"
+                ) from None
+        elif isinstance(lesson, ContextExceeded):
+            self._learn_context(lesson)
+        elif streamed:
+            self.capabilities.broken_stream(self.endpoint, self.model)
+
+    def _learn_context(self, exceeded: ContextExceeded) -> None:
+        self.capabilities.context_is(self.endpoint, self.model, exceeded.limit, exceeded.detail)
+
+    def _capped(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` with an output cap of at most half the model's context, when known."""
+        limit = self.capabilities.of(self.endpoint, self.model).context_tokens
+        if limit is None or self.offline:
+            return params
+        most = max(64, limit // 2)
+        if params.get("max_tokens", 0) > most:
+            return {**params, "max_tokens": most}
+        body = params.get("extra_body", {})
+        if body.get("max_tokens", 0) > most:
+            return {**params, "extra_body": {**body, "max_tokens": most}}
+        return params
+
+    def _shaped(
+        self, messages: Sequence[BaseMessage], params: Mapping[str, Any]
+    ) -> list[BaseMessage]:
+        """`messages` alternating (for a server's chat template), and trimmed to the model's
+        context when it is known."""
+        if self.offline or self._fixed_model is not None:
+            return list(messages)
+        shaped = alternate(messages)
+        limit = self.capabilities.of(self.endpoint, self.model).context_tokens
+        if limit is None:
+            return shaped
+        cap = params.get("max_tokens") or params.get("extra_body", {}).get("max_tokens") or 256
+        return fit_to_context(shaped, limit, token_counter(self.model), int(cap) + 64)
+
+    def _plain(
+        self, model: str, params: Mapping[str, Any], *, stream: bool = True
+    ) -> Runnable[Any, Any]:
+        runnable = _with_params(self.chat_model(model), params)
+        return runnable if stream else runnable.bind(stream=False)
+
+    def _tool(self, schema: type[BaseModel]) -> dict[str, Any]:
         tool = self._tools.get(schema)
         if tool is None:  # building a JSON schema costs ~1.5 ms: once per schema, not per call
             tool = self._tools[schema] = convert_to_openai_tool(schema, strict=True)
-        function = tool["function"]
-        chat = self.chat_model(model)
-        if self.structured_output == "function_calling":
-            return chat.bind(
-                tools=[tool],
-                tool_choice={"type": "function", "function": {"name": function["name"]}},
-            )
-        response_format = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": function["name"],
-                "description": function.get("description", ""),
-                "schema": function["parameters"],
-                "strict": True,
-            },
-        }
-        if isinstance(chat, ChatOpenAI) and isinstance(chat.async_client, ChatCompletionsWire):
-            # On the wire the reply streams as JSON text, validated below like any other.
-            return chat.bind(extra_body={"response_format": response_format})
-        return chat.bind(response_format=response_format)
+        return tool
+
+    def _typed(
+        self,
+        schema: type[BaseModel],
+        model: str,
+        *,
+        mode: StructuredMode,
+        params: Mapping[str, Any],
+        stream: bool = True,
+    ) -> Runnable[Any, Any]:
+        return bind_typed(self.chat_model(model), mode, self._tool(schema), params, stream=stream)
 
     async def _call(
         self,
@@ -410,8 +536,14 @@ class OpenAIClient:
         config: RunnableConfig | None,
         agent: str,
         priority: Priority,
+        feature: str | None = None,
     ) -> tuple[AIMessage, _Outcome]:
-        """The model's reply, from the model or, when it keeps failing, its fallbacks."""
+        """The model's reply, from the model or, when it keeps failing, its fallbacks.
+
+        `feature` names the structured mode the request uses: a server that refuses it (or
+        a prompt over its context, or an empty reply) raises a lesson for the caller
+        (`FeatureRefused`, `ContextExceeded`, `EmptyReply`) instead of being retried as is.
+        """
         started = time.monotonic()
         failure: ModelUnavailableError | None = None
         for model in self.models:
@@ -419,7 +551,9 @@ class OpenAIClient:
             if self.limiters.breaker(self.endpoint, model).is_open and not last:
                 continue  # the last model is always tried: its retries may outlast an outage
             try:
-                return await self._attempts(model, make(model), messages, config, agent, priority)
+                return await self._attempts(
+                    model, make(model), messages, config, agent, priority, feature
+                )
             except ModelUnavailableError as error:
                 failure = error
                 later = self.models[self.models.index(model) + 1 :]
@@ -440,6 +574,7 @@ class OpenAIClient:
         config: RunnableConfig | None,
         agent: str,
         priority: Priority,
+        feature: str | None = None,
     ) -> tuple[AIMessage, _Outcome]:
         """Call one model until it answers, each attempt waiting its turn in the limiter."""
         started = time.monotonic()
@@ -459,6 +594,10 @@ class OpenAIClient:
             try:
                 message = await self._invoke(limiter, runnable, messages, watched)
             except Exception as error:
+                lesson = error if isinstance(error, EmptyReply) else refusal_of(error, feature)
+                if lesson is not None:  # asking the same again would get the same answer
+                    await limiter.refund(permit)
+                    raise lesson from None
                 if not is_retryable(error):
                     await limiter.refund(permit)
                     if isinstance(error, openai.APIError):
@@ -489,6 +628,8 @@ class OpenAIClient:
             if not isinstance(message, AIMessage):
                 raise ModelRequestError(f"{self.endpoint} returned no chat message")
             breaker.success()
+            if estimate_usage(message, messages, model):
+                self.capabilities.no_usage(self.endpoint, model)
             await limiter.settle(permit, *usage_of(message))
             return message, _Outcome(model, attempt, time.monotonic() - started)
 
@@ -499,8 +640,23 @@ class OpenAIClient:
         messages: Sequence[BaseMessage],
         config: RunnableConfig,
     ) -> Any:
-        with self.observing(limiter):
-            return await runnable.ainvoke(list(messages), config)
+        try:
+            with self.observing(limiter):
+                async with asyncio.timeout(self.call_timeout) as bound:
+                    reply = await runnable.ainvoke(list(messages), config)
+        except TimeoutError as error:  # ours, or langchain-openai's wait for a stream chunk
+            if bound.expired():
+                raise CallTimeout(f"no complete reply within {self.call_timeout:.0f}s") from None
+            raise CallTimeout(f"timed out waiting for the reply ({error})") from None
+        except ValueError as error:  # langchain's words for a stream with no chunk at all
+            if "No generations" in str(error):
+                raise EmptyReply("the reply stream was empty") from None
+            raise
+        if isinstance(reply, AIMessage) and not (
+            reply.text.strip() or reply.tool_calls or reply.invalid_tool_calls
+        ):
+            raise EmptyReply("the reply was empty")
+        return reply
 
     async def _account(
         self,
@@ -515,14 +671,26 @@ class OpenAIClient:
             outcome.model if self._fixed_model is None and not self.offline else self.model_label
         )
         cost = self.prices.cost(model, prompt, completion)
+        estimated = bool(message.response_metadata.get(ESTIMATED))
         await self.ledger.arecord(
             CallRecord(
-                thread_id, agent, model, prompt, completion, outcome.seconds, outcome.attempts, cost
+                thread_id,
+                agent,
+                model,
+                prompt,
+                completion,
+                outcome.seconds,
+                outcome.attempts,
+                cost,
+                estimated,
             )
         )
-        return UsageTotals(
+        totals = UsageTotals(
             calls=1, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
         )
+        if estimated:
+            totals["estimated_calls"] = 1
+        return totals
 
     def _scrub(self, text: str) -> str:
         """`text` with the API key (if any) replaced by its fingerprint."""
@@ -599,18 +767,3 @@ def _with_params(
 ) -> Runnable[Any, Any]:
     """`runnable` with model parameters bound (itself when there are none)."""
     return runnable.bind(**params) if params else runnable
-
-
-def _json_of(message: AIMessage) -> str:
-    """The JSON text of a typed reply: the forced tool call's arguments, or the content."""
-    if message.tool_calls:
-        return json.dumps(message.tool_calls[0]["args"])
-    if message.invalid_tool_calls:
-        return str(message.invalid_tool_calls[0].get("args") or "")
-    return message.text
-
-
-def _short(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "reply"
-    return f"{where}: {first['msg']}"

@@ -31,7 +31,7 @@ from agents.client.limiter import Priority
 from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.wire import ChatCompletionsWire
 from agents.errors import ModelRequestError
-from memory.embeddings import Embedder, EmbedderMismatchError, LexicalEmbedder, Vectors, normalise
+from memory.embeddings import Embedder, EmbedderMismatchError, Vectors, normalise
 
 if TYPE_CHECKING:
     from agents.client.chat import OpenAIClient
@@ -241,13 +241,26 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 def embedder_for(settings: Settings, client: OpenAIClient | None = None) -> Embedder:
     """Embeddings through `client` (made from settings when None) when a key or base URL is
     set and the run is not offline; else the deterministic offline `LexicalEmbedder`."""
+    from memory.fallback import serving_embedder
+    from memory.minilm import local_embedder
+
+    local = local_embedder(settings.local_embedder, settings.embedding_dims)
     if settings.is_offline or (settings.openai_api_key is None and not settings.openai_base_url):
-        return LexicalEmbedder(settings.embedding_dims or 384)
+        return local  # MiniLM with the `minilm` extra, else the lexical embedder
     from agents.client.chat import OpenAIClient
 
     model = settings.embedding_model
-    return ClientEmbedder(
+    remote = ClientEmbedder(
         client or OpenAIClient.from_settings(settings),
         model=model,
         dimensions=settings.embedding_dims or NATIVE_DIMS.get(model, 1536),
+    )
+    # A server without embeddings (llama.cpp, many local ones): the local embedder, said once.
+    key = settings.openai_api_key
+    return serving_embedder(
+        remote,
+        local,
+        base_url=settings.openai_base_url,
+        api_key=key.get_secret_value() if key else None,
+        model=model,
     )

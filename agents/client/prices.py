@@ -24,6 +24,10 @@ __all__ = ["DEFAULT_PRICES", "Price", "PriceTable"]
 log = logging.getLogger("copydesk.usage")
 
 
+_UNPRICED: set[str] = set()
+"""Models already reported as having no price in this process."""
+
+
 @dataclass(frozen=True)
 class Price:
     """USD per million prompt (input) and completion (output) tokens."""
@@ -89,8 +93,9 @@ class PriceTable:
         """USD for one call of `model` (0 for a model with no price)."""
         price = self.price(model)
         if price is None:
-            if model not in self._unknown:
+            if model not in self._unknown and model not in _UNPRICED:
                 self._unknown.add(model)
+                _UNPRICED.add(model)  # said once per process, however many tables exist
                 log.warning("no price for model %s; its calls count as $0", model)
             return 0.0
         return price.cost(prompt_tokens, completion_tokens)

@@ -6,14 +6,20 @@ import asyncio
 import json
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 
 from agents.state import UsageTotals
+from memory.tokens import token_counter
 
-__all__ = ["CallRecord", "UsageLedger", "usage_of"]
+__all__ = ["ESTIMATED", "CallRecord", "UsageLedger", "estimate_usage", "usage_of"]
+
+ESTIMATED = "copydesk_usage_estimated"
+"""`response_metadata` flag of a message whose usage was counted here, not reported."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,31 @@ class CallRecord:
     seconds: float
     attempts: int
     cost_usd: float = 0.0
+    estimated: bool = False
+    """True when the server reported no usage and the tokens were counted locally."""
+
+
+def estimate_usage(message: AIMessage, prompt: Sequence[BaseMessage], model: str) -> bool:
+    """Give `message` usage counted with the tokenizer when the server reported none.
+
+    Returns:
+        True if the usage was estimated (the message is then flagged `ESTIMATED`).
+    """
+    usage = message.usage_metadata
+    if usage is not None and (usage.get("input_tokens") or usage.get("output_tokens")):
+        return False
+    counter = token_counter(model)
+    completion = counter.text(message.text)
+    for call in message.tool_calls:
+        completion += counter.text(json.dumps(call["args"])) + counter.text(call["name"])
+    prompt_tokens = counter.messages(list(prompt))
+    message.usage_metadata = UsageMetadata(
+        input_tokens=prompt_tokens,
+        output_tokens=completion,
+        total_tokens=prompt_tokens + completion,
+    )
+    message.response_metadata[ESTIMATED] = True
+    return True
 
 
 def usage_of(message: AIMessage) -> tuple[int, int]:

@@ -17,12 +17,15 @@ import typer
 from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
+    LocalFlag,
     MaxCostFlag,
     ModelFlag,
     announce_offline,
     err,
     execute,
+    failed_run,
     follow,
+    local_model_for,
     open_manager,
     out,
     require_existing_store,
@@ -30,7 +33,7 @@ from graphs.cli.common import (
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.events import RunResult
-from graphs.transcript import THREAD_ID_PATTERN
+from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
 from memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ class ExportFormat(StrEnum):
 
     md = "md"
     json = "json"
+    docx = "docx"
 
 
 @app.command()
@@ -79,11 +83,12 @@ def run(
     experiment: ExperimentFlag = None,
     as_json: JsonFlag = False,
     max_cost: MaxCostFlag = None,
+    local: LocalFlag = False,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     from graphs.registry import find
 
-    settings = settings_from_flags(model=model, max_rounds=max_rounds)
+    settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
     find(graph) if not graph.endswith(".py") else None
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
@@ -101,13 +106,16 @@ def run(
         raise typer.Exit(2)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
 
+    # Named up front, so a failure can say which thread to resume.
+    thread = thread_id or make_thread_id()
+
     async def work() -> RunResult:
         find(graph)
-        async with open_manager(settings) as manager:
+        async with open_manager(settings) as manager, failed_run(thread, as_json):
             stream = manager.stream(
                 graph,
                 topic=topic,
-                thread_id=thread_id,
+                thread_id=thread,
                 max_rounds=settings.max_rounds,
                 prompts=prompts,
                 experiment=experiment,
@@ -117,8 +125,9 @@ def run(
             )
             return await follow(stream, as_json)
 
-    announce_offline(settings, as_json)
-    result = execute(work)
+    with local_model_for(settings) as settings:  # unchanged unless --local
+        announce_offline(settings, as_json)
+        result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
 
@@ -235,17 +244,38 @@ def history(
 @app.command()
 def export(
     thread_id: Annotated[str, typer.Argument(help="The thread to export.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="md or json.")] = ExportFormat.md,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="md, json or docx (Word, needs -o).")
+    ] = ExportFormat.md,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    against: Annotated[
+        int | None,
+        typer.Option("--against", help="docx: track changes since this round (default: first)."),
+    ] = None,
 ) -> None:
-    """Export the final draft and its revision history."""
+    """Export the final draft and its revision history (docx: with tracked changes and the
+    open issues as comments)."""
     settings = settings_from_flags()
+    if fmt is ExportFormat.docx and output is None:
+        err.print("copydesk: error: --format docx writes a file; pass -o FILE.docx")
+        raise typer.Exit(2)
 
     async def work() -> str:
         require_existing_store(settings, thread_id)
         async with open_manager(settings) as manager:
+            if fmt is ExportFormat.docx and output is not None:
+                from graphs.docx_export import export_docx
+
+                done = await export_docx(manager, thread_id, output, against=against)
+                err.print(
+                    f"wrote {output}: tracked changes since round {done.against_round} "
+                    f"({done.insertions} inserted, {done.deletions} deleted), "
+                    f"{done.comments} open issue(s) as comments",
+                    markup=False,
+                )
+                return ""
             if fmt is ExportFormat.json:
                 result = await manager.result(thread_id)
                 lines = manager.transcript(thread_id).lines()
@@ -253,6 +283,8 @@ def export(
             return await manager.export_markdown(thread_id)
 
     text = execute(work)
+    if fmt is ExportFormat.docx:
+        return
     if output is None:
         sys.stdout.write(text)
     else:
@@ -298,6 +330,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "graphs.cli.usage",
     "graphs.cli.batch",
     "graphs.cli.fork",
+    "graphs.cli.serve",
     "graphs.cli.queue",
 )
 """Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""

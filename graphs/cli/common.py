@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -79,13 +80,57 @@ def open_manager(settings: Settings) -> ConversationManager:
     return ConversationManager(settings)
 
 
+@asynccontextmanager
+async def failed_run(thread_id: str, as_json: bool) -> AsyncIterator[None]:
+    """A model failure during a run names the thread to resume, and with `--json` prints
+    `{thread_id, status: "failed", error}` on stdout before the one error line."""
+    from agents.errors import ModelError
+
+    try:
+        yield
+    except ModelError as error:
+        if as_json:
+            out.print_json(
+                json.dumps({"thread_id": thread_id, "status": "failed", "error": str(error)})
+            )
+        failure = type(error)(
+            f"{error} (thread {thread_id}; `copydesk resume {thread_id}` continues it)"
+        )
+        raise failure from None
+
+
+LocalFlag = Annotated[
+    bool,
+    typer.Option(
+        "--local",
+        help="Write with a real small model on this machine: llama.cpp's server with Gemma 3 "
+        "270M, started for the run (built once, 25-40 min; see `make demo-local`).",
+    ),
+]
+
+
+@contextmanager
+def local_model_for(settings: Settings) -> Iterator[Settings]:
+    """`settings`, or with `--local` / COPYDESK_LOCAL pointed at a local server run meanwhile
+    (stopped on the way out, also on Ctrl-C and errors); a setup failure is one line."""
+    from graphs.local_model import serving
+
+    try:
+        with serving(settings, lambda text: err.print(text, markup=False)) as ready:
+            yield ready
+    except CopydeskError as error:
+        err.print(f"copydesk: error: {error}", markup=False)
+        raise typer.Exit(1) from None
+
+
 def announce_offline(settings: Settings, quiet: bool) -> None:
     """Say once, on stderr, that the offline model is writing."""
     if settings.is_offline:
         err.print(
             "copydesk: [bold]offline[/] - no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the "
             "deterministic offline model (copydesk-offline) is writing. Set OPENAI_API_KEY "
-            "to use a real model."
+            "to use a real model, or run `make demo-local` (or `copydesk run ... --local`) for "
+            "a small real model on this machine."
             if not quiet
             else "copydesk: offline model (copydesk-offline); set OPENAI_API_KEY for a real one"
         )

@@ -24,6 +24,10 @@ class LiveView:
     _round: int = 0
     _open_line: bool = field(default=False)
 
+    def __post_init__(self) -> None:
+        global _LIVE
+        _LIVE = self  # log lines end a half-printed line of tokens first (`_LineEndingHandler`)
+
     def show(self, event: Event) -> None:
         """Print one event."""
         if isinstance(event, TurnStarted):
@@ -71,6 +75,7 @@ class LiveView:
         self.console.print(
             f"status: [bold]{result.status}[/] · rounds: {result.rounds} · "
             f"tokens: {usage.get('prompt_tokens', 0)} in / {usage.get('completion_tokens', 0)} out"
+            f"{' (estimated)' if usage.get('estimated_calls') else ''}"
             f" · thread: {result.thread_id}"
         )
         if result.status == "out_of_rounds" and result.verdict:
@@ -101,9 +106,23 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_LIVE: LiveView | None = None
+"""The live view printing tokens in this process, if any."""
+
+
+class _LineEndingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stderr handler that first ends the live view's half-printed line of tokens, so a
+    warning never lands inside the streamed text."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _LIVE is not None:
+            _LIVE._end_line()
+        super().emit(record)
+
+
 def configure_logging(level: str, secrets: list[str]) -> None:
     """Send copydesk's logs (and, at DEBUG, its libraries') to stderr, with secrets redacted."""
-    handler = logging.StreamHandler()
+    handler = _LineEndingHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()

@@ -231,7 +231,7 @@ def _print_report(report: ABReport) -> None:
     out.print(f"experiment {report.experiment} (prompt {report.prompt})", markup=False)
     out.print(
         f"{'variant':<12} {'prompt':<12} {'threads':>7} {'finished':>8} {'approved':>8} "
-        f"{'rate':>7} {'rounds':>6} {'tokens':>9} {'cost':>10} {'p':>7}  significant",
+        f"{'rate':>7} {'rounds':>6} {'tokens':>9} {'cost':>10} {'issues':>7} {'p':>7}  significant",
         markup=False,
     )
     for v in report.variants:
@@ -240,10 +240,12 @@ def _print_report(report: ABReport) -> None:
         sig = "-" if v.significant is None else ("yes" if v.significant else "no")
         out.print(
             f"{v.variant:<12} {v.prompt:<12} {v.threads:>7} {v.finished:>8} {v.approved:>8} "
-            f"{pct(v.approval_rate):>7} {rounds:>6} {v.tokens:>9} {v.cost:>10.4f} {p:>7}  {sig}",
+            f"{pct(v.approval_rate):>7} {rounds:>6} {v.tokens:>9} {v.cost:>10.4f} "
+            f"{pct(v.issues_addressed):>7} {p:>7}  {sig}",
             markup=False,
         )
     out.print(f"test: {report.test}", markup=False)
+    out.print("issues: share of editor issues whose quoted passage the next draft changed")
     for note in report.notes:
         out.print(f"note: {note}", markup=False)
 

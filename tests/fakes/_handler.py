@@ -144,6 +144,19 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             self._error(400, "Request body must be JSON with a 'messages' list")
             return
+        quirks = self.server.fake.llama_cpp
+        if quirks is not None:
+            refusal = quirks.refusal(body)
+            if refusal is not None:
+                self._error(*refusal)
+                return
+            wanted = quirks.over_context(body)
+            if wanted is not None:
+                if body.get("stream") is True:
+                    self._stream([], fault)  # llama.cpp: 200 and an empty stream
+                else:
+                    self._error(400, quirks.context_error(wanted))
+                return
         if fault is not None and fault.kind is FaultKind.BAD_CONTENT:
             reply = Reply(content=fault.text)
         else:
@@ -152,18 +165,24 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
             except Exception as exc:  # a broken test responder should be visible, not a hang
                 self._error(500, f"Fake responder failed: {exc!r}")
                 return
+        if quirks is not None:
+            reply = quirks.respond(body, reply)
         usage = usage_of(body, reply)
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         budgeted = limit if isinstance(limit, int) else usage["completion_tokens"]
         if not self._admit(usage["prompt_tokens"] + budgeted):
             return
         if body.get("stream") is True:
-            self._stream(_payloads.chat_chunks(body, reply, usage), fault)
+            shaped = quirks.stream_body(body) if quirks is not None else body
+            self._stream(_payloads.chat_chunks(shaped, reply, usage), fault)
         else:
             self._send_json(200, _payloads.chat_completion(body, reply, usage), fault)
 
     def _embeddings(self, body: Any, fault: Fault | None) -> None:
         """Answer ``POST /v1/embeddings``."""
+        if self.server.fake.llama_cpp is not None and not self.server.fake.llama_cpp.embeddings:
+            self._error(500, "Llama model must be created with embedding=True to call this method")
+            return
         inputs = _payloads.embedding_inputs(body) if isinstance(body, dict) else None
         if not isinstance(body, dict) or inputs is None:
             self._error(400, "'input' must be a string, a list of strings or token lists")
@@ -241,7 +260,12 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        quirks, serial = self.server.fake.llama_cpp, self.server.fake.chat_serial
         for sent, event in enumerate(events):
+            if quirks is not None and sent:
+                self.server.fake._pause(quirks.chunk_delay)
+                if quirks.cut_on_concurrent and self.server.fake.chat_serial != serial:
+                    break  # llama.cpp: a new request ends this stream, no finish reason
             if kind is FaultKind.CUT_STREAM and fault is not None and sent >= fault.after_chunks:
                 self._abort()
                 return

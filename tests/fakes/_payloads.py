@@ -82,7 +82,7 @@ def chat_completion(body: Mapping[str, Any], reply: Reply, usage: dict[str, int]
             "index": 0,
             "message": message,
             "logprobs": None,
-            "finish_reason": "tool_calls" if calls else "stop",
+            "finish_reason": reply.finish_reason or ("tool_calls" if calls else "stop"),
         }
     ]
     payload["usage"] = usage
@@ -146,7 +146,7 @@ def chat_chunks(
                 for i in range(0, len(arguments), _ARGUMENT_PIECE)
             )
         )
-    chunks.append(chunk({}, "tool_calls" if calls else "stop"))
+    chunks.append(chunk({}, reply.finish_reason or ("tool_calls" if calls else "stop")))
     if with_usage:
         chunks.append({**base, "choices": [], "usage": usage})
     return chunks

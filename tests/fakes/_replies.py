@@ -40,12 +40,14 @@ class Reply:
             ``"id"`` is kept; non-string arguments are JSON-encoded).
         prompt_tokens: Reported prompt tokens; estimated from the request when ``None``.
         completion_tokens: Reported completion tokens; estimated from the reply when ``None``.
+        finish_reason: Sent instead of ``stop`` / ``tool_calls`` (e.g. ``length``).
     """
 
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str | None = None
 
     def text(self) -> str:
         """Return the content plus every tool call's name and arguments."""

@@ -30,6 +30,7 @@ from typing import Any
 from tests.fakes._budget import RateBudget
 from tests.fakes._faults import Fault, FaultKind, FaultQueue
 from tests.fakes._handler import FakeHTTPServer
+from tests.fakes._llamacpp import LlamaCppQuirks
 from tests.fakes._replies import DefaultResponder, Reply, Responder
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultQueue",
+    "LlamaCppQuirks",
     "RecordedRequest",
     "Reply",
     "Responder",
@@ -112,6 +114,11 @@ class FakeOpenAIServer:
         self._stopping = threading.Event()
         self._httpd: FakeHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.llama_cpp: LlamaCppQuirks | None = None
+        """When set, behave like llama-cpp-python's server where it differs (see
+        `tests.fakes._llamacpp`)."""
+        self.chat_serial = 0
+        """Chat requests received so far (a stream notices a newer one arriving)."""
 
     def start(self) -> None:
         """Bind the port and serve in a daemon thread.
@@ -257,6 +264,7 @@ class FakeOpenAIServer:
         self.faults.clear()
         self.always = None
         self.latency = 0.0
+        self.llama_cpp = None
         self.enforce()
         self._default_responder.reset()
         self.responder = self._default_responder
@@ -275,6 +283,8 @@ class FakeOpenAIServer:
         record = RecordedRequest(method, path, headers, kept, arrival)
         with self._lock:
             self._requests.append(record)
+            if path == CHAT_PATH:
+                self.chat_serial += 1
         fault = self.faults.pop()
         return fault if fault is not None else self.always
 
@@ -346,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rps", type=float, default=None, help="enforce requests per second")
     parser.add_argument("--tpm", type=int, default=None, help="enforce tokens per minute")
     parser.add_argument(
+        "--llama-cpp", action="store_true", help="behave like llama-cpp-python's server"
+    )
+    parser.add_argument(
         "--rpm-headers", action="store_true", help="report request limits per minute"
     )
     args = parser.parse_args(argv)
@@ -359,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, on_signal)
     server = FakeOpenAIServer(args.api_key, port=args.port)
     server.latency = args.latency
+    server.llama_cpp = LlamaCppQuirks() if args.llama_cpp else None
     server.rpm_headers = args.rpm_headers
     server.enforce(args.rps, args.tpm)
     with server:

@@ -53,7 +53,8 @@ def _schema_name(body: dict[str, Any]) -> str:
         return str(body["response_format"]["json_schema"]["name"])
     if body.get("tools"):
         return str(body["tools"][0]["function"]["name"])
-    return ""
+    asked = re.search(r"one JSON object \((\w+)\)", last_user_text(body))  # json_prompt mode
+    return asked.group(1) if asked else ""
 
 
 def _field(text: str, label: str) -> str:

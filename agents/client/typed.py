@@ -1,0 +1,110 @@
+"""How a typed reply is asked for and read back, in each structured mode.
+
+- `json_schema`: a strict `response_format` (OpenAI, vLLM, recent Ollama).
+- `function_calling`: one forced tool whose parameters are the schema.
+- `json_prompt`: no server feature at all: the schema is appended to the task message and
+  the JSON object is read out of the reply's text (a code fence or prose around it is
+  tolerated); the caller validates it and asks for a repair as in the other modes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
+from pydantic import ValidationError
+
+from agents.client.capabilities import StructuredMode
+
+__all__ = ["ask_for_json", "bind_typed", "json_text", "problem_of", "was_cut"]
+
+
+def bind_typed(
+    chat: BaseChatModel,
+    mode: StructuredMode,
+    tool: dict[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    stream: bool = True,
+) -> Runnable[Any, Any]:
+    """`chat` bound to answer with the schema of `tool` in `mode`, with the model `params`
+    (and without streaming when `stream` is False).
+
+    For `ChatOpenAI` the response format goes in `extra_body`, merged with any the params
+    carry (the output cap for servers other than OpenAI's): it is passed on untouched, on the
+    SDK and on copydesk's own wire alike, and the JSON text is validated by the caller.
+    """
+    function = tool["function"]
+    options: dict[str, Any] = dict(params or {})
+    if not stream:
+        options["stream"] = False
+    if mode == "function_calling":
+        options["tools"] = [tool]
+        options["tool_choice"] = {"type": "function", "function": {"name": function["name"]}}
+    elif mode == "json_schema":
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": function["name"],
+                "description": function.get("description", ""),
+                "schema": function["parameters"],
+                "strict": True,
+            },
+        }
+        if isinstance(chat, ChatOpenAI):  # passed on untouched, on the SDK and the wire
+            options["extra_body"] = {
+                **options.get("extra_body", {}),
+                "response_format": response_format,
+            }
+        else:  # the offline model, or another provider's chat model
+            options["response_format"] = response_format
+    return chat.bind(**options) if options else chat
+
+
+def ask_for_json(messages: Sequence[BaseMessage], tool: dict[str, Any]) -> list[BaseMessage]:
+    """`messages` with the last user turn asking for one JSON object of `tool`'s schema."""
+    function = tool["function"]
+    schema = json.dumps(function["parameters"], separators=(",", ":"))
+    ask = (
+        f"\n\nAnswer with only one JSON object ({function['name']}), no prose and no code "
+        f"fence, matching this JSON schema:\n{schema}"
+    )
+    out = list(messages)
+    for index in range(len(out) - 1, -1, -1):
+        if isinstance(out[index], HumanMessage):
+            out[index] = HumanMessage(out[index].text + ask, name=out[index].name)
+            return out
+    return [*out, HumanMessage(ask.strip())]
+
+
+def json_text(message: AIMessage) -> str:
+    """The JSON text of a typed reply: the forced tool call's arguments, or the object in
+    the content (a surrounding code fence or sentence is dropped)."""
+    if message.tool_calls:
+        return json.dumps(message.tool_calls[0]["args"])
+    if message.invalid_tool_calls:
+        return str(message.invalid_tool_calls[0].get("args") or "")
+    text = message.text.strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start > 0 or (start >= 0 and end < len(text) - 1):
+        return text[start : end + 1] if end > start else text[start:]
+    return text
+
+
+def was_cut(message: AIMessage) -> bool:
+    """True when the reply stopped at the output cap."""
+    return message.response_metadata.get("finish_reason") == "length"
+
+
+def problem_of(error: ValidationError, message: AIMessage, cap: int | None) -> str:
+    """What is wrong with a reply that did not validate, in one phrase."""
+    if was_cut(message):
+        return f"the reply was cut at the output cap ({cap or '?'} tokens) before it was complete"
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "reply"
+    return f"{where}: {first['msg']}"

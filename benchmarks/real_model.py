@@ -1,0 +1,125 @@
+"""Every topology against a real model: llama.cpp's server with Gemma 3 270M on this CPU.
+
+    make bench-real        # or: python benchmarks/real_model.py [--modes json_schema ...]
+
+One server (set up by `make local-model`) serves every run. Per topology and structured
+mode: the outcome, wall time, model calls (accounted calls), HTTP requests (every response
+the client saw, refused and retried ones included), tokens (estimated: the server reports
+none in streams) and the capability lessons copydesk logged. Prints a Markdown table for
+`benchmarks/README.md` and the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+
+from agents.client import OpenAIClient
+from agents.config import ConfigManager
+from graphs.local_model import LOCAL_MODEL, cache_dir, serve
+from graphs.manager import ConversationManager
+from graphs.registry import TOPOLOGIES
+
+TOPIC = "Why every city street should have a tree"
+
+
+class CountingClient(OpenAIClient):
+    """Counts every HTTP response the client receives."""
+
+    responses = 0
+
+    async def _on_response(self, response: httpx.Response) -> None:
+        CountingClient.responses += 1
+        await super()._on_response(response)
+
+
+class Lessons(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def measure(
+    name: str, mode: str, url: str, home: Path, context: int, cap: int
+) -> dict[str, Any]:
+    flags = {
+        "home": home,
+        "openai_base_url": url,
+        "model": LOCAL_MODEL,
+        "structured_output": mode,
+        "context_tokens": context,
+        "checkpoint_url": "memory:",
+        "max_rounds": 2,
+        "max_output_tokens": cap,
+    }
+    settings = ConfigManager(flags=flags).settings
+    lessons = Lessons()
+    logging.getLogger("copydesk").addHandler(lessons)
+    CountingClient.responses = 0
+    started = time.perf_counter()
+    try:
+        async with (
+            CountingClient.from_settings(settings) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            result = await manager.run(name, topic=TOPIC)
+        outcome = f"{result.status} ({result.rounds} rounds)"
+    except Exception as error:  # a benchmark reports a failure, it does not hide it
+        outcome, result = f"failed: {type(error).__name__}: {str(error)[:80]}", None
+    finally:
+        logging.getLogger("copydesk").removeHandler(lessons)
+    usage = result.usage["total"] if result else {}
+    return {
+        "topology": name,
+        "mode": mode,
+        "outcome": outcome,
+        "seconds": time.perf_counter() - started,
+        "calls": usage.get("calls", 0),
+        "requests": CountingClient.responses,
+        "tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
+        "lessons": len([line for line in lessons.lines if "does not accept" in line]),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", nargs="+", default=["json_schema", "function_calling"])
+    parser.add_argument("--topologies", nargs="+", default=sorted(TOPOLOGIES))
+    parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--max-output", type=int, default=160, help="output cap per call")
+    args = parser.parse_args()
+    venv = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
+    rows = []
+    with serve(venv, context_tokens=args.context) as url, tempfile.TemporaryDirectory() as tmp:
+        for mode in args.modes:
+            for name in args.topologies:
+                home = Path(tmp) / f"{name}-{mode}"
+                row = await measure(name, mode, url, home, args.context, args.max_output)
+                rows.append(row)
+                print(row, file=sys.stderr, flush=True)
+    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"load average {os.getloadavg()[0]:.1f} at the end\n")  # fmt: skip
+    print("| topology | mode | outcome | wall s | model calls | HTTP requests | tokens (est.) |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['topology']} | {r['mode']} | {r['outcome']} | {r['seconds']:.0f} | "
+              f"{r['calls']} | {r['requests']} | {r['tokens']} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

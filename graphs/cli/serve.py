@@ -1,0 +1,76 @@
+"""`copydesk serve`: the review pages in a browser (see `graphs.web`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from agents.errors import CopydeskError
+from graphs.cli.common import ModelFlag, announce_offline, err, settings_from_flags
+
+__all__ = ["ServeError", "register"]
+
+
+class ServeError(CopydeskError):
+    """`copydesk serve` cannot start as asked."""
+
+    exit_code = 2
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; not loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8321,
+    model: ModelFlag = None,
+) -> None:
+    """Serve the review pages: threads, redlines, issues, review, live runs and forks.
+
+    Binds 127.0.0.1 by default. Any other address needs COPYDESK_SERVE_TOKEN: every request
+    must then carry it (`/desk/?token=...` once in a browser, or `Authorization: Bearer`).
+    """
+    from graphs.web.security import is_loopback
+
+    settings = settings_from_flags(model=model)
+    token = os.environ.get("COPYDESK_SERVE_TOKEN", "").strip() or None
+    try:
+        if not is_loopback(host) and token is None:
+            raise ServeError(
+                f"--host {host} serves other machines; set COPYDESK_SERVE_TOKEN to a long "
+                "random secret first (requests without it get 401), or bind 127.0.0.1"
+            )
+        if token is not None and len(token) < 16:
+            raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
+    except ServeError as error:
+        err.print(f"copydesk: error: {error}", markup=False)
+        raise typer.Exit(error.exit_code) from None
+    import uvicorn
+
+    from graphs.web import PREFIX, create_app
+
+    announce_offline(settings, quiet=True)
+    shown = f"[{host}]" if ":" in host else host
+    suffix = "?token=$COPYDESK_SERVE_TOKEN" if token else ""
+    err.print(
+        f"copydesk serve: http://{shown}:{port}{PREFIX}/{suffix} (Ctrl-C stops)", markup=False
+    )
+    config = uvicorn.Config(
+        create_app(settings, token=token or ""),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+    )
+    try:
+        uvicorn.Server(config).run()
+    except OSError as error:  # the port is taken, the address is not ours
+        err.print(f"copydesk: error: cannot serve on {host}:{port}: {error.strerror}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add `copydesk serve` to `app`."""
+    app.command("serve")(serve)

