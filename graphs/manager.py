@@ -9,6 +9,7 @@ state is in checkpoints, never on the manager.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -43,11 +44,14 @@ from graphs.registry import find
 from graphs.threads import list_threads
 from graphs.transcript import THREAD_ID_PATTERN, Transcript, make_thread_id
 from memory.checkpoint import open_checkpointer
+from memory.embeddings import EmbedderMismatchError
 from memory.store import open_store
 from prompts.errors import PromptError
 from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
+
+_log = logging.getLogger("copydesk.manager")
 
 Compiled = CompiledStateGraph[Any, Any, Any, Any]
 
@@ -90,7 +94,10 @@ class ConversationManager:
             from agents.client.embeddings import embedder_for  # loaded only with memory on
 
             embedder = embedder_for(self.settings, self.client)
-            self.store = self._stack.enter_context(open_store(self.settings, embedder))
+            try:
+                self.store = self._stack.enter_context(open_store(self.settings, embedder))
+            except EmbedderMismatchError as error:  # memory helps; it never stops a run
+                _log.warning("%s; this run goes on without memory", error)
         return self
 
     async def __aexit__(

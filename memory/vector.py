@@ -135,7 +135,12 @@ class FaissStore(BaseStore):
         if self.embedder is None:
             return
         name, dims = self.items.meta("embedder"), self.items.meta("dims")
-        if name is None:
+        if name is None or (
+            (name != self.embedder.name or int(dims or 0) != self.embedder.dims)
+            and self.items.count("vectors") == 0
+        ):
+            # First use, or stamped by a run that never wrote a vector (one that failed at
+            # once, say): nothing was indexed with the old embedder, so this one takes over.
             self.items.set_meta(embedder=self.embedder.name, dims=str(self.embedder.dims))
         elif name != self.embedder.name or int(dims or 0) != self.embedder.dims:
             raise EmbedderMismatchError(

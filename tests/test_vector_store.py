@@ -318,9 +318,23 @@ def test_nothing_is_pickled(tmp_path: Path) -> None:
 
 def test_another_embedder_is_a_clear_error(tmp_path: Path) -> None:
     """Opening an index with a different embedder or dimension fails, naming both."""
-    FaissStore(tmp_path, embedder=EMBEDDER).close()
+    first = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    first.put(("a",), "k", {"text": "salt marsh"})
+    first.close()
     with pytest.raises(ValueError, match=r"lexical-v1-64 \(64 dims\).*lexical-v1-32 \(32 dims\)"):
         FaissStore(tmp_path, embedder=LexicalEmbedder(32))
+
+
+def test_a_store_with_no_vector_yet_takes_the_new_embedder(tmp_path: Path) -> None:
+    """A store stamped by a run that never indexed anything (it failed at once) is not tied
+    to that run's embedder: the next one takes it over and indexes with its own."""
+    FaissStore(tmp_path, embedder=EMBEDDER).close()
+    second = FaissStore(tmp_path, embedder=LexicalEmbedder(32), fields=["text"])
+    second.put(("a",), "k", {"text": "salt marsh"})
+    assert [i.key for i in second.search(("a",), query="salt marsh")] == ["k"]
+    second.close()
+    with pytest.raises(ValueError, match=r"lexical-v1-32"):
+        FaissStore(tmp_path, embedder=EMBEDDER)
 
 
 def test_two_writers_on_one_directory_see_each_other(store_form: Any, tmp_path: Path) -> None:
