@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from graphs.manager import ConversationManager
 
 __all__ = ["PREFIX", "Runtime", "create_app", "page", "runtime"]
+
+_log = logging.getLogger("copydesk.web")
 
 PREFIX = "/desk"
 TOKEN_VARIABLE = "COPYDESK_SERVE_TOKEN"
@@ -70,10 +73,16 @@ class Runtime:
             store = None
             if settings.memory:
                 from agents.client.embeddings import embedder_for
+                from memory.embeddings import EmbedderMismatchError
 
                 embedder = await asyncio.to_thread(embedder_for, settings, client)
-                store = await asyncio.to_thread(make_store, settings, embedder)
-                self._stack.push_async_callback(asyncio.to_thread, store.close)
+                try:
+                    store = await asyncio.to_thread(make_store, settings, embedder)
+                except EmbedderMismatchError as error:  # pages and runs go on without memory
+                    _log.warning("%s; the pages' runs go on without memory", error)
+                    settings = settings.model_copy(update={"memory": False})
+                else:
+                    self._stack.push_async_callback(asyncio.to_thread, store.close)
             opened = await self._stack.enter_async_context(
                 ConversationManager(settings, client=client, store=store)
             )
