@@ -25,9 +25,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from agents.client.resilience import CircuitBreaker
 from agents.client.windows import CATCH_UP, LocalWindows, Windows
@@ -35,6 +36,11 @@ from agents.client.windows import CATCH_UP, LocalWindows, Windows
 __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"]
 
 log = logging.getLogger("copydesk.limiter")
+
+LATE_SEND = 0.025
+"""Seconds late a reserved request slot may still be used (the slots after it move back).
+Under the 3 % margin of the default `safety`, one second's worth of slots spans 1.03 s, so a
+request this late still leaves room for the network's own jitter."""
 
 
 class Priority(IntEnum):
@@ -143,7 +149,9 @@ class RateLimiter:
         self._again = False  # something changed while it was: it goes round once more
         self._tasks: set[asyncio.Task[None]] = set()
         self.missed = 0
-        """Reserved request slots given up because the event loop reached them late."""
+        """Reserved request slots given up because the event loop reached them too late."""
+        self.late = 0
+        """Reserved request slots used a little late (the slots after them moved back)."""
         self._completion_guess = 64.0
         self.probe_wait = probe_wait
         self._heard = rpm is not None or tpm is not None or probe_wait <= 0  # no probe
@@ -210,9 +218,7 @@ class RateLimiter:
 
     async def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to the `x-ratelimit-*` headers of a response."""
-        if not self._heard:
-            self._heard = True  # the probe answered: the others go, at the pace it tells
-            self._kick()
+        probe = None if self._heard else self._probe_since
         limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
         if limit_tokens and (self.tpm is None or limit_tokens < self.tpm):
             log.info("%s: server allows %d tokens/min; using that", self.name, limit_tokens)
@@ -220,6 +226,13 @@ class RateLimiter:
         limit_requests = _int(headers.get("x-ratelimit-limit-requests"))
         if limit_requests and self.rpm is None:
             self.rpm = float(limit_requests)  # OpenAI reports requests per minute
+            if probe is not None:  # the probe went unpaced: the next slot is one after it
+                await self.windows.hold_until(
+                    time.monotonic() + probe + self.interval - self._clock()
+                )
+        if not self._heard:
+            self._heard = True  # the probe answered: the others go, at the pace it tells
+            self._kick()
         left_tokens = _int(headers.get("x-ratelimit-remaining-tokens"))
         if left_tokens is not None and self.tpm:
             # What the server counted beyond our own spends belongs to other clients of the
@@ -331,15 +344,23 @@ class RateLimiter:
     def _deliver(self, waiter: _Waiter, permit: Permit, due: float) -> None:
         """Let a call go in the request slot reserved for it at `due` (on its event loop).
 
-        A slot the loop reached more than `CATCH_UP` seconds late is given up: sending then
+        A slot reached up to `LATE_SEND` seconds late (a busy loop, a loaded machine) is still
+        used, and the slots after it move back by as much, so that the provider's one-second
+        window sees the same spacing. A slot reached later than that is given up: sending then
         would bunch this request with the ones after it (several late slots fire at once
         after the loop was busy), which a provider's one-second window counts as a burst.
         The call goes back to the head of its queue and takes a new slot.
         """
         if waiter.future.done():
             return
-        if not self.interval or time.monotonic() - due <= CATCH_UP:
+        late = time.monotonic() - due
+        if not self.interval or late <= CATCH_UP:
             _resolve(waiter.future, permit)
+            return
+        if late <= LATE_SEND:
+            _resolve(waiter.future, permit)
+            self.late += 1
+            self._spawn(self.windows.hold_until(time.monotonic() + self.interval))
             return
         with self._lock:
             waiter.done = False
@@ -350,12 +371,13 @@ class RateLimiter:
             self._arrivals[waiter.priority].appendleft(waiter)
             self.missed += 1
         if permit.tokens:
-            task = asyncio.get_running_loop().create_task(
-                self.windows.settle(permit.spend_id, -permit.tokens)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.windows.settle(permit.spend_id, -permit.tokens))
         self._kick()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _wake_in(self, delay: float) -> None:
         loop = asyncio.get_running_loop()
