@@ -284,9 +284,11 @@ class OpenAIClient:
                 max_connections=self.max_connections,
                 max_keepalive_connections=self.max_connections,
             )
-            http = httpx.AsyncClient(
-                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
-            )
+            hooks: dict[str, list[Callable[..., Any]]] = {
+                "request": [self._on_request],
+                "response": [self._on_response],
+            }
+            http = httpx.AsyncClient(timeout=self.timeout, limits=limits, event_hooks=hooks)
             known = self._per_loop[loop] = ({}, http)
         return known
 
@@ -303,6 +305,13 @@ class OpenAIClient:
             yield
         finally:
             self._limiter_now.reset(current)
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        """Hold the request while the limiter of the call in progress has sent a second's
+        worth of requests in less than a second (the send came later than its slot)."""
+        limiter = self._limiter_now.get()
+        if limiter is not None:
+            await limiter.sending()
 
     async def _on_response(self, response: httpx.Response) -> None:
         """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""

@@ -150,6 +150,7 @@ class RateLimiter:
         self._tasks: set[asyncio.Task[None]] = set()
         self.missed = 0
         """Reserved request slots given up because the event loop reached them too late."""
+        self._sent: deque[float] = deque()  # when the last requests went on the wire
         self.late = 0
         """Reserved request slots used a little late (the slots after them moved back)."""
         self._completion_guess = 64.0
@@ -216,9 +217,41 @@ class RateLimiter:
             await self.windows.hold_until(time.monotonic() + seconds)
         self._kick()
 
+    async def sending(self) -> None:
+        """Called as a request goes on the wire: wait while this process has sent a
+        provider window's worth of requests within that window (plus the `safety` margin).
+
+        Slots are paced with a margin, but a request can reach the wire later than its slot
+        (a busy event loop, a new connection) and then follow the one before it closely; a
+        provider counting requests in a sliding window would refuse the last of them. The
+        check is on actual send times, so it only waits when pacing was undone that way.
+        """
+        wait = self.send_wait()
+        while wait > 0:  # a timed wait on our own clock, not on an event
+            await asyncio.sleep(wait)
+            wait = self.send_wait()
+
+    def send_wait(self) -> float:
+        """Seconds a request must wait before going on the wire now (0: it goes, and its
+        send time is recorded)."""
+        if not self.rpm or self.rpm < 60:
+            return 0.0
+        per_second = self.rpm / 60
+        count = int(per_second)
+        window = count / (per_second * self.safety)  # the slots' margin, on actual sends
+        now = self._clock()
+        with self._lock:
+            sent = self._sent
+            while sent and now - sent[0] >= window - 1e-9:
+                sent.popleft()
+            if len(sent) < count:
+                sent.append(now)
+                return 0.0
+            return sent[0] + window - now
+
     async def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to the `x-ratelimit-*` headers of a response."""
-        probe = None if self._heard else self._probe_since
+        probing = not self._heard
         limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
         if limit_tokens and (self.tpm is None or limit_tokens < self.tpm):
             log.info("%s: server allows %d tokens/min; using that", self.name, limit_tokens)
@@ -226,10 +259,8 @@ class RateLimiter:
         limit_requests = _int(headers.get("x-ratelimit-limit-requests"))
         if limit_requests and self.rpm is None:
             self.rpm = float(limit_requests)  # OpenAI reports requests per minute
-            if probe is not None:  # the probe went unpaced: the next slot is one after it
-                await self.windows.hold_until(
-                    time.monotonic() + probe + self.interval - self._clock()
-                )
+            if probing:  # the probe reached the server before now: the next slot is after it
+                await self.windows.hold_until(time.monotonic() + self.interval)
         if not self._heard:
             self._heard = True  # the probe answered: the others go, at the pace it tells
             self._kick()
