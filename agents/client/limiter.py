@@ -37,11 +37,6 @@ __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"
 
 log = logging.getLogger("copydesk.limiter")
 
-LATE_SEND = 0.025
-"""Seconds late a reserved request slot may still be used (the slots after it move back).
-Under the 3 % margin of the default `safety`, one second's worth of slots spans 1.03 s, so a
-request this late still leaves room for the network's own jitter."""
-
 
 class Priority(IntEnum):
     """Who goes first when calls wait (lower first)."""
@@ -149,10 +144,7 @@ class RateLimiter:
         self._again = False  # something changed while it was: it goes round once more
         self._tasks: set[asyncio.Task[None]] = set()
         self.missed = 0
-        """Reserved request slots given up because the event loop reached them too late."""
-        self._sent: deque[float] = deque()  # when the last requests went on the wire
-        self.late = 0
-        """Reserved request slots used a little late (the slots after them moved back)."""
+        """Reserved request slots given up because the event loop reached them late."""
         self._completion_guess = 64.0
         self.probe_wait = probe_wait
         self._heard = rpm is not None or tpm is not None or probe_wait <= 0  # no probe
@@ -218,36 +210,24 @@ class RateLimiter:
         self._kick()
 
     async def sending(self) -> None:
-        """Called as a request goes on the wire: wait while this process has sent a
-        provider window's worth of requests within that window (plus the `safety` margin).
+        """Called as a request goes on the wire: wait while a provider window's worth of
+        requests went within that window (plus the `safety` margin), in every process sharing
+        the budget.
 
         Slots are paced with a margin, but a request can reach the wire later than its slot
         (a busy event loop, a new connection) and then follow the one before it closely; a
         provider counting requests in a sliding window would refuse the last of them. The
         check is on actual send times, so it only waits when pacing was undone that way.
         """
-        wait = self.send_wait()
-        while wait > 0:  # a timed wait on our own clock, not on an event
-            await asyncio.sleep(wait)
-            wait = self.send_wait()
-
-    def send_wait(self) -> float:
-        """Seconds a request must wait before going on the wire now (0: it goes, and its
-        send time is recorded)."""
         if not self.rpm or self.rpm < 60:
-            return 0.0
+            return
         per_second = self.rpm / 60
         count = int(per_second)
         window = count / (per_second * self.safety)  # the slots' margin, on actual sends
-        now = self._clock()
-        with self._lock:
-            sent = self._sent
-            while sent and now - sent[0] >= window - 1e-9:
-                sent.popleft()
-            if len(sent) < count:
-                sent.append(now)
-                return 0.0
-            return sent[0] + window - now
+        wait = await self.windows.sent(count, window)
+        while wait > 0:  # a timed wait on the budget's clock, not on an event
+            await asyncio.sleep(wait)
+            wait = await self.windows.sent(count, window)
 
     async def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to the `x-ratelimit-*` headers of a response."""
@@ -375,23 +355,15 @@ class RateLimiter:
     def _deliver(self, waiter: _Waiter, permit: Permit, due: float) -> None:
         """Let a call go in the request slot reserved for it at `due` (on its event loop).
 
-        A slot reached up to `LATE_SEND` seconds late (a busy loop, a loaded machine) is still
-        used, and the slots after it move back by as much, so that the provider's one-second
-        window sees the same spacing. A slot reached later than that is given up: sending then
+        A slot the loop reached more than `CATCH_UP` seconds late is given up: sending then
         would bunch this request with the ones after it (several late slots fire at once
         after the loop was busy), which a provider's one-second window counts as a burst.
         The call goes back to the head of its queue and takes a new slot.
         """
         if waiter.future.done():
             return
-        late = time.monotonic() - due
-        if not self.interval or late <= CATCH_UP:
+        if not self.interval or time.monotonic() - due <= CATCH_UP:
             _resolve(waiter.future, permit)
-            return
-        if late <= LATE_SEND:
-            _resolve(waiter.future, permit)
-            self.late += 1
-            self._spawn(self.windows.hold_until(time.monotonic() + self.interval))
             return
         with self._lock:
             waiter.done = False
