@@ -291,11 +291,15 @@ class OpenAIClient:
                 max_connections=self.max_connections,
                 max_keepalive_connections=self.max_connections,
             )
+            hooks: dict[str, list[Callable[..., Any]]] = {
+                "request": [self._on_request],
+                "response": [self._on_response],
+            }
             http = httpx.AsyncClient(
                 timeout=self.timeout,
                 limits=limits,
                 auth=self._auth,  # every request asks for the key of its moment
-                event_hooks={"response": [self._on_response]},
+                event_hooks=hooks,  # after the auth: the send time is the request's own
             )
             known = self._per_loop[loop] = ({}, http)
         return known
@@ -319,6 +323,13 @@ class OpenAIClient:
             yield
         finally:
             self._limiter_now.reset(current)
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        """Hold the request while the limiter of the call in progress has sent a second's
+        worth of requests in less than a second (the send came later than its slot)."""
+        limiter = self._limiter_now.get()
+        if limiter is not None:
+            await limiter.sending()
 
     async def _on_response(self, response: httpx.Response) -> None:
         """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
