@@ -147,16 +147,25 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def serve(
-    venv: Path, *, context_tokens: int = 4096, threads: int | None = None, wait: float = 300.0
+    venv: Path,
+    *,
+    context_tokens: int = 4096,
+    threads: int | None = None,
+    wait: float = 300.0,
+    log: Path | None = None,
+    interrupt_requests: bool = False,
 ) -> Iterator[str]:
     """Run the local server as a child on a free loopback port; yield its base URL.
 
     The child runs in its own session so the terminal's Ctrl-C reaches copydesk, which
-    stops it (SIGTERM, then SIGKILL) on the way out, whatever ended the run.
+    stops it (SIGTERM, then SIGKILL) on the way out, whatever ended the run. Its output
+    (one line per request) goes to `log`, by default `llama-server.log` in the cache.
+    With `interrupt_requests` (llama.cpp's own default) a request that arrives while a
+    stream runs ends that stream; without it (copydesk's choice) it waits its turn.
     """
     port = _free_port()
     url = f"http://127.0.0.1:{port}/v1"
-    log = cache_dir() / "llama-server.log"
+    log = log or cache_dir() / "llama-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
         str(_python(venv)), "-m", "llama_cpp.server",
@@ -166,7 +175,7 @@ def serve(
         # One core short of all: copydesk (and on a shared machine, others) keep one, and
         # llama.cpp's threads slow down badly when they outnumber the free cores.
         "--n_threads", str(threads or max(1, (os.cpu_count() or 2) - 1)),
-        "--interrupt_requests", "False",  # a second request waits instead of cutting a stream
+        "--interrupt_requests", str(interrupt_requests),
     ]  # fmt: skip
     with log.open("w", encoding="utf-8") as out:
         child = subprocess.Popen(

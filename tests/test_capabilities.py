@@ -8,6 +8,7 @@ by the next request, consecutive user turns rejected.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -134,10 +135,11 @@ async def test_a_prompt_over_the_context_is_trimmed_not_a_traceback(
     assert _said(caplog, "has a context of 900 tokens") == 1
 
 
-async def test_a_concurrent_request_cutting_a_typed_stream_is_asked_again_whole(
-    make_settings: Callable[..., Settings],
+async def test_a_server_that_cuts_a_stream_for_the_next_request_gets_one_at_a_time(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Parallel editors on one llama.cpp: cut streams make typed replies non-streamed."""
+    """Parallel editors on one llama.cpp: the first stream cut by a second request teaches
+    that the server serves one at a time (said once); the calls then take turns, streamed."""
     with _llama(chunk_delay=0.01) as server:
         server.responder = TopologyResponder(approve_after=1)
         settings = make_settings(
@@ -147,9 +149,34 @@ async def test_a_concurrent_request_cutting_a_typed_stream_is_asked_again_whole(
         )
         async with ConversationManager(settings) as manager:
             result = await manager.run("review_panel", topic="Tides", max_rounds=3)
-        streamed = [bool((r.body or {}).get("stream")) for r in server.chat_requests()]
+        requests = server.chat_requests()
     assert result.status == "approved"
-    assert False in streamed  # some typed replies were asked for whole after a cut
+    assert _said(caplog, "serves one request at a time") == 1
+    assert all((r.body or {}).get("stream") for r in requests)  # typed replies still streamed
+    # Only the first parallel round's calls were sent twice (its three editors at most: the
+    # first to take its turn may still cut one that started before the lesson); every later
+    # call went through once.
+    assert len(requests) - result.usage["total"]["calls"] <= 3
+
+
+async def test_parallel_threads_on_a_one_at_a_time_server_all_finish(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three threads' drafts at once on a server that cuts a stream for the next request:
+    learned from the first cut, the drafts queue instead of cutting each other in a loop."""
+    with _llama(chunk_delay=0.01) as server:
+        server.responder = TopologyResponder(approve_after=1)
+        settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
+        async with ConversationManager(settings) as manager:
+            results = await asyncio.gather(
+                *(manager.run("turn_taking", topic=f"Tides {n}", max_rounds=3) for n in range(3))
+            )
+        requests = server.chat_requests()
+    assert [r.status for r in results] == ["approved"] * 3
+    assert _said(caplog, "serves one request at a time") == 1
+    calls = sum(r.usage["total"]["calls"] for r in results)
+    refused = sum("response_format" in (r.body or {}) for r in requests)  # json_schema, 500
+    assert len(requests) - refused - calls <= 3
 
 
 async def test_a_stream_longer_than_the_call_bound_times_out_cleanly() -> None:

@@ -6,6 +6,10 @@ port. Every topology runs end to end through `copydesk run --json`; turn_taking 
 structured modes, and once more with `--local`, where copydesk starts its own server.
 Asserted: a draft the model wrote, typed verdicts, the transcript, usage (estimated: the
 server reports none in streams), and no traceback on stderr.
+
+Each run prints one line (pytest -s shows it; `REAL_MODEL_RECORD=file` appends it there
+as JSON): wall time, chat requests the server answered, the outcome and the capability
+lessons copydesk said, the numbers behind benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,16 +35,31 @@ VENV = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
 TOPIC = "Why every city street should have a tree"
 
 
+class Llama:
+    """The session's server: its URL and its log (one line per request it answered)."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url
+        self.log = log
+
+    def chat_requests(self) -> int:
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return text.count('"POST /v1/chat/completions HTTP/1.1"')
+
+
 @pytest.fixture(scope="session")
-def llama_url() -> Iterator[str]:
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
     """One llama.cpp server for the session (set up by `make local-model`)."""
     if not (VENV / ".copydesk-ready").exists():
         message = f"no local model in {VENV}; run `make local-model` first"
         if os.environ.get("COPYDESK_REQUIRE_SERVICES") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    with serve(VENV, context_tokens=CONTEXT) as url:
-        yield url
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    # As a user starts it: a request arriving while a stream runs ends that stream, so the
+    # review panel's parallel editors teach copydesk to send one request at a time.
+    with serve(VENV, context_tokens=CONTEXT, log=log, interrupt_requests=True) as url:
+        yield Llama(url, log)
 
 
 def copydesk(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -59,8 +79,9 @@ def copydesk(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 
 
 def run_real(
-    home: Path, url: str, graph: str, mode: str, *extra: str, rounds: int = 2
+    home: Path, llama: Llama, graph: str, mode: str, *extra: str, rounds: int = 2
 ) -> dict[str, Any]:
+    requests, started = llama.chat_requests(), time.monotonic()
     done = copydesk(
         home,
         "run",
@@ -71,7 +92,7 @@ def run_real(
         str(rounds),
         "--json",
         *extra,
-        OPENAI_BASE_URL=url,
+        OPENAI_BASE_URL=llama.url,
         COPYDESK_MODEL=LOCAL_MODEL,
         COPYDESK_CONTEXT_TOKENS=str(CONTEXT),
         COPYDESK_STRUCTURED_OUTPUT=mode,
@@ -81,10 +102,38 @@ def run_real(
         COPYDESK_REQUEST_TIMEOUT="600",
         COPYDESK_CALL_TIMEOUT="900",
     )
+    record(
+        graph=graph,
+        mode=mode,
+        seconds=round(time.monotonic() - started),
+        chat_requests=llama.chat_requests() - requests,
+        exit=done.returncode,
+        stdout=done.stdout,
+        stderr=done.stderr,
+    )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def record(*, stdout: str, stderr: str, **run: Any) -> None:
+    """Print (and append to `REAL_MODEL_RECORD`) what one run cost and taught."""
+    try:
+        result = json.loads(stdout)
+        run |= {
+            "outcome": f"{result['status']} ({result.get('rounds')} rounds)",
+            "calls": result["usage"]["total"]["calls"],
+        }
+    except (ValueError, KeyError, TypeError):
+        run |= {"outcome": f"failed: {(stderr.strip().splitlines() or ['?'])[-1][:200]}"}
+    run["lessons"] = [line[:220] for line in stderr.splitlines() if "copydesk now" in line
+                      or "does not accept" in line or "now requested" in line
+                      or "has a context of" in line]  # fmt: skip
+    print(json.dumps(run))
+    if path := os.environ.get("REAL_MODEL_RECORD"):
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(run) + "\n")
 
 
 def check_result(home: Path, result: dict[str, Any], graph: str) -> None:
@@ -104,14 +153,17 @@ def check_result(home: Path, result: dict[str, Any], graph: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "function_calling"])
-def test_turn_taking_in_both_structured_modes(llama_url: str, tmp_path: Path, mode: str) -> None:
-    result = run_real(tmp_path, llama_url, "turn_taking", mode)
+def test_turn_taking_in_both_structured_modes(llama: Llama, tmp_path: Path, mode: str) -> None:
+    result = run_real(tmp_path, llama, "turn_taking", mode)
     check_result(tmp_path, result, "turn_taking")
 
 
+@pytest.mark.parametrize("mode", ["json_schema", "function_calling"])
 @pytest.mark.parametrize("graph", sorted(set(TOPOLOGIES) - {"turn_taking"}))
-def test_every_topology_against_the_real_model(llama_url: str, tmp_path: Path, graph: str) -> None:
-    result = run_real(tmp_path, llama_url, graph, "json_schema", rounds=1)
+def test_every_topology_against_the_real_model(
+    llama: Llama, tmp_path: Path, graph: str, mode: str
+) -> None:
+    result = run_real(tmp_path, llama, graph, mode, rounds=1)
     check_result(tmp_path, result, graph)
 
 

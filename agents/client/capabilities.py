@@ -8,6 +8,8 @@ mode and learns, per endpoint and model, from the first call that shows a limit:
 - a typed reply falls back json_schema -> forced tool call -> plain JSON asked for in the
   prompt (validated, with the usual bounded repair);
 - a typed reply whose stream comes back empty or broken is asked for again without streaming;
+- a server that ends a running stream when another request arrives (llama.cpp's default) gets
+  one request at a time from this process;
 - a server that reports no usage gets its tokens counted with the tokenizer ("estimated");
 - a context limit named in an error message becomes the prompt's budget.
 
@@ -127,6 +129,8 @@ class Capabilities:
         stream_usage: Whether replies report usage (None: not seen yet).
         embeddings: Whether the endpoint serves embeddings (None: not tried).
         context_tokens: The model's context (None: unknown).
+        one_at_a_time: Whether a second request cuts the running one, so that calls must
+            be sent one after another.
     """
 
     structured: StructuredMode = "json_schema"
@@ -134,6 +138,7 @@ class Capabilities:
     stream_usage: bool | None = None
     embeddings: bool | None = None
     context_tokens: int | None = None
+    one_at_a_time: bool = False
 
 
 class CapabilityBook:
@@ -200,6 +205,17 @@ class CapabilityBook:
             f"stream:{endpoint}:{model}",
             "%s (%s) sent an empty or broken stream for a typed reply; typed replies are now "
             "requested without streaming",
+            endpoint,
+            model,
+        )
+
+    def serves_one_at_a_time(self, endpoint: str, model: str) -> None:
+        """A request arriving while a stream ran cut that stream: send one at a time."""
+        self.of(endpoint, model).one_at_a_time = True
+        self.say(
+            f"serial:{endpoint}:{model}",
+            "%s (%s) ended a running stream when another request arrived (it serves one "
+            "request at a time); copydesk now sends it one request at a time",
             endpoint,
             model,
         )

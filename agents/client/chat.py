@@ -50,6 +50,7 @@ from agents.client.prices import PriceTable
 from agents.client.resilience import StreamWatch, announce_restart
 from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.shaping import alternate, fit_to_context, output_params
+from agents.client.turns import Turns
 from agents.client.typed import ask_for_json, bind_typed, json_text, problem_of, was_cut
 from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
 from agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
@@ -192,6 +193,7 @@ class OpenAIClient:
         self._sleep = sleep
         self._fixed_model = chat_model
         self._tools: dict[type[BaseModel], dict[str, Any]] = {}
+        self._turns = Turns()
         self._offline_model = OfflineChatModel(tokenizer_model=model)
         self._per_loop: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[dict[str, ChatOpenAI], httpx.AsyncClient]
@@ -609,9 +611,20 @@ class OpenAIClient:
             attempt += 1
             permit = await limiter.acquire(estimate, priority=priority, thread=thread)
             streamed = watch.tokens
+            caps = self.capabilities.of(self.endpoint, model)
+            turn = self._turns.turn(self.endpoint, model, one_at_a_time=caps.one_at_a_time)
             try:
-                message = await self._invoke(limiter, runnable, messages, watched)
+                async with turn:
+                    message = await self._invoke(limiter, runnable, messages, watched)
             except Exception as error:
+                if turn.overlapped and _cut_in(error) is not None:
+                    # Another of our calls arrived while this stream ran and the server ended
+                    # it: it serves one at a time. Learned once; this call waits its turn.
+                    self.capabilities.serves_one_at_a_time(self.endpoint, model)
+                    await limiter.refund(permit)
+                    if watch.tokens > streamed:
+                        announce_restart(agent, attempt + 1, self._describe(error))
+                    continue
                 lesson = self._lesson_in(error, feature)
                 if lesson is not None:  # asking the same again would get the same answer
                     await limiter.refund(permit)
