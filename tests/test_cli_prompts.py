@@ -81,14 +81,14 @@ def test_list_show_diff_and_experiments(cli: Any, home: Path) -> None:
     diff = cli("prompts", "diff", "editor", "production", "v2")
     assert diff.stdout.startswith("--- editor@v1\n+++ editor@v2\n@@")
     assert "+[params]" in diff.stdout and "-You are the editor" in diff.stdout
-    [experiment] = ok_json(cli("prompts", "experiments", "--json"))
-    assert experiment["name"] == "editor-rubric"
-    assert [v["share"] for v in experiment["variants"]] == [0.5, 0.5]
+    experiments = {e["name"]: e for e in ok_json(cli("prompts", "experiments", "--json"))}
+    assert set(experiments) == {"editor-rubric", "editor-small-model"}
+    assert [v["share"] for v in experiments["editor-rubric"]["variants"]] == [0.5, 0.5]
     missing = cli("prompts", "show", "editor@v7")
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
-        "copydesk: error: prompt 'editor' has no version or label 'v7'; use v1, v2, "
-        "production, candidate"
+        "copydesk: error: prompt 'editor' has no version or label 'v7'; use v1, v2, v3, "
+        "production, candidate, small-model"
     ]
     assert not home.exists()  # read-only commands write nothing
 
@@ -111,8 +111,8 @@ def test_bad_prompt_or_experiment_is_one_line_exit_2_nothing_written(cli: Any, h
     proc = copydesk(home, "run", "turn_taking", "--topic", "tides", "--prompt", "editor@v9")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "copydesk: error: prompt 'editor' has no version or label 'v9'; use v1, v2, "
-        "production, candidate"
+        "copydesk: error: prompt 'editor' has no version or label 'v9'; use v1, v2, v3, "
+        "production, candidate, small-model"
     ]
     assert not home.exists()
 

@@ -39,8 +39,8 @@ def test_edited_released_version_fails_lint(registry: PromptRegistry) -> None:
     assert not report.ok
     [problem] = report.problems
     assert "editor/v1.toml: released editor@v1 was edited" in problem
-    assert "copy it to editor/v3.toml" in problem
-    assert "copydesk prompts release editor@v3" in problem
+    assert "copy it to editor/v4.toml" in problem
+    assert "copydesk prompts release editor@v4" in problem
 
 
 def test_line_endings_do_not_count_as_an_edit(registry: PromptRegistry) -> None:
@@ -54,19 +54,19 @@ def test_line_endings_do_not_count_as_an_edit(registry: PromptRegistry) -> None:
 
 def test_new_version_release_flow(registry: PromptRegistry) -> None:
     """A new version is a note until released; then it is locked like the others."""
-    new = registry.path("editor", "v3")
+    new = registry.path("editor", "v4")
     new.write_text(registry.path("editor", "v2").read_text().replace("0.2", "0.1"))
     report = lint(registry)
     assert report.ok
-    assert any("editor@v3 is not released yet" in note for note in report.notes)
+    assert any("editor@v4 is not released yet" in note for note in report.notes)
     lock = ReleaseLock(registry)
-    assert lock.release("editor@v3") == "editor@v3"
-    assert lock.is_released("editor", "v3") and lint(registry).notes == []
-    assert lock.release("editor@v3") == "editor@v3"  # releasing again is harmless
+    assert lock.release("editor@v4") == "editor@v4"
+    assert lock.is_released("editor", "v4") and lint(registry).notes == []
+    assert lock.release("editor@v4") == "editor@v4"  # releasing again is harmless
     new.write_text(new.read_text() + "\n# tweak\n")
     assert not lint(registry).ok
     with pytest.raises(PromptError, match="released already and its file was edited"):
-        lock.release("editor@v3")
+        lock.release("editor@v4")
 
 
 def test_other_lint_problems(registry: PromptRegistry) -> None:
