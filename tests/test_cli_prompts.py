@@ -82,7 +82,7 @@ def test_list_show_diff_and_experiments(cli: Any, home: Path) -> None:
     assert diff.stdout.startswith("--- editor@v1\n+++ editor@v2\n@@")
     assert "+[params]" in diff.stdout and "-You are the editor" in diff.stdout
     experiments = {e["name"]: e for e in ok_json(cli("prompts", "experiments", "--json"))}
-    assert set(experiments) == {"editor-rubric", "editor-small-model"}
+    assert set(experiments) == {"editor-rubric", "editor-small-model", "writer-small-model"}
     assert [v["share"] for v in experiments["editor-rubric"]["variants"]] == [0.5, 0.5]
     missing = cli("prompts", "show", "editor@v7")
     assert missing.returncode == 2
@@ -159,10 +159,10 @@ def test_lint_fails_on_an_edited_released_version(cli: Any, tmp_path: Path) -> N
     proc = cli("prompts", "lint", COPYDESK_PROMPTS_DIR=str(root))
     assert proc.returncode == 1
     assert "released writer@v1 was edited" in proc.stderr
-    assert "copydesk prompts release writer@v2" in proc.stderr
+    assert "copydesk prompts release writer@v3" in proc.stderr
     shutil.copy(DEFAULT_PROMPTS_DIR / "writer" / "v1.toml", edited)  # restore
-    (root / "writer" / "v2.toml").write_text(edited.read_text().replace("clear,", "crisp,"))
-    released = cli("prompts", "release", "writer@v2", COPYDESK_PROMPTS_DIR=str(root))
+    (root / "writer" / "v3.toml").write_text(edited.read_text().replace("clear,", "crisp,"))
+    released = cli("prompts", "release", "writer@v3", COPYDESK_PROMPTS_DIR=str(root))
     assert released.returncode == 0, released.stderr
     assert "writer" in (root / "released.toml").read_text()
     assert cli("prompts", "lint", COPYDESK_PROMPTS_DIR=str(root)).returncode == 0

@@ -73,11 +73,11 @@ def test_other_lint_problems(registry: PromptRegistry) -> None:
     """A deleted release, an invalid file, production on an unreleased version, a bad
     experiment: all reported at once."""
     registry.path("writer", "v1").unlink()
-    (registry.root / "writer" / "v2.toml").write_text('description = "x"\n')
-    (registry.root / "labels.toml").write_text('[writer]\nproduction = "v2"\n')
+    (registry.root / "writer" / "v9.toml").write_text('description = "x"\n')
+    (registry.root / "labels.toml").write_text('[writer]\nproduction = "v9"\n')
     (registry.root / "experiments.toml").write_text('[x]\nprompt = "critic"\nvariants = []\n')
     problems = "\n".join(lint(registry).problems)
-    assert "prompt writer@v2: missing text part(s) system, first, revise" in problems
+    assert "prompt writer@v9: missing text part(s) system, first, revise" in problems
     assert "released writer@v1 was deleted" in problems
-    assert "label production of 'writer' points at unreleased writer@v2" in problems
+    assert "label production of 'writer' points at unreleased writer@v9" in problems
     assert "experiment 'x': needs at least two variants" in problems
