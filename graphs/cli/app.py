@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.errors import CopydeskError
+from graphs.cli.boundary import BoundaryGroup
 from graphs.cli.common import (
     JsonFlag,
     LocalFlag,
     MaxCostFlag,
     ModelFlag,
-    announce_offline,
     err,
     execute,
     failed_run,
@@ -39,14 +38,18 @@ from memory.checkpoint import sqlite_path
 if TYPE_CHECKING:
     from agents.config import Settings
 
-__all__ = ["app", "main"]
+__all__ = ["app", "build", "main"]
+
+_HELP = "Writer, editor and other agents that talk to each other to produce a piece of writing."
 
 app = typer.Typer(
-    help="Writer, editor and other agents that talk to each other to produce a piece of writing.",
+    cls=BoundaryGroup,
+    help=_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+"""The commands defined in this module; `build()` adds every other module's."""
 
 
 class ExportFormat(StrEnum):
@@ -123,10 +126,9 @@ def run(
                 review=review,
                 token_budget=token_budget,
             )
-            return await follow(stream, as_json)
+            return await follow(stream, as_json, settings)
 
     with local_model_for(settings) as settings:  # unchanged unless --local
-        announce_offline(settings, as_json)
         result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
@@ -177,9 +179,8 @@ def resume(
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
-            return await follow(manager.stream_resume(thread_id, answer=answer), as_json)
+            return await follow(manager.stream_resume(thread_id, answer=answer), as_json, settings)
 
-    announce_offline(settings, as_json)
     execute(work)
 
 
@@ -336,14 +337,24 @@ _COMMAND_MODULES: tuple[str, ...] = (
 """Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
 
 
-def main() -> None:
-    """Console-script entry point."""
+def build() -> typer.Typer:
+    """The whole `copydesk` command: this module's commands and every `_COMMAND_MODULES`
+    module's, inside the error boundary (`graphs.cli.boundary`)."""
     import importlib
 
+    whole = typer.Typer(
+        cls=BoundaryGroup,
+        help=_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    whole.registered_commands = list(app.registered_commands)
     for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(app)
-    try:
-        app()
-    except CopydeskError as error:  # raised while parsing settings, before any work
-        err.print(f"copydesk: error: {error}", markup=False)
-        sys.exit(error.exit_code)
+        importlib.import_module(name).register(whole)
+    return whole
+
+
+def main() -> None:
+    """Console-script entry point."""
+    build()()

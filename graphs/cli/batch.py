@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,12 +45,18 @@ async def run_batch(
     concurrency: int,
     max_cost: float | None = None,
     progress: Progress | None = None,
+    opened: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run one conversation per topic, `concurrency` at a time; one result row per topic."""
+    """Run one conversation per topic, `concurrency` at a time; one result row per topic.
+
+    `opened` is called once the checkpoints and the memory store are open.
+    """
     gate = asyncio.Semaphore(concurrency)
     rows: list[dict[str, Any]] = [{} for _ in topics]
-    task = progress.add_task("conversations", total=len(topics)) if progress else None
     async with open_manager(settings) as manager:
+        if opened is not None:
+            opened()
+        task = progress.add_task("conversations", total=len(topics)) if progress else None
 
         async def one(index: int, topic: str) -> None:
             thread_id = f"{make_thread_id()}-{index}"
@@ -128,7 +135,6 @@ def run_many(
             settings, graph, topics, max_cost=max_cost, wait=not no_wait, as_json=as_json
         )
         return
-    announce_offline(settings, as_json)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -147,6 +153,7 @@ def run_many(
                 concurrency=concurrency,
                 max_cost=max_cost,
                 progress=progress,
+                opened=lambda: announce_offline(settings, as_json),
             )
 
     rows = execute(work)

@@ -62,12 +62,10 @@ def settings_from_flags(**flags: Any) -> Settings:
 
 
 def execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`; a user-facing error becomes one line on stderr and its exit code."""
+    """Run `work`. Its errors go to the command's error boundary (`graphs.cli.boundary`),
+    which ends a user-facing one with one line and its exit code."""
     try:
         return asyncio.run(work())
-    except CopydeskError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         err.print("copydesk: interrupted; the thread is saved, continue it with `copydesk resume`")
         raise typer.Exit(130) from None
@@ -145,11 +143,20 @@ def require_existing_store(settings: Settings, thread_id: str) -> None:
         )
 
 
-async def follow(stream: AsyncIterator[Event], as_json: bool) -> RunResult:
-    """Show a conversation live (or stay quiet for --json), then print how it ended."""
+async def follow(
+    stream: AsyncIterator[Event], as_json: bool, settings: Settings | None = None
+) -> RunResult:
+    """Show a conversation live (or stay quiet for --json), then print how it ended.
+
+    With `settings`, the offline notice comes with the first event: after the thread's
+    checkpoints were read, so a damaged or unreachable store is the only line on stderr.
+    """
     view = LiveView(out)
     result: RunResult | None = None
     async for event in stream:
+        if settings is not None:
+            announce_offline(settings, as_json)
+            settings = None
         if isinstance(event, RunResult):
             result = event
         elif not as_json:

@@ -9,7 +9,6 @@ import typer
 from graphs.cli.common import (
     JsonFlag,
     ModelFlag,
-    announce_offline,
     execute,
     follow,
     open_manager,
@@ -54,9 +53,8 @@ def fork(
             stream = manager.fork(
                 thread_id, checkpoint, values=values, new_thread_id=new_thread_id, prompts=prompts
             )
-            return await follow(stream, as_json)
+            return await follow(stream, as_json, settings)
 
-    announce_offline(settings, as_json)
     execute(work)
 
 
