@@ -62,13 +62,16 @@ def sqlite_path(url: str) -> Path:
 
 
 def safe_url(url: str) -> str:
-    """`url` without its password, fit to show in an error or a log line."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """`url` with its password replaced by `***`, fit to show in an error or a log line."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
         return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _move_aside(path: Path) -> str:

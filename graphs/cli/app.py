@@ -28,6 +28,8 @@ from graphs.cli.common import (
     open_manager,
     out,
     require_existing_store,
+    require_new_file,
+    require_writable_home,
     settings_from_flags,
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
@@ -96,9 +98,9 @@ def run(
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
         raise typer.Exit(2)
-    if token_budget < 0:
-        err.print("copydesk: error: --token-budget must be 0 (no budget) or more")
-        raise typer.Exit(2)
+    from graphs.run_values import check_run_flags  # pydantic and the state load here
+
+    check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
     if thread_id is not None and not THREAD_ID_PATTERN.match(thread_id):
         # Checked here, before the offline notice and before the checkpoint store is created.
         err.print(
@@ -108,6 +110,7 @@ def run(
         )
         raise typer.Exit(2)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
+    require_writable_home(settings)
 
     # Named up front, so a failure can say which thread to resume.
     thread = thread_id or make_thread_id()
@@ -176,6 +179,7 @@ def resume(
         resume_queued(settings, thread_id, answer, as_json)
         return
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
+    require_writable_home(settings)
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
@@ -262,6 +266,8 @@ def export(
     if fmt is ExportFormat.docx and output is None:
         err.print("copydesk: error: --format docx writes a file; pass -o FILE.docx")
         raise typer.Exit(2)
+    if output is not None:
+        require_new_file(output)
 
     async def work() -> str:
         require_existing_store(settings, thread_id)

@@ -27,6 +27,7 @@ from graphs.cli.common import (
     execute,
     open_manager,
     out,
+    require_writable_home,
     settings_from_flags,
 )
 from graphs.transcript import make_thread_id
@@ -115,7 +116,10 @@ def run_many(
     from graphs.registry import find
 
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
+    from graphs.run_values import check_run_flags
+
     find(graph)
+    check_run_flags(max_cost=max_cost)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -128,6 +132,8 @@ def run_many(
     if no_wait and not queue:
         err.print("copydesk: error: --no-wait needs --queue", markup=False)
         raise typer.Exit(2)
+    if not queue:
+        require_writable_home(settings)
     if queue:
         from graphs.cli.queue import run_many_queued
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -15,7 +17,7 @@ from rich.console import Console
 
 from agents.errors import CopydeskError
 from graphs.cli.console import LiveView, configure_logging
-from graphs.errors import UnknownThreadError
+from graphs.errors import InputError, UnknownThreadError
 from graphs.events import Event, RunResult
 from memory.checkpoint import sqlite_path
 
@@ -34,6 +36,8 @@ __all__ = [
     "open_manager",
     "out",
     "require_existing_store",
+    "require_new_file",
+    "require_writable_home",
     "settings_from_flags",
 ]
 
@@ -132,6 +136,37 @@ def announce_offline(settings: Settings, quiet: bool) -> None:
             if not quiet
             else "copydesk: offline model (copydesk-offline); set OPENAI_API_KEY for a real one"
         )
+
+
+def require_writable_home(settings: Settings) -> None:
+    """Fail before anything is written when COPYDESK_HOME is a file or cannot be written.
+
+    A home that does not exist yet is fine if it can be created: its nearest existing
+    folder must be writable.
+    """
+    home = settings.home
+    existing = home
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "" if existing == home else f" ({existing} is a file)"
+        raise InputError(
+            f"COPYDESK_HOME={home} is not a folder{where}; point COPYDESK_HOME at a folder "
+            "(it is created if missing)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"COPYDESK_HOME={home} is read-only ({existing} cannot be written); point "
+            "COPYDESK_HOME at a folder you can write"
+        )
+
+
+def require_new_file(path: Path, flag: str = "-o") -> None:
+    """Fail before any work when `path` cannot be a new file: a folder, or in a missing one."""
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder; name a file in it, e.g. {path / 'out'}")
+    if not path.parent.is_dir():
+        raise InputError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
 
 
 def require_existing_store(settings: Settings, thread_id: str) -> None:

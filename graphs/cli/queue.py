@@ -83,6 +83,9 @@ def submit_command(
     """Queue a conversation for the workers and print its thread id at once."""
     settings = settings_from_flags(max_rounds=max_rounds)
     from graphs.queue import submit
+    from graphs.run_values import check_run_flags
+
+    check_run_flags(topic=topic, max_cost=max_cost)
 
     async def work() -> dict[str, str]:
         submission = await submit(
