@@ -23,7 +23,13 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.errors import ConfigError, fingerprint
-from agents.settings_checks import check_api_key, check_checkpoint_url, check_folder, check_url
+from agents.settings_checks import (
+    check_api_key,
+    check_checkpoint_url,
+    check_folder,
+    check_home,
+    check_url,
+)
 from memory.checkpoint import safe_url
 
 __all__ = ["ConfigManager", "Settings"]
@@ -160,6 +166,11 @@ class Settings(BaseSettings):
     @classmethod
     def _checkpoint_url_parses(cls, url: str | None) -> str | None:
         return url if url is None else check_checkpoint_url(url)
+
+    @field_validator("home")
+    @classmethod
+    def _home_is_a_folder(cls, path: Path) -> Path:
+        return check_home(path)
 
     @field_validator("prompts_dir")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["check_api_key", "check_checkpoint_url", "check_folder", "check_url"]
+__all__ = ["check_api_key", "check_checkpoint_url", "check_folder", "check_home", "check_url"]
 
 
 def check_url(url: str, schemes: tuple[str, ...], *, host_required: bool = True) -> str:
@@ -67,4 +67,13 @@ def check_folder(path: Path) -> Path:
         raise ValueError(f"{path} does not exist; create it or fix the path")
     if not path.is_dir():
         raise ValueError(f"{path} is a file, not a folder; name a folder")
+    return path
+
+
+def check_home(path: Path) -> Path:
+    """`path` if it is a folder or does not exist yet (it is created on first write)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"{path} is a file, not a folder; point it at a folder (created if missing)"
+        )
     return path

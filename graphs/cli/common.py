@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from agents.errors import CopydeskError
 from graphs.cli.console import LiveView, configure_logging
 from graphs.errors import InputError, UnknownThreadError
 from graphs.events import Event, RunResult
@@ -114,15 +113,12 @@ LocalFlag = Annotated[
 @contextmanager
 def local_model_for(settings: Settings) -> Iterator[Settings]:
     """`settings`, or with `--local` / COPYDESK_LOCAL pointed at a local server run meanwhile
-    (stopped on the way out, also on Ctrl-C and errors); a setup failure is one line."""
+    (stopped on the way out, also on Ctrl-C and errors); a setup failure (`LocalModelError`,
+    exit 1) is one line from the error boundary."""
     from graphs.local_model import serving
 
-    try:
-        with serving(settings, lambda text: err.print(text, markup=False)) as ready:
-            yield ready
-    except CopydeskError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(1) from None
+    with serving(settings, lambda text: err.print(text, markup=False)) as ready:
+        yield ready
 
 
 def announce_offline(settings: Settings, quiet: bool) -> None:
