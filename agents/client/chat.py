@@ -51,7 +51,7 @@ from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.shaping import alternate, fit_to_context, output_params
 from agents.client.typed import ask_for_json, bind_typed, json_text, problem_of, was_cut
 from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
-from agents.client.wire import ChatCompletionsWire, NoSyncCalls
+from agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
 from agents.config import Settings
 from agents.errors import (
     ModelAuthError,
@@ -415,17 +415,13 @@ class OpenAIClient:
                     priority,
                     feature=mode,
                 )
-            except (FeatureRefused, EmptyReply, ContextExceeded) as lesson:
+            except (FeatureRefused, EmptyReply, ContextExceeded, StreamCut) as lesson:
                 lessons += 1
                 if lessons > 4:
                     raise ModelRequestError(
                         f"{self.endpoint} ({self.model}) cannot give a typed reply: {lesson}"
                     ) from None
                 self._learn(lesson, mode, caps.stream_structured)
-                continue
-            if caps.stream_structured and self._cut(message):  # e.g. llama.cpp, on a new request
-                lessons += 1
-                self.capabilities.broken_stream(self.endpoint, self.model)
                 continue
             usage = await self._account(message, config, agent, outcome)
             for key in ("calls", "prompt_tokens", "completion_tokens", "cost_usd"):
@@ -453,11 +449,6 @@ class OpenAIClient:
             f"{agent}: the model's reply was not a valid {schema.__name__} after "
             f"{self.max_repairs + 1} attempts ({problem}); try another model or resume later"
         )
-
-    def _cut(self, message: AIMessage) -> bool:
-        """True when a server's reply ended with no finish reason (a stream cut short)."""
-        real = self._fixed_model is None and not self.offline
-        return real and not message.response_metadata.get("finish_reason")
 
     @property
     def _is_openai(self) -> bool:
@@ -594,7 +585,7 @@ class OpenAIClient:
             try:
                 message = await self._invoke(limiter, runnable, messages, watched)
             except Exception as error:
-                lesson = error if isinstance(error, EmptyReply) else refusal_of(error, feature)
+                lesson = self._lesson_in(error, feature)
                 if lesson is not None:  # asking the same again would get the same answer
                     await limiter.refund(permit)
                     raise lesson from None
@@ -632,6 +623,18 @@ class OpenAIClient:
                 self.capabilities.no_usage(self.endpoint, model)
             await limiter.settle(permit, *usage_of(message))
             return message, _Outcome(model, attempt, time.monotonic() - started)
+
+    @staticmethod
+    def _lesson_in(error: Exception, feature: str | None) -> Exception | None:
+        """What `error` teaches about the server, when asking the same again is pointless:
+        an empty reply, a refused feature, a prompt over the context, or (for a typed reply,
+        which can be asked for whole instead) a cut stream, e.g. llama.cpp preempting it."""
+        if isinstance(error, EmptyReply):
+            return error
+        cut = _cut_in(error)
+        if feature is not None and cut is not None:
+            return cut
+        return refusal_of(error, feature)
 
     async def _invoke(
         self,
@@ -700,6 +703,9 @@ class OpenAIClient:
         return text.replace(secret, fingerprint(secret)) if secret else text
 
     def _describe(self, error: BaseException) -> str:
+        cut = _cut_in(error)
+        if cut is not None:
+            return f"stream closed before the reply ended: {cut.missing}"
         if isinstance(error, openai.APIStatusError):
             return f"HTTP {error.status_code}"
         if isinstance(error, openai.APITimeoutError | httpx.TimeoutException):
@@ -731,6 +737,14 @@ class OpenAIClient:
         )
 
     def _exhausted(self, error: BaseException, attempts: int, model: str) -> ModelUnavailableError:
+        cut = _cut_in(error)
+        if cut is not None:
+            return ModelUnavailableError(
+                f"the server at {self.endpoint} ({model}) closed the stream before the reply "
+                f"ended ({cut.missing}) in each of {attempts} attempt(s); no part of it was "
+                "kept; the thread is saved, resume it when the server answers whole (llama.cpp "
+                "ends a stream when another request arrives: send one at a time)"
+            )
         if isinstance(error, openai.APIConnectionError) and not isinstance(
             error, openai.APITimeoutError
         ):
@@ -741,6 +755,17 @@ class OpenAIClient:
             f"{what} after {attempts} attempt(s); the thread is saved, resume it when the "
             "server is back"
         )
+
+
+def _cut_in(error: BaseException) -> StreamCut | None:
+    """The cut stream behind `error` (langchain-openai re-raises the wire's errors as its
+    own, the original as their cause), if that is what it was."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None or isinstance(seen, StreamCut):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 async def _prompt_estimate(model: str, messages: Sequence[BaseMessage], tpm: int | None) -> int:

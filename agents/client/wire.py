@@ -10,6 +10,10 @@ model for every stream chunk that `ChatOpenAI` then dumps back to a dict. The re
 the payload as `json.dumps` writes it and each chunk is one `json.loads`: the same bytes on
 the wire, without either walk (benchmarks/peers.py, issue 9).
 
+A stream is a reply only when it ends as one: a chunk with a finish reason, then
+`data: [DONE]`. A body that ends without either is a cut stream (`StreamCut`), retried like a
+dropped connection and never handed on as a reply (issue 11).
+
 Failures keep the SDK's exception types (`openai.RateLimitError`, `openai.APITimeoutError`,
 ...) with the real `httpx.Response`, so retries, Retry-After, the breaker and the one-line
 errors above it work unchanged. Typed replies ask for `response_format` through
@@ -27,7 +31,7 @@ from typing import Any
 import httpx
 import openai
 
-__all__ = ["ChatCompletionsWire", "NoSyncCalls"]
+__all__ = ["ChatCompletionsWire", "NoSyncCalls", "StreamCut"]
 
 _NOT_BODY = frozenset({"extra_body", "extra_headers", "extra_query", "timeout"})
 _STATUS_ERRORS: Mapping[int, type[openai.APIStatusError]] = {
@@ -39,6 +43,22 @@ _STATUS_ERRORS: Mapping[int, type[openai.APIStatusError]] = {
     422: openai.UnprocessableEntityError,
     429: openai.RateLimitError,
 }
+
+
+class StreamCut(openai.APIConnectionError):
+    """The server ended a streamed reply before it was complete: no chunk carried a finish
+    reason, or the `data: [DONE]` end marker never came. llama.cpp does this to a running
+    stream when a second request preempts it. A cut reply is never a reply: it is retried
+    like a dropped connection."""
+
+    def __init__(self, request: Any, *, finished: bool, done: bool) -> None:
+        self.missing = " and ".join(
+            what
+            for what, seen in (("no finish reason", finished), ("no [DONE] marker", done))
+            if not seen
+        )
+        """What the stream lacked, e.g. `no finish reason and no [DONE] marker`."""
+        super().__init__(message=f"the stream ended early ({self.missing})", request=request)
 
 
 class ChatCompletionsWire:
@@ -128,7 +148,7 @@ class ChunkStream:
 
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         request = self.response.request
-        done = False
+        done = finished = said = False
         try:
             async for line in self.response.aiter_lines():
                 if done or not line.startswith("data:"):
@@ -143,6 +163,8 @@ class ChunkStream:
                     error = chunk["error"]
                     message = error.get("message") if isinstance(error, dict) else str(error)
                     raise openai.APIError(str(message or "error in stream"), request, body=chunk)
+                finished = finished or _finishes(chunk)
+                said = True
                 yield chunk
         except httpx.TimeoutException as error:
             raise openai.APITimeoutError(request=request) from error
@@ -150,6 +172,14 @@ class ChunkStream:
             raise openai.APIConnectionError(request=request) from error
         finally:
             await self.response.aclose()
+        if not done or (said and not finished):  # nothing then [DONE] is an empty reply,
+            raise StreamCut(request, finished=finished, done=done)  # which the client handles
+
+
+def _finishes(chunk: Any) -> bool:
+    """True when a stream chunk carries a finish reason (the reply is complete)."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    return any(isinstance(c, dict) and c.get("finish_reason") for c in choices or ())
 
 
 class _RawResponses:

@@ -23,6 +23,7 @@ class FaultKind(enum.Enum):
     STATUS = "status"
     DELAY = "delay"
     CUT_STREAM = "cut_stream"
+    END_STREAM = "end_stream"
     DROP = "drop"
     MALFORMED = "malformed"
     BAD_CONTENT = "bad_content"
@@ -41,6 +42,9 @@ class Fault:
         retry_after_ms: ``retry-after-ms`` header value, for ``STATUS``.
         after_chunks: Events sent before the connection is cut, for ``CUT_STREAM``.
         text: Message content returned by ``BAD_CONTENT``.
+        end_after: ``END_STREAM``: events sent before the end (``None``: all of them).
+        finish: ``END_STREAM``: keep the ``finish_reason`` on the last choice chunk.
+        done: ``END_STREAM``: send the ``data: [DONE]`` marker before the body ends.
     """
 
     kind: FaultKind
@@ -50,6 +54,9 @@ class Fault:
     retry_after_ms: int | None = None
     after_chunks: int = 0
     text: str = ""
+    end_after: int | None = None
+    finish: bool = True
+    done: bool = True
 
     @classmethod
     def status(
@@ -103,6 +110,28 @@ class Fault:
         if after_chunks < 0:
             raise ValueError("after_chunks must be >= 0")
         return cls(FaultKind.CUT_STREAM, after_chunks=after_chunks)
+
+    @classmethod
+    def end_stream(
+        cls, after_chunks: int | None = None, *, finish: bool = False, done: bool = False
+    ) -> Fault:
+        """End a stream early but cleanly: the HTTP body is complete, the reply is not.
+
+        A server that drops a request it is generating does this (llama.cpp, when a second
+        request preempts the running one, ends the stream with ``[DONE]`` and no finish
+        reason). Non-streamed requests are answered normally.
+
+        Args:
+            after_chunks: SSE events sent before the end; ``None`` sends every event.
+            finish: Keep the ``finish_reason`` of the last choice chunk (when it is sent).
+            done: Send ``data: [DONE]`` before ending the body.
+
+        Returns:
+            The fault.
+        """
+        if after_chunks is not None and after_chunks < 0:
+            raise ValueError("after_chunks must be >= 0")
+        return cls(FaultKind.END_STREAM, end_after=after_chunks, finish=finish, done=done)
 
     @classmethod
     def drop(cls) -> Fault:

@@ -3,7 +3,7 @@
 The handler records each request on the owning :class:`FakeOpenAIServer`, then
 applies, in order: latency and any delay fault; ``drop`` and ``status`` faults;
 the API-key check; routing; the rate budget; and finally the answer, which
-``malformed``, ``cut_stream`` and ``bad_content`` faults may corrupt.
+``malformed``, ``cut_stream``, ``end_stream`` and ``bad_content`` faults may corrupt.
 """
 
 from __future__ import annotations
@@ -254,6 +254,9 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     def _stream(self, chunks: list[dict[str, Any]], fault: Fault | None) -> None:
         """Send chunks as Server-Sent Events over chunked transfer encoding."""
         kind = fault.kind if fault is not None else None
+        ending = fault if fault is not None and kind is FaultKind.END_STREAM else None
+        if ending is not None:
+            chunks = _ended(chunks, ending)
         events = [json.dumps(chunk) for chunk in chunks]
         if kind is FaultKind.MALFORMED:
             events = ["{not json"]
@@ -273,7 +276,8 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         if kind is FaultKind.CUT_STREAM:
             self._abort()
             return
-        self._write_chunk(b"data: [DONE]\n\n")
+        if ending is None or ending.done:
+            self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -300,6 +304,18 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
             return b"".join(parts)
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
+
+
+def _ended(chunks: list[dict[str, Any]], fault: Fault) -> list[dict[str, Any]]:
+    """The chunks an ``end_stream`` fault lets through: the first ``end_after`` of them,
+    without any ``finish_reason`` unless the fault keeps it."""
+    kept = chunks if fault.end_after is None else chunks[: fault.end_after]
+    if fault.finish:
+        return kept
+    return [
+        {**chunk, "choices": [{**c, "finish_reason": None} for c in chunk.get("choices", [])]}
+        for chunk in kept
+    ]
 
 
 def _parse_json(raw: bytes) -> Any:
