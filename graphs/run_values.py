@@ -88,6 +88,8 @@ def check_value(key: str, value: Any, *, named: str) -> Any:
         problem = str(first["msg"])
         if key == "topic" and first["type"] == "string_too_short":
             problem = "The topic is empty; give what to write about"
+        elif first["loc"]:  # inside an object: name the field
+            problem = f"{'.'.join(map(str, first['loc']))}: {problem}"
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         raise InputError(f"{named}={shown}: {problem[0].lower()}{problem[1:]}") from None
 

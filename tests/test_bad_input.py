@@ -755,3 +755,22 @@ def test_a_bug_keeps_its_traceback(app: typer.Typer, tmp_path: Path) -> None:
     assert explain(ZeroDivisionError("bug")) is None
     assert explain(KeyError("bug")) is None
     assert explain(OSError("socket trouble")) is None  # no path the user could fix
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+def test_read_only_home_is_one_line(
+    app: typer.Typer, template: Template, tmp_path: Path, quiet_logging: None
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(template.home, home)
+    before = snapshot(home)
+    home.chmod(0o555)
+    try:
+        env = {"COPYDESK_HOME": str(home), "COPYDESK_OFFLINE": "1"}
+        result = CliRunner().invoke(app, ["run", "turn_taking", "--topic", "Trees"], env=env)
+    finally:
+        home.chmod(0o755)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "read-only" in result.stderr
+    assert snapshot(home) == before

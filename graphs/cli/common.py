@@ -161,6 +161,8 @@ def require_new_file(path: Path, flag: str = "-o") -> None:
     """Fail before any work when `path` cannot be a new file: a folder, or in a missing one."""
     if path.is_dir():
         raise InputError(f"{flag} {path} is a folder; name a file in it, e.g. {path / 'out'}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise InputError(f"{flag} {path}: {path.parent} is a file, not a folder; fix the path")
     if not path.parent.is_dir():
         raise InputError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
 
