@@ -4,8 +4,9 @@ Whatever a user or their machine caused (a bad flag or setting, an unreadable or
 a store or server that cannot be reached) ends the command with one line on stderr,
 `copydesk: error: <what>: <problem>; <fix>`, and an exit code: 2 for bad input and broken
 files, 1 for a model or storage server that cannot be reached or keeps failing (the thread is
-saved; run the command again later). A traceback is left only for bugs.
-`COPYDESK_LOG_LEVEL=DEBUG` prints the traceback after the line.
+saved; run the command again later). A traceback is left only for bugs. Not even
+`COPYDESK_LOG_LEVEL=DEBUG` prints one for these: a chained error from a library may quote what
+it was sent (a key, a URL with its password), and the line already names the thing and the fix.
 
 `BoundaryGroup` is the click group of the `copydesk` app, so the boundary holds for every
 command, in a console script and under `typer.testing.CliRunner` alike.
@@ -17,7 +18,6 @@ import errno
 import os
 import sqlite3
 import sys
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,10 +98,6 @@ def explain(error: BaseException) -> Failure | None:
     return _postgres_failure(error)
 
 
-def _debugging() -> bool:
-    return os.environ.get("COPYDESK_LOG_LEVEL", "").upper() == "DEBUG"
-
-
 # Typer's click (its own copy since typer 0.2x, click itself before), found through public names.
 _USAGE_ERROR: type[Exception] = next(
     k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"
@@ -137,6 +133,4 @@ class BoundaryGroup(TyperGroup):
             if failure is None:
                 raise  # a bug: its traceback is what a report needs
             typer.echo(failure.line, err=True)
-            if _debugging():
-                traceback.print_exception(error, file=sys.stderr)
             raise typer.Exit(failure.exit_code) from None
