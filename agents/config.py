@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import tomllib
 from collections.abc import Mapping
@@ -232,7 +233,23 @@ class ConfigManager:
     env_file: Path = ENV_FILE
     config_file: Path = CONFIG_FILE
     _settings: Settings | None = field(default=None, init=False, repr=False)
-    _secret_stamp: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    _secret_stamp: dict[str, tuple[int, int, int]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _secret_path: dict[str, Path | None] = field(default_factory=dict, init=False, repr=False)
+    _audit_ready: bool = field(default=False, init=False, repr=False)
+    # secret() is called from worker threads (one per request, off the event loop).
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConfigManager:
+        """A manager handing out the secrets of `settings` as they were loaded (flags and
+        all), still re-reading a rotated `NAME_FILE` and auditing each use."""
+        manager = cls()
+        manager._settings = settings
+        return manager
 
     @property
     def settings(self) -> Settings:
@@ -309,51 +326,82 @@ class ConfigManager:
             return None
         path = Path(str(path_text))
         try:
+            stamp = _stamp(path)
             value = path.read_text(encoding="utf-8").strip()
-            self._secret_stamp[name] = path.stat().st_mtime
         except OSError as error:
             raise ConfigError(
                 f"{name}_FILE: cannot read {path}: {error.strerror}; fix the path"
             ) from None
         except UnicodeDecodeError:
             raise ConfigError(
-                f"{name}_FILE: {path} is not a text file; it must hold the key alone on one line"
+                f"{name}_FILE: {path} is not a text file; put the key alone in it as text"
             ) from None
+        self._secret_stamp[name] = stamp
         return value
 
-    def secret(self, name: str = "openai_api_key") -> SecretStr | None:
+    def secret(self, name: str = "openai_api_key", *, use: str | None = None) -> SecretStr | None:
         """The current value of a secret setting, re-reading a rotated `NAME_FILE`.
 
-        Each call appends an audit line (name, source, fingerprint; never the value).
+        Cheap enough for every request: the file is re-read only when its modification time,
+        size or inode changed (a rename-into-place rotation too). A file that cannot be read
+        in the middle of a rotation keeps the last key until it can. Each call that returns
+        a secret appends an audit line (name, source, fingerprint, `use`; never the value).
+        Safe to call from several threads.
+
+        Args:
+            name: The setting's field name.
+            use: What the secret is used for, e.g. `POST /v1/chat/completions`.
         """
         alias = _aliases()[name]
-        # Named in the environment or in .env, as `load` reads it.
-        path_text = os.environ.get(f"{alias}_FILE") or self._read_dotenv().get(f"{alias}_FILE")
-        from_file = bool(path_text) and alias not in os.environ  # the variable beats the file
-        if from_file:
-            path = Path(str(path_text))
-            try:
-                changed = path.stat().st_mtime != self._secret_stamp.get(alias)
-            except OSError:
-                changed = False
-            if changed:
-                self._settings = None  # reload everything with the rotated value
-        value = getattr(self.settings, name)
-        if isinstance(value, SecretStr):
-            source = f"{alias}_FILE" if from_file else alias
-            self._audit(alias, source, fingerprint(value.get_secret_value()))
+        with self._lock:
+            path = self._key_path(alias)
+            if path is not None:
+                self._reread(name, alias, path)
+            value = getattr(self.settings, name)
+            if not isinstance(value, SecretStr):
+                return None
+            source = f"{alias}_FILE" if path is not None else alias
+            self._audit(alias, source, fingerprint(value.get_secret_value()), use)
             return value
-        return None
 
-    def _audit(self, alias: str, source: str, print_: str) -> None:
+    def _key_path(self, alias: str) -> Path | None:
+        """The `NAME_FILE` a secret comes from (found once), or None: the variable itself
+        beats the file, as in `load`."""
+        if alias not in self._secret_path:
+            path_text = os.environ.get(f"{alias}_FILE") or self._read_dotenv().get(f"{alias}_FILE")
+            from_file = bool(path_text) and alias not in os.environ
+            self._secret_path[alias] = Path(str(path_text)) if from_file else None
+        return self._secret_path[alias]
+
+    def _reread(self, name: str, alias: str, path: Path) -> None:
+        """Load the secret again from `path` when the file changed since it was read."""
+        try:
+            stamp = _stamp(path)
+        except OSError:
+            return  # gone for a moment (a rotation by rename): keep the last key
+        if stamp == self._secret_stamp.get(alias):
+            return
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return
+        if not value:
+            return  # written in place and caught half way: read it again next time
+        self._secret_stamp[alias] = stamp
+        self._settings = self.settings.model_copy(update={name: SecretStr(value)})
+
+    def _audit(self, alias: str, source: str, print_: str, use: str | None) -> None:
         home = self.settings.home
         try:
-            home.mkdir(parents=True, exist_ok=True)
-            line = json.dumps(
-                {"time": time.time(), "secret": alias, "source": source, "id": print_}
-            )
+            if not self._audit_ready:
+                home.mkdir(parents=True, exist_ok=True)
+                self._audit_ready = True
+            entry: dict[str, Any] = {"time": time.time(), "secret": alias, "source": source}
+            entry["id"] = print_
+            if use:
+                entry["use"] = use
             with (home / "audit.log").open("a", encoding="utf-8") as audit:
-                audit.write(line + "\n")
+                audit.write(json.dumps(entry) + "\n")
         except OSError:
             pass  # auditing must never stop a run; the home may be read-only
 
@@ -390,3 +438,9 @@ class ConfigManager:
         if key_file and alias not in os.environ:
             where = f"{alias}_FILE {key_file}"  # `load` read the value from that file
         return ConfigError(f"{alias}={shown} (from {where}): {problem}")
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What tells a rewritten file: modification time (ns), size and inode."""
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino

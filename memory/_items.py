@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from langgraph.store.base import Item
 
-__all__ = ["ItemRow", "ItemTable"]
+__all__ = ["SQLITE_CORRUPT", "SQLITE_NOTADB", "ItemRow", "ItemTable"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,6 +33,23 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 """
 _COLUMNS = "value, key, created_at, updated_at, id, ttl_minutes"
+
+
+def _check(db: sqlite3.Connection) -> None:
+    """Raise `sqlite3.DatabaseError` when the file is damaged: a truncated or overwritten
+    database can open and then fail at any later read, in the middle of a run. SQLite's
+    `quick_check` reads every page once (milliseconds for a store of a few MiB)."""
+    problem = db.execute("PRAGMA quick_check(1)").fetchone()
+    if problem is None or problem[0] != "ok":
+        error = sqlite3.DatabaseError(
+            f"integrity check failed: {problem[0] if problem else 'no answer'}"
+        )
+        error.sqlite_errorcode = SQLITE_CORRUPT
+        raise error
+
+
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
+"""SQLite's result codes for a damaged database and for a file that is not one."""
 
 
 class ItemRow(NamedTuple):
@@ -59,9 +76,15 @@ class ItemTable:
             isolation_level=None,
             timeout=30.0,
         )
-        self.db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            if path is not None:
+                _check(self.db)
+            self.db.executescript(_SCHEMA)
+        except BaseException:
+            self.db.close()
+            raise
         self._names: dict[int, tuple[str, ...]] = {}
 
     def close(self) -> None:

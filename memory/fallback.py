@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-import openai
+import httpx
 
 from memory.embeddings import Embedder
 
@@ -25,24 +25,40 @@ _decided: dict[tuple[str | None, str], bool] = {}
 _lock = threading.Lock()
 
 
-def _serves(base_url: str, api_key: str | None, model: str) -> tuple[bool, str]:
-    client = openai.OpenAI(
-        api_key=api_key or "not-needed", base_url=base_url, timeout=30.0, max_retries=0
-    )
+def _serves(base_url: str, auth: httpx.Auth | None, model: str) -> tuple[bool, str]:
+    """Whether `base_url` answers an embeddings request for `model`, and why not.
+
+    Signed by `auth` like every other request (the key of this moment, the use audited).
+    """
+    url = base_url.rstrip("/") + "/embeddings"
     try:
-        with client:
-            client.embeddings.create(model=model, input=["probe"])
-    except openai.APIStatusError as error:
-        if error.status_code in (401, 403, 429):
-            return True, ""  # a key or rate problem, not a missing feature
-        return False, f"HTTP {error.status_code}: {' '.join(str(error.message).split())[:120]}"
-    except openai.APIError:
-        return True, ""
-    return True, ""
+        with httpx.Client(auth=auth, timeout=30.0) as http:
+            response = http.post(url, json={"model": model, "input": ["probe"]})
+    except httpx.HTTPError:
+        return True, ""  # unreachable: an outage, not a missing feature
+    if response.status_code < 400 or response.status_code in (401, 403, 429):
+        return True, ""  # a key or rate problem, not a missing feature
+    return False, f"HTTP {response.status_code}: {' '.join(_message(response).split())[:120]}"
+
+
+def _message(response: httpx.Response) -> str:
+    """The error message of an OpenAI-style error body, else the body's text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or error or body)
 
 
 def serving_embedder(
-    embedder: Embedder, local: Embedder, *, base_url: str | None, api_key: str | None, model: str
+    embedder: Embedder,
+    local: Embedder,
+    *,
+    base_url: str | None,
+    auth: httpx.Auth | None = None,
+    model: str,
 ) -> Embedder:
     """`embedder` (of `model` at `base_url`) when that endpoint serves embeddings, else
     `local` (decided once per endpoint and model in this process, and said once)."""
@@ -52,7 +68,7 @@ def serving_embedder(
     with _lock:
         known = _decided.get(key)
     if known is None:
-        known, why = _serves(base_url, api_key, model)
+        known, why = _serves(base_url, auth, model)
         with _lock:
             if key not in _decided:
                 _decided[key] = known

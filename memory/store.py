@@ -9,18 +9,62 @@ calls a server, `agents.client.embeddings.embedder_for`).
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from memory import errors
 
 if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
     from memory.embeddings import Embedder
     from memory.vector import FaissStore
 
-__all__ = ["MemorySettings", "forget_all", "make_store", "memory_path", "open_store"]
+__all__ = [
+    "DamagedStoreError",
+    "MemorySettings",
+    "close_quietly",
+    "forget_all",
+    "make_store",
+    "make_store_mended",
+    "memory_path",
+    "open_store",
+    "set_aside",
+]
+
+log = logging.getLogger("copydesk.memory")
 
 INDEXED_FIELDS = ("text",)
+_DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+class DamagedStoreError(errors.DamagedStoreError):
+    """The memory database cannot be read: it is truncated, overwritten or not a database
+    (the memory store's `memory.errors.DamagedStoreError`: one line and exit 2 from any command).
+
+    Attributes:
+        path: The database file.
+        detail: What SQLite said.
+    """
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"the memory database {path} is damaged ({detail}); restore it from a backup, or "
+            "move it aside (`copydesk run` does that itself and starts a fresh one)"
+        )
+        self.path = path
+        self.detail = detail
+
+
+def is_damage(error: BaseException) -> bool:
+    """True when SQLite says the database file itself is damaged (not locked, not missing)."""
+    return (
+        isinstance(error, sqlite3.DatabaseError)
+        and getattr(error, "sqlite_errorcode", None) in _DAMAGE_CODES
+    )
 
 
 class MemorySettings(Protocol):
@@ -40,21 +84,98 @@ def memory_path(settings: MemorySettings) -> Path:
 def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     """The store in PostgreSQL (`store_url`) or under home (created on first use); the
     caller closes it."""
-    from memory.vector import FaissStore
+    from memory.vector import ITEMS_FILE, FaissStore
 
     if settings.store_url:
         return FaissStore(url=settings.store_url, embedder=embedder, fields=INDEXED_FIELDS)
-    return FaissStore(memory_path(settings), embedder=embedder, fields=INDEXED_FIELDS)
+    path = memory_path(settings)
+    try:
+        return FaissStore(path, embedder=embedder, fields=INDEXED_FIELDS)
+    except sqlite3.DatabaseError as error:
+        if is_damage(error):
+            raise DamagedStoreError(path / ITEMS_FILE, str(error)) from None
+        raise
+
+
+def set_aside(damaged: DamagedStoreError) -> list[Path]:
+    """Move a damaged database (with its journal files and the index built from it) aside,
+    next to it as `NAME.damaged-<UTC time>`: kept for a salvage, never deleted. Returns
+    where the database went first, then the others."""
+    from memory.vector import INDEX_FILE
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = damaged.path.parent
+    names = [damaged.path.name, *(damaged.path.name + s for s in ("-wal", "-shm"))]
+    moved: list[Path] = []
+    for name in [*names, INDEX_FILE]:
+        source = folder / name
+        if not source.exists():
+            continue
+        target = folder / f"{name}.damaged-{stamp}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = folder / f"{name}.damaged-{stamp}-{n}"
+        source.rename(target)
+        moved.append(target)
+    return moved
+
+
+def make_store_mended(settings: MemorySettings, embedder: Embedder) -> FaissStore | None:
+    """`make_store`, except that a damaged database never stops a run: it is set aside
+    (kept), said in one warning naming both paths, and a fresh store is opened; when even
+    that fails the run goes on without memory (said too)."""
+    try:
+        return make_store(settings, embedder)
+    except DamagedStoreError as damaged:
+        try:
+            moved = set_aside(damaged)
+            store = make_store(settings, embedder)
+        except (OSError, sqlite3.Error, DamagedStoreError) as error:
+            log.warning(
+                "the memory database %s is damaged (%s) and could not be set aside (%s); this "
+                "run goes on without memory",
+                damaged.path,
+                damaged.detail,
+                error,
+            )
+            return None
+        log.warning(
+            "the memory database %s is damaged (%s); moved it to %s (kept, for a salvage) and "
+            "started a fresh one",
+            damaged.path,
+            damaged.detail,
+            moved[0] if moved else "(already moved by another process)",
+        )
+        return store
 
 
 @contextmanager
-def open_store(settings: MemorySettings, embedder: Embedder) -> Iterator[FaissStore]:
-    """Open the store under home (created on first use); flush and close it on exit."""
-    store = make_store(settings, embedder)
+def open_store(settings: MemorySettings, embedder: Embedder) -> Iterator[FaissStore | None]:
+    """Open the store under home (created on first use; a damaged one set aside, see
+    `make_store_mended`); flush and close it on exit. None: the run goes without memory."""
+    store = make_store_mended(settings, embedder)
     try:
         yield store
     finally:
+        if store is not None:
+            close_quietly(store)
+
+
+def close_quietly(store: FaissStore) -> None:
+    """Close `store`; a database damaged during the run is said, not raised: the run's
+    results are in the checkpoint, the memories are what is lost, and the warning says so."""
+    try:
         store.close()
+    except sqlite3.DatabaseError as error:
+        if not is_damage(error):
+            raise
+        log.warning(
+            "the memory database under %s was damaged during the run (%s); memories of this "
+            "run since the damage are not saved; the next run sets it aside",
+            store.path,
+            error,
+        )
 
 
 def forget_all(settings: MemorySettings) -> None:

@@ -27,6 +27,7 @@ past it, searches are approximate (HNSW) and do not fill with unindexed items.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -61,6 +62,8 @@ from memory._search import search
 from memory.embeddings import Embedder, EmbedderMismatchError
 
 __all__ = ["FaissStore"]
+
+log = logging.getLogger("copydesk.memory")
 
 INDEX_FILE, ITEMS_FILE = "vectors.faiss", "items.sqlite"
 LOG_KEPT = 100_000
@@ -158,6 +161,12 @@ class FaissStore(BaseStore):
             if self.cache.load(self.path / INDEX_FILE, sha256=sha, generation=int(saved)):
                 return
         self.rebuilt = self.items.count("vectors") > 0
+        if self.rebuilt and (self.path / INDEX_FILE).exists():
+            log.warning(
+                "the memory index %s was damaged or out of date; rebuilt it from %s",
+                self.path / INDEX_FILE,
+                self.path / ITEMS_FILE,
+            )
 
     def _sync(self) -> None:
         """Catch the cache (and the backlog) up with SQLite; inside a transaction."""

@@ -455,3 +455,43 @@ def test_settings_from_flags_by_field_name() -> None:
 
     assert settings.model == "direct"
     assert settings.max_rounds == 2
+
+
+def test_a_key_file_that_is_not_text_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, home: Path
+) -> None:
+    key_file = tmp_path / "openai.key"
+    key_file.write_bytes(b"\xff\xfe\x00\x9c binary")
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(key_file))
+
+    with pytest.raises(ConfigError) as caught:
+        ConfigManager(flags={"home": home}).load()
+
+    assert str(caught.value) == (
+        f"OPENAI_API_KEY_FILE: {key_file} is not a text file; put the key alone in it as text"
+    )
+
+
+def test_a_rotation_caught_half_written_keeps_the_last_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, home: Path
+) -> None:
+    """A file emptied (written in place, read half way) or gone for a moment keeps the key
+    in use; the next complete file is read."""
+    key_file = tmp_path / "openai.key"
+    key_file.write_text("sk-steady-key-1\n")
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(key_file))
+    manager = ConfigManager(flags={"home": home})
+    assert manager.secret() == SecretStr("sk-steady-key-1")
+
+    key_file.write_text("")
+    assert manager.secret() == SecretStr("sk-steady-key-1")
+    key_file.unlink()
+    assert manager.secret() == SecretStr("sk-steady-key-1")
+    key_file.write_text("sk-next-key-22\n")
+    assert manager.secret(use="POST /v1/embeddings") == SecretStr("sk-next-key-22")
+
+    lines = audit_lines(home)
+    assert [line["id"] for line in lines] == [fingerprint("sk-steady-key-1")] * 3 + [
+        fingerprint("sk-next-key-22")
+    ]
+    assert lines[-1]["use"] == "POST /v1/embeddings"

@@ -261,3 +261,46 @@ async def test_the_offline_model_and_configured_limits_are_not_probed() -> None:
     configured = LimiterRegistry(rpm=6000).get("http://127.0.0.1:9/v1", "m", "k")
     first = await configured.acquire(1)
     assert first.spend_id and configured.rpm == 6000  # a known limit: paced, never probed
+
+
+def test_requests_that_reach_the_wire_late_wait_to_keep_the_providers_window() -> None:
+    """Ten requests a second allowed: ten sent within 0.5 s (each later than its slot, the
+    last bunched up), the eleventh waits until the window and margin have passed since the
+    first; once the window has moved on, requests go at once again."""
+    now = [100.0]
+    windows = LocalWindows(clock=lambda: now[0])
+    window = 1 / 0.97
+    for n in range(10):
+        now[0] = 100.0 + n * 0.05
+        assert windows.sent_now(10, window) == 0.0
+    now[0] = 100.5
+    wait = windows.sent_now(10, window)
+    assert wait == pytest.approx(100.0 + window - 100.5)
+    now[0] += wait
+    assert windows.sent_now(10, window) == 0.0  # the first has left the window: this one goes
+    assert windows.sent_now(10, window) > 0  # the second has not
+
+
+async def test_requests_sent_at_the_pace_never_wait_on_the_wire() -> None:
+    now = [0.0]
+    limiter = RateLimiter("paced", rpm=300, clock=lambda: now[0])
+    for n in range(50):
+        now[0] = n * limiter.interval
+        assert await asyncio.wait_for(limiter.sending(), 1) is None
+    assert isinstance(limiter.windows, LocalWindows)
+    assert limiter.windows.sent_now(5, limiter.interval * 5) > 0  # the window is full now
+
+
+async def test_the_probes_request_counts_toward_the_pace_it_tells() -> None:
+    """The first slot after a probe's answer is one interval after the answer: the probe
+    reached the server before it answered, so a second request at once could be the
+    sixth of a five-a-second window."""
+    limiter = RateLimiter("cold", probe_wait=30.0)
+    await limiter.acquire(0)
+    await limiter.observe({"x-ratelimit-limit-requests": "300"})
+    wait, _ = (
+        limiter.windows.spend_now(0, limiter.interval, None, 0)
+        if isinstance(limiter.windows, LocalWindows)
+        else (0.0, "")
+    )
+    assert wait > limiter.interval / 2

@@ -82,6 +82,20 @@ async def test_two_processes_share_pacing_and_tokens(redis_url: str, prefix: str
         await windows.aclose()
 
 
+async def test_the_sends_of_every_process_count_in_one_window(redis_url: str, prefix: str) -> None:
+    """Three requests a window allowed: two processes sending, the fourth send waits for the
+    oldest to leave the window, whichever process sent it."""
+    a = RedisWindows(redis_url, prefix)
+    b = RedisWindows(redis_url, prefix)
+    assert await a.sent(3, 5.0) == 0
+    assert await b.sent(3, 5.0) == 0
+    assert await a.sent(3, 5.0) == 0
+    assert 4.0 < await b.sent(3, 5.0) <= 5.0
+    assert 4.0 < await a.sent(3, 5.0) <= 5.0
+    for windows in (a, b):
+        await windows.aclose()
+
+
 async def test_redis_stopping_falls_back_to_a_local_share_and_says_so_once(
     redis_url: str, prefix: str, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:

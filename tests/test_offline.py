@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, ToolMessage
 
 from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel, review, write_first
 from agents.verdict import Verdict
+from memory.tokens import TokenCounter
 
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "Verdict", "schema": {}}}
 
@@ -88,3 +89,77 @@ def test_verdict_json_round_trips() -> None:
     """review() output is exactly the Verdict schema."""
     verdict = review("For example, this. In short, that.")
     assert Verdict.model_validate_json(json.dumps(verdict)).decision == "approve"
+
+
+TOPIC_TASK = [HumanMessage("Topic: Why every city street should have a tree\n\nWrite it.")]
+
+
+def test_stop_ends_the_text_before_the_first_stop_sequence() -> None:
+    model = OfflineChatModel()
+    whole = model.invoke(TOPIC_TASK).text
+    assert "the question" in whole
+
+    cut = model.invoke(TOPIC_TASK, stop=["the question", "never there"])
+    bound = OfflineChatModel(stop=["the question"]).invoke(TOPIC_TASK)
+    streamed = "".join(c.text for c in model.stream(TOPIC_TASK, stop=["the question"]))
+
+    assert cut.text == whole[: whole.index("the question")]
+    assert "the question" not in cut.text and "the question" not in streamed
+    assert bound.text == cut.text == streamed
+    assert cut.response_metadata["finish_reason"] == "stop"
+
+
+def test_max_tokens_caps_the_reply_and_says_length() -> None:
+    counter = TokenCounter("gpt-4o-mini")
+    model = OfflineChatModel()
+    whole = model.invoke(TOPIC_TASK)
+
+    capped = model.invoke(TOPIC_TASK, max_tokens=12)
+    by_field = OfflineChatModel(max_tokens=12).invoke(TOPIC_TASK)
+    openai_name = model.bind(max_completion_tokens=12).invoke(TOPIC_TASK)
+
+    assert counter.text(whole.text) > 12
+    assert 0 < counter.text(capped.text) <= 12
+    assert whole.text.startswith(capped.text)
+    assert capped.response_metadata["finish_reason"] == "length"
+    assert capped.usage_metadata is not None and capped.usage_metadata["output_tokens"] <= 12
+    assert by_field.text == capped.text == openai_name.text
+
+
+def test_bound_tools_are_called_with_the_task_s_numbers_and_quoted_words() -> None:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    def greet(name: str) -> str:
+        """Greet someone by name."""
+        return f"Hello {name}"
+
+    model = OfflineChatModel().bind_tools([add, greet])
+
+    summed = model.invoke("What is 3 + 4? Use add.")
+    named = model.invoke("Please greet 'Ada Lovelace'.")
+    answered = model.invoke(
+        [
+            HumanMessage("What is 3 + 4?"),
+            summed,
+            ToolMessage("7", name="add", tool_call_id=summed.tool_calls[0]["id"]),
+        ]
+    )
+
+    assert summed.tool_calls[0]["name"] == "add" and summed.tool_calls[0]["args"] == {
+        "a": 3,
+        "b": 4,
+    }
+    assert named.tool_calls[0]["name"] == "greet"
+    assert named.tool_calls[0]["args"] == {"name": "Ada Lovelace"}
+    assert not answered.tool_calls and "7" in answered.text
+
+
+def test_with_structured_output_in_each_method() -> None:
+    model = OfflineChatModel()
+    task = [HumanMessage("Draft:\n<<<\nTrees shade streets.\n>>>\n\nJudge the draft.")]
+    for method in ("function_calling", "json_schema", "json_mode"):
+        verdict = model.with_structured_output(Verdict, method=method).invoke(task)
+        assert isinstance(verdict, Verdict)
+        assert verdict.decision == "revise"  # no example, no takeaway: as the editor judges

@@ -34,7 +34,8 @@ def rubric_responder(body: dict[str, Any]) -> Reply:
         return Reply(f"Draft on {TOPIC.search(last).group(1)}.", None, *DRAFT_TOKENS)  # type: ignore[union-attr]
     rubric = "rubric" in str(messages[0]["content"])
     round_ = int(ROUND.search(last).group(1))  # type: ignore[union-attr]
-    good = "good" in last
+    topic = TOPIC.search(last)
+    good = topic is not None and "good" in topic.group(1)  # not in recalled memories
     decision = "approve" if not rubric or (good and round_ == 2) else "revise"
     return Reply(verdict_json(decision, round_), None, *VERDICT_TOKENS)
 

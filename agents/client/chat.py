@@ -43,6 +43,7 @@ from agents.client.capabilities import (
     StructuredMode,
     refusal_of,
 )
+from agents.client.keys import KeyAuth
 from agents.client.limiter import LimiterRegistry, Priority, RateLimiter
 from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from agents.client.prices import PriceTable
@@ -52,7 +53,7 @@ from agents.client.shaping import alternate, fit_to_context, output_params
 from agents.client.typed import ask_for_json, bind_typed, json_text, problem_of, was_cut
 from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
 from agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
-from agents.config import Settings
+from agents.config import ConfigManager, Settings
 from agents.errors import (
     ModelAuthError,
     ModelError,
@@ -138,6 +139,9 @@ class OpenAIClient:
         call_timeout: Seconds one whole call (a stream from first to last chunk) may take.
         context_tokens: The model's context, if known; prompts are trimmed to fit it.
         capabilities: What each server can do, as learned (a new book when None).
+        config: Where each request asks for the key (`ConfigManager.secret`: a rotated
+            `OPENAI_API_KEY_FILE` is re-read, every use is audited); `api_key` is the key of
+            every request when None.
     """
 
     def __init__(
@@ -162,6 +166,7 @@ class OpenAIClient:
         call_timeout: float = 300.0,
         context_tokens: int | None = None,
         capabilities: CapabilityBook | None = None,
+        config: ConfigManager | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -183,6 +188,7 @@ class OpenAIClient:
         self.call_timeout = call_timeout
         self.capabilities = capabilities or CapabilityBook(structured_output, context_tokens)
         self._api_key = api_key
+        self._auth = KeyAuth(api_key, config=config)
         self._sleep = sleep
         self._fixed_model = chat_model
         self._tools: dict[type[BaseModel], dict[str, Any]] = {}
@@ -198,8 +204,10 @@ class OpenAIClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAIClient:
-        """A client configured from settings."""
+    def from_settings(cls, settings: Settings, config: ConfigManager | None = None) -> OpenAIClient:
+        """A client configured from settings, asking `config` (a manager of these settings
+        when None) for the key on every request."""
+        key = settings.openai_api_key
         return cls(
             model=settings.model,
             api_key=settings.openai_api_key,
@@ -218,6 +226,7 @@ class OpenAIClient:
             max_output_tokens=settings.max_output_tokens or None,
             call_timeout=settings.call_timeout,
             context_tokens=settings.context_tokens,
+            config=(config or ConfigManager.of(settings)) if key is not None else None,
         )
 
     @property
@@ -256,10 +265,10 @@ class OpenAIClient:
         name = model or self.model
         chat = known[0].get(name)
         if chat is None:
-            key = self._api_key or SecretStr("not-needed")  # local servers ignore it
             chat = known[0][name] = ChatOpenAI(
                 model=name,
-                api_key=key,
+                # Unused: the pool's KeyAuth signs each request with the key of that moment.
+                api_key=SecretStr("set-per-request"),
                 base_url=self.base_url,
                 timeout=self.timeout,
                 max_retries=0,  # retries are ours, so each one is counted and paced
@@ -268,9 +277,7 @@ class OpenAIClient:
                 http_async_client=known[1],
                 # The request and its chunks as plain JSON (wire.py says why: the SDK's
                 # per-request and per-chunk model walks were most of copydesk's CPU per call).
-                async_client=ChatCompletionsWire(
-                    known[1], self.base_url or DEFAULT_ENDPOINT, key.get_secret_value()
-                ),
+                async_client=ChatCompletionsWire(known[1], self.base_url or DEFAULT_ENDPOINT),
                 client=NoSyncCalls(),
             )
         return chat
@@ -284,11 +291,24 @@ class OpenAIClient:
                 max_connections=self.max_connections,
                 max_keepalive_connections=self.max_connections,
             )
+            hooks: dict[str, list[Callable[..., Any]]] = {
+                "request": [self._on_request],
+                "response": [self._on_response],
+            }
             http = httpx.AsyncClient(
-                timeout=self.timeout, limits=limits, event_hooks={"response": [self._on_response]}
+                timeout=self.timeout,
+                limits=limits,
+                auth=self._auth,  # every request asks for the key of its moment
+                event_hooks=hooks,  # after the auth: the send time is the request's own
             )
             known = self._per_loop[loop] = ({}, http)
         return known
+
+    @property
+    def key_auth(self) -> httpx.Auth:
+        """How requests are signed: the key of each request's moment, each use audited (for
+        a synchronous request outside the pool, e.g. the embeddings probe)."""
+        return self._auth
 
     def http_client(self) -> httpx.AsyncClient:
         """The connection pool of the running event loop (made on first use), shared by chat
@@ -303,6 +323,13 @@ class OpenAIClient:
             yield
         finally:
             self._limiter_now.reset(current)
+
+    async def _on_request(self, request: httpx.Request) -> None:
+        """Hold the request while the limiter of the call in progress has sent a second's
+        worth of requests in less than a second (the send came later than its slot)."""
+        limiter = self._limiter_now.get()
+        if limiter is not None:
+            await limiter.sending()
 
     async def _on_response(self, response: httpx.Response) -> None:
         """Let the limiter of the call in progress adapt to the `x-ratelimit-*` headers."""
@@ -696,11 +723,13 @@ class OpenAIClient:
         return totals
 
     def _scrub(self, text: str) -> str:
-        """`text` with the API key (if any) replaced by its fingerprint."""
-        if self._api_key is None:
-            return text
-        secret = self._api_key.get_secret_value()
-        return text.replace(secret, fingerprint(secret)) if secret else text
+        """`text` with the API key (the first, and the latest sent) replaced by its
+        fingerprint."""
+        for key in {self._api_key, self._auth.current}:
+            secret = key.get_secret_value() if key is not None else ""
+            if secret:
+                text = text.replace(secret, fingerprint(secret))
+        return text
 
     def _describe(self, error: BaseException) -> str:
         cut = _cut_in(error)
@@ -715,7 +744,8 @@ class OpenAIClient:
         return f"invalid response ({type(error).__name__})"
 
     def _translate(self, error: Exception) -> ModelError:
-        key_name = fingerprint(self._api_key.get_secret_value()) if self._api_key else "(none)"
+        key = self._auth.current or self._api_key
+        key_name = fingerprint(key.get_secret_value()) if key else "(none)"
         if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
             # The server's own message may echo part of the key: never pass it on.
             return ModelAuthError(

@@ -98,12 +98,8 @@ class ClientEmbedder:
         loop = asyncio.get_running_loop()
         wire = self._wires.get(loop)
         if wire is None:
-            key = self.client._api_key  # the client subsystem shares its key
-            wire = self._wires[loop] = ChatCompletionsWire(
-                self.client.http_client(),
-                self.client.base_url or OPENAI_URL,
-                key.get_secret_value() if key else "not-needed",
-                path="/embeddings",
+            wire = self._wires[loop] = ChatCompletionsWire(  # the pool signs each request
+                self.client.http_client(), self.client.base_url or OPENAI_URL, path="/embeddings"
             )
         return wire
 
@@ -250,17 +246,13 @@ def embedder_for(settings: Settings, client: OpenAIClient | None = None) -> Embe
     from agents.client.chat import OpenAIClient
 
     model = settings.embedding_model
+    client = client or OpenAIClient.from_settings(settings)
     remote = ClientEmbedder(
-        client or OpenAIClient.from_settings(settings),
+        client,
         model=model,
         dimensions=settings.embedding_dims or NATIVE_DIMS.get(model, 1536),
     )
     # A server without embeddings (llama.cpp, many local ones): the local embedder, said once.
-    key = settings.openai_api_key
     return serving_embedder(
-        remote,
-        local,
-        base_url=settings.openai_base_url,
-        api_key=key.get_secret_value() if key else None,
-        model=model,
+        remote, local, base_url=settings.openai_base_url, auth=client.key_auth, model=model
     )

@@ -25,9 +25,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from agents.client.resilience import CircuitBreaker
 from agents.client.windows import CATCH_UP, LocalWindows, Windows
@@ -208,11 +209,29 @@ class RateLimiter:
             await self.windows.hold_until(time.monotonic() + seconds)
         self._kick()
 
+    async def sending(self) -> None:
+        """Called as a request goes on the wire: wait while a provider window's worth of
+        requests went within that window (plus the `safety` margin), in every process sharing
+        the budget.
+
+        Slots are paced with a margin, but a request can reach the wire later than its slot
+        (a busy event loop, a new connection) and then follow the one before it closely; a
+        provider counting requests in a sliding window would refuse the last of them. The
+        check is on actual send times, so it only waits when pacing was undone that way.
+        """
+        if not self.rpm or self.rpm < 60:
+            return
+        per_second = self.rpm / 60
+        count = int(per_second)
+        window = count / (per_second * self.safety)  # the slots' margin, on actual sends
+        wait = await self.windows.sent(count, window)
+        while wait > 0:  # a timed wait on the budget's clock, not on an event
+            await asyncio.sleep(wait)
+            wait = await self.windows.sent(count, window)
+
     async def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to the `x-ratelimit-*` headers of a response."""
-        if not self._heard:
-            self._heard = True  # the probe answered: the others go, at the pace it tells
-            self._kick()
+        probing = not self._heard
         limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
         if limit_tokens and (self.tpm is None or limit_tokens < self.tpm):
             log.info("%s: server allows %d tokens/min; using that", self.name, limit_tokens)
@@ -220,6 +239,11 @@ class RateLimiter:
         limit_requests = _int(headers.get("x-ratelimit-limit-requests"))
         if limit_requests and self.rpm is None:
             self.rpm = float(limit_requests)  # OpenAI reports requests per minute
+            if probing:  # the probe reached the server before now: the next slot is after it
+                await self.windows.hold_until(time.monotonic() + self.interval)
+        if not self._heard:
+            self._heard = True  # the probe answered: the others go, at the pace it tells
+            self._kick()
         left_tokens = _int(headers.get("x-ratelimit-remaining-tokens"))
         if left_tokens is not None and self.tpm:
             # What the server counted beyond our own spends belongs to other clients of the
@@ -350,12 +374,13 @@ class RateLimiter:
             self._arrivals[waiter.priority].appendleft(waiter)
             self.missed += 1
         if permit.tokens:
-            task = asyncio.get_running_loop().create_task(
-                self.windows.settle(permit.spend_id, -permit.tokens)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.windows.settle(permit.spend_id, -permit.tokens))
         self._kick()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _wake_in(self, delay: float) -> None:
         loop = asyncio.get_running_loop()

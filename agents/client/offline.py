@@ -22,14 +22,21 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import tool_call
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.client._schema_instance import instance_of
 from memory.tokens import TokenCounter
@@ -192,6 +199,10 @@ def next_speaker(task: str) -> str:
     return names[(names.index(last) + 1) % len(names)] if last in names else names[0]
 
 
+_KNOWN_FIELDS = frozenset({"decision", "issues", "changes", "summary", "next_speaker", "reason"})
+"""Fields of copydesk's typed replies that `typed_answer` fills as the roles would."""
+
+
 def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
     """A valid instance of `schema`, with the fields the offline model understands filled in."""
     verdict = review(draft)
@@ -218,47 +229,168 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
 
 
 class OfflineChatModel(BaseChatModel):
-    """Deterministic stand-in for a chat model. See the module docstring."""
+    """Deterministic stand-in for a chat model. See the module docstring.
 
-    model_name: str = OFFLINE_MODEL_NAME
+    The standard parameters are honoured where a deterministic model can: `stop` ends the
+    text before the first stop sequence, `max_tokens` cuts it at that many tokens (finish
+    reason `length`); `temperature`, `timeout` and `max_retries` are accepted and change
+    nothing. Tools bound with `bind_tools` are called (see `_tool_call`), and
+    `with_structured_output` answers by forced tool call or `json_schema` response format.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    model_name: str = Field(default=OFFLINE_MODEL_NAME, alias="model")
     """Reported as the model in responses and usage."""
     tokenizer_model: str = "gpt-4o-mini"
     """Whose tokenizer counts usage."""
+    temperature: float | None = None
+    """Accepted for compatibility; the output does not depend on it."""
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Output cap in tokens; a longer text is cut and its finish reason is `length`."""
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    """Stop sequences: the text ends before the first one."""
+    timeout: float | None = None
+    """Accepted for compatibility: the offline model answers at once."""
+    max_retries: int | None = None
+    """Accepted for compatibility: the offline model does not fail."""
+    streaming: bool = False
+    """Stream by default (callers may still call `stream` either way)."""
 
     @property
     def _llm_type(self) -> str:
         return OFFLINE_MODEL_NAME
 
-    def _reply(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "max_tokens": self.max_tokens, "stop": self.stop}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="copydesk",
+            ls_model_name=str(kwargs.get("model") or self.model_name),
+            ls_model_type="chat",
+        )
+        if self.temperature is not None:
+            params["ls_temperature"] = kwargs.get("temperature", self.temperature)
+        cap = _cap(kwargs) or self.max_tokens
+        if cap:
+            params["ls_max_tokens"] = cap
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """This model with `tools` (LangChain tools, pydantic models, functions or OpenAI
+        tool dicts) to call; `tool_choice` is `auto` (the default), `any`/`required` (some
+        tool), `none`, a tool's name, or True (the only tool)."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        choice: Any = tool_choice
+        if choice is True or choice == "any":
+            choice = "required"
+        elif choice in (None, False, "auto"):
+            choice = None
+        elif isinstance(choice, str) and choice not in ("none", "required"):
+            choice = {"type": "function", "function": {"name": choice}}
+        options: dict[str, Any] = {"tools": formatted, **kwargs}
+        if choice is not None:
+            options["tool_choice"] = choice
+        return self.bind(**options)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """This model answering with an instance of `schema` (a pydantic model, TypedDict or
+        JSON schema): by a forced tool call (`function_calling`) or as JSON text in a
+        `json_schema` response format."""
+        if method == "function_calling":
+            return super().with_structured_output(schema, include_raw=include_raw, **kwargs)
+        if method not in ("json_schema", "json_mode"):
+            raise ValueError(
+                f"unsupported method {method!r}: use function_calling, json_schema or json_mode"
+            )
+        if kwargs:
+            raise ValueError(f"unsupported arguments {kwargs}")
+        function = convert_to_openai_tool(schema)["function"]
+        asked = {
+            "name": function["name"],
+            "schema": function.get("parameters") or {},
+            "strict": bool(strict),
+        }
+        # json_mode asks for any JSON object; the offline model still answers with the
+        # schema's shape, as a real model does when the prompt describes it.
+        response_format = (
+            {"type": "json_schema", "json_schema": asked}
+            if method == "json_schema"
+            else {"type": "json_object", "json_schema": asked}
+        )
+        llm = self.bind(
+            response_format=response_format,
+            ls_structured_output_format={
+                "kwargs": {"method": method, "strict": strict},
+                "schema": convert_to_json_schema(schema),
+            },
+        )
+        parser: Runnable[Any, Any] = (
+            PydanticOutputParser(pydantic_object=schema)
+            if isinstance(schema, type) and issubclass(schema, BaseModel)
+            else JsonOutputParser()
+        )
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        ).with_fallbacks(
+            [RunnablePassthrough.assign(parsed=lambda _: None)], exception_key="parsing_error"
+        )
+        return RunnableMap(raw=llm) | parsed
+
+    def _reply(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> AIMessage:
         task = _task(messages)
         topic = _field(task, "Topic") or task.strip()[:120]
         draft = _draft(task)
-        structured = _structured_target(kwargs)
         counter = TokenCounter(self.tokenizer_model)
-        if structured is not None:
-            body = json.dumps(typed_answer(_schema_of(kwargs), task, draft))
-            if structured == "response_format":
-                message = AIMessage(content=body)
-            else:
-                message = AIMessage(
-                    content="",
-                    tool_calls=[{"name": structured, "args": json.loads(body), "id": "call_0"}],
-                )
-        elif _field(task, "Persona"):
-            body = argue(_field(task, "Persona"), draft)
-            message = AIMessage(content=body)
-        elif draft:
-            feedback = task.split("changes:", 1)[-1] if "changes:" in task else task
-            body = write_revision(topic, draft, feedback)
-            message = AIMessage(content=body)
+        finish = "stop"
+        call = _tool_call(messages, kwargs, task, draft)
+        if call is not None:
+            message = AIMessage(content="", tool_calls=[call])
+            body = json.dumps(call["args"])
+            finish = "tool_calls"
         else:
-            body = write_first(topic)
+            if _json_schema(kwargs) is not None:
+                body = json.dumps(typed_answer(_schema_of(kwargs), task, draft))
+            elif isinstance(messages[-1] if messages else None, ToolMessage):
+                body = _after_tools(messages)
+            elif _field(task, "Persona"):
+                body = argue(_field(task, "Persona"), draft)
+            elif draft:
+                feedback = task.split("changes:", 1)[-1] if "changes:" in task else task
+                body = write_revision(topic, draft, feedback)
+            else:
+                body = write_first(topic)
+            body, finish = _bounded(body, stop or self.stop, _cap(kwargs) or self.max_tokens,
+                                    counter)  # fmt: skip
             message = AIMessage(content=body)
         prompt, completion = counter.messages(messages), counter.text(body)
         message.usage_metadata = UsageMetadata(
             input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion
         )
-        message.response_metadata = {"model_name": self.model_name, "finish_reason": "stop"}
+        model = str(kwargs.get("model") or self.model_name)
+        message.response_metadata = {"model_name": model, "finish_reason": finish}
         return message
 
     def _generate(
@@ -268,7 +400,8 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, **kwargs))])
+        message = self._reply(messages, stop, **kwargs)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _agenerate(
         self,
@@ -279,7 +412,7 @@ class OfflineChatModel(BaseChatModel):
     ) -> ChatResult:
         # Off the event loop: the first call loads the tokenizer's tables from disk, and
         # LangGraph Server (blockbuster) fails blocking calls inside async nodes.
-        message = await asyncio.to_thread(self._reply, messages, **kwargs)
+        message = await asyncio.to_thread(self._reply, messages, stop, **kwargs)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _chunks(self, message: AIMessage) -> Iterator[AIMessageChunk]:
@@ -290,7 +423,7 @@ class OfflineChatModel(BaseChatModel):
                 tool_call_chunks=[
                     {
                         "name": call["name"],
-                        "args": json.dumps(call["args"]),
+                        "args": json.dumps(call["args"], ensure_ascii=False),
                         "id": call["id"],
                         "index": 0,
                         "type": "tool_call_chunk",
@@ -314,7 +447,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self._chunks(self._reply(messages, **kwargs)):
+        for chunk in self._chunks(self._reply(messages, stop, **kwargs)):
             if run_manager is not None:
                 run_manager.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
             yield ChatGenerationChunk(message=chunk)
@@ -326,7 +459,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        message = await asyncio.to_thread(self._reply, messages, **kwargs)
+        message = await asyncio.to_thread(self._reply, messages, stop, **kwargs)
         for chunk in self._chunks(message):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager is not None:
@@ -334,25 +467,111 @@ class OfflineChatModel(BaseChatModel):
             yield generation
 
 
-def _structured_target(kwargs: dict[str, Any]) -> str | None:
-    """`response_format` when asked for JSON content, a tool name when forced to call one."""
-    response_format = kwargs.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        return "response_format"
+def _cap(kwargs: Mapping[str, Any]) -> int | None:
+    """The output cap a call asks for (`max_tokens`, or OpenAI's `max_completion_tokens`)."""
+    cap = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens")
+    return int(cap) if cap else None
+
+
+def _bounded(
+    text: str, stop: Sequence[str] | None, cap: int | None, counter: TokenCounter
+) -> tuple[str, str]:
+    """`text` ended before its first stop sequence and cut to `cap` tokens (at a word
+    boundary), with the finish reason: `stop`, or `length` when the cap cut it."""
+    ends = [i for i in (text.find(s) for s in stop or () if s) if i >= 0]
+    if ends:
+        text = text[: min(ends)]
+    if not cap or counter.text(text) <= cap:
+        return text, "stop"
+    pieces = re.findall(r"\S+\s*|\s+", text)
+    low, high = 0, len(pieces)  # the most pieces whose text fits the cap
+    while low < high:
+        middle = (low + high + 1) // 2
+        if counter.text("".join(pieces[:middle])) <= cap:
+            low = middle
+        else:
+            high = middle - 1
+    return "".join(pieces[:low]).rstrip(), "length"
+
+
+def _after_tools(messages: list[BaseMessage]) -> str:
+    """The answer once tools have run: what each returned, in order."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if not isinstance(message, ToolMessage):
+            break
+        status = " (error)" if message.status == "error" else ""
+        results.append(f"{message.name or 'the tool'}{status}: {message.text.strip()}")
+    return "From the tools: " + "; ".join(reversed(results)) + "."
+
+
+def _tool_call(
+    messages: list[BaseMessage], kwargs: Mapping[str, Any], task: str, draft: str
+) -> ToolCall | None:
+    """The tool call this turn makes, if any.
+
+    A forced choice (a tool's name, `required`) always calls; `none` never does; otherwise
+    a bound tool is called unless the last message is a tool's result (then the model
+    answers in text). The tool is the one named in the choice, else one whose name the task
+    mentions, else the first. Its arguments: the fields copydesk's roles fill (as in
+    `typed_answer`), numbers taken in order from the task, strings from its first quoted
+    phrase (else the task itself), anything else the schema's smallest valid value.
+    """
+    tools = [t for t in kwargs.get("tools") or [] if isinstance(t, Mapping)]
     choice = kwargs.get("tool_choice")
-    if isinstance(choice, dict):
-        return str(choice.get("function", {}).get("name", "tool"))
-    tools = kwargs.get("tools") or []
-    if len(tools) == 1:
-        return str(tools[0].get("function", {}).get("name", "tool"))
+    if not tools or choice == "none" or _json_schema(kwargs) is not None:
+        return None
+    named = choice.get("function", {}).get("name") if isinstance(choice, Mapping) else None
+    if not named and choice != "required" and messages and isinstance(messages[-1], ToolMessage):
+        return None
+    functions = [dict(t.get("function") or {}) for t in tools]
+    chosen = next((f for f in functions if f.get("name") == named), None) or next(
+        (f for f in functions if f.get("name") and str(f["name"]) in task), functions[0]
+    )
+    schema = dict(chosen.get("parameters") or {})
+    # A tool declaring no fields at all gets the editor's verdict (as `typed_answer`); one
+    # declaring an empty set of fields takes no arguments.
+    takes_none = "properties" in schema and not schema["properties"]
+    args = {} if takes_none else typed_answer(schema, task, draft)
+    if isinstance(args, dict):
+        args = _from_task(schema, args, task)
+    return tool_call(name=str(chosen.get("name", "tool")), args=args, id=f"call_{len(messages)}")
+
+
+def _from_task(schema: Mapping[str, Any], args: dict[str, Any], task: str) -> dict[str, Any]:
+    """`args` with the fields copydesk's roles do not know filled from the task."""
+    numbers = [float(n) for n in re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?", task)]
+    quoted = re.findall(r"'([^']+)'|\"([^\"]+)\"", task)
+    phrase = next((a or b for a, b in quoted), "") or task.strip()[:200]
+    properties = schema.get("properties") or {}
+    for name in args:
+        if name in _KNOWN_FIELDS:
+            continue
+        kind = (properties.get(name) or {}).get("type")
+        if kind in ("integer", "number") and numbers:
+            value = numbers.pop(0)
+            args[name] = int(value) if kind == "integer" else value
+        elif kind == "string" and not (properties.get(name) or {}).get("enum") and phrase:
+            args[name] = phrase
+    return args
+
+
+def _json_schema(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON response format a call asks for (`json_schema`, or `json_object`), if any."""
+    response_format = kwargs.get("response_format")
+    if isinstance(response_format, Mapping) and response_format.get("type") in (
+        "json_schema",
+        "json_object",
+    ):
+        return dict(response_format)
     return None
 
 
-def _schema_of(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _schema_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON schema a typed request asks for (response_format or the forced tool)."""
-    response_format = kwargs.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        return dict(response_format.get("json_schema", {}).get("schema") or {})
+    response_format = _json_schema(kwargs)
+    if response_format is not None:
+        return dict((response_format.get("json_schema") or {}).get("schema") or {})
     for tool in kwargs.get("tools") or []:
         return dict(tool.get("function", {}).get("parameters") or {})
     return {}

@@ -60,6 +60,11 @@ class Windows(Protocol):
         """Tokens spent in the current window."""
         ...
 
+    async def sent(self, count: int, window: float) -> float:
+        """A request goes on the wire now: recorded, and 0 returned, if fewer than `count`
+        went in the last `window` seconds; else the seconds until the oldest leaves it."""
+        ...
+
 
 class LocalWindows:
     """A budget for this process only (its `*_now` methods are the synchronous forms).
@@ -75,6 +80,7 @@ class LocalWindows:
         self._by_id: dict[int, list[float]] = {}
         self._total = 0
         self._ids = itertools.count(1)
+        self._sent: deque[float] = deque()  # when the last requests went on the wire
 
     async def spend(
         self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
@@ -93,6 +99,21 @@ class LocalWindows:
     async def used_tokens(self) -> int:
         """See `Windows.used_tokens`."""
         return self.used_now()
+
+    async def sent(self, count: int, window: float) -> float:
+        """See `Windows.sent`."""
+        return self.sent_now(count, window)
+
+    def sent_now(self, count: int, window: float) -> float:
+        """`Windows.sent`, synchronously."""
+        now = self._clock()
+        sent = self._sent
+        while sent and now - sent[0] >= window - 1e-9:
+            sent.popleft()
+        if len(sent) < count:
+            sent.append(now)
+            return 0.0
+        return sent[-count] + window - now
 
     def spend_now(
         self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0

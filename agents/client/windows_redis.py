@@ -107,6 +107,21 @@ redis.call('INCRBY', KEYS[2], delta)
 return delta
 """
 
+_SENT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local count, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < count then
+  redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. redis.call('INCR', KEYS[2]))
+  redis.call('EXPIRE', KEYS[1], 60)
+  redis.call('EXPIRE', KEYS[2], 86400)
+  return '0'
+end
+local oldest = redis.call('ZRANGE', KEYS[1], -count, -count, 'WITHSCORES')
+return string.format('%.6f', tonumber(oldest[2]) + window - now)
+"""
+
 # Any Redis failure (gone, timing out, read-only, out of memory) must not fail model calls.
 _REDIS_DOWN = (redis.RedisError, OSError)
 
@@ -136,7 +151,7 @@ class RedisWindows:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Client] = (
             weakref.WeakKeyDictionary()
         )
-        names = ("next", "spends", "tokens", "total", "procs", "ids")
+        names = ("next", "spends", "tokens", "total", "procs", "ids", "sent")
         self._keys = [f"{prefix}:{name}" for name in names]
         self._me = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._processes = 1
@@ -224,6 +239,19 @@ class RedisWindows:
             except _REDIS_DOWN as error:
                 self._went_away(error)
 
+    async def sent(self, count: int, window: float) -> float:
+        """See `agents.client.windows.Windows.sent` (the sends of every process)."""
+        if self._retry_at is None:
+            try:
+                wait = await self._client().sent(
+                    keys=[self._keys[6], self._keys[5]], args=[count, window, self._me]
+                )
+            except _REDIS_DOWN as error:
+                self._went_away(error)
+            else:
+                return float(wait)
+        return self._local.sent_now(max(1, count // self._processes), window)
+
     async def used_tokens(self) -> int:
         """See `agents.client.windows.Windows.used_tokens`."""
         if self._retry_at is None:
@@ -268,3 +296,4 @@ class _Client:
         self.spend = self.redis.register_script(_SPEND)
         self.settle = self.redis.register_script(_SETTLE)
         self.hold = self.redis.register_script(_HOLD)
+        self.sent = self.redis.register_script(_SENT)

@@ -67,16 +67,23 @@ class ChatCompletionsWire:
     Args:
         http: The shared connection pool (its response hooks see every reply).
         base_url: The API's base URL, e.g. `https://api.openai.com/v1`.
-        api_key: Sent as a bearer token; never logged or put in an error.
+        api_key: Sent as a bearer token; never logged or put in an error. None when the
+            pool's `auth` signs each request (the client's `KeyAuth`).
         path: The endpoint under `base_url` (the embeddings client posts to `/embeddings`).
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, base_url: str, api_key: str, path: str = "/chat/completions"
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None = None,
+        path: str = "/chat/completions",
     ) -> None:
         self._http = http
         self._url = base_url.rstrip("/") + path
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._headers = {"Accept": "application/json"}
+        if api_key is not None:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self.with_raw_response = _RawResponses(self)
 
     async def create(self, **payload: Any) -> Any:

@@ -32,7 +32,7 @@ def _fail(message: str) -> typer.Exit:
 def _open(settings: Any) -> FaissStore | None:
     """The store, or None when nothing was ever remembered (nothing is created)."""
     from memory.embeddings import EmbedderMismatchError
-    from memory.store import make_store
+    from memory.store import DamagedStoreError, make_store
 
     if not settings.store_url and not memory_path(settings).exists():
         return None
@@ -40,7 +40,7 @@ def _open(settings: Any) -> FaissStore | None:
         from agents.client.embeddings import embedder_for  # loads the client only when used
 
         return make_store(settings, embedder_for(settings))
-    except EmbedderMismatchError as error:
+    except (EmbedderMismatchError, DamagedStoreError) as error:  # never mended from here
         raise _fail(str(error)) from None
 
 

@@ -63,7 +63,7 @@ class Runtime:
                 return self._manager
             from agents.client import OpenAIClient
             from graphs.manager import ConversationManager
-            from memory.store import make_store
+            from memory.store import close_quietly, make_store_mended
 
             settings = self._settings
             if settings is None:
@@ -76,13 +76,14 @@ class Runtime:
                 from memory.embeddings import EmbedderMismatchError
 
                 embedder = await asyncio.to_thread(embedder_for, settings, client)
-                try:
-                    store = await asyncio.to_thread(make_store, settings, embedder)
+                try:  # a damaged database is set aside (kept) and a fresh one opened
+                    store = await asyncio.to_thread(make_store_mended, settings, embedder)
                 except EmbedderMismatchError as error:  # pages and runs go on without memory
                     _log.warning("%s; the pages' runs go on without memory", error)
+                if store is None:
                     settings = settings.model_copy(update={"memory": False})
                 else:
-                    self._stack.push_async_callback(asyncio.to_thread, store.close)
+                    self._stack.push_async_callback(asyncio.to_thread, close_quietly, store)
             opened = await self._stack.enter_async_context(
                 ConversationManager(settings, client=client, store=store)
             )
