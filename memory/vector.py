@@ -190,9 +190,20 @@ class FaissStore(BaseStore):
             self._sync()
             if self.index.dead > self.index.size // 2:
                 self.index.compact(np.asarray(self.rows.all_ids(), np.int64))
+            elif self._saved_index_is_current():
+                return  # a command that only read leaves the files as they were
             digest = self.index.save(self.path / INDEX_FILE)
             self.items.set_meta(index_sha256=digest, index_generation=str(self.cache.generation))
             self.rows.trim_log(self.cache.generation - LOG_KEPT)
+
+    def _saved_index_is_current(self) -> bool:
+        """True when the index file on disk already reflects every item."""
+        return (
+            self.path is not None
+            and not self.rebuilt
+            and self.items.meta("index_generation") == str(self.cache.generation)
+            and (self.path / INDEX_FILE).exists()
+        )
 
     def close(self) -> None:
         """Flush and close the database (texts still waiting for a vector stay waiting)."""
