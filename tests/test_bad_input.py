@@ -467,6 +467,58 @@ COMMANDS = [
     ),
     c("run-many-no-graph", "run-many", "{assets}/topics.txt", says="--graph"),
     c("unknown-command", "publish", says="publish"),
+    c(
+        "run-into-user-file",
+        *RUN,
+        env={"COPYDESK_CHECKPOINT_URL": "sqlite:///{assets}/binary.key"},
+        says="not a SQLite database",
+    ),
+    c(
+        "threads-on-text-file",
+        "threads",
+        env={"COPYDESK_CHECKPOINT_URL": "sqlite:///{assets}/topics.txt"},
+        says="topics.txt",
+    ),
+    c(
+        "export-against-huge",
+        "export",
+        THREAD,
+        "--format",
+        "docx",
+        "-o",
+        "{cwd}/x.docx",
+        "--against",
+        str(10**20),
+        home="thread",
+        says="--against",
+    ),
+    c("resume-queue-sqlite", "resume", THREAD, "--queue", home="thread"),
+    c(
+        "run-many-queue-sqlite",
+        "run-many",
+        "{assets}/topics.txt",
+        "--graph",
+        "turn_taking",
+        "--queue",
+    ),
+    c(
+        "memory-search-damaged",
+        "memory",
+        "search",
+        "trees",
+        home="memory-damaged",
+        says="items.sqlite",
+    ),
+    c("memory-stats-damaged", "memory", "stats", home="memory-damaged", says="items.sqlite"),
+    c(
+        "memory-forget-damaged",
+        "memory",
+        "forget",
+        "--thread",
+        THREAD,
+        home="memory-damaged",
+        says="items.sqlite",
+    ),
 ]
 
 DAMAGED = [
@@ -544,6 +596,8 @@ def _damage(home: Path, form: str) -> None:
         _last_row(db, "UPDATE checkpoints SET checkpoint = ?", ormsgpack.packb([1, 2, 3]))
     elif form == "bad-metadata":
         _last_row(db, "UPDATE checkpoints SET metadata = ?", b"\x00\xff")
+    elif form == "memory-damaged":
+        (home / "memory" / "items.sqlite").write_bytes(os.urandom(5000))
     elif form == "db-folder":
         for extra in home.glob("checkpoints.sqlite*"):
             extra.unlink()
