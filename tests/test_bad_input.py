@@ -429,6 +429,13 @@ COMMANDS = [
     c("serve-short-token", "serve", env={"COPYDESK_SERVE_TOKEN": "short"}, says="short"),
     c("serve-port-zero", "serve", "--port", "0", says="--port"),
     c("serve-port-huge", "serve", "--port", "70000"),
+    c(
+        "serve-postgres-down",
+        "serve",
+        env={"COPYDESK_CHECKPOINT_URL": f"postgresql://{CLOSED}/x"},
+        code=1,
+        says="unreachable",
+    ),
     c("worker-sqlite", "worker", says="COPYDESK_CHECKPOINT_URL"),
     c("worker-concurrency", "worker", "--concurrency", "0"),
     c(
@@ -524,7 +531,14 @@ COMMANDS = [
 DAMAGED = [
     c(f"{form}-{'-'.join(args[:1])}", *args, home=form, says="checkpoints.sqlite")
     for form, commands in {
-        "random": [("threads",), ("history", THREAD), ("resume", THREAD), RUN, ("prune",)],
+        "random": [
+            ("threads",),
+            ("history", THREAD),
+            ("resume", THREAD),
+            RUN,
+            ("prune",),
+            ("serve",),
+        ],
         "truncated": [
             ("threads",),
             ("export", THREAD),
@@ -830,4 +844,28 @@ def test_read_only_home_is_one_line(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "read-only" in result.stderr
+    assert snapshot(home) == before
+
+
+async def test_review_pages_name_a_damaged_store(template: Template, tmp_path: Path) -> None:
+    """The pages of `copydesk serve` say what the command line says: which database is
+    damaged and what to do (500), with no traceback in the page."""
+    import httpx
+
+    from graphs.web import create_app
+
+    home = tmp_path / "home"
+    shutil.copytree(template.home, home)
+    _damage(home, "unknown-type")
+    before = snapshot(home)
+    flags = {"home": home, "offline": True, "local_embedder": "lexical"}
+    nowhere = tmp_path / "nowhere"
+    settings = ConfigManager(flags=flags, env_file=nowhere, config_file=nowhere).settings
+    app = create_app(settings, token="")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        page = await http.get("/desk/")
+        await app.state.runtime.aclose()
+    assert page.status_code == 500
+    assert "checkpoints.sqlite is damaged" in page.text and "Traceback" not in page.text
     assert snapshot(home) == before
