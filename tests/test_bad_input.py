@@ -429,6 +429,13 @@ COMMANDS = [
     c("serve-short-token", "serve", env={"COPYDESK_SERVE_TOKEN": "short"}, says="short"),
     c("serve-port-zero", "serve", "--port", "0", says="--port"),
     c("serve-port-huge", "serve", "--port", "70000"),
+    c(
+        "serve-postgres-down",
+        "serve",
+        env={"COPYDESK_CHECKPOINT_URL": f"postgresql://{CLOSED}/x"},
+        code=1,
+        says="unreachable",
+    ),
     c("worker-sqlite", "worker", says="COPYDESK_CHECKPOINT_URL"),
     c("worker-concurrency", "worker", "--concurrency", "0"),
     c(
@@ -467,12 +474,71 @@ COMMANDS = [
     ),
     c("run-many-no-graph", "run-many", "{assets}/topics.txt", says="--graph"),
     c("unknown-command", "publish", says="publish"),
+    c(
+        "run-into-user-file",
+        *RUN,
+        env={"COPYDESK_CHECKPOINT_URL": "sqlite:///{assets}/binary.key"},
+        says="not a SQLite database",
+    ),
+    c(
+        "threads-on-text-file",
+        "threads",
+        env={"COPYDESK_CHECKPOINT_URL": "sqlite:///{assets}/topics.txt"},
+        says="topics.txt",
+    ),
+    c(
+        "export-against-huge",
+        "export",
+        THREAD,
+        "--format",
+        "docx",
+        "-o",
+        "{cwd}/x.docx",
+        "--against",
+        str(10**20),
+        home="thread",
+        says="--against",
+    ),
+    c("resume-queue-sqlite", "resume", THREAD, "--queue", home="thread"),
+    c(
+        "run-many-queue-sqlite",
+        "run-many",
+        "{assets}/topics.txt",
+        "--graph",
+        "turn_taking",
+        "--queue",
+    ),
+    c(
+        "memory-search-damaged",
+        "memory",
+        "search",
+        "trees",
+        home="memory-damaged",
+        says="items.sqlite",
+    ),
+    c("memory-stats-damaged", "memory", "stats", home="memory-damaged", says="items.sqlite"),
+    c(
+        "memory-forget-damaged",
+        "memory",
+        "forget",
+        "--thread",
+        THREAD,
+        home="memory-damaged",
+        says="items.sqlite",
+    ),
 ]
 
 DAMAGED = [
     c(f"{form}-{'-'.join(args[:1])}", *args, home=form, says="checkpoints.sqlite")
     for form, commands in {
-        "random": [("threads",), ("history", THREAD), ("resume", THREAD), RUN, ("prune",)],
+        "random": [
+            ("threads",),
+            ("history", THREAD),
+            ("resume", THREAD),
+            RUN,
+            ("prune",),
+            ("serve",),
+        ],
         "truncated": [
             ("threads",),
             ("export", THREAD),
@@ -544,6 +610,8 @@ def _damage(home: Path, form: str) -> None:
         _last_row(db, "UPDATE checkpoints SET checkpoint = ?", ormsgpack.packb([1, 2, 3]))
     elif form == "bad-metadata":
         _last_row(db, "UPDATE checkpoints SET metadata = ?", b"\x00\xff")
+    elif form == "memory-damaged":
+        (home / "memory" / "items.sqlite").write_bytes(os.urandom(5000))
     elif form == "db-folder":
         for extra in home.glob("checkpoints.sqlite*"):
             extra.unlink()
@@ -776,4 +844,28 @@ def test_read_only_home_is_one_line(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "read-only" in result.stderr
+    assert snapshot(home) == before
+
+
+async def test_review_pages_name_a_damaged_store(template: Template, tmp_path: Path) -> None:
+    """The pages of `copydesk serve` say what the command line says: which database is
+    damaged and what to do (500), with no traceback in the page."""
+    import httpx
+
+    from graphs.web import create_app
+
+    home = tmp_path / "home"
+    shutil.copytree(template.home, home)
+    _damage(home, "unknown-type")
+    before = snapshot(home)
+    flags = {"home": home, "offline": True, "local_embedder": "lexical"}
+    nowhere = tmp_path / "nowhere"
+    settings = ConfigManager(flags=flags, env_file=nowhere, config_file=nowhere).settings
+    app = create_app(settings, token="")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        page = await http.get("/desk/")
+        await app.state.runtime.aclose()
+    assert page.status_code == 500
+    assert "checkpoints.sqlite is damaged" in page.text and "Traceback" not in page.text
     assert snapshot(home) == before

@@ -29,6 +29,7 @@ __all__ = [
     "MaxCostFlag",
     "ModelFlag",
     "announce_offline",
+    "check_checkpoints",
     "err",
     "execute",
     "follow",
@@ -155,6 +156,18 @@ def require_writable_home(settings: Settings) -> None:
             f"COPYDESK_HOME={home} is read-only ({existing} cannot be written); point "
             "COPYDESK_HOME at a folder you can write"
         )
+
+
+async def check_checkpoints(settings: Settings) -> None:
+    """Open and close the checkpoint store, if there is one yet (nothing is created): a
+    damaged file or an unreachable server fails here, before a long-running command starts."""
+    from memory.checkpoint import open_checkpointer
+
+    url = settings.resolved_checkpoint_url
+    if url.startswith("memory:") or (url.startswith("sqlite:") and not sqlite_path(url).exists()):
+        return
+    async with open_checkpointer(url):
+        pass
 
 
 def require_new_file(path: Path, flag: str = "-o") -> None:

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from agents.errors import CopydeskError
-from graphs.cli.common import ModelFlag, announce_offline, err, settings_from_flags
+from graphs.cli.common import (
+    ModelFlag,
+    announce_offline,
+    check_checkpoints,
+    err,
+    execute,
+    settings_from_flags,
+)
 
 __all__ = ["ServeError", "register"]
 
@@ -42,6 +49,7 @@ def serve(
         )
     if token is not None and len(token) < 16:
         raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
+    execute(lambda: check_checkpoints(settings))  # a damaged or unreachable store: one line
     import uvicorn
 
     from graphs.web import PREFIX, create_app
