@@ -19,11 +19,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.errors import ConfigError, fingerprint
+from agents.settings_checks import (
+    check_api_key,
+    check_checkpoint_url,
+    check_folder,
+    check_home,
+    check_url,
+)
+from memory.checkpoint import safe_url
 
 __all__ = ["ConfigManager", "Settings"]
 
@@ -35,7 +43,7 @@ class Settings(BaseSettings):
     """Every setting copydesk reads. Environment names are the field aliases."""
 
     model_config = SettingsConfigDict(
-        populate_by_name=True, extra="ignore", frozen=True, case_sensitive=True
+        populate_by_name=True, extra="ignore", frozen=True, case_sensitive=True, allow_inf_nan=False
     )
 
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
@@ -127,6 +135,48 @@ class Settings(BaseSettings):
         "WARNING", alias="COPYDESK_LOG_LEVEL"
     )
     """Log level of copydesk's own loggers."""
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _key_fits_a_header(cls, key: SecretStr | None) -> SecretStr | None:
+        return key if key is None else SecretStr(check_api_key(key.get_secret_value()))
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url_parses(cls, url: str | None) -> str | None:
+        return url if url is None else check_url(url, ("http", "https"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, url: str | None) -> str | None:
+        return url if url is None else check_url(url, ("redis", "rediss"))
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_parses(cls, url: str) -> str:
+        return check_url(url, ("amqp", "amqps"))
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url_parses(cls, url: str | None) -> str | None:
+        return (
+            url if url is None else check_url(url, ("postgresql", "postgres"), host_required=False)
+        )
+
+    @field_validator("checkpoint_url")
+    @classmethod
+    def _checkpoint_url_parses(cls, url: str | None) -> str | None:
+        return url if url is None else check_checkpoint_url(url)
+
+    @field_validator("home")
+    @classmethod
+    def _home_is_a_folder(cls, path: Path) -> Path:
+        return check_home(path)
+
+    @field_validator("prompts_dir")
+    @classmethod
+    def _prompts_dir_exists(cls, path: Path | None) -> Path | None:
+        return path if path is None else check_folder(path)
 
     @property
     def resolved_checkpoint_url(self) -> str:
@@ -376,8 +426,18 @@ class ConfigManager:
             where = str(self.config_file)
         else:
             where = "the default"
-        shown = "<secret>" if "key" in alias.lower() else repr(first.get("input"))
-        return ConfigError(f"{alias}={shown} (from {where}): {first['msg']}")
+        value = first.get("input")
+        if "key" in alias.lower():
+            shown = "<secret>"
+        elif alias.endswith("_URL") and isinstance(value, str):
+            shown = repr(safe_url(value))  # a URL's password is a secret too
+        else:
+            shown = repr(value)
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        key_file = os.environ.get(f"{alias}_FILE") or dotenv.get(f"{alias}_FILE")
+        if key_file and alias not in os.environ:
+            where = f"{alias}_FILE {key_file}"  # `load` read the value from that file
+        return ConfigError(f"{alias}={shown} (from {where}): {problem}")
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

@@ -9,7 +9,6 @@ The old thread is left untouched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, get_type_hints
 
@@ -18,6 +17,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, Checkpoin
 
 from agents.errors import CopydeskError
 from agents.state import DraftState
+from graphs.run_values import check_values, parse_value
 from graphs.transcript import Transcript
 
 __all__ = [
@@ -45,11 +45,13 @@ class ForkError(CopydeskError):
 def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
     """`["max_rounds=5", "topic=Trains"]` -> `{"max_rounds": 5, "topic": "Trains"}`.
 
-    A value that reads as JSON (a number, `true`, a quoted string) is taken as JSON, anything
-    else as text.
+    Text keys take the text as given; other values are read as JSON (a number, `true`, an
+    object). Each value is checked with the rules of the matching `copydesk run` flag
+    (`graphs.run_values`), so a fork never starts with a value a run would refuse.
 
     Raises:
         ForkError: A pair without `=`, or a key that is not a settable state key.
+        InputError: A value of the wrong type or out of range.
     """
     values: dict[str, Any] = {}
     for pair in pairs:
@@ -59,11 +61,8 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
             raise ForkError(
                 f"cannot set {pair!r}; use key=value with a key among {', '.join(SETTABLE)}"
             )
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key] = raw
-    return values
+        values[key] = parse_value(key, raw)
+    return check_values(values)
 
 
 async def find_checkpoint(

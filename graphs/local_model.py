@@ -213,6 +213,9 @@ def local_settings(settings: Settings, url: str, context_tokens: int) -> Setting
     return settings.model_copy(
         update={
             "openai_base_url": url,
+            # The local server takes no key: the user's key is neither sent to it (nor
+            # read and audited for it); its readiness probe (`_answers`) sends none either.
+            "openai_api_key": None,
             "model": LOCAL_MODEL,
             "context_tokens": settings.context_tokens or context_tokens,
             "offline": False,

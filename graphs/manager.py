@@ -87,9 +87,9 @@ class ConversationManager:
         self._graphs: dict[tuple[str, tuple[tuple[str, str], ...]], Compiled] = {}
 
     async def __aenter__(self) -> ConversationManager:
-        if self._checkpointer is None:
-            url = self.settings.resolved_checkpoint_url
-            self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
+        # A memory store on a server opens first: if it is down, no local file was made yet.
+        if not self.settings.store_url:
+            await self._open_checkpointer()
         if self.store is None and self.settings.memory:
             from agents.client.embeddings import embedder_for  # loaded only with memory on
 
@@ -98,7 +98,13 @@ class ConversationManager:
                 self.store = self._stack.enter_context(open_store(self.settings, embedder))
             except EmbedderMismatchError as error:  # memory helps; it never stops a run
                 _log.warning("%s; this run goes on without memory", error)
+        await self._open_checkpointer()
         return self
+
+    async def _open_checkpointer(self) -> None:
+        if self._checkpointer is None:
+            url = self.settings.resolved_checkpoint_url
+            self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
 
     async def __aexit__(
         self,

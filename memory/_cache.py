@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from memory._faiss import IndexFileError, VectorIndex
+from memory._faiss import FAISS_FROM, IndexFileError, VectorIndex
 
 __all__ = ["IndexCache", "VectorSource"]
 
@@ -40,10 +40,14 @@ class IndexCache:
     Args:
         dims: Vector length.
         hnsw_threshold: Vectors past which the index becomes HNSW.
+        faiss_from: Vectors past which the index moves from NumPy into FAISS.
     """
 
-    def __init__(self, dims: int, *, hnsw_threshold: int = 20_000) -> None:
-        self.index = VectorIndex(dims, hnsw_threshold=hnsw_threshold)
+    def __init__(
+        self, dims: int, *, hnsw_threshold: int = 20_000, faiss_from: int = FAISS_FROM
+    ) -> None:
+        self.faiss_from = faiss_from
+        self.index = VectorIndex(dims, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from)
         self.generation = -1
         """Generation reflected; -1 before the first catch-up (a full load)."""
         self.rebuilds = 0
@@ -80,7 +84,11 @@ class IndexCache:
 
     def rebuild(self, source: VectorSource) -> None:
         """Load every vector of `source` into a fresh index."""
-        fresh = VectorIndex(self.dims, hnsw_threshold=self.index.hnsw_threshold)
+        fresh = VectorIndex(
+            self.dims,
+            hnsw_threshold=self.index.hnsw_threshold,
+            faiss_from=self.faiss_from,
+        )
         ids: list[int] = []
         blobs: list[bytes] = []
         for vector_id, blob in source.all_vectors():

@@ -12,20 +12,33 @@ Send, datetimes, ...). State that needs other types must name them in `allowed`.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from memory._checked import checked
+from memory.errors import DamagedStoreError, StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:  # LangGraph loads when a checkpointer is opened, not when this is imported
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-__all__ = ["CheckpointURLError", "open_checkpointer", "strict_serializer"]
+__all__ = [
+    "CheckpointURLError",
+    "open_checkpointer",
+    "safe_url",
+    "sqlite_path",
+    "strict_serializer",
+]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class CheckpointURLError(ValueError):
-    """A checkpoint URL that names no supported backend."""
+class CheckpointURLError(StoreError, ValueError):
+    """A checkpoint URL that names no supported backend, or no file."""
 
 
 def strict_serializer(allowed: Iterable[tuple[str, str]] = ()) -> JsonPlusSerializer:
@@ -48,6 +61,70 @@ def sqlite_path(url: str) -> Path:
     return Path(path)
 
 
+def safe_url(url: str) -> str:
+    """`url` with its password replaced by `***`, fit to show in an error or a log line."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _move_aside(path: Path) -> str:
+    return (
+        f"restore it from a backup, or move it aside (mv {path} {path}.damaged) to start "
+        "with no threads"
+    )
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Fail, before anything opens or writes it, when `path` cannot be a checkpoint database.
+
+    A missing or empty file is fine (SQLite starts a new database). A directory, a file that is
+    not SQLite, or one shorter than its header says (truncated) is reported with the fix.
+
+    Raises:
+        StoreError: `path` is a directory or cannot be read.
+        DamagedStoreError: `path` is not a SQLite database, or is truncated.
+    """
+    try:
+        if path.is_dir():
+            raise StoreError(
+                f"checkpoint database {path} is a directory; point COPYDESK_CHECKPOINT_URL "
+                "(or COPYDESK_HOME) at a place for a file"
+            )
+        if not path.exists():
+            return
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            header = file.read(100)
+    except OSError as error:
+        raise StoreError(
+            f"cannot read checkpoint database {path}: {error.strerror}; fix its permissions "
+            "or set COPYDESK_HOME to a folder you own"
+        ) from None
+    if size == 0:
+        return
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise DamagedStoreError(
+            f"checkpoint database {path} is not a SQLite database (damaged or overwritten); "
+            + _move_aside(path)
+        )
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counted = header[24:28] == header[92:96]  # the page count is valid (SQLite >= 3.7.0)
+    if page_size < 512 or (counted and size < pages * page_size):
+        raise DamagedStoreError(
+            f"checkpoint database {path} is truncated ({size} bytes, its header says "
+            f"{pages * page_size}); " + _move_aside(path)
+        )
+
+
 @asynccontextmanager
 async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
     """Open the checkpointer `url` names, and close it on exit.
@@ -57,6 +134,10 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
 
     Raises:
         CheckpointURLError: The URL's scheme is not one of the above.
+        StoreError: The SQLite file's folder cannot be created, or the file is a directory.
+        DamagedStoreError: The database, or a checkpoint read from it, is damaged (also while
+            the checkpointer is in use).
+        StoreUnavailableError: The PostgreSQL server cannot be reached.
     """
     serde = strict_serializer()
     if url == "memory:" or url.startswith("memory://"):
@@ -68,10 +149,21 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         path = sqlite_path(url)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)  # off the loop
+        await asyncio.to_thread(_prepare_sqlite, path)  # off the loop
+        saver_kind = checked(AsyncSqliteSaver, f"checkpoint database {path}", _move_aside(path))
         async with aiosqlite.connect(path) as connection:
-            saver = AsyncSqliteSaver(connection, serde=serde)
-            await saver.setup()
+            saver: Any = saver_kind(connection, serde=serde)  # type: ignore[misc, arg-type]
+            try:
+                await saver.setup()
+            except sqlite3.DatabaseError as error:
+                if isinstance(error, sqlite3.OperationalError):
+                    raise StoreError(
+                        f"cannot open checkpoint database {path}: {error}; check the file and "
+                        "its folder are writable, or set COPYDESK_HOME to a folder you own"
+                    ) from error
+                raise DamagedStoreError(
+                    f"checkpoint database {path} is damaged ({error}); " + _move_aside(path)
+                ) from error
             yield saver
     elif url.startswith(("postgresql://", "postgres://")):
         try:
@@ -81,10 +173,48 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
                 "PostgreSQL checkpoints need langgraph-checkpoint-postgres: "
                 "pip install 'copydesk[postgres]'"
             ) from error
-        async with AsyncPostgresSaver.from_conn_string(url, serde=serde) as postgres:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        shown = safe_url(url)
+        kind = checked(
+            AsyncPostgresSaver,
+            f"checkpoint database {shown}",
+            "restore it from a backup, or point COPYDESK_CHECKPOINT_URL at another database",
+        )
+        try:
+            pg = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            )
+        except psycopg.OperationalError as error:
+            reason = " ".join(str(error).split())
+            password = urlsplit(url).password
+            reason = reason.replace(password, "***") if password else reason
+            raise StoreUnavailableError(
+                f"checkpoint database {shown} is unreachable ({reason}); start PostgreSQL or "
+                "fix COPYDESK_CHECKPOINT_URL, then run the command again"
+            ) from None
+        except psycopg.ProgrammingError:  # a URL libpq cannot parse (its message may quote it)
+            raise CheckpointURLError(
+                f"checkpoint URL {shown} is not valid; use postgresql://user@host:port/database"
+            ) from None
+        async with pg:
+            postgres: Any = kind(conn=pg, serde=serde)  # type: ignore[call-arg]
             await postgres.setup()
             yield postgres
     else:
         raise CheckpointURLError(
             f"unknown checkpoint URL {url!r}; use memory:, sqlite:///path or postgresql://..."
         )
+
+
+def _prepare_sqlite(path: Path) -> None:
+    """Make the database's folder and check the file, before SQLite touches anything."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the folder {path.parent} for checkpoints: {error.strerror}; set "
+            "COPYDESK_HOME (or COPYDESK_CHECKPOINT_URL) to a writable folder"
+        ) from None
+    check_sqlite_file(path)

@@ -93,9 +93,14 @@ async def prune_checkpoints(
     Raises:
         ValueError: The saver is not SQLite or PostgreSQL.
     """
-    kind = type(saver).__name__
-    if kind not in ("AsyncSqliteSaver", "AsyncPostgresSaver"):
-        raise ValueError(f"pruning needs a SQLite or PostgreSQL checkpointer, not {kind}")
+    # By class name along the MRO: the savers may be `memory._checked` subclasses, and
+    # neither backend package needs importing to tell them apart.
+    names = {k.__name__ for k in type(saver).__mro__}
+    kind = next((n for n in ("AsyncSqliteSaver", "AsyncPostgresSaver") if n in names), "")
+    if not kind:
+        raise ValueError(
+            f"pruning needs a SQLite or PostgreSQL checkpointer, not {type(saver).__name__}"
+        )
     threads: dict[str, list[CheckpointTuple]] = {}
     config = {"configurable": {"thread_id": thread_id}} if thread_id else None
     async for item in saver.alist(config):  # type: ignore[arg-type]

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from memory import errors
+
 if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
     from memory.embeddings import Embedder
     from memory.vector import FaissStore
@@ -39,8 +41,9 @@ INDEXED_FIELDS = ("text",)
 _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
-class DamagedStoreError(Exception):
-    """The memory database cannot be read: it is truncated, overwritten or not a database.
+class DamagedStoreError(errors.DamagedStoreError):
+    """The memory database cannot be read: it is truncated, overwritten or not a database
+    (the memory store's `memory.errors.DamagedStoreError`: one line and exit 2 from any command).
 
     Attributes:
         path: The database file.

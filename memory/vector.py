@@ -48,7 +48,7 @@ from langgraph.store.base import (
 from langgraph.store.base.embed import tokenize_path
 
 from memory._cache import IndexCache
-from memory._faiss import VectorIndex
+from memory._faiss import FAISS_FROM, VectorIndex
 from memory._filters import namespace_matches
 from memory._items import ItemTable
 from memory._pending import Backlog
@@ -80,6 +80,8 @@ class FaissStore(BaseStore):
         ttl: TTL defaults (`default_ttl` minutes, `refresh_on_read`).
         hnsw_threshold: Vectors past which the index becomes HNSW.
         exact_limit: Vectors up to which searches score every candidate exactly.
+        faiss_from: Vectors past which the index moves from a NumPy array into FAISS (and
+            `vectors.faiss` is saved); below it FAISS is not loaded at all.
 
     Raises:
         EmbedderMismatchError: `path` holds an index built with another embedder or dims.
@@ -97,6 +99,7 @@ class FaissStore(BaseStore):
         hnsw_threshold: int = 20_000,
         exact_limit: int = 20_000,
         url: str | None = None,
+        faiss_from: int = FAISS_FROM,
     ) -> None:
         self.path = None if url else path
         self.url = url
@@ -123,7 +126,9 @@ class FaissStore(BaseStore):
             self.items = ItemTable(path / ITEMS_FILE if path else None)
             self.rows = VectorRows(self.items.db)
         self._check_embedder()
-        self.cache = IndexCache(embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold)
+        self.cache = IndexCache(
+            embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from
+        )
         self.backlog = Backlog()
         with self._lock, self.items.read():
             self._open_index()
@@ -157,6 +162,8 @@ class FaissStore(BaseStore):
         if self.path is None:
             return
         sha, saved = self.items.meta("index_sha256"), self.items.meta("index_generation")
+        if sha == "":
+            return  # a small index is not saved: it is read back from SQLite by design
         if sha is not None and saved is not None and int(saved) <= self.items.generation():  # noqa: SIM102
             if self.cache.load(self.path / INDEX_FILE, sha256=sha, generation=int(saved)):
                 return
@@ -183,9 +190,20 @@ class FaissStore(BaseStore):
             self._sync()
             if self.index.dead > self.index.size // 2:
                 self.index.compact(np.asarray(self.rows.all_ids(), np.int64))
+            elif self._saved_index_is_current():
+                return  # a command that only read leaves the files as they were
             digest = self.index.save(self.path / INDEX_FILE)
             self.items.set_meta(index_sha256=digest, index_generation=str(self.cache.generation))
             self.rows.trim_log(self.cache.generation - LOG_KEPT)
+
+    def _saved_index_is_current(self) -> bool:
+        """True when the index file on disk already reflects every item."""
+        return (
+            self.path is not None
+            and not self.rebuilt
+            and self.items.meta("index_generation") == str(self.cache.generation)
+            and (self.path / INDEX_FILE).exists()
+        )
 
     def close(self) -> None:
         """Flush and close the database (texts still waiting for a vector stay waiting)."""

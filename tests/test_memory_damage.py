@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from agents.config import ConfigManager
 from memory.embeddings import LexicalEmbedder
 from memory.store import DamagedStoreError, make_store
+from memory.vector import FaissStore
 from tests.test_cli import cli_env, copydesk, ok, ok_json
 
 WARNING = "WARNING copydesk.memory:"
@@ -34,6 +36,13 @@ def remembered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ok(copydesk(root, env, "run", "turn_taking", "--topic", "Lighthouse keepers keep bees",
                 "--thread-id", "bees"))  # fmt: skip
     assert (home / "memory" / "items.sqlite").stat().st_size > 0
+    # A store this small keeps its vectors in NumPy and saves no index file; one past
+    # `faiss_from` saves `vectors.faiss`: saved here, so that its damage can be tested.
+    stamped = sqlite3.connect(home / "memory" / "items.sqlite")
+    (dims,) = stamped.execute("SELECT value FROM meta WHERE name = 'dims'").fetchone()
+    stamped.close()
+    FaissStore(home / "memory", embedder=LexicalEmbedder(int(dims)), faiss_from=0).close()
+    assert (home / "memory" / "vectors.faiss").is_file()
     return home
 
 

@@ -124,3 +124,15 @@ def test_an_offline_run_uses_no_key_and_audits_nothing(tmp_path: Path, home: Pat
     env = cli_env(home, COPYDESK_OFFLINE="1")
     ok_json(copydesk(tmp_path, env, "run", "turn_taking", "--topic", "Heath", "--json"))
     assert not (home / "audit.log").exists()
+
+
+def test_the_local_model_server_is_never_sent_the_key(make_settings: Any) -> None:
+    """`--local` points the run at a llama.cpp server copydesk starts itself: it needs no key,
+    so the user's key is not used (nor audited) for it."""
+    from graphs.local_model import local_settings
+
+    settings = make_settings(openai_api_key=OLD)
+    local = local_settings(settings, "http://127.0.0.1:9/v1", 4096)
+
+    assert local.openai_api_key is None and local.is_offline is False
+    assert local.openai_base_url == "http://127.0.0.1:9/v1"

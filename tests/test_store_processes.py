@@ -114,15 +114,15 @@ def test_reads_write_only_for_items_with_a_ttl(tmp_path: Path) -> None:
 
 def test_a_stale_index_file_catches_up_without_a_rebuild(tmp_path: Path) -> None:
     """An index saved before other writes is loaded and given only what changed since."""
-    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
     for n in range(30):
         store.put(("c",), f"k{n}", {"text": f"river lamp {n}"})
     store.close()
-    other = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    other = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
     other.put(("c",), "late", {"text": "harbour crane harbour crane"})
     other.delete(("c",), "k3")
     other.items.close()  # no flush: the saved index is now two generations behind
-    reopened = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    reopened = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
     assert not reopened.rebuilt and reopened.cache.rebuilds == 0
     assert reopened.search(("c",), query="harbour crane", limit=1)[0].key == "late"
     assert "k3" not in {i.key for i in reopened.search(("c",), query="river lamp 3", limit=30)}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -277,20 +279,20 @@ def test_hnsw_past_threshold_meets_recall_and_skips_deleted() -> None:
 
 def test_half_written_or_stale_index_is_rebuilt(tmp_path: Path) -> None:
     """A truncated index file, or one older than the items, is detected and rebuilt."""
-    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
     _fill(store, 50)
     expected = [i.key for i in store.search(("c",), query="harbour crane", limit=5)]
     store.close()
     index_file = tmp_path / "vectors.faiss"
     index_file.write_bytes(index_file.read_bytes()[: index_file.stat().st_size // 2])
-    reopened = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    reopened = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
     assert reopened.rebuilt
     assert [i.key for i in reopened.search(("c",), query="harbour crane", limit=5)] == expected
     # A crash after writes but before the index was saved: the file is stale, not trusted.
     reopened.put(("c",), "late", {"text": "harbour crane harbour crane"})
     shutil.copy(tmp_path / "items.sqlite", tmp_path / "copy.sqlite")
     reopened.items.close()  # no flush: as if the process died here
-    stale = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    stale = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
     assert stale.rebuilt
     assert stale.search(("c",), query="harbour crane", limit=1)[0].key == "late"
     stale.close()
@@ -298,7 +300,7 @@ def test_half_written_or_stale_index_is_rebuilt(tmp_path: Path) -> None:
 
 def test_nothing_is_pickled(tmp_path: Path) -> None:
     """The store writes only SQLite and FAISS's own index format; values are JSON text."""
-    store = FaissStore(tmp_path, embedder=EMBEDDER)
+    store = FaissStore(tmp_path, embedder=EMBEDDER, faiss_from=0)
     store.put(("p",), "k", {"text": "salt", "nested": {"n": 1}})
     store.close()
     assert {p.name for p in tmp_path.iterdir()} <= {
@@ -357,3 +359,43 @@ def test_two_writers_on_one_directory_see_each_other(store_form: Any, tmp_path: 
         "b",
         "c",
     }
+
+
+def test_a_small_index_stays_in_numpy_and_faiss_is_never_loaded(tmp_path: Path) -> None:
+    """Up to `faiss_from` vectors: searches are exact over a NumPy array, nothing but SQLite
+    is written, a reopened store reads its vectors back (not counted as a rebuild), and the
+    faiss module is never imported (a fresh interpreter checks `sys.modules`). Past it, the
+    same searches give the same answer from FAISS and `vectors.faiss` is saved."""
+    script = f"""
+import sys
+from pathlib import Path
+from memory.embeddings import LexicalEmbedder
+from memory.vector import FaissStore
+path = Path({str(tmp_path / "small")!r})
+store = FaissStore(path, embedder=LexicalEmbedder(64), fields=["text"])
+for n in range(200):
+    store.put(("c",), f"k{{n}}", {{"text": f"harbour crane {{n}} gull {{n % 7}}"}})
+first = [i.key for i in store.search(("c",), query="harbour crane 17", limit=3)]
+store.close()
+again = FaissStore(path, embedder=LexicalEmbedder(64), fields=["text"])
+assert not again.rebuilt and again.index.size == 200
+assert [i.key for i in again.search(("c",), query="harbour crane 17", limit=3)] == first
+again.close()
+print(first[0], "faiss" in sys.modules, sorted(p.name for p in path.iterdir()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    top, loaded, files = done.stdout.split(" ", 2)
+    assert top == "k17" and loaded == "False"
+    assert "vectors.faiss" not in files
+    big = FaissStore(tmp_path / "big", embedder=EMBEDDER, fields=["text"], faiss_from=50)
+    _fill(big, 80)
+    small = FaissStore(tmp_path / "ref", embedder=EMBEDDER, fields=["text"])
+    _fill(small, 80)
+    for query in ("harbour crane", "gull on the pier"):
+        want = [i.key for i in small.search(("c",), query=query, limit=5)]
+        assert [i.key for i in big.search(("c",), query=query, limit=5)] == want
+    big.close()
+    small.close()
+    assert (tmp_path / "big" / "vectors.faiss").is_file()

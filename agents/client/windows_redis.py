@@ -138,12 +138,15 @@ class RedisWindows:
     Args:
         url: Redis URL (`redis://host:port/db`).
         prefix: Key prefix for this budget.
-        timeout: Seconds a Redis command may take before Redis counts as away.
+        timeout: Seconds a Redis command may take before Redis counts as away. Generous: the
+            reply is read on this process's event loop, which a busy process reaches late,
+            and a healthy Redis taken for gone costs more (every process on its own share
+            while the others still pace through Redis) than a slow detection of a real outage.
         retry_every: Seconds between attempts to reach Redis again while it is away.
     """
 
     def __init__(
-        self, url: str, prefix: str, *, timeout: float = 0.25, retry_every: float = 2.0
+        self, url: str, prefix: str, *, timeout: float = 3.0, retry_every: float = 2.0
     ) -> None:
         self.location = redis_location(url)
         self._url = url

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.errors import CopydeskError
+from graphs.cli.boundary import BoundaryGroup
 from graphs.cli.common import (
     JsonFlag,
     LocalFlag,
     MaxCostFlag,
     ModelFlag,
-    announce_offline,
     err,
     execute,
     failed_run,
@@ -29,6 +28,8 @@ from graphs.cli.common import (
     open_manager,
     out,
     require_existing_store,
+    require_new_file,
+    require_writable_home,
     settings_from_flags,
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
@@ -39,14 +40,18 @@ from memory.checkpoint import sqlite_path
 if TYPE_CHECKING:
     from agents.config import Settings
 
-__all__ = ["app", "main"]
+__all__ = ["app", "build", "main"]
+
+_HELP = "Writer, editor and other agents that talk to each other to produce a piece of writing."
 
 app = typer.Typer(
-    help="Writer, editor and other agents that talk to each other to produce a piece of writing.",
+    cls=BoundaryGroup,
+    help=_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+"""The commands defined in this module; `build()` adds every other module's."""
 
 
 class ExportFormat(StrEnum):
@@ -93,9 +98,9 @@ def run(
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
         raise typer.Exit(2)
-    if token_budget < 0:
-        err.print("copydesk: error: --token-budget must be 0 (no budget) or more")
-        raise typer.Exit(2)
+    from graphs.run_values import check_run_flags  # pydantic and the state load here
+
+    check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
     if thread_id is not None and not THREAD_ID_PATTERN.match(thread_id):
         # Checked here, before the offline notice and before the checkpoint store is created.
         err.print(
@@ -105,6 +110,7 @@ def run(
         )
         raise typer.Exit(2)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
+    require_writable_home(settings)
 
     # Named up front, so a failure can say which thread to resume.
     thread = thread_id or make_thread_id()
@@ -123,10 +129,9 @@ def run(
                 review=review,
                 token_budget=token_budget,
             )
-            return await follow(stream, as_json)
+            return await follow(stream, as_json, settings)
 
     with local_model_for(settings) as settings:  # unchanged unless --local
-        announce_offline(settings, as_json)
         result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
@@ -174,12 +179,12 @@ def resume(
         resume_queued(settings, thread_id, answer, as_json)
         return
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
+    require_writable_home(settings)
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
-            return await follow(manager.stream_resume(thread_id, answer=answer), as_json)
+            return await follow(manager.stream_resume(thread_id, answer=answer), as_json, settings)
 
-    announce_offline(settings, as_json)
     execute(work)
 
 
@@ -261,6 +266,8 @@ def export(
     if fmt is ExportFormat.docx and output is None:
         err.print("copydesk: error: --format docx writes a file; pass -o FILE.docx")
         raise typer.Exit(2)
+    if output is not None:
+        require_new_file(output)
 
     async def work() -> str:
         require_existing_store(settings, thread_id)
@@ -336,14 +343,24 @@ _COMMAND_MODULES: tuple[str, ...] = (
 """Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
 
 
-def main() -> None:
-    """Console-script entry point."""
+def build() -> typer.Typer:
+    """The whole `copydesk` command: this module's commands and every `_COMMAND_MODULES`
+    module's, inside the error boundary (`graphs.cli.boundary`)."""
     import importlib
 
+    whole = typer.Typer(
+        cls=BoundaryGroup,
+        help=_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    whole.registered_commands = list(app.registered_commands)
     for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(app)
-    try:
-        app()
-    except CopydeskError as error:  # raised while parsing settings, before any work
-        err.print(f"copydesk: error: {error}", markup=False)
-        sys.exit(error.exit_code)
+        importlib.import_module(name).register(whole)
+    return whole
+
+
+def main() -> None:
+    """Console-script entry point."""
+    build()()

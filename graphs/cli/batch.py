@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +27,7 @@ from graphs.cli.common import (
     execute,
     open_manager,
     out,
+    require_writable_home,
     settings_from_flags,
 )
 from graphs.transcript import make_thread_id
@@ -44,12 +46,18 @@ async def run_batch(
     concurrency: int,
     max_cost: float | None = None,
     progress: Progress | None = None,
+    opened: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run one conversation per topic, `concurrency` at a time; one result row per topic."""
+    """Run one conversation per topic, `concurrency` at a time; one result row per topic.
+
+    `opened` is called once the checkpoints and the memory store are open.
+    """
     gate = asyncio.Semaphore(concurrency)
     rows: list[dict[str, Any]] = [{} for _ in topics]
-    task = progress.add_task("conversations", total=len(topics)) if progress else None
     async with open_manager(settings) as manager:
+        if opened is not None:
+            opened()
+        task = progress.add_task("conversations", total=len(topics)) if progress else None
 
         async def one(index: int, topic: str) -> None:
             thread_id = f"{make_thread_id()}-{index}"
@@ -108,7 +116,10 @@ def run_many(
     from graphs.registry import find
 
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
+    from graphs.run_values import check_run_flags
+
     find(graph)
+    check_run_flags(max_cost=max_cost)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -121,6 +132,8 @@ def run_many(
     if no_wait and not queue:
         err.print("copydesk: error: --no-wait needs --queue", markup=False)
         raise typer.Exit(2)
+    if not queue:
+        require_writable_home(settings)
     if queue:
         from graphs.cli.queue import run_many_queued
 
@@ -128,7 +141,6 @@ def run_many(
             settings, graph, topics, max_cost=max_cost, wait=not no_wait, as_json=as_json
         )
         return
-    announce_offline(settings, as_json)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -147,6 +159,7 @@ def run_many(
                 concurrency=concurrency,
                 max_cost=max_cost,
                 progress=progress,
+                opened=lambda: announce_offline(settings, as_json),
             )
 
     rows = execute(work)

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from agents.errors import CopydeskError
 from graphs.cli.console import LiveView, configure_logging
-from graphs.errors import UnknownThreadError
+from graphs.errors import InputError, UnknownThreadError
 from graphs.events import Event, RunResult
 from memory.checkpoint import sqlite_path
 
@@ -28,12 +29,15 @@ __all__ = [
     "MaxCostFlag",
     "ModelFlag",
     "announce_offline",
+    "check_checkpoints",
     "err",
     "execute",
     "follow",
     "open_manager",
     "out",
     "require_existing_store",
+    "require_new_file",
+    "require_writable_home",
     "settings_from_flags",
 ]
 
@@ -62,12 +66,10 @@ def settings_from_flags(**flags: Any) -> Settings:
 
 
 def execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`; a user-facing error becomes one line on stderr and its exit code."""
+    """Run `work`. Its errors go to the command's error boundary (`graphs.cli.boundary`),
+    which ends a user-facing one with one line and its exit code."""
     try:
         return asyncio.run(work())
-    except CopydeskError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         err.print("copydesk: interrupted; the thread is saved, continue it with `copydesk resume`")
         raise typer.Exit(130) from None
@@ -112,15 +114,12 @@ LocalFlag = Annotated[
 @contextmanager
 def local_model_for(settings: Settings) -> Iterator[Settings]:
     """`settings`, or with `--local` / COPYDESK_LOCAL pointed at a local server run meanwhile
-    (stopped on the way out, also on Ctrl-C and errors); a setup failure is one line."""
+    (stopped on the way out, also on Ctrl-C and errors); a setup failure (`LocalModelError`,
+    exit 1) is one line from the error boundary."""
     from graphs.local_model import serving
 
-    try:
-        with serving(settings, lambda text: err.print(text, markup=False)) as ready:
-            yield ready
-    except CopydeskError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(1) from None
+    with serving(settings, lambda text: err.print(text, markup=False)) as ready:
+        yield ready
 
 
 def announce_offline(settings: Settings, quiet: bool) -> None:
@@ -136,6 +135,51 @@ def announce_offline(settings: Settings, quiet: bool) -> None:
         )
 
 
+def require_writable_home(settings: Settings) -> None:
+    """Fail before anything is written when COPYDESK_HOME is a file or cannot be written.
+
+    A home that does not exist yet is fine if it can be created: its nearest existing
+    folder must be writable.
+    """
+    home = settings.home
+    existing = home
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        where = "" if existing == home else f" ({existing} is a file)"
+        raise InputError(
+            f"COPYDESK_HOME={home} is not a folder{where}; point COPYDESK_HOME at a folder "
+            "(it is created if missing)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"COPYDESK_HOME={home} is read-only ({existing} cannot be written); point "
+            "COPYDESK_HOME at a folder you can write"
+        )
+
+
+async def check_checkpoints(settings: Settings) -> None:
+    """Open and close the checkpoint store, if there is one yet (nothing is created): a
+    damaged file or an unreachable server fails here, before a long-running command starts."""
+    from memory.checkpoint import open_checkpointer
+
+    url = settings.resolved_checkpoint_url
+    if url.startswith("memory:") or (url.startswith("sqlite:") and not sqlite_path(url).exists()):
+        return
+    async with open_checkpointer(url):
+        pass
+
+
+def require_new_file(path: Path, flag: str = "-o") -> None:
+    """Fail before any work when `path` cannot be a new file: a folder, or in a missing one."""
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder; name a file in it, e.g. {path / 'out'}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise InputError(f"{flag} {path}: {path.parent} is a file, not a folder; fix the path")
+    if not path.parent.is_dir():
+        raise InputError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
+
+
 def require_existing_store(settings: Settings, thread_id: str) -> None:
     """Fail before creating anything when the checkpoint database does not exist yet."""
     url = settings.resolved_checkpoint_url
@@ -145,11 +189,20 @@ def require_existing_store(settings: Settings, thread_id: str) -> None:
         )
 
 
-async def follow(stream: AsyncIterator[Event], as_json: bool) -> RunResult:
-    """Show a conversation live (or stay quiet for --json), then print how it ended."""
+async def follow(
+    stream: AsyncIterator[Event], as_json: bool, settings: Settings | None = None
+) -> RunResult:
+    """Show a conversation live (or stay quiet for --json), then print how it ended.
+
+    With `settings`, the offline notice comes with the first event: after the thread's
+    checkpoints were read, so a damaged or unreachable store is the only line on stderr.
+    """
     view = LiveView(out)
     result: RunResult | None = None
     async for event in stream:
+        if settings is not None:
+            announce_offline(settings, as_json)
+            settings = None
         if isinstance(event, RunResult):
             result = event
         elif not as_json:

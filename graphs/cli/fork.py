@@ -9,11 +9,11 @@ import typer
 from graphs.cli.common import (
     JsonFlag,
     ModelFlag,
-    announce_offline,
     execute,
     follow,
     open_manager,
     require_existing_store,
+    require_writable_home,
     settings_from_flags,
 )
 from graphs.cli.prompts import PromptFlag, checked_prompt_flags
@@ -45,30 +45,21 @@ def fork(
     """Start a new thread from a checkpoint of THREAD_ID (values changed by --set, prompts by
     --prompt: a counterfactual replay of the same history) and run it."""
     settings = settings_from_flags(model=model)
-    values = execute_parse(assignments or [])
+    from graphs.fork import parse_assignments  # LangGraph loads here
+
+    values = parse_assignments(assignments or [])  # checked before anything is opened
     prompts = checked_prompt_flags(settings, prompt)
     require_existing_store(settings, thread_id)
+    require_writable_home(settings)
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
             stream = manager.fork(
                 thread_id, checkpoint, values=values, new_thread_id=new_thread_id, prompts=prompts
             )
-            return await follow(stream, as_json)
+            return await follow(stream, as_json, settings)
 
-    announce_offline(settings, as_json)
     execute(work)
-
-
-def execute_parse(pairs: list[str]) -> dict[str, object]:
-    """`--set` pairs as values; a bad pair is a one-line error before anything is opened."""
-
-    from graphs.fork import parse_assignments
-
-    async def parse() -> dict[str, object]:
-        return parse_assignments(pairs)
-
-    return execute(parse)
 
 
 def register(app: typer.Typer) -> None:

@@ -55,6 +55,8 @@ def search(
 
     from memory.recall import thread_namespace
 
+    if not query.strip():
+        raise _fail('the query is empty; pass what to look for: copydesk memory search "trees"')
     settings = settings_from_flags()
     store = _open(settings)
     found = []

@@ -67,6 +67,20 @@ def checked_prompt_flags(
     registry = registry_of(settings)
     try:
         overrides = prompt_overrides(refs or [], registry)
+        # Every prompt a run may load (writer, editor, each one with a `production` label),
+        # loaded now: a broken prompt folder is one line before the run writes anything.
+        labels = registry.labels()
+        for name in sorted({"writer", "editor", *labels}):
+            if (
+                name in overrides
+                or "production" in labels.get(name, {})
+                or name
+                in (
+                    "writer",
+                    "editor",
+                )
+            ):
+                registry.get(overrides.get(name) or f"{name}@production")
         if experiment is not None:
             PromptChoice.choose(registry, "check", overrides=overrides, experiment=experiment)
     except PromptError as error:

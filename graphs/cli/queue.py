@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.errors import CopydeskError
 from graphs.cli.common import (
     JsonFlag,
     MaxCostFlag,
@@ -62,11 +61,7 @@ def worker(
         logging.getLogger("copydesk.queue").setLevel(logging.INFO)
     from graphs.queue import run_worker
 
-    try:
-        run_worker(settings, grace=grace)
-    except CopydeskError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(error.exit_code) from None
+    run_worker(settings, grace=grace)
 
 
 def submit_command(
@@ -88,6 +83,9 @@ def submit_command(
     """Queue a conversation for the workers and print its thread id at once."""
     settings = settings_from_flags(max_rounds=max_rounds)
     from graphs.queue import submit
+    from graphs.run_values import check_run_flags
+
+    check_run_flags(topic=topic, max_cost=max_cost)
 
     async def work() -> dict[str, str]:
         submission = await submit(

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from agents.errors import CopydeskError
-from graphs.cli.common import ModelFlag, announce_offline, err, settings_from_flags
+from graphs.cli.common import (
+    ModelFlag,
+    announce_offline,
+    check_checkpoints,
+    err,
+    execute,
+    settings_from_flags,
+)
 
 __all__ = ["ServeError", "register"]
 
@@ -35,17 +42,14 @@ def serve(
 
     settings = settings_from_flags(model=model)
     token = os.environ.get("COPYDESK_SERVE_TOKEN", "").strip() or None
-    try:
-        if not is_loopback(host) and token is None:
-            raise ServeError(
-                f"--host {host} serves other machines; set COPYDESK_SERVE_TOKEN to a long "
-                "random secret first (requests without it get 401), or bind 127.0.0.1"
-            )
-        if token is not None and len(token) < 16:
-            raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
-    except ServeError as error:
-        err.print(f"copydesk: error: {error}", markup=False)
-        raise typer.Exit(error.exit_code) from None
+    if not is_loopback(host) and token is None:
+        raise ServeError(
+            f"--host {host} serves other machines; set COPYDESK_SERVE_TOKEN to a long "
+            "random secret first (requests without it get 401), or bind 127.0.0.1"
+        )
+    if token is not None and len(token) < 16:
+        raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
+    execute(lambda: check_checkpoints(settings))  # a damaged or unreachable store: one line
     import uvicorn
 
     from graphs.web import PREFIX, create_app

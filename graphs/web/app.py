@@ -26,6 +26,7 @@ from graphs.errors import UnknownThreadError
 from graphs.web.live import RunHub
 from graphs.web.render import Assets
 from graphs.web.security import CSRF_COOKIE, Guard, csrf_token
+from memory.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from agents.config import Settings
@@ -156,6 +157,16 @@ async def _input_error(request: Request, exc: Exception) -> Response:
     return await page(request, "error.html", status_code=400, title="Bad request", message=str(exc))
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """A damaged checkpoint or memory database (500), or its server down (503): the page
+    names it and the fix, as the command line does."""
+    down = isinstance(exc, StoreUnavailableError)
+    title = "Storage unreachable" if down else "Storage damaged"
+    return await page(
+        request, "error.html", status_code=503 if down else 500, title=title, message=str(exc)
+    )
+
+
 def create_app(
     settings: Settings | None = None, *, token: str | None = None, root_redirect: bool = True
 ) -> Starlette:
@@ -191,6 +202,7 @@ def create_app(
             HTTPException: _http_error,
             UnknownThreadError: _not_found,
             CopydeskError: _input_error,
+            StoreError: _store_error,
         },
     )
     state = Runtime(settings)

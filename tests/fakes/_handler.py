@@ -9,10 +9,12 @@ the API-key check; routing; the rate budget; and finally the answer, which
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import socket
 import socketserver
+import struct
 import sys
 import time
 from collections.abc import Mapping
@@ -33,6 +35,47 @@ __all__ = ["FakeHTTPServer", "FakeRequestHandler"]
 _MAX_DIMENSIONS = 65_536
 
 
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
+
+
+class _StampedReader(io.RawIOBase):
+    """A connection's reads, each with the kernel's receive time of its bytes.
+
+    The arrival of a request is when its first bytes reached the machine, not when a handler
+    thread got round to reading them: on a loaded machine (or with the GIL busy) a thread can
+    wake tens of milliseconds late, and two requests that arrived 100 ms apart would then be
+    stamped a few ms apart, a burst that never happened, refused by the rate budget.
+    """
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self.arrival: float | None = None
+        """`time.monotonic()` when the first bytes read since `next_request()` arrived."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size, ancillary, _, _ = self._connection.recvmsg_into([buffer], 64)
+        if self.arrival is None:
+            self.arrival = _monotonic_of(ancillary)
+        return size
+
+    def next_request(self) -> None:
+        """The next bytes read begin a new request."""
+        self.arrival = None
+
+
+def _monotonic_of(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """The kernel receive time in `ancillary`, on the monotonic clock (now if there is none)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            age = time.time() - (seconds + nanoseconds / 1e9)
+            return time.monotonic() - max(0.0, age)
+    return time.monotonic()
+
+
 class FakeHTTPServer(ThreadingHTTPServer):
     """Threaded HTTP server bound to one :class:`FakeOpenAIServer`."""
 
@@ -51,7 +94,10 @@ class FakeHTTPServer(ThreadingHTTPServer):
         super().__init__(address, FakeRequestHandler)
 
     def server_bind(self) -> None:
-        """Bind without the reverse-DNS lookup ``HTTPServer`` does."""
+        """Bind without the reverse-DNS lookup ``HTTPServer`` does; accepted connections
+        have their bytes stamped with the kernel's receive time."""
+        with contextlib.suppress(OSError):
+            self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
@@ -74,6 +120,8 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         """Register the connection so ``stop()`` can close it."""
         super().setup()
+        self._reader = _StampedReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
         self.server.fake._track(self.connection, add=True)
         self._arrival = 0.0  # when the request being answered arrived
         self._model = ""  # the model it names, whose rate budget it spends
@@ -104,12 +152,13 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             self.close_connection = True
         finally:
+            self._reader.next_request()  # (a pipelined request read with this one: now)
             self.server.fake._end()
 
     def _answer(self) -> None:
         """Run the request through the pipeline described in the module docstring."""
         fake = self.server.fake
-        arrival = self._arrival = time.monotonic()
+        arrival = self._arrival = min(self._reader.arrival or math.inf, time.monotonic())
         body = _parse_json(self._read_body())
         model = body.get("model") if isinstance(body, dict) else None
         self._model = model if isinstance(model, str) else ""

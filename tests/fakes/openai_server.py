@@ -59,7 +59,8 @@ class RecordedRequest:
         path: URL path without query string or trailing slash.
         headers: Request headers with lower-cased names.
         body: The parsed JSON body if it was a JSON object, else ``None``.
-        time: ``time.monotonic()`` on arrival (after the headers, before the body).
+        time: ``time.monotonic()`` of its arrival: when its first bytes reached the machine
+            (the kernel's receive time, not when a handler thread read them).
     """
 
     method: str
