@@ -2,8 +2,9 @@
 
 `make test-real` sets the server up (once; `graphs.local_model`) and runs these; `make test`
 deselects them (marker `real`). One server serves the whole session on a free loopback
-port. Every topology runs end to end through `copydesk run --json`; turn_taking runs in both
-structured modes, and once more with `--local`, where copydesk starts its own server.
+port, started as llama.cpp starts by default (a second request ends a running stream).
+Every topology runs end to end through `copydesk run --json` in both structured modes, and
+turn_taking once more with `--local`, where copydesk starts its own server.
 Asserted: a draft the model wrote, typed verdicts, the transcript, usage (estimated: the
 server reports none in streams), and no traceback on stderr.
 

@@ -51,7 +51,14 @@ from agents.client.resilience import StreamWatch, announce_restart
 from agents.client.retry import RetryPolicy, is_retryable
 from agents.client.shaping import alternate, fit_to_context, output_params
 from agents.client.turns import Turns
-from agents.client.typed import ask_for_json, bind_typed, json_text, problem_of, was_cut
+from agents.client.typed import (
+    ask_for_json,
+    bind_typed,
+    cut_at_cap,
+    json_text,
+    problem_of,
+    was_cut,
+)
 from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
 from agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
 from agents.config import ConfigManager, Settings
@@ -458,15 +465,20 @@ class OpenAIClient:
             if usage.get("estimated_calls"):
                 total["estimated_calls"] = total.get("estimated_calls", 0) + 1
             raw = json_text(message)
+            if was_cut(message) and cap:
+                # Never a typed reply, even when what came validates (langchain closes a cut
+                # tool call's JSON): the same cap would cut the repair at the same place.
+                problem = cut_at_cap(cap)
+                repairs += 1
+                log.info("%s: %s reply %s; asking again", agent, schema.__name__, problem)
+                cap *= 2
+                continue
             try:
                 return Structured(schema.model_validate_json(raw), message, total)
             except ValidationError as error:
                 problem = problem_of(error, message, cap)
                 repairs += 1
                 log.info("%s: invalid %s reply (%s); asking again", agent, schema.__name__, problem)
-                if was_cut(message) and cap:
-                    cap *= 2  # the same cap would cut the repair at the same place
-                    continue
                 conversation += [
                     AIMessage(raw),
                     HumanMessage(

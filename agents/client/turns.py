@@ -28,19 +28,24 @@ class Turns:
 
     def __init__(self) -> None:
         self._started: Counter[Key] = Counter()
-        # One gate per event loop: an asyncio.Lock belongs to the loop that first waits on it.
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Key, asyncio.Lock]]
-        self._gates = weakref.WeakKeyDictionary()
+        self._loose: Counter[Key] = Counter()  # calls on the wire that did not take turns
+        # One gate per event loop (asyncio's Lock and Event belong to the loop that first
+        # waits on them): the turn to take, and "no call that did not take turns is running".
+        self._gates: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[Key, tuple[asyncio.Lock, asyncio.Event]]
+        ] = weakref.WeakKeyDictionary()
 
     def turn(self, endpoint: str, model: str, *, one_at_a_time: bool) -> Turn:
         """One call's turn: `async with` it around the request (and the whole stream)."""
         return Turn(self, (endpoint, model), one_at_a_time)
 
-    def _gate(self, key: Key) -> asyncio.Lock:
+    def _gate(self, key: Key) -> tuple[asyncio.Lock, asyncio.Event]:
         gates = self._gates.setdefault(asyncio.get_running_loop(), {})
         gate = gates.get(key)
         if gate is None:
-            gate = gates[key] = asyncio.Lock()
+            gate = gates[key] = (asyncio.Lock(), asyncio.Event())
+            if not self._loose[key]:
+                gate[1].set()
         return gate
 
 
@@ -51,15 +56,29 @@ class Turn:
     def __init__(self, turns: Turns, key: Key, one_at_a_time: bool) -> None:
         self._turns = turns
         self._key = key
-        self._gate = turns._gate(key) if one_at_a_time else None
+        self._one_at_a_time = one_at_a_time
+        self._gate, self._idle = turns._gate(key)
         self._number = 0
+        self._company = False
         self.overlapped = False
-        """True when another call of this process, not waiting for this one's turn, was
-        sent while this one ran (a call that took its turn one at a time never is)."""
+        """True when another call of this process, not waiting for this one's turn, was on
+        the wire while this one ran (a call that took its turn one at a time never is)."""
 
     async def __aenter__(self) -> Turn:
-        if self._gate is not None:
+        if self._one_at_a_time:
             await self._gate.acquire()
+            try:
+                # Calls sent before the lesson may still be running: the first to take
+                # turns waits for them, or it would cut one (or be cut by one arriving late).
+                await self._idle.wait()
+            except BaseException:  # cancelled while waiting: the turn passes on
+                self._gate.release()
+                raise
+        else:
+            # Another call already on the wire may reach the server after this one does.
+            self._company = bool(self._turns._loose[self._key])
+            self._turns._loose[self._key] += 1
+            self._idle.clear()
         self._turns._started[self._key] += 1
         self._number = self._turns._started[self._key]
         return self
@@ -70,6 +89,11 @@ class Turn:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self.overlapped = self._gate is None and self._turns._started[self._key] != self._number
-        if self._gate is not None:
+        moved = self._turns._started[self._key] != self._number
+        self.overlapped = not self._one_at_a_time and (moved or self._company)
+        if self._one_at_a_time:
             self._gate.release()
+            return
+        self._turns._loose[self._key] -= 1
+        if not self._turns._loose[self._key]:
+            self._idle.set()

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from agents.client.capabilities import StructuredMode
 
-__all__ = ["ask_for_json", "bind_typed", "json_text", "problem_of", "was_cut"]
+__all__ = ["ask_for_json", "bind_typed", "cut_at_cap", "json_text", "problem_of", "was_cut"]
 
 
 def bind_typed(
@@ -101,10 +101,15 @@ def was_cut(message: AIMessage) -> bool:
     return message.response_metadata.get("finish_reason") == "length"
 
 
+def cut_at_cap(cap: int | None) -> str:
+    """The problem of a reply that stopped at the output cap, in one phrase."""
+    return f"the reply was cut at the output cap ({cap or '?'} tokens) before it was complete"
+
+
 def problem_of(error: ValidationError, message: AIMessage, cap: int | None) -> str:
     """What is wrong with a reply that did not validate, in one phrase."""
     if was_cut(message):
-        return f"the reply was cut at the output cap ({cap or '?'} tokens) before it was complete"
+        return cut_at_cap(cap)
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "reply"
     return f"{where}: {first['msg']}"

@@ -12,7 +12,10 @@ the wire, without either walk (benchmarks/peers.py, issue 9).
 
 A stream is a reply only when it ends as one: a chunk with a finish reason, then
 `data: [DONE]`. A body that ends without either is a cut stream (`StreamCut`), retried like a
-dropped connection and never handed on as a reply (issue 11).
+dropped connection and never handed on as a reply (issue 11). A tool call whose arguments
+are not complete JSON was cut at the output cap whatever finish reason the server gave
+(llama.cpp says `tool_calls` even then, and langchain would close the JSON for it): its
+finish reason is set to `length`, so the caller asks again with room to finish.
 
 Failures keep the SDK's exception types (`openai.RateLimitError`, `openai.APITimeoutError`,
 ...) with the real `httpx.Response`, so retries, Retry-After, the breaker and the one-line
@@ -90,7 +93,7 @@ class ChatCompletionsWire:
         """POST one request: a dict reply, or an async stream of dict chunks for `stream`."""
         response = await self.send(payload)
         if not payload.get("stream"):
-            return await _json_of(response)
+            return _marked_if_cut(await _json_of(response))
         return ChunkStream(response)
 
     async def send(self, payload: Mapping[str, Any]) -> Any:
@@ -156,6 +159,7 @@ class ChunkStream:
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         request = self.response.request
         done = finished = said = False
+        arguments: dict[int, str] = {}  # each tool call's arguments so far
         try:
             async for line in self.response.aiter_lines():
                 if done or not line.startswith("data:"):
@@ -170,7 +174,11 @@ class ChunkStream:
                     error = chunk["error"]
                     message = error.get("message") if isinstance(error, dict) else str(error)
                     raise openai.APIError(str(message or "error in stream"), request, body=chunk)
-                finished = finished or _finishes(chunk)
+                _gather_arguments(chunk, arguments)
+                if _finishes(chunk):
+                    finished = True
+                    if any(not _complete_json(text) for text in arguments.values()):
+                        _mark_length(chunk)
                 said = True
                 yield chunk
         except httpx.TimeoutException as error:
@@ -181,6 +189,44 @@ class ChunkStream:
             await self.response.aclose()
         if not done or (said and not finished):  # nothing then [DONE] is an empty reply,
             raise StreamCut(request, finished=finished, done=done)  # which the client handles
+
+
+def _gather_arguments(chunk: Any, arguments: dict[int, str]) -> None:
+    """Add the tool-call argument fragments of a stream chunk to `arguments` (by index)."""
+    for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        for call in (delta or {}).get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            piece = (function or {}).get("arguments")
+            if isinstance(piece, str):
+                index = call.get("index", 0)
+                arguments[index] = arguments.get(index, "") + piece
+
+
+def _complete_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _mark_length(chunk: dict[str, Any]) -> None:
+    """Say `length` as the finish reason of every choice of `chunk` that has one."""
+    for choice in chunk.get("choices") or ():
+        if isinstance(choice, dict) and choice.get("finish_reason"):
+            choice["finish_reason"] = "length"
+
+
+def _marked_if_cut(reply: Any) -> Any:
+    """A whole reply, its finish reason `length` where a tool call's arguments are cut."""
+    for choice in reply.get("choices") or () if isinstance(reply, dict) else ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        calls = (message or {}).get("tool_calls") or ()
+        texts = [(c.get("function") or {}).get("arguments") for c in calls if isinstance(c, dict)]
+        if any(isinstance(t, str) and not _complete_json(t) for t in texts):
+            choice["finish_reason"] = "length"
+    return reply
 
 
 def _finishes(chunk: Any) -> bool:
@@ -199,7 +245,7 @@ class _RawResponses:
         response = await self._wire.send(payload)
         if payload.get("stream"):
             return _RawResponse(response, ChunkStream(response))
-        return _RawResponse(response, await _json_of(response))
+        return _RawResponse(response, _marked_if_cut(await _json_of(response)))
 
 
 class _RawResponse:

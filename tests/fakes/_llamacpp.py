@@ -4,7 +4,8 @@ Seen against the real server with Gemma 3 270M: a `json_schema` response format 
 with HTTP 500 ("Input should be 'text' or 'json_object'"); a forced tool call works; streams
 carry no usage chunk even with `stream_options.include_usage`; `/v1/embeddings` answers 500
 unless the model was started with embeddings on; `max_completion_tokens` is ignored and only
-`max_tokens` caps the reply; a prompt over the context gets an empty stream (or a 400 when
+`max_tokens` caps the reply (a tool call cut there still ends `tool_calls`); a prompt over
+the context gets an empty stream (or a 400 when
 not streamed); a second request arriving while a stream runs ends that stream early with
 `[DONE]` and no finish reason; Gemma's chat template rejects two user turns in a row.
 """
@@ -18,7 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes._replies import Reply, estimate_tokens, last_user_text, messages_text
+from tests.fakes._replies import (
+    Reply,
+    call_arguments,
+    estimate_tokens,
+    last_user_text,
+    messages_text,
+)
 from tests.fakes._schema import example_for_schema
 
 __all__ = ["LlamaCppQuirks"]
@@ -101,6 +108,11 @@ class LlamaCppQuirks:
         cap = body.get("max_tokens")
         if isinstance(cap, int) and reply.content and estimate_tokens(reply.content) > cap:
             reply = Reply(content=reply.content[: cap * 4], finish_reason="length")
+        calls = reply.tool_calls or []
+        if isinstance(cap, int) and calls and estimate_tokens(call_arguments(calls[0])) > cap:
+            # A tool call cut at the cap: llama.cpp still says `tool_calls`, not `length`.
+            cut = {**calls[0], "arguments": call_arguments(calls[0])[: cap * 4]}
+            reply = Reply(content=reply.content, tool_calls=[cut])
         return reply
 
     def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
