@@ -173,7 +173,9 @@ class Moderator(Chatbot):
 
         An unknown name is sent back once with the list of valid names; if the second answer
         is no better (or the reply is not a valid `SpeakerChoice` at all), the participant
-        after the last speaker is chosen.
+        after the last speaker is chosen. So is the participant after the last speaker when
+        the choice is the last speaker again (nobody speaks twice in a row), and the first
+        participant (the writer) before there is a draft to review.
         """
         round_ = state.get("round", 0)
         conversation: list[BaseMessage] = await self.acontext(state, "first", round_)
@@ -194,6 +196,16 @@ class Moderator(Chatbot):
             choice = result.value.next_speaker.strip()
             known = {p.lower(): p for p in self.participants}.get(choice.lower())
             if known is not None:
+                last = self.last_speaker(state)
+                if not state.get("draft") and known != self.participants[0]:
+                    # Nothing to review yet: the first participant (the writer) drafts first.
+                    log.info("%s chose %s before any draft", self.name, known)
+                    known = self.participants[0]
+                elif known == last:
+                    # A second turn in a row hears nothing new (a small model's moderator
+                    # names the writer every time, and the editor never judges): next in turn.
+                    known = next_in_turn(self.participants, last)
+                    log.info("%s chose %s again; %s speaks next", self.name, last, known)
                 return known, {"prompts": {self.name: self.prompt.ref}, "usage": usage}
             log.warning("%s chose unknown participant %r (attempt %d)", self.name, choice, attempt)
             conversation += [

@@ -9,6 +9,7 @@ by the next request, consecutive user turns rejected.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -233,6 +234,22 @@ async def test_moderator_choice_is_an_enum_matched_without_case(
     assert order[:2] == ["moderator", "writer"]
     schema = (requests[0].body or {})["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["next_speaker"]["enum"] == ["writer", "editor", "fact_checker"]
+
+
+async def test_a_moderator_naming_the_last_speaker_again_passes_to_the_next_in_turn(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A small model's moderator names the writer every time: nobody speaks twice in a row,
+    so the editor still judges and the run ends with a verdict."""
+    with FakeOpenAIServer() as server:
+        server.responder = TopologyResponder(always_choose="writer", approve_after=0)
+        settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
+        async with ConversationManager(settings) as manager:
+            result = await manager.run("supervisor", topic="Gulls", max_rounds=1)
+        order = [s for s in speakers(server.chat_requests()) if s != "moderator"]
+    assert order[:2] == ["writer", "editor"]
+    assert all(a != b for a, b in itertools.pairwise(order))
+    assert result.verdict is not None
 
 
 async def test_every_role_sends_its_prompts_params(

@@ -15,6 +15,7 @@ from graphs import debate
 from graphs.events import RunResult, TurnStarted
 from graphs.manager import ConversationManager
 from graphs.registry import TOPOLOGIES, find, load
+from graphs.supervisor import StepLimit
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.topologies import TopologyResponder, speakers
 
@@ -129,21 +130,33 @@ async def test_supervisor_falls_back_to_turn_order_and_stays_bounded(make_settin
     assert result.status == "approved" and result.ended_by == "all_agree"
 
 
-async def test_supervisor_step_limit_ends_a_moderator_that_never_lets_anyone_review(
+async def test_supervisor_moderator_that_always_names_the_writer_still_hears_the_editor(
     make_settings: Any,
 ) -> None:
-    """Always choosing the writer never reaches a verdict: the step limit ends the run."""
+    """A moderator that always names the writer (as the 270M model's did): the writer never
+    speaks twice in a row, the editor gets the next turn, and the rounds end the run."""
     settings = make_settings(checkpoint_url="memory:")
     with FakeOpenAIServer() as server:
-        server.responder = TopologyResponder(always_choose="writer")
+        server.responder = TopologyResponder(always_choose="writer", approve_after=99)
         async with (
             OpenAIClient(base_url=server.base_url) as client,
             ConversationManager(settings, client=client) as manager,
         ):
-            result = await manager.run("supervisor", topic="t", max_rounds=1)
+            result = await manager.run("supervisor", topic="t", max_rounds=2)
         order = speakers(server.chat_requests())
-    assert (result.status, result.ended_by) == ("out_of_rounds", "max_steps")
-    assert order.count("moderator") == 6 and set(order) == {"moderator", "writer"}
+    assert (result.status, result.ended_by) == ("out_of_rounds", "max_rounds")
+    spoke = [s for s in order if s != "moderator"]
+    assert spoke == ["writer", "editor", "writer", "editor"]
+    assert result.verdict is not None
+
+
+def test_supervisor_step_limit_counts_the_moderators_choices() -> None:
+    """The step limit (the safety net for a moderator whose picks make no rounds) stops at
+    `per_round` choices per allowed round."""
+    limit = StepLimit(per_round=6)
+    assert not limit({"steps": 5, "max_rounds": 1})  # type: ignore[typeddict-item]
+    assert limit({"steps": 6, "max_rounds": 1})  # type: ignore[typeddict-item]
+    assert not limit({"steps": 11, "max_rounds": 2})  # type: ignore[typeddict-item]
 
 
 async def test_review_panel_editors_call_the_model_at_once(make_settings: Any) -> None:
