@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import httpx
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import SecretStr
 
@@ -31,6 +28,7 @@ from agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import verdict_json
 from tests.test_cli import cli_env, copydesk, ok_json, transcript
+from tests.test_client import TokenListener
 
 PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters")]
 WHOLE = "Otters hold hands while they sleep so the current never parts them."
@@ -41,22 +39,6 @@ CUTS = {
     "every chunk with its finish reason, no [DONE]": Fault.end_stream(finish=True),
     "cut early, [DONE] after it": Fault.end_stream(1, done=True),
 }
-
-
-class TokenListener(AsyncCallbackHandler):
-    """Listens for tokens as LangGraph's `messages` stream does, so the model streams."""
-
-    def __init__(self) -> None:
-        self.tokens: list[str] = []
-
-    async def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
-        self.tokens.append(str(token))
-
-    def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        return output
-
-    def tap_output_iter(self, run_id: UUID, output: Iterator[Any]) -> Iterator[Any]:
-        return output
 
 
 async def drain(stream: Any) -> list[dict[str, Any]]:

@@ -44,13 +44,19 @@ __all__ = ["app", "build", "main"]
 
 _HELP = "Writer, editor and other agents that talk to each other to produce a piece of writing."
 
-app = typer.Typer(
-    cls=BoundaryGroup,
-    help=_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+
+def _typer() -> typer.Typer:
+    """A `copydesk` app inside the error boundary (`graphs.cli.boundary`)."""
+    return typer.Typer(
+        cls=BoundaryGroup,
+        help=_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+
+app = _typer()
 """The commands defined in this module; `build()` adds every other module's."""
 
 
@@ -348,13 +354,7 @@ def build() -> typer.Typer:
     module's, inside the error boundary (`graphs.cli.boundary`)."""
     import importlib
 
-    whole = typer.Typer(
-        cls=BoundaryGroup,
-        help=_HELP,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-    )
+    whole = _typer()
     whole.registered_commands = list(app.registered_commands)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(whole)
