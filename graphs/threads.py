@@ -1,11 +1,15 @@
 """The thread list: each thread's latest checkpoint, read from the checkpoint store alone.
 
-Kept apart from `ConversationManager` so `copydesk threads` opens only the checkpointer: no
-topology is compiled, no model client or memory store is made.
+Kept apart from `ConversationManager` so `copydesk threads` opens only the checkpoint store: no
+topology is compiled, no model client or memory store is made. On the default SQLite store the
+rows are read without LangGraph at all (`memory.checkpoint_rows`), which keeps the command's
+start cheap; other stores, and rows that reader does not know, go through the checkpointer.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from graphs.events import ThreadInfo
@@ -13,11 +17,28 @@ from graphs.events import ThreadInfo
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
-__all__ = ["list_threads"]
+__all__ = ["list_threads", "threads_at"]
+
+
+async def threads_at(url: str) -> list[ThreadInfo]:
+    """Every thread in the checkpoint store `url` names, most recently updated first."""
+    from memory.checkpoint import open_checkpointer, sqlite_path
+
+    if url.startswith("sqlite:"):
+        from memory.checkpoint_rows import latest_sqlite_checkpoints
+
+        rows = await asyncio.to_thread(latest_sqlite_checkpoints, sqlite_path(url))
+        if rows is not None:
+            return _newest_first(
+                _info(row.thread_id, row.metadata, row.values, row.ts, paused=row.paused)
+                for row in rows
+            )
+    async with open_checkpointer(url) as checkpointer:
+        return await list_threads(checkpointer)
 
 
 async def list_threads(checkpointer: BaseCheckpointSaver[str]) -> list[ThreadInfo]:
-    """Every thread with a checkpoint, most recently updated first."""
+    """Every thread with a checkpoint in `checkpointer`, most recently updated first."""
     latest: dict[str, Any] = {}
     async for item in checkpointer.alist(None):
         thread_id = str(item.config["configurable"]["thread_id"])
@@ -26,21 +47,37 @@ async def list_threads(checkpointer: BaseCheckpointSaver[str]) -> list[ThreadInf
         known = latest.get(thread_id)
         if known is None or item.checkpoint["id"] > known.checkpoint["id"]:
             latest[thread_id] = item
-    out = []
-    for thread_id, item in latest.items():
-        values = item.checkpoint.get("channel_values", {})
-        paused = any(write[1] == "__interrupt__" for write in item.pending_writes or [])
-        out.append(
-            ThreadInfo(
-                thread_id=thread_id,
-                graph=str(item.metadata.get("graph", "")),
-                topic=str(values.get("topic", "")),
-                # A stored "running" means no ending was reached: the thread can be resumed.
-                status="waiting_for_review"
-                if paused
-                else str(values.get("status", "running")).replace("running", "unfinished"),
-                rounds=int(values.get("round", 0)),
-                updated_at=str(item.checkpoint.get("ts", "")),
-            )
+    return _newest_first(
+        _info(
+            thread_id,
+            item.metadata,
+            item.checkpoint.get("channel_values", {}),
+            str(item.checkpoint.get("ts", "")),
+            paused=any(write[1] == "__interrupt__" for write in item.pending_writes or []),
         )
-    return sorted(out, key=lambda t: t.updated_at, reverse=True)
+        for thread_id, item in latest.items()
+    )
+
+
+def _info(
+    thread_id: str,
+    metadata: Mapping[str, Any],
+    values: Mapping[str, Any],
+    updated_at: str,
+    *,
+    paused: bool,
+) -> ThreadInfo:
+    # A stored "running" means no ending was reached: the thread can be resumed.
+    status = str(values.get("status") or "running").replace("running", "unfinished")
+    return ThreadInfo(
+        thread_id=thread_id,
+        graph=str(metadata.get("graph", "")),
+        topic=str(values.get("topic") or ""),
+        status="waiting_for_review" if paused else status,
+        rounds=int(values.get("round") or 0),
+        updated_at=updated_at,
+    )
+
+
+def _newest_first(threads: Sequence[ThreadInfo] | Any) -> list[ThreadInfo]:
+    return sorted(threads, key=lambda t: t.updated_at, reverse=True)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # LangGraph loads when a checkpointer is opened, not when thi
 
 __all__ = [
     "CheckpointURLError",
+    "check_sqlite_file",
+    "move_aside_advice",
     "open_checkpointer",
     "safe_url",
     "sqlite_path",
@@ -74,7 +76,8 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-def _move_aside(path: Path) -> str:
+def move_aside_advice(path: Path) -> str:
+    """How to get past a damaged checkpoint file at `path`."""
     return (
         f"restore it from a backup, or move it aside (mv {path} {path}.damaged) to start "
         "with no threads"
@@ -112,7 +115,7 @@ def check_sqlite_file(path: Path) -> None:
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise DamagedStoreError(
             f"checkpoint database {path} is not a SQLite database (damaged or overwritten); "
-            + _move_aside(path)
+            + move_aside_advice(path)
         )
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
@@ -121,7 +124,7 @@ def check_sqlite_file(path: Path) -> None:
     if page_size < 512 or (counted and size < pages * page_size):
         raise DamagedStoreError(
             f"checkpoint database {path} is truncated ({size} bytes, its header says "
-            f"{pages * page_size}); " + _move_aside(path)
+            f"{pages * page_size}); " + move_aside_advice(path)
         )
 
 
@@ -150,7 +153,9 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
 
         path = sqlite_path(url)
         await asyncio.to_thread(_prepare_sqlite, path)  # off the loop
-        saver_kind = checked(AsyncSqliteSaver, f"checkpoint database {path}", _move_aside(path))
+        saver_kind = checked(
+            AsyncSqliteSaver, f"checkpoint database {path}", move_aside_advice(path)
+        )
         async with aiosqlite.connect(path) as connection:
             saver: Any = saver_kind(connection, serde=serde)  # type: ignore[misc, arg-type]
             try:
@@ -162,7 +167,7 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
                         "its folder are writable, or set COPYDESK_HOME to a folder you own"
                     ) from error
                 raise DamagedStoreError(
-                    f"checkpoint database {path} is damaged ({error}); " + _move_aside(path)
+                    f"checkpoint database {path} is damaged ({error}); " + move_aside_advice(path)
                 ) from error
             yield saver
     elif url.startswith(("postgresql://", "postgres://")):

@@ -205,11 +205,9 @@ def threads(as_json: JsonFlag = False) -> None:
         url = settings.resolved_checkpoint_url
         if url.startswith("sqlite:") and not sqlite_path(url).exists():
             return []
-        from graphs.threads import list_threads
-        from memory.checkpoint import open_checkpointer
+        from graphs.threads import threads_at
 
-        async with open_checkpointer(url) as checkpointer:
-            return [t.as_json() for t in await list_threads(checkpointer)]
+        return [t.as_json() for t in await threads_at(url)]
 
     rows = execute(work)
     if as_json:
