@@ -22,7 +22,7 @@ from agents.state import DraftState, DraftUpdate, VerdictRecord
 from agents.verdict import Verdict
 from memory.buffer import WindowPolicy
 from memory.recall import Memory, RecallPolicy
-from memory.tokens import encoding_for_model, encoding_loaded
+from memory.tokens import vocabulary_for_model, vocabulary_loaded
 from prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
@@ -143,13 +143,13 @@ class Chatbot:
         round_: int,
         recalled: BaseMessage | None = None,
     ) -> list[BaseMessage]:
-        """`context`, with the tokenizer loaded off the event loop if the window needs it (the
-        first count reads its tables from disk, and LangGraph Server fails blocking calls in
-        async nodes). A history that surely fits is not counted, so the tables are loaded
-        only by threads long enough to be trimmed."""
+        """`context`, with the window's vocabulary loaded off the event loop if the window needs
+        it (the first count reads a file, and LangGraph Server fails blocking calls in async
+        nodes). A history that surely fits is not counted, so the file is read only by
+        threads long enough to be trimmed."""
         history = self._history(state)
-        if not self.window.fits_whole(history) and not encoding_loaded(self.window.model):
-            await asyncio.to_thread(encoding_for_model, self.window.model)
+        if not self.window.fits_whole(history) and not vocabulary_loaded(self.window.model):
+            await asyncio.to_thread(vocabulary_for_model, self.window.model)
         return self._assemble(state, part, round_, history, recalled)
 
     async def prompt_for(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp, SearchItem, SearchOp
 
-from memory.tokens import TokenCounter, encoding_for_model, encoding_loaded
+from memory.tokens import TokenCounter, vocabulary_for_model, vocabulary_loaded
 
 __all__ = ["DEFAULT_PROJECT", "Memory", "RecallPolicy", "project_namespace", "thread_namespace"]
 
@@ -55,20 +55,21 @@ def diverse(items: Sequence[SearchItem], count: int, weight: float = 0.5) -> lis
     """
     pool = sorted(items, key=lambda i: -(i.score or 0.0))
     words = [_words(str(i.value.get("text", ""))) for i in pool]
+    # Each candidate's highest overlap with the picks so far, brought up to date against the
+    # newest pick only: O(pool x count) set operations, not O(pool x count^2).
+    overlap = [0.0] * len(pool)
+    left = set(range(len(pool)))
     picked: list[int] = []
-    while pool and len(picked) < min(count, len(pool)):
-        best, best_value = -1, float("-inf")
-        for n, item in enumerate(pool):
-            if n in picked:
-                continue
-            overlap = max(
-                (len(words[n] & words[p]) / max(1, len(words[n] | words[p])) for p in picked),
-                default=0.0,
-            )
-            value = weight * (item.score or 0.0) - (1 - weight) * overlap
-            if value > best_value:
-                best, best_value = n, value
+    while left and len(picked) < count:
+        best = max(
+            left, key=lambda n: (weight * (pool[n].score or 0.0) - (1 - weight) * overlap[n], -n)
+        )
         picked.append(best)
+        left.discard(best)
+        for n in left:
+            shared = len(words[n] & words[best])
+            if shared:
+                overlap[n] = max(overlap[n], shared / len(words[n] | words[best]))
     return [pool[n] for n in picked]
 
 
@@ -149,10 +150,10 @@ class RecallPolicy:
             + 8
             + sum(counter.text_bound(c) + 1 for c in candidates[: self.k])
         )
-        if bound > self.max_tokens and not encoding_loaded(self.model):
-            # Counting is needed; the tokenizer's tables load off the event loop.
-            await asyncio.to_thread(encoding_for_model, self.model)
-        count = counter.text if bound > self.max_tokens else counter.text_bound
+        if bound > self.max_tokens and not vocabulary_loaded(self.model):
+            # Counting is needed; the vocabulary it reads loads off the event loop.
+            await asyncio.to_thread(vocabulary_for_model, self.model)
+        count = counter.upper if bound > self.max_tokens else counter.text_bound
         lines: list[str] = []
         spent = count(head) + 8
         for line in candidates:

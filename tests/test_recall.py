@@ -3,10 +3,13 @@ through the nodes and through ConversationManager with the fake server's embeddi
 
 from __future__ import annotations
 
+import random
+import re
 from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.store.base import SearchItem
 from langgraph.types import Command
 
 from agents.chatbot import Editor, Writer
@@ -16,13 +19,20 @@ from agents.state import DraftState
 from graphs.manager import ConversationManager
 from memory.buffer import WindowPolicy
 from memory.embeddings import LexicalEmbedder
-from memory.recall import RECALL_NAME, RecallPolicy, project_namespace, thread_namespace
+from memory.recall import (
+    RECALL_NAME,
+    RecallPolicy,
+    diverse,
+    project_namespace,
+    thread_namespace,
+)
 from memory.tokens import TokenCounter
 from memory.vector import FaissStore
 from prompts.registry import PromptRegistry
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.writing import EditorialResponder, ScriptedChatModel, verdict_json
 
+NOW = "2026-01-01T00:00:00+00:00"
 FACT = "The harbour master is called Ilse Brandt and she rows a green dory every dawn."
 
 
@@ -166,3 +176,68 @@ async def test_memory_off_opens_no_store(make_settings: Any) -> None:
     assert result.status == "approved"
     assert not (settings.home / "memory").exists()
     assert not any(m.name == RECALL_NAME for prompt in model.seen for m in prompt)
+
+
+def _diverse_by_definition(items: list[Any], count: int, weight: float = 0.5) -> list[Any]:
+    """Maximal marginal relevance written as its definition: every pick recomputes each
+    candidate's highest Jaccard overlap with all picks so far."""
+
+    def words(item: Any) -> set[str]:
+        return set(re.findall(r"[a-z0-9]+", str(item.value["text"]).lower()))
+
+    pool = sorted(items, key=lambda i: -(i.score or 0.0))
+    picked: list[int] = []
+    while len(picked) < min(count, len(pool)):
+
+        def value(n: int) -> float:
+            overlap = max(
+                (len(words(pool[n]) & words(pool[p])) / max(1, len(words(pool[n]) | words(pool[p])))
+                 for p in picked),
+                default=0.0,
+            )  # fmt: skip
+            return weight * (pool[n].score or 0.0) - (1 - weight) * overlap
+
+        picked.append(
+            max((n for n in range(len(pool)) if n not in picked), key=lambda n: (value(n), -n))
+        )
+    return [pool[n] for n in picked]
+
+
+def test_diverse_picks_what_the_definition_picks() -> None:
+    """The incremental MMR picks exactly the definition's items, in order, near-copies and
+    ties included; and of ten near-copies and one distinct fact, the fact is picked second."""
+    rng = random.Random(7)
+    vocabulary = [
+        "tree",
+        "street",
+        "shade",
+        "water",
+        "drain",
+        "city",
+        "cost",
+        "park",
+        "bike",
+        "tram",
+        "ferry",
+        "rain",
+    ]
+    for trial in range(200):
+        items = [
+            SearchItem(
+                ("t",), f"k{n}", {"text": " ".join(rng.choices(vocabulary, k=rng.randint(0, 6)))},
+                NOW, NOW, score=rng.choice([0.1, 0.5, 0.5, 0.9, None]),
+            )
+            for n in range(rng.randint(0, 30))
+        ]  # fmt: skip
+        count = rng.randint(1, 12)
+        assert [i.key for i in diverse(items, count)] == [
+            i.key for i in _diverse_by_definition(items, count)
+        ], trial
+    copies = [
+        SearchItem(("t",), f"c{n}", {"text": f"please add a tree {n}"}, NOW, NOW, score=0.9)
+        for n in range(10)
+    ]
+    fact = SearchItem(
+        ("t",), "fact", {"text": "the harbour master rows a dory"}, NOW, NOW, score=0.6
+    )
+    assert [i.key for i in diverse([*copies, fact], 2)] == ["c0", "fact"]

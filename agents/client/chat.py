@@ -71,7 +71,7 @@ from agents.errors import (
     fingerprint,
 )
 from agents.state import UsageTotals
-from memory.tokens import encoding_for_model, encoding_loaded, token_counter
+from memory.tokens import token_counter, vocabulary_for_model, vocabulary_loaded
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 
@@ -828,8 +828,8 @@ async def _prompt_estimate(model: str, messages: Sequence[BaseMessage], tpm: int
 
     A byte count bounds the tokens from above without the tokenizer; while it is a small
     share of the budget it is reserved as it is (the server's usage replaces it after the
-    call). A larger prompt is counted exactly, loading the tokenizer's tables (~80 MiB,
-    ~0.3 s) off the event loop the first time.
+    call). A larger prompt gets the tighter bound of `TokenCounter.messages_upper` (exact for
+    prose), its vocabulary read off the event loop the first time.
     """
     if not tpm:
         return 0
@@ -837,9 +837,9 @@ async def _prompt_estimate(model: str, messages: Sequence[BaseMessage], tpm: int
     bound = counter.messages_bound(messages)
     if bound <= tpm // 100:
         return bound
-    if not encoding_loaded(model):
-        await asyncio.to_thread(encoding_for_model, model)
-    return counter.messages(list(messages))
+    if not vocabulary_loaded(model):
+        await asyncio.to_thread(vocabulary_for_model, model)
+    return counter.messages_upper(messages)
 
 
 def _with_params(
