@@ -122,7 +122,9 @@ def ensure_ready(venv: Path, announce: Callable[[str], None]) -> None:
     pip = [str(_python(venv)), "-m", "pip", "--disable-pip-version-check"]
     if not cached:
         _run(
-            ["nice", "-n", "10", *pip, "wheel", "--no-deps", "-w", str(wheels),
+            # --no-cache-dir: pip's own wheel cache ignores CMAKE_ARGS and would hand back a
+            # wheel built with other flags.
+            ["nice", "-n", "10", *pip, "wheel", "--no-cache-dir", "--no-deps", "-w", str(wheels),
              f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
             log,
             CMAKE_BUILD_PARALLEL_LEVEL=os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2"),
@@ -154,11 +156,12 @@ def _smoke_test(venv: Path, log: Path) -> None:
         "messages": [{"role": "user", "content": "Hi"}],
         "max_tokens": 4,
     }
-    request = urllib.request.Request(
-        "", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
     with serve(venv, context_tokens=512, wait=300, log=log.with_name("smoke-test.log")) as url:
-        request.full_url = f"{url}/chat/completions"
+        request = urllib.request.Request(
+            f"{url}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=300) as reply:
                 json.loads(reply.read())
@@ -243,9 +246,24 @@ def serve(
             if time.monotonic() > deadline:
                 raise LocalModelError(f"the local llama.cpp server did not answer in {wait:.0f}s")
             time.sleep(0.25)
-        yield url
+        try:
+            yield url
+        except Exception as error:
+            if child.poll() is None:
+                raise
+            raise LocalModelError(
+                f"{error}; the local llama.cpp server had stopped ({_ended(child.returncode)}), "
+                f"its log is {log}"
+            ) from error
     finally:
         _stop(child)
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
