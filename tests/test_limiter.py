@@ -12,7 +12,14 @@ import pytest
 from pydantic import SecretStr
 
 from agents.client import OpenAIClient
-from agents.client.limiter import LimiterRegistry, Permit, Priority, RateLimiter, parse_reset
+from agents.client.limiter import (
+    LATE_CAP,
+    LimiterRegistry,
+    Permit,
+    Priority,
+    RateLimiter,
+    parse_reset,
+)
 from agents.client.retry import RetryPolicy
 from agents.client.windows import CATCH_UP, LocalWindows
 from tests.fakes import FakeOpenAIServer, Fault, Reply
@@ -289,6 +296,38 @@ async def test_requests_sent_at_the_pace_never_wait_on_the_wire() -> None:
         assert isinstance(limiter.windows, LocalWindows)
         assert limiter.windows.sent_now(5, 5 / (5 * limiter.safety)) == 0.0  # as `sending`
     assert limiter.windows.sent_now(5, limiter.interval * 5) > 0  # the window is full now
+
+
+async def test_a_refused_paced_request_leaves_more_room_on_the_wire() -> None:
+    """Ten requests a second: sends spaced just over the margin pass the check; after the
+    server refused one anyway (they reached it later than they left), the same spacing
+    waits, and the room grows no further than its cap."""
+    now = [0.0]
+    limiter = RateLimiter("jittery", rpm=600, clock=lambda: now[0])
+    check = limiter.send_check
+    assert check is not None
+    count, window = check
+    assert (count, window) == (10, pytest.approx(1 / 0.97))
+    spacing = (window + 0.01) / count
+    windows = limiter.windows
+    assert isinstance(windows, LocalWindows)
+    for n in range(count + 1):
+        now[0] = n * spacing
+        assert windows.sent_now(count, window) == 0.0  # at this spacing nothing waits
+
+    await limiter.refused(0.0)
+    check = limiter.send_check
+    assert check is not None and check[1] > window + 0.01
+    waits = []
+    for n in range(count + 1, 2 * count + 2):
+        now[0] = n * spacing
+        waits.append(windows.sent_now(*check))
+    assert any(wait > 0 for wait in waits)  # the same spacing is now held back
+
+    for _ in range(50):
+        await limiter.refused(0.0)
+    widest = limiter.send_check
+    assert widest is not None and widest[1] == pytest.approx(window + LATE_CAP)
 
 
 async def test_the_probes_request_counts_toward_the_pace_it_tells() -> None:

@@ -650,7 +650,7 @@ class OpenAIClient:
                 rate_limited = getattr(error, "status_code", None) == 429
                 if rate_limited:  # not billed; everyone waits, not just this call
                     await limiter.refund(permit)
-                    await limiter.pause(wait)
+                    await limiter.refused(wait)
                 elif (breaker.failure() or breaker.is_open) and can_fall_back:
                     raise self._exhausted(error, attempt, model) from None  # move on
                 if watch.tokens > streamed:  # listeners saw part of a reply: it starts over

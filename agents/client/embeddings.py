@@ -147,7 +147,7 @@ class ClientEmbedder:
                 wait = self.retry.delay(attempt, error)
                 if getattr(error, "status_code", None) == 429:  # not billed; everyone waits
                     await limiter.refund(permit)
-                    await limiter.pause(wait)
+                    await limiter.refused(wait)
                 elif breaker.failure() or breaker.is_open:
                     raise client._exhausted(error, attempt, self.model) from None
                 elapsed = time.monotonic() - started

@@ -37,6 +37,11 @@ __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"
 
 log = logging.getLogger("copydesk.limiter")
 
+LATE_STEP = 0.025
+"""Seconds the send check's window grows by each time the server refuses a paced request."""
+LATE_CAP = 0.15
+"""The most it grows: at 8 requests/s about 13 % of the budget."""
+
 
 class Priority(IntEnum):
     """Who goes first when calls wait (lower first)."""
@@ -149,6 +154,9 @@ class RateLimiter:
         self.probe_wait = probe_wait
         self._heard = rpm is not None or tpm is not None or probe_wait <= 0  # no probe
         self._probe_since: float | None = None
+        self._late_allowance = 0.0
+        """Seconds added to the send check's window after the server refused a paced request:
+        what this machine's scheduling and network add between a send and its arrival."""
 
     @property
     def interval(self) -> float:
@@ -209,6 +217,24 @@ class RateLimiter:
             await self.windows.hold_until(time.monotonic() + seconds)
         self._kick()
 
+    async def refused(self, seconds: float) -> None:
+        """The server answered 429 although the calls were paced: hold every call for
+        `seconds`, and from now on leave more room on actual sends (requests reach the server
+        later than they leave here, by more than the `safety` margin allows)."""
+        self._late_allowance = min(self._late_allowance + LATE_STEP, LATE_CAP)
+        await self.pause(seconds)
+
+    @property
+    def send_check(self) -> tuple[int, float] | None:
+        """`(count, window)`: at most `count` requests go on the wire in `window` seconds
+        (None below one request a second: pacing alone keeps those apart)."""
+        if not self.rpm or self.rpm < 60:
+            return None
+        per_second = self.rpm / 60
+        count = int(per_second)
+        # the slots' margin on actual sends, plus what late arrivals have shown is needed
+        return count, count / (per_second * self.safety) + self._late_allowance
+
     async def sending(self) -> None:
         """Called as a request goes on the wire: wait while a provider window's worth of
         requests went within that window (plus the `safety` margin), in every process sharing
@@ -219,11 +245,10 @@ class RateLimiter:
         provider counting requests in a sliding window would refuse the last of them. The
         check is on actual send times, so it only waits when pacing was undone that way.
         """
-        if not self.rpm or self.rpm < 60:
+        check = self.send_check
+        if check is None:
             return
-        per_second = self.rpm / 60
-        count = int(per_second)
-        window = count / (per_second * self.safety)  # the slots' margin, on actual sends
+        count, window = check
         wait = await self.windows.sent(count, window)
         while wait > 0:  # a timed wait on the budget's clock, not on an event
             await asyncio.sleep(wait)
