@@ -3,6 +3,9 @@ connection, and the openai SDK's error types for the retry logic above it."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import openai
 import pytest
@@ -13,7 +16,8 @@ from agents.client import OpenAIClient
 from agents.client.retry import RetryPolicy
 from agents.client.wire import ChatCompletionsWire
 from agents.verdict import Verdict
-from tests.fakes import FakeOpenAIServer, Fault
+from tests.fakes import FakeOpenAIServer, Fault, Reply
+from tests.fakes.openai_server import LlamaCppQuirks
 from tests.fakes.writing import EditorialResponder
 
 PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters", name="copydesk")]
@@ -114,3 +118,53 @@ async def test_streamed_replies_end_at_done_and_keep_the_connection(
             assert any(c.get("usage") for c in chunks)
     assert all(texts)
     assert fake_server.connections_opened == 1
+
+
+WORDS = " ".join(f"word{n}" for n in range(40))
+
+
+async def _chunks_of(fake_server: FakeOpenAIServer, *, settle: float) -> list[dict[str, Any]]:
+    """One streamed reply's chunks as the wire hands them on, read `settle` seconds after the
+    response began (0: as they come)."""
+    fake_server.responder = lambda body: Reply(content=WORDS)
+    async with httpx.AsyncClient() as http:
+        wire = ChatCompletionsWire(http, fake_server.base_url, "k")
+        stream = await wire.create(
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        await asyncio.sleep(settle)
+        return [chunk async for chunk in stream]
+
+
+def _content(chunks: list[dict[str, Any]]) -> list[str]:
+    return [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
+
+
+async def test_text_that_arrived_together_is_handed_on_as_one_chunk(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """The server sent a word per event; read after the whole body arrived, the role and
+    every word come as one chunk, then the finish reason and the usage as they were."""
+    chunks = await _chunks_of(fake_server, settle=0.5)
+    assert "".join(_content(chunks)) == WORDS
+    assert len(chunks) < 40
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+async def test_text_that_arrives_word_by_word_still_streams(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """With time between the server's events (a model generating), they are handed on as
+    they come: the text arrives in many pieces, in order, and whole."""
+    fake_server.llama_cpp = LlamaCppQuirks(
+        refuse_json_schema=False, cut_on_concurrent=False, chunk_delay=0.02
+    )
+    chunks = await _chunks_of(fake_server, settle=0.0)
+    pieces = [piece for piece in _content(chunks) if piece]
+    assert "".join(pieces) == WORDS
+    assert len(pieces) > 10

@@ -26,8 +26,10 @@ the SDK's parsing helpers).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -158,37 +160,138 @@ class ChunkStream:
 
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         request = self.response.request
-        done = finished = said = False
-        arguments: dict[int, str] = {}  # each tool call's arguments so far
+        reading = _Reading(request)
+        batches = _line_batches(self.response)
         try:
-            async for line in self.response.aiter_lines():
-                if done or not line.startswith("data:"):
-                    continue  # comments, blank lines; after [DONE], the body is read to its
-                    # end so the connection goes back to the pool instead of being closed
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    done = True
-                    continue
-                chunk = json.loads(data)
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    error = chunk["error"]
-                    message = error.get("message") if isinstance(error, dict) else str(error)
-                    raise openai.APIError(str(message or "error in stream"), request, body=chunk)
-                _gather_arguments(chunk, arguments)
-                if _finishes(chunk):
-                    finished = True
-                    if any(not _complete_json(text) for text in arguments.values()):
-                        _mark_length(chunk)
-                said = True
-                yield chunk
+            async with contextlib.aclosing(batches):
+                async for lines in batches:
+                    chunks = [chunk for line in lines if (chunk := reading.chunk(line))]
+                    for chunk in _joined(chunks):
+                        yield chunk
         except httpx.TimeoutException as error:
             raise openai.APITimeoutError(request=request) from error
         except httpx.TransportError as error:
             raise openai.APIConnectionError(request=request) from error
         finally:
             await self.response.aclose()
-        if not done or (said and not finished):  # nothing then [DONE] is an empty reply,
-            raise StreamCut(request, finished=finished, done=done)  # which the client handles
+        reading.check_complete()
+
+
+class _Reading:
+    """What a stream has said so far: its chunks' finish reasons, tool-call arguments and end
+    marker."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.done = self.finished = self.said = False
+        self.arguments: dict[int, str] = {}  # each tool call's arguments so far
+
+    def chunk(self, line: str) -> dict[str, Any] | None:
+        """The chunk of one `data:` line; None for anything else."""
+        if self.done or not line.startswith("data:"):
+            return None  # comments, blank lines; after [DONE], the body is read to its end
+            # so the connection goes back to the pool instead of being closed
+        data = line[5:].strip()
+        if data == "[DONE]":
+            self.done = True
+            return None
+        chunk: dict[str, Any] = json.loads(data)
+        if isinstance(chunk, dict) and chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise openai.APIError(str(message or "error in stream"), self.request, body=chunk)
+        _gather_arguments(chunk, self.arguments)
+        if _finishes(chunk):
+            self.finished = True
+            if any(not _complete_json(text) for text in self.arguments.values()):
+                _mark_length(chunk)
+        self.said = True
+        return chunk
+
+    def check_complete(self) -> None:
+        """Raise `StreamCut` unless the stream ended as a reply does (nothing then `[DONE]`
+        is an empty reply, which the client handles)."""
+        if not self.done or (self.said and not self.finished):
+            raise StreamCut(self.request, finished=self.finished, done=self.done)
+
+
+async def _line_batches(response: Any) -> AsyncGenerator[list[str], None]:
+    """The body's lines, each time with every line that has arrived by then.
+
+    A task reads the lines as they come; each step hands on all that it read meanwhile (the
+    lines of one network read come out of httpx one by one without waiting, so the task
+    reads them all before the caller runs again)."""
+    arrived: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+
+    async def read() -> None:
+        try:
+            async for line in response.aiter_lines():
+                arrived.put_nowait(line)
+        except Exception as error:  # handed to the caller, raised there
+            arrived.put_nowait(error)
+        else:
+            arrived.put_nowait(None)
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            items = [await arrived.get()]
+            while not arrived.empty():
+                items.append(arrived.get_nowait())
+            lines = [item for item in items if isinstance(item, str)]
+            if lines:
+                yield lines
+            last = items[-1]
+            if isinstance(last, BaseException):
+                raise last
+            if last is None:
+                return
+    finally:
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+def _joined(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`chunks` with each run of plain text deltas that arrived together as one chunk.
+
+    A server writes a token per event; what one read of the network brought is shown at
+    once anyway, and every chunk costs a pass through langchain's callbacks, LangGraph's
+    message stream and the listeners (most of a call's CPU when replies arrive faster than
+    they are read). Role, tool-call, finish and usage chunks are kept as they are."""
+    if len(chunks) < 2:
+        return chunks
+    joined: list[dict[str, Any]] = []
+    for chunk in chunks:
+        text = _text_delta(chunk)
+        last = joined[-1] if joined else None
+        if (
+            text is not None
+            and last is not None
+            and _text_delta(last) is not None
+            and "role" not in chunk["choices"][0]["delta"]
+        ):
+            last["choices"][0]["delta"]["content"] += text
+            continue
+        joined.append(chunk)
+    return joined
+
+
+def _text_delta(chunk: Any) -> str | None:
+    """The text of a chunk that carries only text (one choice, no finish, no log-probs, no
+    usage, no tool calls), else None."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not isinstance(choices, list) or len(choices) != 1 or chunk.get("usage"):
+        return None
+    choice = choices[0]
+    if not isinstance(choice, dict) or choice.get("finish_reason") or choice.get("logprobs"):
+        return None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict) or not delta.keys() <= {"role", "content", "refusal"}:
+        return None
+    content = delta.get("content")
+    return content if isinstance(content, str) and delta.get("refusal") is None else None
 
 
 def _gather_arguments(chunk: Any, arguments: dict[int, str]) -> None:
