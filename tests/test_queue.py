@@ -444,8 +444,9 @@ def test_three_workers_share_the_budget_with_almost_no_429s(
     calls = len(fake_server.chat_requests())
     assert calls >= 120  # 30 threads x (2 drafts + 2 verdicts), plus any retries
     # Without the shared budget three workers at 8/s each would see about two in three
-    # refused. A couple may still be: the fake server timestamps arrivals in the pytest
-    # process, whose threads a loaded 2-core machine schedules tens of ms late.
+    # refused. A couple may still be: the server counts kernel arrival times, and on a loaded
+    # 2-core machine a worker's request can leave tens of ms after its send check (CI saw 2
+    # of 122); the limiter widens its check after such a refusal.
     assert fake_server.rejected_429 <= max(2, calls // 50), (fake_server.rejected_429, calls)
     served = {log.text().count("approved") for log in workers}
     assert all(n > 0 for n in served), "every worker took part"
