@@ -36,8 +36,14 @@ class Ruling(BaseModel):
     decision: Literal["approve", "revise"] = Field(
         description="approve when the draft should stand as it is, else revise"
     )
-    changes: list[str] = Field(description="what the writer must change, most important first")
-    summary: str = Field(description="one or two sentences on which arguments won and why")
+    changes: list[str] = Field(
+        description="what the writer must change, most important first",
+        json_schema_extra={"maxItems": 5, "items": {"type": "string", "maxLength": 240}},
+    )
+    summary: str = Field(
+        description="one or two sentences on which arguments won and why",
+        json_schema_extra={"maxLength": 300},
+    )
 
 
 class SpeakerChoice(BaseModel):
@@ -46,7 +52,9 @@ class SpeakerChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     next_speaker: str = Field(description="exactly one of the participants' names")
-    reason: str = Field(description="why this participant should speak now")
+    reason: str = Field(
+        description="why this participant should speak now", json_schema_extra={"maxLength": 200}
+    )
 
 
 @functools.cache

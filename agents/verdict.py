@@ -1,4 +1,11 @@
-"""The editor's typed verdict. Decisions come from this structure, never from sentinel text."""
+"""The editor's typed verdict. Decisions come from this structure, never from sentinel text.
+
+Lists and texts carry `maxItems`/`maxLength` in their JSON schema only (not checked here): a
+server that constrains its output with a grammar (llama.cpp, Ollama, vLLM) then has to close
+each field, where a small model otherwise writes a summary until the output cap cuts it.
+OpenAI's strict schemas do not take them, so the client leaves them out there
+(`agents.client.typed.typed_tool`).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,13 @@ class Issue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     severity: Literal["minor", "major"] = Field(description="major blocks approval; minor does not")
-    quote: str = Field(description="the exact passage of the draft the issue concerns")
-    comment: str = Field(description="what is wrong and what to change")
+    quote: str = Field(
+        description="the exact passage of the draft the issue concerns",
+        json_schema_extra={"maxLength": 160},
+    )
+    comment: str = Field(
+        description="what is wrong and what to change", json_schema_extra={"maxLength": 240}
+    )
 
 
 class Verdict(BaseModel):
@@ -27,8 +39,13 @@ class Verdict(BaseModel):
     decision: Literal["approve", "revise"] = Field(
         description="approve when no major issue is left, else revise"
     )
-    issues: list[Issue] = Field(description="every issue found, major first")
-    summary: str = Field(description="one or two sentences on the draft as a whole")
+    issues: list[Issue] = Field(
+        description="every issue found, major first", json_schema_extra={"maxItems": 5}
+    )
+    summary: str = Field(
+        description="one or two sentences on the draft as a whole",
+        json_schema_extra={"maxLength": 300},
+    )
 
     def as_text(self) -> str:
         """The verdict as the editor's message in the conversation."""

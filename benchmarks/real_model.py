@@ -80,7 +80,7 @@ async def measure(
             result = await manager.run(name, topic=TOPIC)
         outcome = f"{result.status} ({result.rounds} rounds)"
     except Exception as error:  # a benchmark reports a failure, it does not hide it
-        outcome, result = f"failed: {type(error).__name__}: {str(error)[:80]}", None
+        outcome, result = f"failed: {type(error).__name__}: {error}", None
     finally:
         logging.getLogger("copydesk").removeHandler(lessons)
     usage = result.usage["total"] if result else {}

@@ -24,7 +24,9 @@ from agents import Settings
 from agents.client import OpenAIClient
 from agents.client.capabilities import CapabilityBook, context_limit_in
 from agents.client.shaping import alternate, fit_to_context, output_params
+from agents.client.typed import typed_tool
 from agents.errors import ModelUnavailableError
+from agents.roles import Ruling, choice_schema
 from agents.verdict import Verdict
 from graphs.manager import ConversationManager
 from graphs.registry import TOPOLOGIES
@@ -127,6 +129,26 @@ async def test_a_tool_call_cut_at_the_cap_is_asked_again_with_room(
     assert typed.value.summary == summary  # the whole reply, not a closed-up cut one
     assert [b["max_tokens"] for b in bodies] == [30, 60]
     assert "cut at the output cap (30 tokens)" in caplog.text
+
+
+async def test_typed_fields_are_bounded_for_grammar_servers_and_not_for_openai() -> None:
+    """A llama.cpp-like server gets the verdict's lists and texts bounded (its grammar then
+    closes a summary that a small model would write on until the cap cut it, as Gemma 3 270M
+    did); OpenAI's strict schema gets no length bounds, which it refuses."""
+    with _llama() as server:
+        async with OpenAIClient(
+            base_url=server.base_url, api_key=SecretStr("k"), structured_output="function_calling"
+        ) as client:
+            typed = await client.structured(VERDICT_PROMPT, Verdict)
+        [body] = [r.body or {} for r in server.chat_requests()]
+    assert isinstance(typed.value, Verdict)
+    sent = body["tools"][0]["function"]["parameters"]["properties"]
+    assert sent["summary"]["maxLength"] == 300 and sent["issues"]["maxItems"] == 5
+    assert sent["issues"]["items"]["properties"]["quote"]["maxLength"] == 160
+    for schema in (Verdict, Ruling, choice_schema(("writer", "editor"))):
+        unbounded = json.dumps(typed_tool(schema, bounded=False))
+        assert "maxLength" not in unbounded and "maxItems" not in unbounded
+        assert "maxLength" in json.dumps(typed_tool(schema, bounded=True))
 
 
 async def test_no_usage_in_streams_is_estimated_and_the_token_budget_holds(

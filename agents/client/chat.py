@@ -32,7 +32,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import merge_configs
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -57,6 +56,7 @@ from agents.client.typed import (
     cut_at_cap,
     json_text,
     problem_of,
+    typed_tool,
     was_cut,
 )
 from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
@@ -547,7 +547,7 @@ class OpenAIClient:
     def _tool(self, schema: type[BaseModel]) -> dict[str, Any]:
         tool = self._tools.get(schema)
         if tool is None:  # building a JSON schema costs ~1.5 ms: once per schema, not per call
-            tool = self._tools[schema] = convert_to_openai_tool(schema, strict=True)
+            tool = self._tools[schema] = typed_tool(schema, bounded=not self._is_openai)
         return tool
 
     def _typed(

@@ -16,12 +16,41 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agents.client.capabilities import StructuredMode
 
-__all__ = ["ask_for_json", "bind_typed", "cut_at_cap", "json_text", "problem_of", "was_cut"]
+__all__ = [
+    "ask_for_json",
+    "bind_typed",
+    "cut_at_cap",
+    "json_text",
+    "problem_of",
+    "typed_tool",
+    "was_cut",
+]
+
+_BOUNDS = frozenset({"maxLength", "maxItems"})
+
+
+def typed_tool(schema: type[BaseModel], *, bounded: bool) -> dict[str, Any]:
+    """The strict tool (name, description, JSON schema) of `schema`.
+
+    With `bounded`, the schema keeps the `maxLength`/`maxItems` its fields declare, which a
+    grammar-constrained server enforces; without, they are left out (OpenAI's strict subset
+    refuses length constraints)."""
+    tool = convert_to_openai_tool(schema, strict=True)
+    return tool if bounded else _without_bounds(tool)
+
+
+def _without_bounds(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_bounds(v) for k, v in node.items() if k not in _BOUNDS}
+    if isinstance(node, list):
+        return [_without_bounds(item) for item in node]
+    return node
 
 
 def bind_typed(
