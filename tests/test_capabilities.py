@@ -24,7 +24,7 @@ from agents import Settings
 from agents.client import OpenAIClient
 from agents.client.capabilities import CapabilityBook, context_limit_in
 from agents.client.shaping import alternate, fit_to_context, output_params
-from agents.client.typed import typed_tool
+from agents.client.typed import TYPED_MIN_CAP, typed_tool
 from agents.errors import ModelUnavailableError
 from agents.roles import Ruling, choice_schema
 from agents.verdict import Verdict
@@ -121,14 +121,37 @@ async def test_a_tool_call_cut_at_the_cap_is_asked_again_with_room(
             base_url=server.base_url,
             api_key=SecretStr("k"),
             structured_output="function_calling",
-            max_output_tokens=30,
         ) as client:
             config = {"callbacks": [TokenListener()]} if stream else None
-            typed = await client.structured(VERDICT_PROMPT, Verdict, config=config)
+            typed = await client.structured(
+                VERDICT_PROMPT, Verdict, config=config, params={"max_tokens": 30}
+            )
         bodies = [r.body or {} for r in server.chat_requests()]
     assert typed.value.summary == summary  # the whole reply, not a closed-up cut one
     assert [b["max_tokens"] for b in bodies] == [30, 60]
     assert "cut at the output cap (30 tokens)" in caplog.text
+
+
+async def test_a_typed_reply_gets_room_under_a_cap_meant_for_short_prose() -> None:
+    """A client capped at 30 tokens for its drafts still asks a verdict with room for one:
+    a cut typed reply would only be thrown away and asked again."""
+    summary = "The draft makes its case for street trees with shade, cooler air and calm. " * 2
+    verdict = {"decision": "approve", "issues": [], "summary": summary}
+    with _llama() as server:
+        server.responder = lambda body: Reply(
+            tool_calls=[{"name": "Verdict", "arguments": json.dumps(verdict)}]
+        )
+        async with OpenAIClient(
+            base_url=server.base_url,
+            api_key=SecretStr("k"),
+            structured_output="function_calling",
+            max_output_tokens=30,
+        ) as client:
+            typed = await client.structured(VERDICT_PROMPT, Verdict)
+            await client.complete(VERDICT_PROMPT)  # a draft: the client's own cap
+        bodies = [r.body or {} for r in server.chat_requests()]
+    assert typed.value.summary == summary
+    assert [b["max_tokens"] for b in bodies] == [TYPED_MIN_CAP, 30]  # one verdict request
 
 
 async def test_typed_fields_are_bounded_for_grammar_servers_and_not_for_openai() -> None:

@@ -56,6 +56,7 @@ from agents.client.typed import (
     cut_at_cap,
     json_text,
     problem_of,
+    typed_cap,
     typed_tool,
     was_cut,
 )
@@ -431,7 +432,7 @@ class OpenAIClient:
         conversation = list(messages)
         total = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
         problem = ""
-        cap = int((params or {}).get("max_tokens") or self.max_output_tokens or 0) or None
+        cap = int((params or {}).get("max_tokens") or 0) or typed_cap(self.max_output_tokens)
         repairs = lessons = 0
         while repairs <= self.max_repairs:
             caps = self.capabilities.of(self.endpoint, self.model)

@@ -28,11 +28,22 @@ __all__ = [
     "cut_at_cap",
     "json_text",
     "problem_of",
+    "typed_cap",
     "typed_tool",
     "was_cut",
 ]
 
 _BOUNDS = frozenset({"maxLength", "maxItems"})
+
+TYPED_MIN_CAP = 384
+"""The least output cap a typed reply starts with when its prompt sets none: a cut typed
+reply is thrown away and asked for again, so a cap chosen for short prose (the real-model
+tier's 160) would only buy repairs. A verdict with a few issues takes 150-300 tokens."""
+
+
+def typed_cap(output_cap: int | None) -> int | None:
+    """The output cap of a typed reply under the client's `output_cap` (None: no cap)."""
+    return max(output_cap, TYPED_MIN_CAP) if output_cap else None
 
 
 def typed_tool(schema: type[BaseModel], *, bounded: bool) -> dict[str, Any]:
