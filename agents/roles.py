@@ -38,11 +38,11 @@ class Ruling(BaseModel):
     )
     changes: list[str] = Field(
         description="what the writer must change, most important first",
-        json_schema_extra={"maxItems": 5, "items": {"type": "string", "maxLength": 240}},
+        json_schema_extra={"maxItems": 3, "items": {"type": "string", "maxLength": 160}},
     )
     summary: str = Field(
         description="one or two sentences on which arguments won and why",
-        json_schema_extra={"maxLength": 300},
+        json_schema_extra={"maxLength": 200},
     )
 
 
@@ -53,7 +53,7 @@ class SpeakerChoice(BaseModel):
 
     next_speaker: str = Field(description="exactly one of the participants' names")
     reason: str = Field(
-        description="why this participant should speak now", json_schema_extra={"maxLength": 200}
+        description="why this participant should speak now", json_schema_extra={"maxLength": 160}
     )
 
 

@@ -3,8 +3,10 @@
 Lists and texts carry `maxItems`/`maxLength` in their JSON schema only (not checked here): a
 server that constrains its output with a grammar (llama.cpp, Ollama, vLLM) then has to close
 each field, where a small model otherwise writes a summary until the output cap cuts it.
-OpenAI's strict schemas do not take them, so the client leaves them out there
-(`agents.client.typed.typed_tool`).
+The longest verdict they allow is ~1,200 characters, and under a grammar a small model may
+write a token per character (Gemma 3 270M did): that fits the cap of a typed reply's third
+attempt (384, 768, 1,536 tokens). OpenAI's strict schemas do not take them, so the client
+leaves them out there (`agents.client.typed.typed_tool`).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ class Issue(BaseModel):
     severity: Literal["minor", "major"] = Field(description="major blocks approval; minor does not")
     quote: str = Field(
         description="the exact passage of the draft the issue concerns",
-        json_schema_extra={"maxLength": 160},
+        json_schema_extra={"maxLength": 100},
     )
     comment: str = Field(
-        description="what is wrong and what to change", json_schema_extra={"maxLength": 240}
+        description="what is wrong and what to change", json_schema_extra={"maxLength": 160}
     )
 
 
@@ -40,11 +42,11 @@ class Verdict(BaseModel):
         description="approve when no major issue is left, else revise"
     )
     issues: list[Issue] = Field(
-        description="every issue found, major first", json_schema_extra={"maxItems": 5}
+        description="every issue found, major first", json_schema_extra={"maxItems": 3}
     )
     summary: str = Field(
         description="one or two sentences on the draft as a whole",
-        json_schema_extra={"maxLength": 300},
+        json_schema_extra={"maxLength": 200},
     )
 
     def as_text(self) -> str:

@@ -166,8 +166,8 @@ async def test_typed_fields_are_bounded_for_grammar_servers_and_not_for_openai()
         [body] = [r.body or {} for r in server.chat_requests()]
     assert isinstance(typed.value, Verdict)
     sent = body["tools"][0]["function"]["parameters"]["properties"]
-    assert sent["summary"]["maxLength"] == 300 and sent["issues"]["maxItems"] == 5
-    assert sent["issues"]["items"]["properties"]["quote"]["maxLength"] == 160
+    assert sent["summary"]["maxLength"] == 200 and sent["issues"]["maxItems"] == 3
+    assert sent["issues"]["items"]["properties"]["quote"]["maxLength"] == 100
     for schema in (Verdict, Ruling, choice_schema(("writer", "editor"))):
         unbounded = json.dumps(typed_tool(schema, bounded=False))
         assert "maxLength" not in unbounded and "maxItems" not in unbounded

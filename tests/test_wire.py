@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from agents.client import OpenAIClient
 from agents.client.retry import RetryPolicy
-from agents.client.wire import ChatCompletionsWire
+from agents.client.wire import ChatCompletionsWire, StreamCut
 from agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.openai_server import LlamaCppQuirks
@@ -168,3 +168,29 @@ async def test_text_that_arrives_word_by_word_still_streams(
     pieces = [piece for piece in _content(chunks) if piece]
     assert "".join(pieces) == WORDS
     assert len(pieces) > 10
+
+
+@pytest.mark.parametrize(("cap", "cut"), [(384, True), (8, False)])
+async def test_a_tool_call_ended_far_below_the_cap_is_a_cut_stream(
+    fake_server: FakeOpenAIServer, cap: int, cut: bool
+) -> None:
+    """llama.cpp ends a running tool call with its usual finish reason when another request
+    interrupts it: arguments that stop far below the cap are a cut stream (retried, and
+    taught as one-at-a-time when our calls overlapped), not a reply cut at the cap (which is
+    asked again with twice the cap)."""
+    partial = '{"decision": "approve", "issues": [], "summ'
+    fake_server.responder = lambda body: Reply(
+        tool_calls=[{"name": "Verdict", "arguments": partial}]
+    )
+    async with httpx.AsyncClient() as http:
+        wire = ChatCompletionsWire(http, fake_server.base_url, "k")
+        stream = await wire.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True, max_tokens=cap
+        )
+        if cut:
+            with pytest.raises(StreamCut, match="far below the output cap"):
+                _ = [chunk async for chunk in stream]
+            return
+        chunks = [chunk async for chunk in stream]
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    assert finishes[-1] == "length"  # at the cap: asked again with room

@@ -56,8 +56,10 @@ class StreamCut(openai.APIConnectionError):
     stream when a second request preempts it. A cut reply is never a reply: it is retried
     like a dropped connection."""
 
-    def __init__(self, request: Any, *, finished: bool, done: bool) -> None:
-        self.missing = " and ".join(
+    def __init__(
+        self, request: Any, *, finished: bool, done: bool, missing: str | None = None
+    ) -> None:
+        self.missing = missing or " and ".join(
             what
             for what, seen in (("no finish reason", finished), ("no [DONE] marker", done))
             if not seen
@@ -96,7 +98,8 @@ class ChatCompletionsWire:
         response = await self.send(payload)
         if not payload.get("stream"):
             return _marked_if_cut(await _json_of(response))
-        return ChunkStream(response)
+        cap = payload.get("max_tokens") or payload.get("max_completion_tokens")
+        return ChunkStream(response, cap=cap if isinstance(cap, int) else None)
 
     async def send(self, payload: Mapping[str, Any]) -> Any:
         """Send the request; an error status is raised as the openai SDK would raise it."""
@@ -141,8 +144,9 @@ class NoSyncCalls:
 class ChunkStream:
     """The server-sent events of a streamed reply, each `data:` line as one dict."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, *, cap: int | None = None) -> None:
         self.response: Any = response
+        self.cap = cap
 
     async def __aenter__(self) -> ChunkStream:
         return self
@@ -160,7 +164,7 @@ class ChunkStream:
 
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
         request = self.response.request
-        reading = _Reading(request)
+        reading = _Reading(request, self.cap)
         batches = _line_batches(self.response)
         try:
             async with contextlib.aclosing(batches):
@@ -181,10 +185,12 @@ class _Reading:
     """What a stream has said so far: its chunks' finish reasons, tool-call arguments and end
     marker."""
 
-    def __init__(self, request: Any) -> None:
+    def __init__(self, request: Any, cap: int | None = None) -> None:
         self.request = request
-        self.done = self.finished = self.said = False
+        self.cap = cap
+        self.done = self.finished = self.said = self.ended_early = False
         self.arguments: dict[int, str] = {}  # each tool call's arguments so far
+        self.pieces = 0  # chunks that carried tool-call arguments (a token each on llama.cpp)
 
     def chunk(self, line: str) -> dict[str, Any] | None:
         """The chunk of one `data:` line; None for anything else."""
@@ -200,17 +206,36 @@ class _Reading:
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
             raise openai.APIError(str(message or "error in stream"), self.request, body=chunk)
-        _gather_arguments(chunk, self.arguments)
+        self.pieces += _gather_arguments(chunk, self.arguments)
         if _finishes(chunk):
             self.finished = True
             if any(not _complete_json(text) for text in self.arguments.values()):
-                _mark_length(chunk)
+                if self._far_below_cap():
+                    self.ended_early = True
+                else:
+                    _mark_length(chunk)
         self.said = True
         return chunk
+
+    def _far_below_cap(self) -> bool:
+        """True when the incomplete tool call is too short to have reached the output cap:
+        the server ended it for another reason (llama.cpp ends a running stream with its
+        usual finish reason when another request interrupts it)."""
+        if not self.cap:
+            return False
+        written = max(self.pieces, sum(len(text) for text in self.arguments.values()) // 4)
+        return written < self.cap // 2
 
     def check_complete(self) -> None:
         """Raise `StreamCut` unless the stream ended as a reply does (nothing then `[DONE]`
         is an empty reply, which the client handles)."""
+        if self.ended_early:
+            raise StreamCut(
+                self.request,
+                finished=True,
+                done=self.done,
+                missing="a tool call's arguments, ended far below the output cap",
+            )
         if not self.done or (self.said and not self.finished):
             raise StreamCut(self.request, finished=self.finished, done=self.done)
 
@@ -294,8 +319,10 @@ def _text_delta(chunk: Any) -> str | None:
     return content if isinstance(content, str) and delta.get("refusal") is None else None
 
 
-def _gather_arguments(chunk: Any, arguments: dict[int, str]) -> None:
-    """Add the tool-call argument fragments of a stream chunk to `arguments` (by index)."""
+def _gather_arguments(chunk: Any, arguments: dict[int, str]) -> int:
+    """Add the tool-call argument fragments of a stream chunk to `arguments` (by index);
+    return how many there were."""
+    found = 0
     for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
         for call in (delta or {}).get("tool_calls") or ():
@@ -304,6 +331,8 @@ def _gather_arguments(chunk: Any, arguments: dict[int, str]) -> None:
             if isinstance(piece, str):
                 index = call.get("index", 0)
                 arguments[index] = arguments.get(index, "") + piece
+                found += 1
+    return found
 
 
 def _complete_json(text: str) -> bool:
