@@ -170,9 +170,10 @@ async def test_text_that_arrives_word_by_word_still_streams(
     assert len(pieces) > 10
 
 
+@pytest.mark.parametrize("stream", [True, False])
 @pytest.mark.parametrize(("cap", "cut"), [(384, True), (8, False)])
 async def test_a_tool_call_ended_far_below_the_cap_is_a_cut_stream(
-    fake_server: FakeOpenAIServer, cap: int, cut: bool
+    fake_server: FakeOpenAIServer, cap: int, cut: bool, stream: bool
 ) -> None:
     """llama.cpp ends a running tool call with its usual finish reason when another request
     interrupts it: arguments that stop far below the cap are a cut stream (retried, and
@@ -184,13 +185,18 @@ async def test_a_tool_call_ended_far_below_the_cap_is_a_cut_stream(
     )
     async with httpx.AsyncClient() as http:
         wire = ChatCompletionsWire(http, fake_server.base_url, "k")
-        stream = await wire.create(
-            model="m", messages=[{"role": "user", "content": "hi"}], stream=True, max_tokens=cap
-        )
+        request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+        async def finish_reasons() -> list[str | None]:
+            if not stream:
+                reply = await wire.create(**request, max_tokens=cap)
+                return [choice["finish_reason"] for choice in reply["choices"]]
+            chunks = wire.create(**request, stream=True, max_tokens=cap)
+            return [c["choices"][0]["finish_reason"] async for c in await chunks if c["choices"]]
+
         if cut:
             with pytest.raises(StreamCut, match="far below the output cap"):
-                _ = [chunk async for chunk in stream]
+                await finish_reasons()
             return
-        chunks = [chunk async for chunk in stream]
-    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+        finishes = await finish_reasons()
     assert finishes[-1] == "length"  # at the cap: asked again with room

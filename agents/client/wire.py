@@ -38,6 +38,7 @@ import openai
 
 __all__ = ["ChatCompletionsWire", "NoSyncCalls", "StreamCut"]
 
+_ENDED_EARLY = "a tool call's arguments, ended far below the output cap"
 _NOT_BODY = frozenset({"extra_body", "extra_headers", "extra_query", "timeout"})
 _STATUS_ERRORS: Mapping[int, type[openai.APIStatusError]] = {
     400: openai.BadRequestError,
@@ -97,9 +98,8 @@ class ChatCompletionsWire:
         """POST one request: a dict reply, or an async stream of dict chunks for `stream`."""
         response = await self.send(payload)
         if not payload.get("stream"):
-            return _marked_if_cut(await _json_of(response))
-        cap = payload.get("max_tokens") or payload.get("max_completion_tokens")
-        return ChunkStream(response, cap=cap if isinstance(cap, int) else None)
+            return _marked_if_cut(await _json_of(response), _cap_of(payload), response.request)
+        return ChunkStream(response, cap=_cap_of(payload))
 
     async def send(self, payload: Mapping[str, Any]) -> Any:
         """Send the request; an error status is raised as the openai SDK would raise it."""
@@ -218,13 +218,9 @@ class _Reading:
         return chunk
 
     def _far_below_cap(self) -> bool:
-        """True when the incomplete tool call is too short to have reached the output cap:
-        the server ended it for another reason (llama.cpp ends a running stream with its
-        usual finish reason when another request interrupts it)."""
-        if not self.cap:
-            return False
+        """True when the incomplete tool call is too short to have reached the output cap."""
         written = max(self.pieces, sum(len(text) for text in self.arguments.values()) // 4)
-        return written < self.cap // 2
+        return _far_below(self.cap, written)
 
     def check_complete(self) -> None:
         """Raise `StreamCut` unless the stream ended as a reply does (nothing then `[DONE]`
@@ -234,7 +230,7 @@ class _Reading:
                 self.request,
                 finished=True,
                 done=self.done,
-                missing="a tool call's arguments, ended far below the output cap",
+                missing=_ENDED_EARLY,
             )
         if not self.done or (self.said and not self.finished):
             raise StreamCut(self.request, finished=self.finished, done=self.done)
@@ -350,14 +346,35 @@ def _mark_length(chunk: dict[str, Any]) -> None:
             choice["finish_reason"] = "length"
 
 
-def _marked_if_cut(reply: Any) -> Any:
-    """A whole reply, its finish reason `length` where a tool call's arguments are cut."""
+def _cap_of(payload: Mapping[str, Any]) -> int | None:
+    """The output cap a request sent, if any."""
+    cap = payload.get("max_tokens") or payload.get("max_completion_tokens")
+    return cap if isinstance(cap, int) else None
+
+
+def _far_below(cap: int | None, written: int) -> bool:
+    """True when `written` tokens of an incomplete tool call are too few to have reached
+    the output `cap`: the server ended it for another reason (llama.cpp ends a running call
+    with its usual finish reason when another request interrupts it)."""
+    return bool(cap) and written < (cap or 0) // 2
+
+
+def _marked_if_cut(reply: Any, cap: int | None, request: Any) -> Any:
+    """A whole reply, its finish reason `length` where a tool call's arguments are cut at
+    the cap; `StreamCut` where they stopped far below it."""
+    usage = reply.get("usage") if isinstance(reply, dict) else None
     for choice in reply.get("choices") or () if isinstance(reply, dict) else ():
         message = choice.get("message") if isinstance(choice, dict) else None
         calls = (message or {}).get("tool_calls") or ()
         texts = [(c.get("function") or {}).get("arguments") for c in calls if isinstance(c, dict)]
-        if any(isinstance(t, str) and not _complete_json(t) for t in texts):
-            choice["finish_reason"] = "length"
+        cut = [t for t in texts if isinstance(t, str) and not _complete_json(t)]
+        if not cut:
+            continue
+        reported = (usage or {}).get("completion_tokens") if isinstance(usage, dict) else None
+        written = reported if isinstance(reported, int) else sum(map(len, cut)) // 4
+        if _far_below(cap, written):
+            raise StreamCut(request, finished=True, done=True, missing=_ENDED_EARLY)
+        choice["finish_reason"] = "length"
     return reply
 
 
@@ -376,8 +393,9 @@ class _RawResponses:
     async def create(self, **payload: Any) -> _RawResponse:
         response = await self._wire.send(payload)
         if payload.get("stream"):
-            return _RawResponse(response, ChunkStream(response))
-        return _RawResponse(response, _marked_if_cut(await _json_of(response)))
+            return _RawResponse(response, ChunkStream(response, cap=_cap_of(payload)))
+        reply = _marked_if_cut(await _json_of(response), _cap_of(payload), response.request)
+        return _RawResponse(response, reply)
 
 
 class _RawResponse:
