@@ -4,6 +4,7 @@ connection, and the openai SDK's error types for the retry logic above it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.openai_server import LlamaCppQuirks
 from tests.fakes.writing import EditorialResponder
+from tests.test_client import TokenListener
 
 PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters", name="copydesk")]
 
@@ -200,3 +202,24 @@ async def test_a_tool_call_ended_far_below_the_cap_is_a_cut_stream(
             return
         finishes = await finish_reasons()
     assert finishes[-1] == "length"  # at the cap: asked again with room
+
+
+async def test_a_whole_tool_call_said_length_is_taken_whole(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """llama.cpp was seen ending a tool call whose arguments were complete JSON with
+    `length`: the call is whole, and the verdict is taken at the first request."""
+    verdict = {"decision": "approve", "issues": [], "summary": "Clear and short."}
+    fake_server.responder = lambda body: Reply(
+        tool_calls=[{"name": "Verdict", "arguments": json.dumps(verdict)}], finish_reason="length"
+    )
+    async with OpenAIClient(
+        base_url=fake_server.base_url, api_key=SecretStr("k"), structured_output="function_calling"
+    ) as client:
+        typed = await client.structured(PROMPT, Verdict, config={"callbacks": [TokenListener()]})
+        async with httpx.AsyncClient() as http:  # and a whole reply on the wire
+            wire = ChatCompletionsWire(http, fake_server.base_url, "k")
+            whole = await wire.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert typed.value == Verdict.model_validate(verdict)
+    assert len(fake_server.chat_requests()) == 2  # one for the verdict, one on the wire
+    assert whole["choices"][0]["finish_reason"] == "tool_calls"

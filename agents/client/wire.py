@@ -214,6 +214,8 @@ class _Reading:
                     self.ended_early = True
                 else:
                     _mark_length(chunk)
+            elif self.arguments:
+                _mark_complete(chunk)
         self.said = True
         return chunk
 
@@ -359,6 +361,15 @@ def _far_below(cap: int | None, written: int) -> bool:
     return bool(cap) and written < (cap or 0) // 2
 
 
+def _mark_complete(chunk: dict[str, Any]) -> None:
+    """Say `tool_calls` where a chunk says `length` although every tool call's arguments are
+    complete JSON: the call is whole (llama.cpp was seen to say `length` for such calls, and a
+    typed reply taken as cut would be thrown away)."""
+    for choice in chunk.get("choices") or ():
+        if isinstance(choice, dict) and choice.get("finish_reason") == "length":
+            choice["finish_reason"] = "tool_calls"
+
+
 def _marked_if_cut(reply: Any, cap: int | None, request: Any) -> Any:
     """A whole reply, its finish reason `length` where a tool call's arguments are cut at
     the cap; `StreamCut` where they stopped far below it."""
@@ -369,6 +380,8 @@ def _marked_if_cut(reply: Any, cap: int | None, request: Any) -> Any:
         texts = [(c.get("function") or {}).get("arguments") for c in calls if isinstance(c, dict)]
         cut = [t for t in texts if isinstance(t, str) and not _complete_json(t)]
         if not cut:
+            if texts and choice.get("finish_reason") == "length":
+                choice["finish_reason"] = "tool_calls"  # whole arguments: a whole call
             continue
         reported = (usage or {}).get("completion_tokens") if isinstance(usage, dict) else None
         written = reported if isinstance(reported, int) else sum(map(len, cut)) // 4
