@@ -113,6 +113,36 @@ def run_real(
         stderr=done.stderr,
     )
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    if done.returncode == 1 and "was not a valid" in done.stderr:
+        # A 270M base model sometimes gives no valid typed reply in three attempts (sampling
+        # differs per server start; benchmarks/README.md). The run then says so in one line
+        # and names `copydesk resume THREAD`: the tier follows that advice once, as a user
+        # would, so the recovery path is tested against the real model too.
+        [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("copydesk: error:")]
+        thread = line.split("`copydesk resume ")[1].split("`")[0]
+        done = copydesk(
+            home,
+            "resume",
+            thread,
+            "--json",
+            OPENAI_BASE_URL=llama.url,
+            COPYDESK_MODEL=LOCAL_MODEL,
+            COPYDESK_CONTEXT_TOKENS=str(CONTEXT),
+            COPYDESK_STRUCTURED_OUTPUT=mode,
+            COPYDESK_MAX_OUTPUT_TOKENS="160",
+            COPYDESK_REQUEST_TIMEOUT="600",
+            COPYDESK_CALL_TIMEOUT="900",
+        )
+        record(
+            graph=f"{graph} (resumed)",
+            mode=mode,
+            seconds=round(time.monotonic() - started),
+            chat_requests=llama.chat_requests() - requests,
+            exit=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+        )
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout)
     return result
