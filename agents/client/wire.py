@@ -10,12 +10,20 @@ model for every stream chunk that `ChatOpenAI` then dumps back to a dict. The re
 the payload as `json.dumps` writes it and each chunk is one `json.loads`: the same bytes on
 the wire, without either walk (benchmarks/peers.py, issue 9).
 
+Stream events that arrived together (one network read) are handed on as one chunk, plain
+text deltas joined: each chunk costs a pass through langchain's callbacks, LangGraph's
+message stream and copydesk's listeners, and a reply that arrives faster than it is read
+paid that per token (half of a chat call's CPU on benchmarks/peers.py's 30-round row).
+
 A stream is a reply only when it ends as one: a chunk with a finish reason, then
 `data: [DONE]`. A body that ends without either is a cut stream (`StreamCut`), retried like a
 dropped connection and never handed on as a reply (issue 11). A tool call whose arguments
 are not complete JSON was cut at the output cap whatever finish reason the server gave
 (llama.cpp says `tool_calls` even then, and langchain would close the JSON for it): its
-finish reason is set to `length`, so the caller asks again with room to finish.
+finish reason is set to `length`, so the caller asks again with room to finish; arguments
+that stop far below the cap were ended for another reason (llama.cpp ends a running call when
+another request interrupts it) and are a cut stream; complete arguments are a whole call,
+whatever finish reason came with them.
 
 Failures keep the SDK's exception types (`openai.RateLimitError`, `openai.APITimeoutError`,
 ...) with the real `httpx.Response`, so retries, Retry-After, the breaker and the one-line
