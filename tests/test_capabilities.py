@@ -56,6 +56,14 @@ def _llama(**quirks: Any) -> FakeOpenAIServer:
     return server
 
 
+LONG_SUMMARY = "The draft makes its case for street trees with shade, cooler air and calm. " * 2
+
+
+def _answering(verdict: dict[str, Any]) -> Callable[[dict[str, Any]], Reply]:
+    """A responder that answers every request with `verdict` as a forced tool call."""
+    return lambda body: Reply(tool_calls=[{"name": "Verdict", "arguments": json.dumps(verdict)}])
+
+
 def _said(caplog: pytest.LogCaptureFixture, words: str) -> int:
     return sum(words in r.getMessage() for r in caplog.records)
 
@@ -110,13 +118,10 @@ async def test_a_tool_call_cut_at_the_cap_is_asked_again_with_room(
     """llama.cpp ends a tool call cut at `max_tokens` with `tool_calls`, not `length`, and
     langchain would close its JSON: the cut is seen, never taken as the verdict, and asked
     for again with twice the cap."""
-    summary = "The draft makes its case for street trees with shade, cooler air and calm. " * 2
-    verdict = {"decision": "approve", "issues": [], "summary": summary}
+    summary = LONG_SUMMARY
     caplog.set_level(logging.INFO, logger="copydesk.client")
     with _llama() as server:
-        server.responder = lambda body: Reply(
-            tool_calls=[{"name": "Verdict", "arguments": json.dumps(verdict)}]
-        )
+        server.responder = _answering({"decision": "approve", "issues": [], "summary": summary})
         async with OpenAIClient(
             base_url=server.base_url,
             api_key=SecretStr("k"),
@@ -135,12 +140,9 @@ async def test_a_tool_call_cut_at_the_cap_is_asked_again_with_room(
 async def test_a_typed_reply_gets_room_under_a_cap_meant_for_short_prose() -> None:
     """A client capped at 30 tokens for its drafts still asks a verdict with room for one:
     a cut typed reply would only be thrown away and asked again."""
-    summary = "The draft makes its case for street trees with shade, cooler air and calm. " * 2
-    verdict = {"decision": "approve", "issues": [], "summary": summary}
+    summary = LONG_SUMMARY
     with _llama() as server:
-        server.responder = lambda body: Reply(
-            tool_calls=[{"name": "Verdict", "arguments": json.dumps(verdict)}]
-        )
+        server.responder = _answering({"decision": "approve", "issues": [], "summary": summary})
         async with OpenAIClient(
             base_url=server.base_url,
             api_key=SecretStr("k"),

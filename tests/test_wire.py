@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,10 +16,10 @@ from pydantic import SecretStr
 
 from agents.client import OpenAIClient
 from agents.client.retry import RetryPolicy
-from agents.client.wire import ChatCompletionsWire, StreamCut
+from agents.client.wire import ChatCompletionsWire, ChunkStream, StreamCut
 from agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
-from tests.fakes.openai_server import LlamaCppQuirks
+from tests.fakes._payloads import chat_chunks
 from tests.fakes.writing import EditorialResponder
 from tests.test_client import TokenListener
 
@@ -125,51 +126,58 @@ async def test_streamed_replies_end_at_done_and_keep_the_connection(
 WORDS = " ".join(f"word{n}" for n in range(40))
 
 
-async def _chunks_of(fake_server: FakeOpenAIServer, *, settle: float) -> list[dict[str, Any]]:
-    """One streamed reply's chunks as the wire hands them on, read `settle` seconds after the
-    response began (0: as they come)."""
-    fake_server.responder = lambda body: Reply(content=WORDS)
-    async with httpx.AsyncClient() as http:
-        wire = ChatCompletionsWire(http, fake_server.base_url, "k")
-        stream = await wire.create(
-            model="m",
-            messages=[{"role": "user", "content": "hi"}],
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        await asyncio.sleep(settle)
-        return [chunk async for chunk in stream]
+class ScriptedBody:
+    """A streamed response body whose lines arrive as a test says: all at once, or one at
+    a time each time `gate` gets a token (the `httpx.Response` surface `ChunkStream` reads)."""
+
+    def __init__(self, lines: list[str], gate: asyncio.Queue[None] | None = None) -> None:
+        self.lines, self.gate, self.request = lines, gate, None
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        for line in self.lines:
+            if self.gate is not None:
+                await self.gate.get()
+            yield line
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _sse_lines() -> list[str]:
+    """A streamed reply of WORDS, a word per event, with a usage chunk and the end marker."""
+    body = {"model": "m", "stream_options": {"include_usage": True}}
+    usage = {"prompt_tokens": 3, "completion_tokens": 40, "total_tokens": 43}
+    chunks = chat_chunks(body, Reply(content=WORDS), usage)
+    return [f"data: {json.dumps(chunk)}" for chunk in chunks] + ["data: [DONE]"]
 
 
 def _content(chunks: list[dict[str, Any]]) -> list[str]:
     return [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
 
 
-async def test_text_that_arrived_together_is_handed_on_as_one_chunk(
-    fake_server: FakeOpenAIServer,
-) -> None:
-    """The server sent a word per event; read after the whole body arrived, the role and
-    every word come as one chunk, then the finish reason and the usage as they were."""
-    chunks = await _chunks_of(fake_server, settle=0.5)
+async def test_text_that_arrived_together_is_handed_on_as_one_chunk() -> None:
+    """The server sent a word per event and all of it had arrived: the role and every word
+    come as one chunk, then the finish reason and the usage as they were."""
+    chunks = [chunk async for chunk in ChunkStream(ScriptedBody(_sse_lines()))]
     assert "".join(_content(chunks)) == WORDS
-    assert len(chunks) < 40
+    assert len(chunks) == 3
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+    assert chunks[1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[2]["choices"] == [] and chunks[2]["usage"]["completion_tokens"] == 40
 
 
-async def test_text_that_arrives_word_by_word_still_streams(
-    fake_server: FakeOpenAIServer,
-) -> None:
-    """With time between the server's events (a model generating), they are handed on as
-    they come: the text arrives in many pieces, in order, and whole."""
-    fake_server.llama_cpp = LlamaCppQuirks(
-        refuse_json_schema=False, cut_on_concurrent=False, chunk_delay=0.02
-    )
-    chunks = await _chunks_of(fake_server, settle=0.0)
-    pieces = [piece for piece in _content(chunks) if piece]
-    assert "".join(pieces) == WORDS
-    assert len(pieces) > 10
+async def test_text_that_arrives_word_by_word_still_streams() -> None:
+    """Events that arrive one at a time (a model generating) are handed on one at a time:
+    each line is let through only after the chunk before it was read."""
+    lines = _sse_lines()
+    gate: asyncio.Queue[None] = asyncio.Queue()
+    gate.put_nowait(None)
+    chunks = []
+    async for chunk in ChunkStream(ScriptedBody(lines, gate)):
+        chunks.append(chunk)
+        gate.put_nowait(None)
+    assert "".join(_content(chunks)) == WORDS
+    assert len(chunks) == len(lines) - 1  # every event but [DONE], none joined
 
 
 @pytest.mark.parametrize("stream", [True, False])
