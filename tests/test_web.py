@@ -172,6 +172,16 @@ async def test_start_a_run_from_the_form(desk: Any) -> None:
     unknown = await http.post("/desk/new", data={"csrf": csrf, "graph": "sonnet", "topic": "x"})
     assert unknown.status_code == 400 and "unknown graph" in unknown.text
     before = {t.thread_id for t in await manager.threads()}
+    for field, value, said in [  # the CLI's rules (--max-rounds, --topic), one line each
+        ("max_rounds", "5000", "less than or equal to 1000"),
+        ("max_rounds", "0", "greater than or equal to 1"),
+        ("max_rounds", "two", "must be a whole number"),
+        ("topic", "word " * 2001, "at most 10000 characters"),
+    ]:
+        data = {"csrf": csrf, "graph": "turn_taking", "topic": "Canals", field: value}
+        refused = await http.post("/desk/new", data=data)
+        assert refused.status_code == 400 and said in refused.text, (field, value)
+    assert {t.thread_id for t in await manager.threads()} == before  # nothing started
     started = await http.post(
         "/desk/new",
         data={"csrf": csrf, "graph": "turn_taking", "topic": "Canals", "max_rounds": "1"},
@@ -206,6 +216,11 @@ async def test_fork_from_a_checkpoint_with_another_topic_and_prompt(desk: Any) -
         "/desk/t/trams/fork", data={"csrf": csrf, "checkpoint_id": "nope", "topic": "x"}
     )
     assert missing.status_code == 404
+    long_fork = await http.post(
+        "/desk/t/trams/fork",
+        data={"csrf": csrf, "checkpoint_id": first_draft.checkpoint_id, "topic": "x" * 10_001},
+    )
+    assert long_fork.status_code == 400 and "at most 10000 characters" in long_fork.text
 
 
 async def test_posts_need_the_csrf_token_and_this_origin(desk: Any) -> None:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from graphs.errors import InputError
+from graphs.run_values import check_value
 from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
 from graphs.web.app import PREFIX, page, runtime
 from graphs.web.security import csrf_ok
@@ -60,20 +61,20 @@ async def start(request: Request) -> Response:
     manager = await runtime(request).manager()
     graph, topic = _text(form, "graph"), _text(form, "topic")
     problem = ""
-    try:
+    try:  # the CLI's rules for --max-rounds and --topic (graphs.run_values)
         rounds = int(_text(form, "max_rounds") or manager.settings.max_rounds)
+        check_value("max_rounds", rounds, named="max rounds")
+        check_value("topic", topic, named="topic")
     except ValueError:
         rounds, problem = 0, "max rounds must be a whole number"
-    if not problem and rounds < 1:
-        problem = "max rounds must be 1 or more"
-    if not topic:
-        problem = "the topic is empty: say what to write about"
+    except InputError as error:
+        problem = str(error)
     try:
         await asyncio.to_thread(find, graph)
     except InputError as error:
-        problem = str(error)
+        problem = problem or str(error)
     except Exception as error:  # TopologyError and kin: one line for the form
-        problem = str(error)
+        problem = problem or str(error)
     if problem:
         from graphs.registry import known
 
@@ -155,7 +156,10 @@ async def fork(request: Request) -> Response:
     values: dict[str, Any] = {}
     topic = _text(form, "topic")
     if topic and topic != _text(form, "old_topic"):
-        values["topic"] = topic
+        try:
+            values["topic"] = check_value("topic", topic, named="topic")
+        except InputError as error:
+            raise HTTPException(400, str(error)) from None
     refs = [_text(form, "prompt")] if _text(form, "prompt") else []
     try:
         prompts = await asyncio.to_thread(prompt_overrides, refs, manager.registry)
