@@ -137,6 +137,31 @@ async def test_a_tool_call_cut_at_the_cap_is_asked_again_with_room(
     assert "cut at the output cap (30 tokens)" in caplog.text
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_tool_call_ended_early_is_asked_again_with_the_same_cap(
+    stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tool call whose arguments stop far below the cap the client sent (in the body as
+    `max_tokens`, for llama.cpp) was ended by the server, not by the cap: asked again as it
+    was, never taken as cut at the cap (doubled caps, then 'not a valid Verdict')."""
+    verdict = {"decision": "approve", "issues": [], "summary": "Clear."}
+    replies = iter(['{"decision": "approve", "issues": [], "summ', json.dumps(verdict)])
+    caplog.set_level(logging.INFO, logger="copydesk.client")
+    with _llama() as server:
+        server.responder = lambda body: Reply(
+            tool_calls=[{"name": "Verdict", "arguments": next(replies)}]
+        )
+        async with OpenAIClient(
+            base_url=server.base_url, api_key=SecretStr("k"), structured_output="function_calling"
+        ) as client:
+            config = {"callbacks": [TokenListener()]} if stream else None
+            typed = await client.structured(VERDICT_PROMPT, Verdict, config=config)
+        bodies = [r.body or {} for r in server.chat_requests()]
+    assert typed.value.summary == "Clear."
+    assert [b["max_tokens"] for b in bodies] == [1024, 1024]  # the default cap, kept
+    assert "cut at the output cap" not in caplog.text
+
+
 async def test_a_typed_reply_gets_room_under_a_cap_meant_for_short_prose() -> None:
     """A client capped at 30 tokens for its drafts still asks a verdict with room for one:
     a cut typed reply would only be thrown away and asked again."""

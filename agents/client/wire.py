@@ -357,9 +357,19 @@ def _mark_length(chunk: dict[str, Any]) -> None:
 
 
 def _cap_of(payload: Mapping[str, Any]) -> int | None:
-    """The output cap a request sent, if any."""
-    cap = payload.get("max_tokens") or payload.get("max_completion_tokens")
-    return cap if isinstance(cap, int) else None
+    """The output cap a request sent, if any: in `extra_body` (where the client puts
+    `max_tokens` for servers other than OpenAI's, `send` merges it into the body) or at the
+    top (`max_completion_tokens` for OpenAI)."""
+    extra = payload.get("extra_body") or {}
+    for cap in (
+        extra.get("max_tokens"),
+        extra.get("max_completion_tokens"),
+        payload.get("max_tokens"),
+        payload.get("max_completion_tokens"),
+    ):
+        if isinstance(cap, int) and cap > 0:
+            return cap
+    return None
 
 
 def _far_below(cap: int | None, written: int) -> bool:
