@@ -162,6 +162,29 @@ async def test_a_tool_call_ended_early_is_asked_again_with_the_same_cap(
     assert "cut at the output cap" not in caplog.text
 
 
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("mode", ["function_calling", "json_prompt"])
+async def test_a_raw_newline_inside_a_json_string_is_taken(stream: bool, mode: str) -> None:
+    """llama.cpp's grammar lets Gemma write newlines into a string unescaped: the reply is
+    whole JSON but for that, and is taken at the first request (it was taken for a call
+    ended early, five times, then 'cannot give a typed reply')."""
+    raw = '{"decision": "revise", "issues": [], "summary": "Too short.\nSay more."}'
+    with _llama() as server:
+        server.responder = lambda body: (
+            Reply(content=raw)
+            if mode == "json_prompt"
+            else Reply(tool_calls=[{"name": "Verdict", "arguments": raw}])
+        )
+        async with OpenAIClient(
+            base_url=server.base_url, api_key=SecretStr("k"), structured_output=mode
+        ) as client:
+            config = {"callbacks": [TokenListener()]} if stream else None
+            typed = await client.structured(VERDICT_PROMPT, Verdict, config=config)
+        requests = server.chat_requests()
+    assert typed.value.summary == "Too short.\nSay more."
+    assert len(requests) == 1
+
+
 async def test_a_typed_reply_gets_room_under_a_cap_meant_for_short_prose() -> None:
     """A client capped at 30 tokens for its drafts still asks a verdict with room for one:
     a cut typed reply would only be thrown away and asked again."""

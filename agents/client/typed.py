@@ -128,12 +128,22 @@ def json_text(message: AIMessage) -> str:
     if message.tool_calls:
         return json.dumps(message.tool_calls[0]["args"])
     if message.invalid_tool_calls:
-        return str(message.invalid_tool_calls[0].get("args") or "")
+        return _escaped(str(message.invalid_tool_calls[0].get("args") or ""))
     text = message.text.strip()
     start, end = text.find("{"), text.rfind("}")
     if start > 0 or (start >= 0 and end < len(text) - 1):
-        return text[start : end + 1] if end > start else text[start:]
-    return text
+        text = text[start : end + 1] if end > start else text[start:]
+    return _escaped(text)
+
+
+def _escaped(text: str) -> str:
+    """`text` with raw control characters inside its strings escaped, when it is whole JSON
+    but for them (llama.cpp's grammar lets a model write a newline into a string; pydantic's
+    JSON parser refuses it, langchain's tool-call parser does not); else `text` unchanged."""
+    try:
+        return json.dumps(json.loads(text, strict=False))
+    except ValueError:
+        return text
 
 
 def was_cut(message: AIMessage) -> bool:

@@ -342,8 +342,11 @@ def _gather_arguments(chunk: Any, arguments: dict[int, str]) -> int:
 
 
 def _complete_json(text: str) -> bool:
+    """True when `text` is one whole JSON value. Raw control characters inside strings are
+    allowed (`strict=False`, as langchain parses tool-call arguments): a grammar-constrained
+    server (llama.cpp) writes newlines into string values unescaped."""
     try:
-        json.loads(text)
+        json.loads(text, strict=False)
     except ValueError:
         return False
     return True

@@ -124,7 +124,7 @@ class LlamaCppQuirks:
 
 def _is_json(text: str | None) -> bool:
     try:
-        json.loads(text or "")
+        json.loads(text or "", strict=False)  # its grammar lets raw newlines into strings
     except ValueError:
         return False
     return True
