@@ -275,3 +275,26 @@ def test_serve_refuses_another_host_without_a_token(tmp_path: Any) -> None:
         "long random secret first (requests without it get 401), or bind 127.0.0.1"
     ]
     assert not (tmp_path / "home").exists()
+
+
+def test_serve_on_a_taken_port_is_one_line(tmp_path: Any) -> None:
+    """The port is bound before the address is announced: a taken one is one error line and
+    exit 2 (uvicorn had announced the address, logged an ERROR line and exited 3)."""
+    import socket
+
+    from tests.test_cli import cli_env
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-c", "from graphs.cli import main; main()", "serve", "--port",
+             str(port)],
+            env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"copydesk: error: cannot serve on 127.0.0.1:{port}: address already in use; "
+        "pick another --port"
+    ]
+    assert "serve: http" not in proc.stderr and "Traceback" not in proc.stderr

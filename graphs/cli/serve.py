@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Annotated
 
 import typer
@@ -50,6 +52,7 @@ def serve(
     if token is not None and len(token) < 16:
         raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
     execute(lambda: check_checkpoints(settings))  # a damaged or unreachable store: one line
+    listening = _bind(host, port)  # before saying where: a taken port is one line, exit 2
     import uvicorn
 
     from graphs.web import PREFIX, create_app
@@ -68,11 +71,28 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=3,
     )
+    with listening:
+        uvicorn.Server(config).run(sockets=[listening])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on `host`:`port` (uvicorn would log a bind failure and exit 1 or 3
+    after the address was announced).
+
+    Raises:
+        ServeError: The port is taken, or the address is not this machine's.
+    """
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
-        uvicorn.Server(config).run()
-    except OSError as error:  # the port is taken, the address is not ours
-        err.print(f"copydesk: error: cannot serve on {host}:{port}: {error.strerror}", markup=False)
-        raise typer.Exit(2) from None
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(2048)
+        return listening
+    except OSError as error:
+        listening.close()
+        why = error.strerror or str(error)
+        fix = "pick another --port" if error.errno == errno.EADDRINUSE else "check --host"
+        raise ServeError(f"cannot serve on {host}:{port}: {why.lower()}; {fix}") from None
 
 
 def register(app: typer.Typer) -> None:
