@@ -67,8 +67,9 @@ def _info(
     *,
     paused: bool,
 ) -> ThreadInfo:
-    # A stored "running" means no ending was reached: the thread can be resumed.
-    status = str(values.get("status") or "running").replace("running", "unfinished")
+    # A stored "running" means no ending was reached: the run stopped (or is running in
+    # another process); `resume` continues it. Named as `ConversationManager.result` names it.
+    status = str(values.get("status") or "running").replace("running", "interrupted")
     return ThreadInfo(
         thread_id=thread_id,
         graph=str(metadata.get("graph", "")),

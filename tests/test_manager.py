@@ -103,6 +103,8 @@ async def test_failed_call_leaves_a_resumable_thread(make_settings: Any) -> None
                 await manager.run("turn_taking", topic="t", thread_id="r1")
             stuck = await manager.result("r1")
             assert stuck.status == "interrupted" and stuck.next == ("writer",)
+            listed = {t.thread_id: t.status for t in await manager.threads()}
+            assert listed["r1"] == "interrupted"  # `copydesk threads` names it the same
             done = await manager.resume("r1")
             again = await manager.resume("r1")  # a finished thread stays finished
             lines = manager.transcript("r1").lines()
