@@ -168,6 +168,14 @@ class Settings(BaseSettings):
     def _checkpoint_url_parses(cls, url: str | None) -> str | None:
         return url if url is None else check_checkpoint_url(url)
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_is_named(cls, value: Any) -> Any:
+        # Path("") is the current folder: an empty COPYDESK_HOME would scatter the store there.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; unset it (the default is ./.copydesk) or name a folder")
+        return value
+
     @field_validator("home")
     @classmethod
     def _home_is_a_folder(cls, path: Path) -> Path:

@@ -78,6 +78,8 @@ SETTINGS = [
     c("home-is-file", *RUN, env={"COPYDESK_HOME": "{assets}/empty.txt"}, says="not a folder"),
     c("home-under-file", *RUN, env={"COPYDESK_HOME": "{assets}/empty.txt/x"}, says="folder"),
     c("home-is-file-threads", "threads", env={"COPYDESK_HOME": "{assets}/empty.txt"}),
+    c("home-empty", *RUN, env={"COPYDESK_HOME": ""}, says="COPYDESK_HOME"),
+    c("home-blank-threads", "threads", env={"COPYDESK_HOME": "  "}, says="is empty"),
     c("checkpoint-url-no-path", "threads", env={"COPYDESK_CHECKPOINT_URL": "sqlite:///"}),
     c("checkpoint-url-scheme", *RUN, env={"COPYDESK_CHECKPOINT_URL": "mysql://h/db"}),
     c("checkpoint-url-port", *RUN, env={"COPYDESK_CHECKPOINT_URL": "postgresql://h:x/db"}),
