@@ -4,6 +4,7 @@ file re-opened with python-docx, and read by LibreOffice (headless) where it is 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -179,10 +180,39 @@ def test_cli_export_docx_and_its_errors(tmp_path: Path, fake_server: FakeOpenAIS
     for args, message in (
         (["--format", "docx"], "--format docx writes a file; pass -o FILE.docx"),
         (["--format", "docx", "-o", "x.docx", "--against", "9"], "no draft of round 9"),
+        (["--format", "md", "-o", "x.docx"], "--format md contradicts -o x.docx"),
+        (["--format", "json", "-o", "x.DOCX"], "whose suffix means docx"),
+        (["--format", "docx", "-o", "x.json"], "pass --format json"),
+        (["--against", "1"], "--against applies to Word export only, not --format md"),
+        (["--against", "1", "-o", "x.json"], "--against applies to Word export only"),
+        (["--against", "1", "-o", "x.md", "--format", "md"], "--against applies"),
     ):
         proc = copydesk(tmp_path, env, "export", "t1", *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.docx").exists()
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == "", proc.stderr
+        assert not {"x.docx", "x.DOCX", "x.json", "x.md"} & {p.name for p in tmp_path.iterdir()}
+
+
+def test_cli_export_format_follows_the_output_suffix(
+    tmp_path: Path, fake_server: FakeOpenAIServer
+) -> None:
+    """Without --format, `-o` decides: .docx is a Word file, .json the result, else Markdown."""
+    fake_server.responder = ScriptedReview()
+    env = cli_env(tmp_path / "home", fake_server)
+    ok(copydesk(tmp_path, env, "run", "turn_taking", "-t", "Trams", "--max-rounds", "2",
+                "--thread-id", "t1", "--json"))  # fmt: skip
+
+    word = ok(copydesk(tmp_path, env, "export", "t1", "-o", "a.docx", "--against", "1"))
+    assert "tracked changes since round 1" in word.stderr
+    assert changes(tmp_path / "a.docx")[0][:3] == ("ins", " and clean", "writer")
+    ok(copydesk(tmp_path, env, "export", "t1", "-o", "b.JSON"))
+    exported = json.loads((tmp_path / "b.JSON").read_text(encoding="utf-8"))
+    assert exported["thread_id"] == "t1" and exported["transcript"]
+    for name in ("c.md", "d.markdown", "e.txt", "f"):
+        ok(copydesk(tmp_path, env, "export", "t1", "-o", name))
+        assert (tmp_path / name).read_text(encoding="utf-8").startswith("# Trams\n")
+    ok(copydesk(tmp_path, env, "export", "t1", "--format", "docx", "-o", "g.txt"))
+    assert final_text(tmp_path / "g.txt") == final_text(tmp_path / "a.docx")
     unknown = copydesk(tmp_path, env, "export", "nope", "--format", "docx", "-o", "y.docx")
     assert unknown.returncode == 2 and "unknown thread 'nope'" in unknown.stderr
 

@@ -33,6 +33,7 @@ from graphs.cli.common import (
     settings_from_flags,
 )
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
+from graphs.errors import InputError
 from graphs.events import RunResult
 from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
 from memory.checkpoint import sqlite_path
@@ -68,6 +69,39 @@ class ExportFormat(StrEnum):
     md = "md"
     json = "json"
     docx = "docx"
+
+
+_SUFFIX_FORMATS: dict[str, ExportFormat] = {
+    ".md": ExportFormat.md,
+    ".markdown": ExportFormat.md,
+    ".json": ExportFormat.json,
+    ".docx": ExportFormat.docx,
+}
+"""The format an `export -o` file's suffix names; any other suffix (or none) is Markdown."""
+
+
+def _export_format(
+    fmt: ExportFormat | None, output: Path | None, against: int | None
+) -> ExportFormat:
+    """The format `copydesk export` writes: `--format`, else the `-o` file's suffix, else md.
+
+    Raises:
+        InputError: `--format` contradicts the `-o` file's suffix, or `--against` is given
+            for a format other than docx.
+    """
+    implied = _SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
+    if fmt is not None and implied is not None and fmt is not implied:
+        raise InputError(
+            f"--format {fmt} contradicts -o {output}, whose suffix means {implied}; "
+            f"pass --format {implied}, or leave --format out to follow the suffix"
+        )
+    chosen = fmt or implied or ExportFormat.md
+    if against is not None and chosen is not ExportFormat.docx:
+        raise InputError(
+            f"--against applies to Word export only, not --format {chosen}; "
+            "pass --format docx -o FILE.docx, or leave --against out"
+        )
+    return chosen
 
 
 @app.command()
@@ -256,8 +290,12 @@ def history(
 def export(
     thread_id: Annotated[str, typer.Argument(help="The thread to export.")],
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", help="md, json or docx (Word, needs -o).")
-    ] = ExportFormat.md,
+        ExportFormat | None,
+        typer.Option(
+            "--format",
+            help="md, json or docx (Word, needs -o); default: the -o file's suffix, else md.",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
@@ -269,6 +307,7 @@ def export(
     """Export the final draft and its revision history (docx: with tracked changes and the
     open issues as comments)."""
     settings = settings_from_flags()
+    fmt = _export_format(fmt, output, against)
     if fmt is ExportFormat.docx and output is None:
         err.print("copydesk: error: --format docx writes a file; pass -o FILE.docx")
         raise typer.Exit(2)
