@@ -58,6 +58,38 @@ async def test_search_stats_and_forget(cli: Any, make_settings: Any, home: Path)
     assert not (home / "memory").exists()
 
 
+STATS_KEYS = ["items", "vectors", "pending", "namespaces", "index", "index_size", "embedder",
+              "dims", "path"]  # fmt: skip
+
+
+def test_stats_names_every_key_on_new_and_emptied_stores(
+    cli: Any, make_settings: Any, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store with nothing in it (not made yet, emptied, or deleted) reports the same keys
+    as a used one: zero counts, a flat index and the embedder a run would use."""
+    empty = {"items": 0, "vectors": 0, "pending": 0, "namespaces": 0, "index": "flat",
+             "index_size": 0, "embedder": "lexical-v1-384", "dims": 384,
+             "path": str(home / "memory")}  # fmt: skip
+    new = cli("memory", "stats", "--json")
+    assert new.exit_code == 0 and json.loads(new.output) == empty
+    assert not home.exists()  # stats of no store creates none
+    text = cli("memory", "stats").output.splitlines()
+    assert [line.split()[0] for line in text] == STATS_KEYS
+    assert "embedder    lexical-v1-384" in text and "dims        384" in text
+    monkeypatch.setenv("COPYDESK_EMBEDDING_DIMS", "256")
+    assert json.loads(cli("memory", "stats", "--json").output)["embedder"] == "lexical-v1-256"
+    monkeypatch.delenv("COPYDESK_EMBEDDING_DIMS")
+
+    asyncio.run(_thread(make_settings, "bees", "Bees in the city"))
+    used = json.loads(cli("memory", "stats", "--json").output)
+    assert list(used) == STATS_KEYS and used["vectors"] >= 4 and used["namespaces"] == 2
+    assert cli("memory", "forget", "--thread", "bees").exit_code == 0
+    assert cli("memory", "forget", "--project", "default").exit_code == 0
+    assert json.loads(cli("memory", "stats", "--json").output) == empty  # emptied
+    assert cli("memory", "forget", "--all").exit_code == 0
+    assert json.loads(cli("memory", "stats", "--json").output) == empty  # deleted
+
+
 def test_forget_needs_a_target(cli: Any, home: Path) -> None:
     """No target is a one-line error, exit 2, nothing written."""
     result = cli("memory", "forget")

@@ -98,8 +98,9 @@ def stats(as_json: JsonFlag = False) -> None:
     """Items, vectors, namespaces, index kind and embedder of the memory store."""
     settings = settings_from_flags()
     store = _open(settings)
-    facts: dict[str, Any] = {"items": 0, "path": str(memory_path(settings))}
-    if store is not None:
+    if store is None:
+        facts = _no_store_stats(settings)
+    else:
         facts = store.stats()
         store.close()
     if as_json:
@@ -107,6 +108,25 @@ def stats(as_json: JsonFlag = False) -> None:
         return
     for name, value in facts.items():
         out.print(f"{name:<11} {value}", markup=False)
+
+
+def _no_store_stats(settings: Any) -> dict[str, Any]:
+    """`FaissStore.stats()` of a store not made yet (or deleted by `forget --all`): every key,
+    nothing counted, and the embedder a run would index with. Nothing is created."""
+    from agents.client.embeddings import embedder_for
+
+    embedder = embedder_for(settings)
+    return {
+        "items": 0,
+        "vectors": 0,
+        "pending": 0,
+        "namespaces": 0,
+        "index": "flat",  # what an empty index starts as
+        "index_size": 0,
+        "embedder": embedder.name,
+        "dims": embedder.dims,
+        "path": str(memory_path(settings)),
+    }
 
 
 @memory_app.command()
