@@ -442,6 +442,8 @@ COMMANDS = [
     c("memory-forget-both", "memory", "forget", "--thread", "a", "--project", "b"),
     c("prune-negative", "prune", "--keep-last", "-1", home="thread"),
     c("prune-memory-url", "prune", env={"COPYDESK_CHECKPOINT_URL": "memory:"}),
+    c("prune-unknown-thread", "prune", "--thread", "nosuch", home="thread", says="'nosuch'"),
+    c("prune-no-store-thread", "prune", "--thread", "nosuch", says="unknown thread 'nosuch'"),
     c("prompts-show-unknown", "prompts", "show", "writer@v9", says="v9"),
     c("prompts-show-name", "prompts", "show", "nobody@v1"),
     c("prompts-diff-unknown", "prompts", "diff", "writer", "v1", "v9"),

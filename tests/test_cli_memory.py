@@ -4,33 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from agents.client.embeddings import embedder_for
 from agents.config import ConfigManager
-from graphs.cli.memory import register
+from graphs.cli.app import build
 from graphs.manager import ConversationManager
 from memory.store import make_store
 from tests.fakes import FakeOpenAIServer
 
 
 @pytest.fixture
-def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Invoke the memory commands with COPYDESK_HOME set (offline model and embedder)."""
+def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Invoke `copydesk` with COPYDESK_HOME set (offline model and embedder)."""
     monkeypatch.setenv("COPYDESK_HOME", str(home))
-    app = typer.Typer()
-    register(app)
+    app = build()  # the whole command, inside its error boundary
     runner = CliRunner()
 
     def invoke(*args: str) -> Any:
         return runner.invoke(app, list(args))
 
-    return invoke
+    # Each command sets up logging on the runner's stderr; put the test's back after.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield invoke
+    root.handlers, root.level = handlers, level
 
 
 async def _thread(make_settings: Any, thread: str, topic: str) -> None:
@@ -103,6 +107,14 @@ def test_prune_reports_and_refuses_memory(cli: Any, make_settings: Any, monkeypa
     asyncio.run(_thread(make_settings, "p1", "Salt marshes"))  # prune runs its own loop
     report = json.loads(cli("prune", "--keep-last", "1", "--json").output)
     assert report["threads"] == 1 and report["kept"] >= 1 and report["bytes_freed"] >= 0
+    unknown = cli("prune", "--thread", "p2", "--keep-last", "0")
+    assert unknown.exit_code == 2
+    assert (
+        unknown.output
+        == "copydesk: error: unknown thread 'p2'; `copydesk threads` lists the known ones\n"
+    )
+    known = json.loads(cli("prune", "--thread", "p1", "--json").output)
+    assert known["threads"] == 1 and known["kept"] == report["kept"]
     monkeypatch.setenv("COPYDESK_CHECKPOINT_URL", "memory:")
     refused = cli("prune")
     assert refused.exit_code == 2 and "nothing to prune" in refused.output

@@ -10,11 +10,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agents.errors import ModelError
-from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
+from graphs.cli.common import (
+    JsonFlag,
+    err,
+    execute,
+    out,
+    require_existing_store,
+    settings_from_flags,
+)
+from graphs.errors import UnknownThreadError
 from memory.checkpoint import open_checkpointer, sqlite_path
 from memory.store import memory_path
 
 if TYPE_CHECKING:  # FAISS, NumPy and LangGraph load when a command needs them
+    from langchain_core.runnables import RunnableConfig
+
     from memory.prune import PruneReport
     from memory.vector import FaissStore
 
@@ -187,9 +197,15 @@ def prune(
     from memory.prune import PruneReport, prune_checkpoints
 
     async def work() -> PruneReport:
+        if thread is not None:
+            require_existing_store(settings, thread)
         if url.startswith("sqlite:") and not sqlite_path(url).exists():
             return PruneReport(0, 0, 0, 0)
         async with open_checkpointer(url) as saver:
+            if thread is not None and await saver.aget_tuple(_latest(thread)) is None:
+                raise UnknownThreadError(
+                    f"unknown thread {thread!r}; `copydesk threads` lists the known ones"
+                )
             return await prune_checkpoints(saver, keep_last=keep_last, thread_id=thread)
 
     report = execute(work)
@@ -200,6 +216,11 @@ def prune(
         f"pruned {report.removed} checkpoint(s) from {report.threads} thread(s), kept "
         f"{report.kept}; freed {report.bytes_freed} bytes ({report.bytes_freed / 1e6:.2f} MB)"
     )
+
+
+def _latest(thread: str) -> RunnableConfig:
+    """The config that reads `thread`'s newest checkpoint."""
+    return {"configurable": {"thread_id": thread}}
 
 
 def register(app: typer.Typer) -> None:
