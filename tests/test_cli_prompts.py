@@ -93,6 +93,24 @@ def test_list_show_diff_and_experiments(cli: Any, home: Path) -> None:
     assert not home.exists()  # read-only commands write nothing
 
 
+def test_list_shows_model_parameters(cli: Any, home: Path, tmp_path: Path) -> None:
+    """The text list shows each version's model parameters, as --json does."""
+    lines = {line.split()[0]: line for line in cli("prompts", "list").stdout.splitlines()}
+    assert lines["editor@v2"].split("]  ", 1)[1].startswith("temperature=0.2  Editor, stricter")
+    assert "=" not in lines["editor@v1"] and lines["editor@v1"].split("]  ", 1)[1].startswith(
+        "Editor: reviews"
+    )
+    folder = tmp_path / "prompts"
+    shutil.copytree(DEFAULT_PROMPTS_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__*"))
+    v2 = (folder / "editor" / "v2.toml").read_text(encoding="utf-8")
+    tuned = v2.replace("temperature = 0.2", "temperature = 0.7\nmax_tokens = 300\nseed = 7")
+    (folder / "editor" / "v9.toml").write_text(tuned, encoding="utf-8")
+    listed = cli("prompts", "list", COPYDESK_PROMPTS_DIR=str(folder)).stdout.splitlines()
+    [line] = [line for line in listed if line.startswith("editor@v9 ")]
+    assert "[unreleased]  max_tokens=300  seed=7  temperature=0.7  Editor, stricter" in line
+    assert not home.exists()
+
+
 def test_bad_prompt_or_experiment_is_one_line_exit_2_nothing_written(cli: Any, home: Path) -> None:
     """Unknown prompt, version or experiment: one error line, exit 2, no home created."""
     for args, message in [

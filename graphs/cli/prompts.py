@@ -90,7 +90,7 @@ def checked_prompt_flags(
 
 @prompts_app.command("list")
 def list_prompts(as_json: JsonFlag = False) -> None:
-    """Every prompt version with its labels, release state and description."""
+    """Every prompt version with its labels, release state, model parameters and description."""
     registry = registry_of(settings_from_flags())
     try:
         labels, released = registry.labels(), ReleaseLock(registry).hashes()
@@ -116,9 +116,11 @@ def list_prompts(as_json: JsonFlag = False) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
+    width = max((len(row["ref"]) for row in rows), default=0)
     for row in rows:
         tags = ", ".join([*row["labels"], "released" if row["released"] else "unreleased"])
-        out.print(f"{row['ref']:<16} [{tags}]  {row['description']}", markup=False)
+        params = "".join(f"{name}={value}  " for name, value in row["params"].items())
+        out.print(f"{row['ref']:<{width}}  [{tags}]  {params}{row['description']}", markup=False)
 
 
 @prompts_app.command()
