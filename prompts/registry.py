@@ -40,18 +40,49 @@ class PromptRegistry:
             raise PromptError(f"cannot read prompt labels {path}: {error}") from error
         return {str(n): {str(k): str(v) for k, v in t.items()} for n, t in data.items()}
 
+    def _parse(self, ref: str) -> tuple[str, str]:
+        """Split `name`, `name@version` or `name@label` into a known name and its selector
+        (`production` for a bare name), each malformed form named by its own error."""
+        names = self.names()
+        known = ", ".join(names) or "none"
+        if not ref.strip():
+            raise PromptError(
+                "the prompt reference is empty; write NAME@VERSION or NAME@LABEL, e.g. "
+                "editor@v2 (`copydesk prompts list` shows every version)"
+            )
+        if "".join(ref.split()) != ref:
+            compact = "".join(ref.split())
+            raise PromptError(f"prompt reference {ref!r} contains whitespace; write {compact!r}")
+        if ref.count("@") > 1:
+            raise PromptError(
+                f"prompt reference {ref!r} has more than one '@'; write NAME@VERSION or "
+                "NAME@LABEL, e.g. editor@v2"
+            )
+        name, at, selector = ref.partition("@")
+        if not name:
+            raise PromptError(
+                f"prompt reference {ref!r} has no prompt name before '@'; write NAME@VERSION "
+                f"with NAME one of: {known} (`copydesk prompts list` shows every version)"
+            )
+        if name not in names:  # also keeps a name like `../x` inside the folder
+            raise PromptError(f"unknown prompt {name!r}; known prompts: {known}")
+        if at and not selector:
+            choices = ", ".join([*self.versions(name), *self.labels().get(name, {})])
+            raise PromptError(
+                f"prompt reference {ref!r} has nothing after '@'; add a version or label of "
+                f"{name!r}: {choices}"
+            )
+        return name, selector or _DEFAULT_LABEL
+
     def resolve(self, ref: str) -> tuple[str, str]:
         """Turn `name`, `name@version` or `name@label` into `(name, version)`.
 
         Raises:
-            PromptError: The name, version or label does not exist.
+            PromptError: A malformed reference (empty, whitespace, no name, nothing after
+                `@`, two `@`), or a name, version or label that does not exist.
         """
-        name, _, selector = ref.partition("@")
-        selector = selector or _DEFAULT_LABEL
+        name, selector = self._parse(ref)
         versions = self.versions(name)
-        if not versions:
-            known = ", ".join(self.names()) or "none"
-            raise PromptError(f"unknown prompt {name!r}; known prompts: {known}")
         if selector in versions:
             return name, selector
         label_map = self.labels().get(name, {})

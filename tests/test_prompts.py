@@ -53,6 +53,36 @@ def test_unknown_name_version_or_label(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("@v1", "prompt reference '@v1' has no prompt name before '@'; write NAME@VERSION with "
+                "NAME one of: writer (`copydesk prompts list` shows every version)"),
+        ("@", "prompt reference '@' has no prompt name before '@'"),
+        ("writer@", "prompt reference 'writer@' has nothing after '@'; add a version or label "
+                    "of 'writer': v1, v2, production"),
+        ("writer@@v1", "prompt reference 'writer@@v1' has more than one '@'"),
+        ("writer@v1@v2", "more than one '@'"),
+        (" writer@v1", "prompt reference ' writer@v1' contains whitespace; write 'writer@v1'"),
+        ("writer @v1", "contains whitespace; write 'writer@v1'"),
+        ("writer@v1\n", "contains whitespace; write 'writer@v1'"),
+        ("", "the prompt reference is empty; write NAME@VERSION or NAME@LABEL"),
+        ("  ", "the prompt reference is empty"),
+        ("../writer@v1", "unknown prompt '../writer'; known prompts: writer"),
+        ("writer/..@v1", "unknown prompt 'writer/..'"),
+        (".@v1", "unknown prompt '.'"),
+    ],
+)  # fmt: skip
+def test_malformed_references_are_named(tmp_path: Path, ref: str, message: str) -> None:
+    """Each malformed reference says what is wrong with it; none reads a file outside the
+    prompt folders (the root's own TOML files are no prompt)."""
+    registry = _registry(tmp_path)
+    with pytest.raises(PromptError) as caught:
+        registry.get(ref)
+    assert message in str(caught.value)
+    assert "labels" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("body", "message"),
     [
         (GOOD + 'tone = "x"\n', "unknown field"),
