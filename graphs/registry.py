@@ -40,12 +40,21 @@ class Topology:
     name: str
     description: str
     module: ModuleType
+    path: Path | None = None
+    """The user's `.py` file it came from; None for a shipped topology."""
 
     def build(self, **options: Any) -> CompiledStateGraph[Any, Any, Any, Any]:
-        """Compile it with `options` (agents, checkpointer, store, ...)."""
+        """Compile it with `options` (agents, checkpointer, store, ...).
+
+        Raises:
+            TopologyError: A user file's `build()` raised, or returned no compiled graph
+                (a shipped topology's failure is a bug and keeps its traceback).
+        """
         factory = getattr(self.module, "build", None)
         if callable(factory):
-            return factory(**options)  # type: ignore[no-any-return]
+            if self.path is None:
+                return factory(**options)  # type: ignore[no-any-return]
+            return self._built_from_file(factory, options)
         compiled = getattr(self.module, "graph", None)
         update = {k: options[k] for k in ("checkpointer", "store") if options.get(k) is not None}
         if update and isinstance(compiled, CompiledStateGraph):
@@ -53,6 +62,27 @@ class Topology:
         if isinstance(compiled, CompiledStateGraph):
             return compiled
         raise TopologyError(f"{self.name}: exports neither build() nor a compiled graph")
+
+    def _built_from_file(
+        self, factory: Any, options: dict[str, Any]
+    ) -> CompiledStateGraph[Any, Any, Any, Any]:
+        try:
+            compiled = factory(**options)
+        except CopydeskError:
+            raise
+        except Exception as error:  # user code: its failure is reported in one line
+            reason = " ".join(str(error).split())
+            reason = reason if len(reason) <= 200 else reason[:197] + "..."
+            raise TopologyError(
+                f"graph file {self.path}: build() raised {type(error).__name__}"
+                f"{': ' + reason if reason else ''}; fix build() in that file"
+            ) from None
+        if not isinstance(compiled, CompiledStateGraph):
+            raise TopologyError(
+                f"graph file {self.path}: build() returned {type(compiled).__name__}, not a "
+                "LangGraph graph; return the compiled graph (`StateGraph(...).compile(...)`)"
+            )
+        return compiled
 
     def drawable(self) -> Any:
         """The topology's `langchain_core` drawable graph (nodes and edges)."""
@@ -96,6 +126,7 @@ def find(name_or_path: str) -> Topology:
     Raises:
         TopologyError: Unknown name, or a file that fails to import or exports no graph.
     """
+    path: Path | None = None
     if name_or_path.endswith(".py") or "/" in name_or_path:
         path = Path(name_or_path)
         module = _from_file(path)
@@ -116,7 +147,7 @@ def find(name_or_path: str) -> Topology:
         )
     doc = (module.__doc__ or "").strip().splitlines()
     description = str(getattr(module, "DESCRIPTION", doc[0] if doc else ""))
-    return Topology(name=name, description=description, module=module)
+    return Topology(name=name, description=description, module=module, path=path)
 
 
 def load(name_or_path: str) -> CompiledStateGraph[Any, Any, Any, Any]:

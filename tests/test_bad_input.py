@@ -212,6 +212,24 @@ SETTINGS = [
 COMMANDS = [
     c("run-unknown-graph", "run", "nosuch", "--topic", "x", says="unknown graph"),
     c("run-missing-py", "run", "{cwd}/missing.py", "--topic", "x"),
+    *[  # a graph file whose build() fails or gives no graph: one line naming the file
+        c(
+            f"{form}-{command}",
+            *args,
+            files={"g.py": f"def build(**options):\n    {body}\n"},
+            says=says,
+        )
+        for form, body, says in [
+            ("build-returns-int", "return 42", "g.py: build() returned int, not a LangGraph"),
+            ("build-raises", "raise ValueError('nope')", "g.py: build() raised ValueError: nope"),
+        ]
+        for command, args in {
+            "run": ("run", "{cwd}/g.py", "--topic", "x"),
+            "graphs": ("graphs", "{cwd}/g.py"),
+            "mermaid": ("graphs", "{cwd}/g.py", "--mermaid"),
+            "run-many": ("run-many", "{assets}/topics.txt", "--graph", "{cwd}/g.py"),
+        }.items()
+    ],
     c("run-no-topic", "run", "turn_taking", says="topic"),
     c("run-blank-topic", "run", "turn_taking", "--topic", "   ", says="topic"),
     c("run-max-rounds-zero", *RUN, "--max-rounds", "0", says="max-rounds"),

@@ -106,6 +106,19 @@ def test_graphs_lists_every_topology_and_draws_one(tmp_path: Path, home: Path) -
     assert not home.exists()
 
 
+def test_a_graph_file_with_only_build_runs_and_draws(tmp_path: Path, home: Path) -> None:
+    """A `.py` path whose build() gives a compiled graph is listed, drawn and run (the check
+    that refuses a broken build() lets a good one through)."""
+    env = cli_env(home)
+    mine = tmp_path / "mine.py"
+    mine.write_text('"""My loop."""\n\nfrom graphs.turn_taking import build\n', encoding="utf-8")
+    rows = ok_json(copydesk(tmp_path, env, "graphs", str(mine), "--json"))
+    assert rows == [{"name": "mine", "nodes": 3, "description": "My loop."}]
+    assert "writer" in ok(copydesk(tmp_path, env, "graphs", str(mine), "--mermaid")).stdout
+    done = ok_json(copydesk(tmp_path, env, "run", str(mine), "-t", "Canals", "--json"))
+    assert done["status"] == "approved" and done["final_draft"]
+
+
 def test_review_paused_in_a_parallel_branch_is_answered_from_other_processes(
     tmp_path: Path, home: Path
 ) -> None:

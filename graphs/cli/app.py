@@ -29,6 +29,7 @@ from graphs.cli.common import (
     out,
     require_existing_store,
     require_new_file,
+    require_topology,
     require_writable_home,
     settings_from_flags,
 )
@@ -133,10 +134,8 @@ def run(
     local: LocalFlag = False,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
-    from graphs.registry import find
-
     settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
-    find(graph) if not graph.endswith(".py") else None
+    require_topology(settings, graph)
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
         raise typer.Exit(2)
@@ -158,7 +157,6 @@ def run(
     thread = thread_id or make_thread_id()
 
     async def work() -> RunResult:
-        find(graph)
         async with open_manager(settings) as manager, failed_run(thread, as_json):
             stream = manager.stream(
                 graph,

@@ -27,6 +27,7 @@ from graphs.cli.common import (
     execute,
     open_manager,
     out,
+    require_topology,
     require_writable_home,
     settings_from_flags,
 )
@@ -113,12 +114,10 @@ def run_many(
     ] = False,
 ) -> None:
     """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
-    from graphs.registry import find
-
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
     from graphs.run_values import check_run_flags
 
-    find(graph)
+    require_topology(settings, graph)
     check_run_flags(max_cost=max_cost)
     try:
         text = file.read_text(encoding="utf-8")

@@ -37,6 +37,7 @@ __all__ = [
     "out",
     "require_existing_store",
     "require_new_file",
+    "require_topology",
     "require_writable_home",
     "settings_from_flags",
 ]
@@ -168,6 +169,21 @@ async def check_checkpoints(settings: Settings) -> None:
         return
     async with open_checkpointer(url):
         pass
+
+
+def require_topology(settings: Settings, graph: str) -> None:
+    """Fail before anything is written when `graph` is unknown, or a `.py` file whose import
+    or `build()` fails or gives no compiled graph: a file is built once here, with the run's
+    agents and no checkpointer (an unopened client: no call, no file)."""
+    from graphs.registry import find
+
+    topology = find(graph)
+    if topology.path is None:
+        return  # a shipped topology: a failure to build is a bug, found by the tests
+    from agents.client import OpenAIClient
+    from agents.team import Agents
+
+    topology.build(agents=Agents.default(settings, client=OpenAIClient.from_settings(settings)))
 
 
 def require_new_file(path: Path, flag: str = "-o") -> None:

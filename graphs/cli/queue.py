@@ -20,6 +20,7 @@ from graphs.cli.common import (
     err,
     execute,
     out,
+    require_topology,
     settings_from_flags,
 )
 
@@ -85,6 +86,7 @@ def submit_command(
     from graphs.queue import submit
     from graphs.run_values import check_run_flags
 
+    require_topology(settings, graph)
     check_run_flags(topic=topic, max_cost=max_cost)
 
     async def work() -> dict[str, str]:
