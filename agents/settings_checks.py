@@ -71,9 +71,16 @@ def check_folder(path: Path) -> Path:
 
 
 def check_home(path: Path) -> Path:
-    """`path` if it is a folder or does not exist yet (it is created on first write)."""
+    """`path` if it is a folder or does not exist yet (it is created on first write), and
+    its usage log, if there is one, is a file (every model call appends a line to it)."""
     if path.exists() and not path.is_dir():
         raise ValueError(
             f"{path} is a file, not a folder; point it at a folder (created if missing)"
+        )
+    log = path / "usage.jsonl"
+    if log.exists() and not log.is_file():
+        raise ValueError(
+            f"{log} is a folder, not the usage log; move it aside (copydesk appends one line "
+            "per model call to that file)"
         )
     return path

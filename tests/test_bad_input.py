@@ -9,6 +9,7 @@ boundary) on the offline model; a few run as a real console script at the end.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -611,7 +612,12 @@ DAMAGED = [
     for args in commands
 ]
 
-CASES = SETTINGS + COMMANDS + DAMAGED
+USAGE_FOLDER = [  # every model call appends to it: refused when settings load, like the home
+    c(f"usage-folder-{args[0]}", *args, home="usage-folder", says="usage.jsonl is a folder")
+    for args in [RUN, ("usage",), ("resume", THREAD)]
+]
+
+CASES = SETTINGS + COMMANDS + DAMAGED + USAGE_FOLDER
 
 
 # --- homes and assets ------------------------------------------------------------------------
@@ -667,6 +673,9 @@ def _damage(home: Path, form: str) -> None:
         _last_row(db, "UPDATE checkpoints SET metadata = ?", b"\x00\xff")
     elif form == "memory-damaged":
         (home / "memory" / "items.sqlite").write_bytes(os.urandom(5000))
+    elif form == "usage-folder":
+        (home / "usage.jsonl").unlink()
+        (home / "usage.jsonl" / "inside").mkdir(parents=True)
     elif form == "db-folder":
         for extra in home.glob("checkpoints.sqlite*"):
             extra.unlink()
@@ -881,6 +890,34 @@ def test_a_bug_keeps_its_traceback(app: typer.Typer, tmp_path: Path) -> None:
     assert explain(ZeroDivisionError("bug")) is None
     assert explain(KeyError("bug")) is None
     assert explain(OSError("socket trouble")) is None  # no path the user could fix
+
+
+def test_damaged_usage_lines_are_left_out_with_one_warning(
+    app: typer.Typer, template: Template, tmp_path: Path, quiet_logging: None
+) -> None:
+    """`copydesk usage` over a log with binary bytes, a JSON list and wrong-typed calls adds
+    up the good lines and names the file and how many it skipped, in one warning."""
+    home = tmp_path / "home"
+    shutil.copytree(template.home, home)
+    log = home / "usage.jsonl"
+    env = {"COPYDESK_HOME": str(home), "COPYDESK_OFFLINE": "1"}
+    clean = CliRunner().invoke(app, ["usage", "--json"], env=env)
+    assert clean.exit_code == 0 and not clean.stderr.strip(), clean.stderr
+    with log.open("ab") as file:
+        file.write(bytes(range(128, 256)) + b"\n")
+        file.write(b"[1, 2]\n")
+        file.write(b'{"thread_id": "t1", "agent": "writer", "prompt_tokens": "lots"}\n')
+        file.write(b'{"thread_id": ["t1"], "agent": "writer"}\n')
+        file.write(b'{"thread_id": "t1", "agent": "writer", "cost_usd": true}\n')
+    before = snapshot(home)
+
+    result = CliRunner().invoke(app, ["usage", "--json"], env=env)
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(clean.stdout)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"skipped 5 damaged lines of {log}" in lines[0], result.stderr
+    assert snapshot(home) == before
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")

@@ -7,6 +7,8 @@ tokens, seconds, attempts, USD); this command adds them up.
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,25 +19,59 @@ from graphs.cli.common import JsonFlag, err, out, settings_from_flags
 
 __all__ = ["register", "usage_report"]
 
+_log = logging.getLogger("copydesk.usage")
+
 
 def _blank() -> dict[str, Any]:
     return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
 
 
+def _count(value: Any, *, whole: bool = True) -> bool:
+    """`value` is a count (an int; with `whole` off, a float too), finite, not negative."""
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        return False
+    return 0 <= float(value) < math.inf
+
+
+def _call(raw: bytes) -> dict[str, Any] | None:
+    """One line of the log as a call, or None for a line that is not one."""
+    try:
+        call = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8: cut by a crash mid-write, or damaged
+        return None
+    if not isinstance(call, dict):
+        return None
+    texts = (call.get("thread_id") or "", call.get("agent", "?"), call.get("model", "?"))
+    if not all(isinstance(text, str) for text in texts):
+        return None
+    tokens = (call.get("prompt_tokens", 0), call.get("completion_tokens", 0))
+    if not all(_count(n) for n in tokens) or not _count(call.get("cost_usd", 0), whole=False):
+        return None
+    return call
+
+
 def usage_report(path: Path, thread_id: str | None = None) -> dict[str, Any]:
-    """Totals from the usage log: overall, and per thread, agent and model."""
+    """Totals from the usage log: overall, and per thread, agent and model.
+
+    Lines that are not a call (cut by a crash mid-write, or damaged: not UTF-8 JSON, not an
+    object, a count that is not a number) are left out, with one warning naming the file and
+    how many: one bad line must not hide every call recorded around it.
+    """
     report: dict[str, Any] = {
         "total": _blank(),
         "threads": defaultdict(_blank),
         "agents": defaultdict(_blank),
         "models": defaultdict(_blank),
     }
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = (
+        [line for line in path.read_bytes().splitlines() if line.strip()] if path.exists() else []
+    )
+    skipped = 0
     for line in lines:
-        try:
-            call = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash mid-write
+        call = _call(line)
+        if call is None:
+            skipped += 1
+            continue
         if thread_id is not None and call.get("thread_id") != thread_id:
             continue
         for bucket in (
@@ -45,9 +81,18 @@ def usage_report(path: Path, thread_id: str | None = None) -> dict[str, Any]:
             report["models"][call.get("model", "?")],
         ):
             bucket["calls"] += 1
-            bucket["prompt_tokens"] += int(call.get("prompt_tokens", 0))
-            bucket["completion_tokens"] += int(call.get("completion_tokens", 0))
+            bucket["prompt_tokens"] += call.get("prompt_tokens", 0)
+            bucket["completion_tokens"] += call.get("completion_tokens", 0)
             bucket["cost_usd"] = round(bucket["cost_usd"] + float(call.get("cost_usd", 0)), 8)
+    if skipped:
+        _log.warning(
+            "skipped %d damaged line%s of %s (not one JSON call each); the totals leave %s "
+            "out (move the file aside to start a new log)",
+            skipped,
+            "" if skipped == 1 else "s",
+            path,
+            "it" if skipped == 1 else "them",
+        )
     return {
         key: dict(value) if isinstance(value, defaultdict) else value
         for key, value in report.items()
