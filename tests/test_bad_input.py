@@ -529,6 +529,18 @@ COMMANDS = [
         "0",
     ),
     c("run-many-no-graph", "run-many", "{assets}/topics.txt", says="--graph"),
+    *[  # every line is checked by --topic's rule (at most 10,000 characters) before any runs
+        c(
+            "run-many-long-line" + ("-queue" if queue else ""),
+            "run-many",
+            "{assets}/long-topic.txt",
+            "--graph",
+            "turn_taking",
+            *queue,
+            says="long-topic.txt line 3=",
+        )
+        for queue in [(), ("--queue",)]
+    ],
     c("unknown-command", "publish", says="publish"),
     c(
         "run-into-user-file",
@@ -701,6 +713,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "two.key").write_text(f"{CANARY}\nsecond line\n", encoding="utf-8")
     (root / "empty.txt").write_text("\n \n", encoding="utf-8")
     (root / "topics.txt").write_text("Trees\nRivers\n", encoding="utf-8")
+    (root / "long-topic.txt").write_text("Trees\n\n" + "b" * 20_000 + "\n", encoding="utf-8")
     writer = Path("writer/v1.toml")
     _prompts(root, "p-bad-toml", lambda p: _append(p / writer, "\nbroken = [\n"))
     _prompts(root, "p-field", lambda p: _append(p / writer, '\ncolour = "red"\n'))

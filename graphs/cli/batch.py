@@ -31,6 +31,7 @@ from graphs.cli.common import (
     require_writable_home,
     settings_from_flags,
 )
+from graphs.errors import InputError
 from graphs.transcript import make_thread_id
 
 if TYPE_CHECKING:
@@ -94,6 +95,25 @@ async def run_batch(
     return rows
 
 
+def _checked_topics(file: Path, text: str) -> list[str]:
+    """The topics of `text`, one per non-blank line, each checked by `run --topic`'s rule.
+
+    Raises:
+        InputError: No topic, or a line out of the rule (named by its line number).
+    """
+    from graphs.run_values import check_value
+
+    numbered = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not numbered:
+        raise InputError(f"{file} has no topics; write one topic per line")
+    for number, topic in numbered:
+        try:
+            check_value("topic", topic, named=f"{file} line {number}")
+        except InputError as error:
+            raise InputError(f"{error}; fix that line (one topic per line)") from None
+    return [topic for _, topic in numbered]
+
+
 def run_many(
     file: Annotated[Path, typer.Argument(help="Topics, one per line (blank lines skipped).")],
     graph: Annotated[str, typer.Option("--graph", "-g", help="Topology name (copydesk graphs).")],
@@ -124,10 +144,7 @@ def run_many(
     except (OSError, UnicodeDecodeError) as error:
         err.print(f"copydesk: error: cannot read {file}: {error}; pass a text file", markup=False)
         raise typer.Exit(2) from None
-    topics = [line.strip() for line in text.splitlines() if line.strip()]
-    if not topics:
-        err.print(f"copydesk: error: {file} has no topics; write one topic per line", markup=False)
-        raise typer.Exit(2)
+    topics = _checked_topics(file, text)
     if no_wait and not queue:
         err.print("copydesk: error: --no-wait needs --queue", markup=False)
         raise typer.Exit(2)
