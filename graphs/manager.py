@@ -42,7 +42,7 @@ from graphs.issue_tracking import summarize, track_issues
 from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.threads import list_threads
-from graphs.transcript import THREAD_ID_PATTERN, Transcript, make_thread_id
+from graphs.transcript import Transcript, check_thread_id, make_thread_id
 from memory.checkpoint import open_checkpointer
 from memory.embeddings import EmbedderMismatchError
 from memory.store import open_store
@@ -209,10 +209,7 @@ class ConversationManager:
         """
         topic = topic.strip()
         thread_id = thread_id or make_thread_id()
-        if not THREAD_ID_PATTERN.match(thread_id):
-            raise InputError(
-                f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'"
-            )
+        check_thread_id(thread_id)
         try:
             choice = await asyncio.to_thread(  # reads prompt files: off the event loop
                 PromptChoice.choose,
@@ -353,8 +350,7 @@ class ConversationManager:
         source = await find_checkpoint(self.checkpointer, thread_id, checkpoint_id, values or {})
         graph = str(source.metadata.get("graph", "turn_taking"))  # the topology at that step
         target = new_thread_id or make_thread_id()
-        if not THREAD_ID_PATTERN.match(target):
-            raise InputError(f"invalid thread id {target!r}; use letters, digits, '.', '_' or '-'")
+        check_thread_id(target)
         choice = PromptChoice.from_metadata(source.metadata)  # the versions the thread used
         if prompts:
             choice = PromptChoice({**choice.prompts, **prompts}, choice.experiment)

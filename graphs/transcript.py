@@ -19,9 +19,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["THREAD_ID_PATTERN", "Transcript", "make_thread_id"]
+from graphs.errors import InputError
 
-THREAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+__all__ = [
+    "MAX_THREAD_ID",
+    "THREAD_ID_PATTERN",
+    "Transcript",
+    "check_thread_id",
+    "make_thread_id",
+    "thread_id_problem",
+]
+
+MAX_THREAD_ID = 128
+"""Most characters in a thread id (it names a transcript file)."""
+THREAD_ID_PATTERN = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_THREAD_ID - 1}}}$")
+_SHOWN = 40
+"""Characters of a refused id the message repeats."""
+
+
+def thread_id_problem(thread_id: str) -> str | None:
+    """Why `thread_id` is refused and what to give instead, in one line; None if it is valid.
+
+    The id is repeated only up to its first 40 characters, with its length when too long.
+    """
+    if THREAD_ID_PATTERN.match(thread_id):
+        return None
+    shown = repr(thread_id if len(thread_id) <= _SHOWN else thread_id[:_SHOWN] + "...")
+    length = f" ({len(thread_id)} characters)" if len(thread_id) > MAX_THREAD_ID else ""
+    return (
+        f"invalid thread id {shown}{length}; use 1 to {MAX_THREAD_ID} letters, digits, '.', "
+        "'_' or '-', starting with a letter or digit"
+    )
+
+
+def check_thread_id(thread_id: str) -> str:
+    """`thread_id`, if it is valid.
+
+    Raises:
+        InputError: `thread_id_problem`'s line.
+    """
+    problem = thread_id_problem(thread_id)
+    if problem is not None:
+        raise InputError(problem)
+    return thread_id
 
 
 def make_thread_id() -> str:
@@ -38,8 +78,7 @@ class Transcript:
     @classmethod
     def of(cls, home: Path, thread_id: str) -> Transcript:
         """The transcript of `thread_id` under `home`."""
-        if not THREAD_ID_PATTERN.match(thread_id):
-            raise ValueError(f"invalid thread id {thread_id!r}")
+        check_thread_id(thread_id)
         return cls(home / "transcripts" / f"{thread_id}.jsonl")
 
     def lines(self) -> list[dict[str, Any]]:

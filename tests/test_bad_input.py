@@ -241,6 +241,7 @@ COMMANDS = [
     c("run-max-cost-negative", *RUN, "--max-cost", "-1"),
     c("run-max-cost-inf", *RUN, "--max-cost", "inf"),
     c("run-thread-id", *RUN, "--thread-id", "a b", says="thread id"),
+    c("run-thread-id-long", *RUN, "--thread-id", "a" * 129, says="(129 characters); use 1 to 128"),
     c("run-prompt-version", *RUN, "--prompt", "writer@v9", says="v9"),
     c("run-prompt-agent", *RUN, "--prompt", "nobody@v1"),
     c("run-prompt-shape", *RUN, "--prompt", "writer"),
@@ -903,6 +904,32 @@ def test_a_bug_keeps_its_traceback(app: typer.Typer, tmp_path: Path) -> None:
     assert explain(ZeroDivisionError("bug")) is None
     assert explain(KeyError("bug")) is None
     assert explain(OSError("socket trouble")) is None  # no path the user could fix
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (*RUN, "--thread-id"),
+        ("fork", THREAD, "--checkpoint", "{checkpoint}", "--thread-id"),
+        ("submit", "turn_taking", "--topic", "x", "--thread-id"),
+    ],
+    ids=["run", "fork", "submit"],
+)
+def test_a_long_thread_id_is_named_by_its_start_and_length(
+    args: tuple[str, ...], app: typer.Typer, template: Template, tmp_path: Path, quiet_logging: None
+) -> None:
+    """A 5,000-character id is refused with the 128-character limit, its first 40
+    characters and its length, not echoed whole."""
+    home = tmp_path / "home"
+    shutil.copytree(template.home, home)
+    env = {"COPYDESK_HOME": str(home), "COPYDESK_OFFLINE": "1"}
+    given = [arg.replace("{checkpoint}", template.checkpoint) for arg in args]
+    result = CliRunner().invoke(app, [*given, "b" * 5000], env=env)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"copydesk: error: invalid thread id '{'b' * 40}...' (5000 characters); use 1 to 128 "
+        "letters, digits, '.', '_' or '-', starting with a letter or digit"
+    )
 
 
 def test_damaged_usage_lines_are_left_out_with_one_warning(

@@ -36,7 +36,7 @@ from graphs.cli.common import (
 from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
 from graphs.errors import InputError
 from graphs.events import RunResult
-from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
+from graphs.transcript import check_thread_id, make_thread_id
 from memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
@@ -142,14 +142,9 @@ def run(
     from graphs.run_values import check_run_flags  # pydantic and the state load here
 
     check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
-    if thread_id is not None and not THREAD_ID_PATTERN.match(thread_id):
+    if thread_id is not None:
         # Checked here, before the offline notice and before the checkpoint store is created.
-        err.print(
-            f"copydesk: error: invalid thread id {thread_id!r}; use letters, digits, '.', '_' "
-            "or '-'",
-            markup=False,
-        )
-        raise typer.Exit(2)
+        check_thread_id(thread_id)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
     require_writable_home(settings)
 

@@ -24,7 +24,7 @@ from graphs.manager import ConversationManager
 from graphs.queue.broker import BrokerUnavailableError, broker_location, declare_actor, make_broker
 from graphs.queue.jobs import Job, JobTable, make_job_id
 from graphs.registry import find
-from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
+from graphs.transcript import check_thread_id, make_thread_id
 
 __all__ = ["Submission", "require_postgres", "submit", "submit_many", "submit_resume", "wait_for"]
 
@@ -131,8 +131,7 @@ async def submit(
     find(graph)
     topic = topic.strip()
     thread_id = thread_id or make_thread_id()
-    if not THREAD_ID_PATTERN.match(thread_id):
-        raise InputError(f"invalid thread id {thread_id!r}; use letters, digits, '.', '_' or '-'")
+    check_thread_id(thread_id)
     require_postgres(settings)
     status = await _thread_status(settings, thread_id)
     if status is None and not topic:

@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from graphs.errors import InputError
 from graphs.run_values import check_value
-from graphs.transcript import THREAD_ID_PATTERN, make_thread_id
+from graphs.transcript import make_thread_id, thread_id_problem
 from graphs.web.app import PREFIX, page, runtime
 from graphs.web.security import csrf_ok
 
@@ -151,8 +151,9 @@ async def fork(request: Request) -> Response:
     if not checkpoint_id or await manager.checkpointer.aget_tuple(config) is None:  # type: ignore[arg-type]
         raise HTTPException(404, f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
     new_id = _text(form, "new_thread_id") or make_thread_id()
-    if not THREAD_ID_PATTERN.match(new_id):
-        raise HTTPException(400, f"invalid thread id {new_id!r}; use letters, digits, . _ -")
+    problem = thread_id_problem(new_id)
+    if problem is not None:
+        raise HTTPException(400, problem)
     values: dict[str, Any] = {}
     topic = _text(form, "topic")
     if topic and topic != _text(form, "old_topic"):
