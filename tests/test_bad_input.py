@@ -514,6 +514,12 @@ COMMANDS = [
         says="unreachable",
     ),
     c("submit-cost", "submit", "turn_taking", "--topic", "x", "--max-cost", "-1"),
+    # input before what the queue needs (PostgreSQL is not configured in these cases)
+    c("submit-no-topic", "submit", "turn_taking", says="the topic is empty"),
+    c("submit-empty-topic", "submit", "turn_taking", "--topic", "", says="the topic is empty"),
+    c("submit-blank-topic", "submit", "turn_taking", "--topic", "  ", says="the topic is empty"),
+    c("submit-long-topic", "submit", "turn_taking", "--topic", "x" * 10_001, says="--topic="),
+    c("submit-thread-id", "submit", "turn_taking", "--topic", "x", "--thread-id", "a b"),
     c("run-many-missing", "run-many", "{cwd}/none.txt", "--graph", "turn_taking"),
     c("run-many-empty", "run-many", "{assets}/empty.txt", "--graph", "turn_taking"),
     c("run-many-binary", "run-many", "{assets}/binary.key", "--graph", "turn_taking"),

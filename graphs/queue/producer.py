@@ -130,8 +130,9 @@ async def submit(
     """
     find(graph)
     topic = topic.strip()
-    thread_id = thread_id or make_thread_id()
-    check_thread_id(thread_id)
+    if not topic and thread_id is None:  # input first, then what the queue needs
+        raise InputError("the topic is empty; pass --topic with what to write about")
+    thread_id = check_thread_id(thread_id or make_thread_id())
     require_postgres(settings)
     status = await _thread_status(settings, thread_id)
     if status is None and not topic:
