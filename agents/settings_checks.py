@@ -72,15 +72,28 @@ def check_folder(path: Path) -> Path:
 
 def check_home(path: Path) -> Path:
     """`path` if it is a folder or does not exist yet (it is created on first write), and
-    its usage log, if there is one, is a file (every model call appends a line to it)."""
+    what it holds (usage and audit logs, checkpoints, transcripts, memory) is of its kind."""
     if path.exists() and not path.is_dir():
         raise ValueError(
             f"{path} is a file, not a folder; point it at a folder (created if missing)"
         )
-    log = path / "usage.jsonl"
-    if log.exists() and not log.is_file():
-        raise ValueError(
-            f"{log} is a folder, not the usage log; move it aside (copydesk appends one line "
-            "per model call to that file)"
-        )
+    for name, (folder, what) in _HOME_PARTS.items():
+        part = path / name
+        if part.exists() and part.is_dir() != folder:
+            kind = "a folder" if part.is_dir() else "a file"
+            raise ValueError(
+                f"{part} is {kind}, not {what}; move it aside (copydesk writes "
+                f"{'files in it' if folder else 'to it'} as it runs)"
+            )
     return path
+
+
+_HOME_PARTS: dict[str, tuple[bool, str]] = {
+    "usage.jsonl": (False, "the usage log"),
+    "audit.log": (False, "the audit log"),
+    "checkpoints.sqlite": (False, "the checkpoint database"),
+    "transcripts": (True, "the transcripts folder"),
+    "memory": (True, "the memory folder"),
+}
+"""What a home holds, by name: (a folder?, what it is). One of the wrong kind would fail a
+run after its first checkpoint was written, so it is refused when the settings load."""

@@ -634,6 +634,14 @@ DAMAGED = [
 USAGE_FOLDER = [  # every model call appends to it: refused when settings load, like the home
     c(f"usage-folder-{args[0]}", *args, home="usage-folder", says="usage.jsonl is a folder")
     for args in [RUN, ("usage",), ("resume", THREAD)]
+] + [  # a run would fail after its first checkpoint: refused when settings load too
+    c(f"{form}-{args[0]}", *args, home=form, says=says)
+    for form, says in [
+        ("transcripts-file", "transcripts is a file"),
+        ("memory-file", "memory is a file"),
+        ("audit-folder", "audit.log is a folder"),
+    ]
+    for args in [RUN, ("resume", THREAD)]
 ]
 
 CASES = SETTINGS + COMMANDS + DAMAGED + USAGE_FOLDER
@@ -695,6 +703,13 @@ def _damage(home: Path, form: str) -> None:
     elif form == "usage-folder":
         (home / "usage.jsonl").unlink()
         (home / "usage.jsonl" / "inside").mkdir(parents=True)
+    elif form in ("transcripts-file", "memory-file"):
+        part = home / form.removesuffix("-file")
+        shutil.rmtree(part, ignore_errors=True)
+        part.write_text("not a folder\n", encoding="utf-8")
+    elif form == "audit-folder":
+        (home / "audit.log").unlink(missing_ok=True)
+        (home / "audit.log" / "inside").mkdir(parents=True)
     elif form == "db-folder":
         for extra in home.glob("checkpoints.sqlite*"):
             extra.unlink()
