@@ -27,6 +27,7 @@ __all__ = [
     "Transcript",
     "check_thread_id",
     "make_thread_id",
+    "shown_id",
     "thread_id_problem",
 ]
 
@@ -44,12 +45,16 @@ def thread_id_problem(thread_id: str) -> str | None:
     """
     if THREAD_ID_PATTERN.match(thread_id):
         return None
-    shown = repr(thread_id if len(thread_id) <= _SHOWN else thread_id[:_SHOWN] + "...")
     length = f" ({len(thread_id)} characters)" if len(thread_id) > MAX_THREAD_ID else ""
     return (
-        f"invalid thread id {shown}{length}; use 1 to {MAX_THREAD_ID} letters, digits, '.', "
-        "'_' or '-', starting with a letter or digit"
+        f"invalid thread id {shown_id(thread_id)}{length}; use 1 to {MAX_THREAD_ID} letters, "
+        "digits, '.', '_' or '-', starting with a letter or digit"
     )
+
+
+def shown_id(thread_id: str) -> str:
+    """`thread_id` quoted for a message: its first 40 characters and "..." when longer."""
+    return repr(thread_id if len(thread_id) <= _SHOWN else thread_id[:_SHOWN] + "...")
 
 
 def check_thread_id(thread_id: str) -> str:

@@ -86,6 +86,9 @@ async def test_bad_input(make_settings: Any) -> None:
             await manager.run("debate-ish", topic="t")
         with pytest.raises(UnknownThreadError):
             await manager.resume("missing")
+        with pytest.raises(UnknownThreadError) as unknown:
+            await manager.result("y" * 120)  # a valid id: shown by its first 40 characters
+        assert f"'{'y' * 40}...'" in str(unknown.value) and "y" * 41 not in str(unknown.value)
 
 
 async def test_failed_call_leaves_a_resumable_thread(make_settings: Any) -> None:

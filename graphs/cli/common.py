@@ -18,6 +18,7 @@ from rich.console import Console
 from graphs.cli.console import LiveView, configure_logging
 from graphs.errors import InputError, UnknownThreadError
 from graphs.events import Event, RunResult
+from graphs.transcript import shown_id
 from memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:  # loaded by the commands that need them, so `--help` starts fast
@@ -201,7 +202,7 @@ def require_existing_store(settings: Settings, thread_id: str) -> None:
     url = settings.resolved_checkpoint_url
     if url.startswith("sqlite:") and not sqlite_path(url).exists():
         raise UnknownThreadError(
-            f"unknown thread {thread_id!r}: no checkpoints under {settings.home} yet"
+            f"unknown thread {shown_id(thread_id)}: no checkpoints under {settings.home} yet"
         )
 
 

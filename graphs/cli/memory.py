@@ -19,6 +19,7 @@ from graphs.cli.common import (
     settings_from_flags,
 )
 from graphs.errors import UnknownThreadError
+from graphs.transcript import shown_id
 from memory.checkpoint import open_checkpointer, sqlite_path
 from memory.store import memory_path
 
@@ -204,7 +205,7 @@ def prune(
         async with open_checkpointer(url) as saver:
             if thread is not None and await saver.aget_tuple(_latest(thread)) is None:
                 raise UnknownThreadError(
-                    f"unknown thread {thread!r}; `copydesk threads` lists the known ones"
+                    f"unknown thread {shown_id(thread)}; `copydesk threads` lists the known ones"
                 )
             return await prune_checkpoints(saver, keep_last=keep_last, thread_id=thread)
 
