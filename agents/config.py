@@ -445,7 +445,25 @@ class ConfigManager:
         key_file = os.environ.get(f"{alias}_FILE") or dotenv.get(f"{alias}_FILE")
         if key_file and alias not in os.environ:
             where = f"{alias}_FILE {key_file}"  # `load` read the value from that file
-        return ConfigError(f"{alias}={shown} (from {where}): {problem}")
+        return ConfigError(f"{alias}={shown} (from {where}): {problem}{_bounds_of(name, first)}")
+
+
+def _bounds_of(name: str, error: Mapping[str, Any]) -> str:
+    """ "; use a number from 1 to 1000" when `error` is a number out of the field's range (the
+    message names one bound only), else ""."""
+    if not str(error.get("type", "")).startswith(("greater_than", "less_than")):
+        return ""
+    field = Settings.model_fields.get(name)
+    bounds: dict[str, Any] = {}
+    for rule in field.metadata if field is not None else ():
+        for kind in ("ge", "gt", "le", "lt"):
+            if getattr(rule, kind, None) is not None:
+                bounds[kind] = getattr(rule, kind)
+    if "ge" in bounds and "le" in bounds:
+        return f"; use a number from {bounds['ge']} to {bounds['le']}"
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    said = [f"{signs[kind]} {value}" for kind, value in bounds.items()]
+    return f"; use a number {' and '.join(said)}" if said else ""
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

@@ -91,7 +91,18 @@ def check_value(key: str, value: Any, *, named: str) -> Any:
         elif first["loc"]:  # inside an object: name the field
             problem = f"{'.'.join(map(str, first['loc']))}: {problem}"
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise InputError(f"{named}={shown}: {problem[0].lower()}{problem[1:]}") from None
+        fix = _range_of(key) if str(first["type"]).startswith(("greater", "less")) else ""
+        raise InputError(f"{named}={shown}: {problem[0].lower()}{problem[1:]}{fix}") from None
+
+
+def _range_of(key: str) -> str:
+    """ "; use a number from 1 to 1000": every bound of `key`'s rule (an error names one)."""
+    schema = _ADAPTERS[key].json_schema()
+    signs = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    said = {sign: schema[name] for name, sign in signs.items() if name in schema}
+    if set(said) == {">=", "<="}:
+        return f"; use a number from {said['>=']} to {said['<=']}"
+    return f"; use a number {' and '.join(f'{s} {v}' for s, v in said.items())}" if said else ""
 
 
 def check_values(

@@ -236,7 +236,7 @@ COMMANDS = [
     c("run-max-rounds-zero", *RUN, "--max-rounds", "0", says="max-rounds"),
     c("run-max-rounds-huge", *RUN, "--max-rounds", "1001"),
     c("run-max-rounds-text", *RUN, "--max-rounds", "abc", says="--max-rounds"),
-    c("run-token-budget-negative", *RUN, "--token-budget", "-1", says="--token-budget"),
+    c("run-token-budget-negative", *RUN, "--token-budget", "-1", says="use a number from 0 to"),
     c("run-token-budget-huge", *RUN, "--token-budget", str(10**30), says="--token-budget"),
     c("run-max-cost-negative", *RUN, "--max-cost", "-1"),
     c("run-max-cost-inf", *RUN, "--max-cost", "inf"),

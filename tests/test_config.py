@@ -194,7 +194,15 @@ def test_invalid_flag_names_setting_problem_and_flag() -> None:
     assert "max_rounds=0" in message
     assert "flag --max-rounds" in message
     assert "greater than or equal to 1" in message
+    assert message.endswith("; use a number from 1 to 1000")  # the fix: the whole range
     assert "\n" not in message
+
+
+def test_an_out_of_range_number_says_the_range_it_must_be_in() -> None:
+    """Pydantic names the one bound that failed; the line gives every bound as the fix."""
+    assert str(config_error(request_timeout=0)).endswith("; use a number > 0 and <= 3600")
+    assert str(config_error(window_tokens=3)).endswith("; use a number >= 64")
+    assert "use a number" not in str(config_error(max_retries="lots"))  # not a range problem
 
 
 def test_invalid_environment_value_names_the_environment(

@@ -173,7 +173,7 @@ async def test_start_a_run_from_the_form(desk: Any) -> None:
     assert unknown.status_code == 400 and "unknown graph" in unknown.text
     before = {t.thread_id for t in await manager.threads()}
     for field, value, said in [  # the CLI's rules (--max-rounds, --topic), one line each
-        ("max_rounds", "5000", "less than or equal to 1000"),
+        ("max_rounds", "5000", "less than or equal to 1000; use a number from 1 to 1000"),
         ("max_rounds", "0", "greater than or equal to 1"),
         ("max_rounds", "two", "must be a whole number"),
         ("topic", "word " * 2001, "at most 10000 characters"),
