@@ -513,12 +513,12 @@ async def test_retry_after_honoured_with_sdk_default_http_client(
 
 def test_retry_after_http_date() -> None:
     """An HTTP-date Retry-After becomes the seconds until that time."""
-    when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    start = datetime(2026, 12, 6, 4, 30, tzinfo=UTC)  # a fixed clock: no wall-time window
+    when = email.utils.format_datetime(start + timedelta(seconds=30), usegmt=True)
 
-    seconds = retry_after(rate_limited({"Retry-After": when}))
+    seconds = retry_after(rate_limited({"Retry-After": when}), now=start.timestamp)
 
-    assert seconds is not None
-    assert 25 <= seconds <= 31
+    assert seconds == 30.0
 
 
 def test_unparseable_retry_after_falls_back_to_backoff() -> None:

@@ -6,6 +6,7 @@ import email.utils
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -30,8 +31,9 @@ def is_retryable(error: BaseException) -> bool:
     )
 
 
-def retry_after(error: BaseException) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`), if any."""
+def retry_after(error: BaseException, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`), if any;
+    an HTTP date counts from `now()`."""
     # An httpx or an httpx2 response: openai's own HTTP client is httpx2, a passed one httpx.
     headers = getattr(getattr(error, "response", None), "headers", None)
     if headers is None:
@@ -53,7 +55,7 @@ def retry_after(error: BaseException) -> float | None:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):  # neither seconds nor an HTTP date: ignore the header
         return None
-    return max(0.0, parsed.timestamp() - time.time())
+    return max(0.0, parsed.timestamp() - now())
 
 
 @dataclass
