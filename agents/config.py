@@ -30,6 +30,7 @@ from agents.settings_checks import (
     check_folder,
     check_home,
     check_url,
+    range_fix,
 )
 from memory.checkpoint import safe_url
 
@@ -454,16 +455,14 @@ def _bounds_of(name: str, error: Mapping[str, Any]) -> str:
     if not str(error.get("type", "")).startswith(("greater_than", "less_than")):
         return ""
     field = Settings.model_fields.get(name)
-    bounds: dict[str, Any] = {}
-    for rule in field.metadata if field is not None else ():
-        for kind in ("ge", "gt", "le", "lt"):
-            if getattr(rule, kind, None) is not None:
-                bounds[kind] = getattr(rule, kind)
-    if "ge" in bounds and "le" in bounds:
-        return f"; use a number from {bounds['ge']} to {bounds['le']}"
     signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-    said = [f"{signs[kind]} {value}" for kind, value in bounds.items()]
-    return f"; use a number {' and '.join(said)}" if said else ""
+    bounds = {
+        sign: getattr(rule, kind)
+        for rule in (field.metadata if field is not None else ())
+        for kind, sign in signs.items()
+        if getattr(rule, kind, None) is not None
+    }
+    return range_fix(bounds)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

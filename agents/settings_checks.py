@@ -6,10 +6,19 @@ never a retry loop or a traceback later.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["check_api_key", "check_checkpoint_url", "check_folder", "check_home", "check_url"]
+__all__ = [
+    "check_api_key",
+    "check_checkpoint_url",
+    "check_folder",
+    "check_home",
+    "check_url",
+    "range_fix",
+]
 
 
 def check_url(url: str, schemes: tuple[str, ...], *, host_required: bool = True) -> str:
@@ -97,3 +106,13 @@ _HOME_PARTS: dict[str, tuple[bool, str]] = {
 }
 """What a home holds, by name: (a folder?, what it is). One of the wrong kind would fail a
 run after its first checkpoint was written, so it is refused when the settings load."""
+
+
+def range_fix(bounds: Mapping[str, Any]) -> str:
+    """The fix for a number out of its range, every bound said (pydantic's message names only
+    the one that failed): `{">=": 1, "<=": 1000}` -> "; use a number from 1 to 1000"; "" for
+    no bounds. Keys are ">=", ">", "<=", "<"."""
+    if set(bounds) == {">=", "<="}:
+        return f"; use a number from {bounds['>=']} to {bounds['<=']}"
+    said = " and ".join(f"{sign} {value}" for sign, value in bounds.items())
+    return f"; use a number {said}" if said else ""

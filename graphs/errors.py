@@ -20,3 +20,10 @@ class UnknownThreadError(CopydeskError):
     """No checkpoint exists for the thread."""
 
     exit_code = 2
+
+    @classmethod
+    def of(cls, thread_id: str) -> UnknownThreadError:
+        """The error for `thread_id`, with the command that lists the known ones."""
+        from graphs.transcript import shown_id  # the transcript module imports this one
+
+        return cls(f"unknown thread {shown_id(thread_id)}; `copydesk threads` lists the known ones")

@@ -42,7 +42,7 @@ from graphs.issue_tracking import summarize, track_issues
 from graphs.prompting import PromptChoice
 from graphs.registry import find
 from graphs.threads import list_threads
-from graphs.transcript import Transcript, check_thread_id, make_thread_id, shown_id
+from graphs.transcript import Transcript, check_thread_id, make_thread_id
 from memory.checkpoint import open_checkpointer
 from memory.embeddings import EmbedderMismatchError
 from memory.store import open_store
@@ -161,9 +161,7 @@ class ConversationManager:
     async def _metadata_of(self, thread_id: str) -> Mapping[str, Any]:
         latest = await self.checkpointer.aget_tuple({"configurable": {"thread_id": thread_id}})
         if latest is None:
-            raise UnknownThreadError(
-                f"unknown thread {shown_id(thread_id)}; `copydesk threads` lists the known ones"
-            )
+            raise UnknownThreadError.of(thread_id)
         return latest.metadata
 
     async def _graph_of(self, thread_id: str) -> str:

@@ -16,6 +16,7 @@ from pydantic import Field, Strict, StringConstraints, TypeAdapter, ValidationEr
 from typing_extensions import TypedDict
 
 from agents.config import Settings
+from agents.settings_checks import range_fix
 from agents.state import ExperimentRecord, Status
 from graphs.errors import InputError
 
@@ -99,10 +100,7 @@ def _range_of(key: str) -> str:
     """ "; use a number from 1 to 1000": every bound of `key`'s rule (an error names one)."""
     schema = _ADAPTERS[key].json_schema()
     signs = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
-    said = {sign: schema[name] for name, sign in signs.items() if name in schema}
-    if set(said) == {">=", "<="}:
-        return f"; use a number from {said['>=']} to {said['<=']}"
-    return f"; use a number {' and '.join(f'{s} {v}' for s, v in said.items())}" if said else ""
+    return range_fix({sign: schema[name] for name, sign in signs.items() if name in schema})
 
 
 def check_values(

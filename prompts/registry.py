@@ -40,11 +40,14 @@ class PromptRegistry:
             raise PromptError(f"cannot read prompt labels {path}: {error}") from error
         return {str(n): {str(k): str(v) for k, v in t.items()} for n, t in data.items()}
 
-    def _parse(self, ref: str) -> tuple[str, str]:
-        """Split `name`, `name@version` or `name@label` into a known name and its selector
-        (`production` for a bare name), each malformed form named by its own error."""
-        names = self.names()
-        known = ", ".join(names) or "none"
+    def _parse(self, ref: str) -> tuple[str, str, list[str]]:
+        """Split `name`, `name@version` or `name@label` into a known name, its selector
+        (`production` for a bare name) and its versions, each malformed form named by its own
+        error. The folder is listed only to name the known prompts in an error."""
+
+        def known() -> str:
+            return ", ".join(self.names()) or "none"
+
         if not ref.strip():
             raise PromptError(
                 "the prompt reference is empty; write NAME@VERSION or NAME@LABEL, e.g. "
@@ -62,17 +65,20 @@ class PromptRegistry:
         if not name:
             raise PromptError(
                 f"prompt reference {ref!r} has no prompt name before '@'; write NAME@VERSION "
-                f"with NAME one of: {known} (`copydesk prompts list` shows every version)"
+                f"with NAME one of: {known()} (`copydesk prompts list` shows every version)"
             )
-        if name not in names:  # also keeps a name like `../x` inside the folder
-            raise PromptError(f"unknown prompt {name!r}; known prompts: {known}")
+        # A plain folder name only: `../x` or `.hidden` never reads outside the prompt folders.
+        inside = Path(name).name == name and not name.startswith(".")
+        versions = self.versions(name) if inside else []
+        if not versions:
+            raise PromptError(f"unknown prompt {name!r}; known prompts: {known()}")
         if at and not selector:
-            choices = ", ".join([*self.versions(name), *self.labels().get(name, {})])
+            choices = ", ".join([*versions, *self.labels().get(name, {})])
             raise PromptError(
                 f"prompt reference {ref!r} has nothing after '@'; add a version or label of "
                 f"{name!r}: {choices}"
             )
-        return name, selector or _DEFAULT_LABEL
+        return name, selector or _DEFAULT_LABEL, versions
 
     def resolve(self, ref: str) -> tuple[str, str]:
         """Turn `name`, `name@version` or `name@label` into `(name, version)`.
@@ -81,8 +87,7 @@ class PromptRegistry:
             PromptError: A malformed reference (empty, whitespace, no name, nothing after
                 `@`, two `@`), or a name, version or label that does not exist.
         """
-        name, selector = self._parse(ref)
-        versions = self.versions(name)
+        name, selector, versions = self._parse(ref)
         if selector in versions:
             return name, selector
         label_map = self.labels().get(name, {})

@@ -64,6 +64,25 @@ def _answering(verdict: dict[str, Any]) -> Callable[[dict[str, Any]], Reply]:
     return lambda body: Reply(tool_calls=[{"name": "Verdict", "arguments": json.dumps(verdict)}])
 
 
+async def _typed_from_llama(
+    responder: Callable[[dict[str, Any]], Reply],
+    *,
+    stream: bool,
+    mode: str = "function_calling",
+    params: dict[str, Any] | None = None,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """One verdict asked of a llama.cpp-like server answering with `responder` (streamed when
+    `stream`): the typed reply and the body of every chat request it took."""
+    with _llama() as server:
+        server.responder = responder
+        async with OpenAIClient(
+            base_url=server.base_url, api_key=SecretStr("k"), structured_output=mode
+        ) as client:
+            config = {"callbacks": [TokenListener()]} if stream else None
+            typed = await client.structured(VERDICT_PROMPT, Verdict, config=config, params=params)
+        return typed, [r.body or {} for r in server.chat_requests()]
+
+
 def _said(caplog: pytest.LogCaptureFixture, words: str) -> int:
     return sum(words in r.getMessage() for r in caplog.records)
 
@@ -120,18 +139,11 @@ async def test_a_tool_call_cut_at_the_cap_is_asked_again_with_room(
     for again with twice the cap."""
     summary = LONG_SUMMARY
     caplog.set_level(logging.INFO, logger="copydesk.client")
-    with _llama() as server:
-        server.responder = _answering({"decision": "approve", "issues": [], "summary": summary})
-        async with OpenAIClient(
-            base_url=server.base_url,
-            api_key=SecretStr("k"),
-            structured_output="function_calling",
-        ) as client:
-            config = {"callbacks": [TokenListener()]} if stream else None
-            typed = await client.structured(
-                VERDICT_PROMPT, Verdict, config=config, params={"max_tokens": 30}
-            )
-        bodies = [r.body or {} for r in server.chat_requests()]
+    typed, bodies = await _typed_from_llama(
+        _answering({"decision": "approve", "issues": [], "summary": summary}),
+        stream=stream,
+        params={"max_tokens": 30},
+    )
     assert typed.value.summary == summary  # the whole reply, not a closed-up cut one
     assert [b["max_tokens"] for b in bodies] == [30, 60]
     assert "cut at the output cap (30 tokens)" in caplog.text
@@ -147,16 +159,10 @@ async def test_a_tool_call_ended_early_is_asked_again_with_the_same_cap(
     verdict = {"decision": "approve", "issues": [], "summary": "Clear."}
     replies = iter(['{"decision": "approve", "issues": [], "summ', json.dumps(verdict)])
     caplog.set_level(logging.INFO, logger="copydesk.client")
-    with _llama() as server:
-        server.responder = lambda body: Reply(
-            tool_calls=[{"name": "Verdict", "arguments": next(replies)}]
-        )
-        async with OpenAIClient(
-            base_url=server.base_url, api_key=SecretStr("k"), structured_output="function_calling"
-        ) as client:
-            config = {"callbacks": [TokenListener()]} if stream else None
-            typed = await client.structured(VERDICT_PROMPT, Verdict, config=config)
-        bodies = [r.body or {} for r in server.chat_requests()]
+    typed, bodies = await _typed_from_llama(
+        lambda body: Reply(tool_calls=[{"name": "Verdict", "arguments": next(replies)}]),
+        stream=stream,
+    )
     assert typed.value.summary == "Clear."
     assert [b["max_tokens"] for b in bodies] == [1024, 1024]  # the default cap, kept
     assert "cut at the output cap" not in caplog.text
@@ -169,18 +175,15 @@ async def test_a_raw_newline_inside_a_json_string_is_taken(stream: bool, mode: s
     whole JSON but for that, and is taken at the first request (it was taken for a call
     ended early, five times, then 'cannot give a typed reply')."""
     raw = '{"decision": "revise", "issues": [], "summary": "Too short.\nSay more."}'
-    with _llama() as server:
-        server.responder = lambda body: (
+    typed, requests = await _typed_from_llama(
+        lambda body: (
             Reply(content=raw)
             if mode == "json_prompt"
             else Reply(tool_calls=[{"name": "Verdict", "arguments": raw}])
-        )
-        async with OpenAIClient(
-            base_url=server.base_url, api_key=SecretStr("k"), structured_output=mode
-        ) as client:
-            config = {"callbacks": [TokenListener()]} if stream else None
-            typed = await client.structured(VERDICT_PROMPT, Verdict, config=config)
-        requests = server.chat_requests()
+        ),
+        stream=stream,
+        mode=mode,
+    )
     assert typed.value.summary == "Too short.\nSay more."
     assert len(requests) == 1
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -136,10 +137,16 @@ def json_text(message: AIMessage) -> str:
     return _escaped(text)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
 def _escaped(text: str) -> str:
     """`text` with raw control characters inside its strings escaped, when it is whole JSON
     but for them (llama.cpp's grammar lets a model write a newline into a string; pydantic's
-    JSON parser refuses it, langchain's tool-call parser does not); else `text` unchanged."""
+    JSON parser refuses it, langchain's tool-call parser does not); else `text` unchanged.
+    Text without control characters is returned as it is, unparsed."""
+    if _CONTROL.search(text) is None:
+        return text
     try:
         return json.dumps(json.loads(text, strict=False))
     except ValueError:

@@ -19,7 +19,6 @@ from graphs.cli.common import (
     settings_from_flags,
 )
 from graphs.errors import UnknownThreadError
-from graphs.transcript import shown_id
 from memory.checkpoint import open_checkpointer, sqlite_path
 from memory.store import memory_path
 
@@ -204,9 +203,7 @@ def prune(
             return PruneReport(0, 0, 0, 0)
         async with open_checkpointer(url) as saver:
             if thread is not None and await saver.aget_tuple(_latest(thread)) is None:
-                raise UnknownThreadError(
-                    f"unknown thread {shown_id(thread)}; `copydesk threads` lists the known ones"
-                )
+                raise UnknownThreadError.of(thread)
             return await prune_checkpoints(saver, keep_last=keep_last, thread_id=thread)
 
     report = execute(work)

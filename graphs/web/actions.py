@@ -71,9 +71,7 @@ async def start(request: Request) -> Response:
         problem = str(error)
     try:
         await asyncio.to_thread(find, graph)
-    except InputError as error:
-        problem = problem or str(error)
-    except Exception as error:  # TopologyError and kin: one line for the form
+    except Exception as error:  # InputError, TopologyError and kin: one line for the form
         problem = problem or str(error)
     if problem:
         from graphs.registry import known
