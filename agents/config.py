@@ -23,8 +23,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agents.errors import ConfigError, fingerprint
-from agents.settings_checks import (
+from copydesk.agents.errors import ConfigError, fingerprint
+from copydesk.agents.settings_checks import (
     check_api_key,
     check_checkpoint_url,
     check_folder,
@@ -32,7 +32,7 @@ from agents.settings_checks import (
     check_url,
     range_fix,
 )
-from memory.checkpoint import safe_url
+from copydesk.memory.checkpoint import safe_url
 
 __all__ = ["ConfigManager", "Settings"]
 

@@ -19,9 +19,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.chatbot import Chatbot, message_id
-from agents.errors import ModelOutputError
-from agents.state import DraftState, DraftUpdate, UsageTotals, VerdictRecord, add_usage
+from copydesk.agents.chatbot import Chatbot, message_id
+from copydesk.agents.errors import ModelOutputError
+from copydesk.agents.state import DraftState, DraftUpdate, UsageTotals, VerdictRecord, add_usage
 
 __all__ = ["Judge", "Moderator", "Ruling", "Speaker", "SpeakerChoice", "next_in_turn"]
 

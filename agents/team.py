@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from agents.chatbot import Chatbot, Editor, Writer
-from agents.client import OpenAIClient
-from agents.config import ConfigManager, Settings
-from memory.buffer import WindowPolicy
-from memory.recall import RecallPolicy
-from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
+from copydesk.agents.chatbot import Chatbot, Editor, Writer
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import ConfigManager, Settings
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.memory.recall import RecallPolicy
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["Agents"]
 
@@ -33,7 +33,7 @@ class Agents:
     """Prompt references per agent name that override `name@production`."""
 
     def chatbot(self, kind: type[C], name: str, role: str = "", *, prompt: str = "") -> C:
-        """Another agent on the same client: `agents.chatbot(Editor, "style_editor")`.
+        """Another agent on the same client: `copydesk.agents.chatbot(Editor, "style_editor")`.
 
         Args:
             kind: The role class (`Writer`, `Editor`, `Speaker`, `Judge`, `Moderator`, ...).

@@ -6,7 +6,7 @@ each field, where a small model otherwise writes a summary until the output cap 
 The longest verdict they allow is ~1,200 characters, and under a grammar a small model may
 write a token per character (Gemma 3 270M did): that fits the cap of a typed reply's third
 attempt (384, 768, 1,536 tokens). OpenAI's strict schemas do not take them, so the client
-leaves them out there (`agents.client.typed.typed_tool`).
+leaves them out there (`copydesk.agents.client.typed.typed_tool`).
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from agents.client import OpenAIClient
-from agents.config import ConfigManager
-from agents.team import Agents
-from graphs.turn_taking import build
-from memory.checkpoint import open_checkpointer
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import ConfigManager
+from copydesk.agents.team import Agents
+from copydesk.graphs.topologies.turn_taking import build
+from copydesk.memory.checkpoint import open_checkpointer
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 TEXT = ("The harbour wakes before the town does; " * 13)[:500]

@@ -13,15 +13,15 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from agents.chatbot import Editor, Writer
-from agents.client import OpenAIClient
-from agents.state import DraftState
-from memory.buffer import WindowPolicy
-from memory.embeddings import LexicalEmbedder
-from memory.recall import RecallPolicy
-from memory.tokens import TokenCounter
-from memory.vector import FaissStore
-from prompts.registry import PromptRegistry
+from copydesk.agents.chatbot import Editor, Writer
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.state import DraftState
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.recall import RecallPolicy
+from copydesk.memory.tokens import TokenCounter
+from copydesk.memory.vector import FaissStore
+from copydesk.prompts.registry import PromptRegistry
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 SUBJECTS = [

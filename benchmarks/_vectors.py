@@ -20,7 +20,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from memory._faiss import VectorIndex
+from copydesk.memory._faiss import VectorIndex
 
 QUERIES = 200
 BATCH = 10_000

@@ -45,8 +45,8 @@ from tests.fakes.writing import EditorialResponder  # noqa: E402
 LATENCY = 0.02
 CHILD = """
 import asyncio, json, logging, sys, time
-from agents.config import ConfigManager
-from graphs.manager import ConversationManager
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.manager import ConversationManager
 
 failed = 0
 class Count(logging.Handler):
@@ -73,8 +73,8 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 STORE_CHILD = """
 import json, sys, time
 from pathlib import Path
-from memory.embeddings import LexicalEmbedder
-from memory.vector import FaissStore
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.vector import FaissStore
 
 path, me, seconds = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 store = FaissStore(path, embedder=LexicalEmbedder(384), fields=["text"])

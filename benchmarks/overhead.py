@@ -32,11 +32,11 @@ from langgraph.graph.message import add_messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.client import OpenAIClient
-from agents.config import ConfigManager
-from agents.team import Agents
-from graphs.turn_taking import build
-from memory.checkpoint import strict_serializer
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import ConfigManager
+from copydesk.agents.team import Agents
+from copydesk.graphs.topologies.turn_taking import build
+from copydesk.memory.checkpoint import strict_serializer
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 DRAFT = ("The harbour wakes before the town does. " * 12).strip()

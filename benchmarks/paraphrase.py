@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memory.embeddings import Embedder, LexicalEmbedder
-from memory.minilm import MiniLMEmbedder, minilm_available
+from copydesk.memory.embeddings import Embedder, LexicalEmbedder
+from copydesk.memory.minilm import MiniLMEmbedder, minilm_available
 
 PAIRS = [
     ("The harbour master rows out to the breakwater every morning at dawn.",

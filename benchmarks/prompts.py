@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.client import OpenAIClient
-from agents.config import ConfigManager
-from graphs.ab_report import build_report, outcomes
-from graphs.manager import ConversationManager
-from graphs.prompting import PromptChoice, find_experiment
-from prompts.lint import lint
-from prompts.registry import PromptRegistry
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.prompting import PromptChoice, find_experiment
+from copydesk.graphs.reports.ab_report import build_report, outcomes
+from copydesk.prompts.lint import lint
+from copydesk.prompts.registry import PromptRegistry
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 

@@ -40,9 +40,9 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from agents.client import OpenAIClient
-from agents.client.limiter import LimiterRegistry
-from memory.tokens import token_counter
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.limiter import LimiterRegistry
+from copydesk.memory.tokens import token_counter
 
 MESSAGES = [
     SystemMessage("You are a careful writer."),

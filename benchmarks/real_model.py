@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from agents.client import OpenAIClient
-from agents.config import ConfigManager
-from graphs.local_model import LOCAL_MODEL, cache_dir, serve
-from graphs.manager import ConversationManager
-from graphs.registry import TOPOLOGIES
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.local_model import LOCAL_MODEL, cache_dir, serve
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.registry import TOPOLOGIES
 
 TOPIC = "Why every city street should have a tree"
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
-from agents.config import ConfigManager, Settings
+from copydesk.agents.config import ConfigManager, Settings
 from tests.fakes.workers import DEFAULT_BROKER_URL, WorkerProcess, delete_queues
 
 POSTGRES = os.environ.get("COPYDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -110,7 +110,7 @@ class Stamps:
 
 def baseline(env: dict[str, str], count: int, concurrency: int) -> float:
     """Conversations/min (steady part) of run-many's `run_batch` in this process."""
-    from graphs.cli.batch import run_batch
+    from copydesk.graphs.cli.batch import run_batch
 
     settings = settings_for(env)
     stamps = Stamps()
@@ -129,7 +129,7 @@ def baseline(env: dict[str, str], count: int, concurrency: int) -> float:
 
 def queued(env: dict[str, str], workers: int, count: int, concurrency: int, tmp: Path) -> float:
     """Conversations/min (steady part) on `workers` worker processes."""
-    from graphs.queue import submit_many, wait_for
+    from copydesk.graphs.queue import submit_many, wait_for
 
     settings = settings_for(env)
     procs = [

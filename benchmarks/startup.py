@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 TARGET_S = 0.5
-COPYDESK = [sys.executable, "-c", "from graphs.cli import main; main()"]
+COPYDESK = [sys.executable, "-c", "from copydesk.graphs.cli import main; main()"]
 
 
 def cpu_of(argv: list[str], env: dict[str, str]) -> float:

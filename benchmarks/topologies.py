@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.client import OpenAIClient
-from agents.config import ConfigManager
-from graphs.events import RunResult, Turn
-from graphs.manager import ConversationManager
-from graphs.registry import TOPOLOGIES
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.events import RunResult, Turn
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.registry import TOPOLOGIES
 
 SERVE = """
 import sys, time

@@ -1,11 +1,11 @@
 """Errors a user causes when naming threads: each ends a command in one line, exit code 2.
 
-Kept apart from `graphs.manager` so the CLI can name them without loading LangGraph.
+Kept apart from `copydesk.graphs.manager` so the CLI can name them without loading LangGraph.
 """
 
 from __future__ import annotations
 
-from agents.errors import CopydeskError
+from copydesk.agents.errors import CopydeskError
 
 __all__ = ["InputError", "UnknownThreadError"]
 
@@ -24,6 +24,6 @@ class UnknownThreadError(CopydeskError):
     @classmethod
     def of(cls, thread_id: str) -> UnknownThreadError:
         """The error for `thread_id`, with the command that lists the known ones."""
-        from graphs.transcript import shown_id  # the transcript module imports this one
+        from copydesk.graphs.transcript import shown_id  # the transcript module imports this one
 
         return cls(f"unknown thread {shown_id(thread_id)}; `copydesk threads` lists the known ones")

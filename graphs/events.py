@@ -70,7 +70,8 @@ class RunResult:
     review: Any = None
     """What the human is asked, while the status is `waiting_for_review`."""
     issues_addressed: dict[str, Any] = field(default_factory=dict)
-    """The editor issues by state and the share addressed (`graphs.issue_tracking`)."""
+    """The editor issues by state and the share addressed
+    (`copydesk.graphs.reports.issue_tracking`)."""
 
     def as_json(self) -> dict[str, Any]:
         """The `--json` output of `copydesk run`."""

@@ -15,10 +15,10 @@ from typing import Any, get_type_hints
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointTuple
 
-from agents.errors import CopydeskError
-from agents.state import DraftState
-from graphs.run_values import check_values, parse_value
-from graphs.transcript import Transcript
+from copydesk.agents.errors import CopydeskError
+from copydesk.agents.state import DraftState
+from copydesk.graphs.run_values import check_values, parse_value
+from copydesk.graphs.transcript import Transcript
 
 __all__ = [
     "SETTABLE",
@@ -47,7 +47,7 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
 
     Text keys take the text as given; other values are read as JSON (a number, `true`, an
     object). Each value is checked with the rules of the matching `copydesk run` flag
-    (`graphs.run_values`), so a fork never starts with a value a run would refuse.
+    (`copydesk.graphs.run_values`), so a fork never starts with a value a run would refuse.
 
     Raises:
         ForkError: A pair without `=`, or a key that is not a settable state key.

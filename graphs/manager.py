@@ -22,12 +22,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from agents.client import STRUCTURED_TAG, OpenAIClient
-from agents.client.resilience import RESTART_EVENT
-from agents.config import Settings
-from agents.team import Agents
-from graphs.errors import InputError, UnknownThreadError
-from graphs.events import (
+from copydesk.agents.client import STRUCTURED_TAG, OpenAIClient
+from copydesk.agents.client.resilience import RESTART_EVENT
+from copydesk.agents.config import Settings
+from copydesk.agents.team import Agents
+from copydesk.graphs.errors import InputError, UnknownThreadError
+from copydesk.graphs.events import (
     CheckpointInfo,
     Event,
     Restart,
@@ -37,17 +37,17 @@ from graphs.events import (
     Turn,
     TurnStarted,
 )
-from graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
-from graphs.issue_tracking import summarize, track_issues
-from graphs.prompting import PromptChoice
-from graphs.registry import find
-from graphs.threads import list_threads
-from graphs.transcript import Transcript, check_thread_id, make_thread_id
-from memory.checkpoint import open_checkpointer
-from memory.embeddings import EmbedderMismatchError
-from memory.store import open_store
-from prompts.errors import PromptError
-from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
+from copydesk.graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
+from copydesk.graphs.prompting import PromptChoice
+from copydesk.graphs.registry import find
+from copydesk.graphs.reports.issue_tracking import summarize, track_issues
+from copydesk.graphs.threads import list_threads
+from copydesk.graphs.transcript import Transcript, check_thread_id, make_thread_id
+from copydesk.memory.checkpoint import open_checkpointer
+from copydesk.memory.embeddings import EmbedderMismatchError
+from copydesk.memory.store import open_store
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 __all__ = ["ConversationManager", "InputError", "UnknownThreadError"]
 
@@ -91,7 +91,7 @@ class ConversationManager:
         if not self.settings.store_url:
             await self._open_checkpointer()
         if self.store is None and self.settings.memory:
-            from agents.client.embeddings import embedder_for  # loaded only with memory on
+            from copydesk.agents.client.embeddings import embedder_for  # loaded only with memory on
 
             embedder = embedder_for(self.settings, self.client)
             try:

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prompts.errors import PromptError
-from prompts.experiments import Experiment, load_experiments
-from prompts.overrides import prompt_overrides
-from prompts.registry import PromptRegistry
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.experiments import Experiment, load_experiments
+from copydesk.prompts.overrides import prompt_overrides
+from copydesk.prompts.registry import PromptRegistry
 
 if TYPE_CHECKING:  # agents.state loads LangGraph; the CLI checks prompt flags without it
-    from agents.state import ExperimentRecord
+    from copydesk.agents.state import ExperimentRecord
 
 __all__ = ["AGENT_PROMPTS", "PromptChoice", "find_experiment"]
 

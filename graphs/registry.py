@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.errors import CopydeskError
+from copydesk.agents.errors import CopydeskError
 
 __all__ = ["TOPOLOGIES", "Topology", "TopologyError", "find", "known", "load"]
 
@@ -24,7 +24,7 @@ TOPOLOGIES: tuple[str, ...] = (
     "review_panel",
     "pipeline",
 )
-"""Topologies that ship with copydesk, each a module `graphs.<name>`."""
+"""Topologies that ship with copydesk, each a module `copydesk.graphs.topologies.<name>`."""
 
 
 class TopologyError(CopydeskError):
@@ -138,7 +138,7 @@ def find(name_or_path: str) -> Topology:
             )
         name = path.stem
     elif name_or_path in TOPOLOGIES:
-        module = importlib.import_module(f"graphs.{name_or_path}")
+        module = importlib.import_module(f"copydesk.graphs.topologies.{name_or_path}")
         name = name_or_path
     else:
         raise TopologyError(

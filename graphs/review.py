@@ -23,9 +23,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from agents.chatbot import message_id
-from agents.state import DraftState, DraftUpdate, VerdictRecord
-from graphs.termination import HUMAN_REVIEW, RoutingNode
+from copydesk.agents.chatbot import message_id
+from copydesk.agents.state import DraftState, DraftUpdate, VerdictRecord
+from copydesk.graphs.termination import HUMAN_REVIEW, RoutingNode
 
 __all__ = ["HUMAN", "HUMAN_REVIEW", "HumanReviewer", "add_human_review", "answer_of"]
 

@@ -15,10 +15,10 @@ from typing import Annotated, Any, get_type_hints
 from pydantic import Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from agents.config import Settings
-from agents.settings_checks import range_fix
-from agents.state import ExperimentRecord, Status
-from graphs.errors import InputError
+from copydesk.agents.config import Settings
+from copydesk.agents.settings_checks import range_fix
+from copydesk.agents.state import ExperimentRecord, Status
+from copydesk.graphs.errors import InputError
 
 __all__ = [
     "MAX_TOKEN_BUDGET",

@@ -22,7 +22,7 @@ from langgraph.graph import END
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from agents.state import DraftState, DraftUpdate, Status, add_usage
+from copydesk.agents.state import DraftState, DraftUpdate, Status, add_usage
 
 __all__ = [
     "DEFAULT_ENDINGS",

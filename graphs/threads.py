@@ -2,7 +2,8 @@
 
 Kept apart from `ConversationManager` so `copydesk threads` opens only the checkpoint store: no
 topology is compiled, no model client or memory store is made. On the default SQLite store the
-rows are read without LangGraph at all (`memory.checkpoint_rows`), which keeps the command's
+rows are read without LangGraph at all (`copydesk.memory.checkpoint_rows`), which keeps the
+command's
 start cheap; other stores, and rows that reader does not know, go through the checkpointer.
 """
 
@@ -12,7 +13,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graphs.events import ThreadInfo
+from copydesk.graphs.events import ThreadInfo
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -22,10 +23,10 @@ __all__ = ["list_threads", "threads_at"]
 
 async def threads_at(url: str) -> list[ThreadInfo]:
     """Every thread in the checkpoint store `url` names, most recently updated first."""
-    from memory.checkpoint import open_checkpointer, sqlite_path
+    from copydesk.memory.checkpoint import open_checkpointer, sqlite_path
 
     if url.startswith("sqlite:"):
-        from memory.checkpoint_rows import latest_sqlite_checkpoints
+        from copydesk.memory.checkpoint_rows import latest_sqlite_checkpoints
 
         rows = await asyncio.to_thread(latest_sqlite_checkpoints, sqlite_path(url))
         if rows is not None:

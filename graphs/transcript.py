@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from graphs.errors import InputError
+from copydesk.graphs.errors import InputError
 
 __all__ = [
     "MAX_THREAD_ID",

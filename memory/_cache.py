@@ -2,7 +2,7 @@
 
 The source of truth (SQLite here; PostgreSQL in a shared deployment) holds every vector with
 the generation of the batch that wrote it, and logs the ids of dropped vectors the same way
-(`memory._rows.VectorRows`). The cache remembers the generation it reflects; `catch_up`
+(`copydesk.memory._rows.VectorRows`). The cache remembers the generation it reflects; `catch_up`
 applies only the vectors added and dropped after it, inside the caller's read or write
 transaction, so the cache and what the caller reads next describe the same moment. A cache
 older than the trimmed log (`log_from`), or one that finds the store went back in time (it
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from memory._faiss import FAISS_FROM, IndexFileError, VectorIndex
+from copydesk.memory._faiss import FAISS_FROM, IndexFileError, VectorIndex
 
 __all__ = ["IndexCache", "VectorSource"]
 

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from memory.errors import DamagedStoreError
+from copydesk.memory.errors import DamagedStoreError
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig

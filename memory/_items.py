@@ -1,6 +1,7 @@
 """SQLite tables behind `FaissStore`: namespaces, items and their TTLs, and the meta record.
 
-SQLite is the source of truth: every item (here) and every vector (`memory._rows`) is in one
+SQLite is the source of truth: every item (here) and every vector (`copydesk.memory._rows`) is in
+one
 database, written in one transaction per batch, so the FAISS file is only a cache that can
 always be rebuilt. Values are JSON; nothing is pickled. `read()` and `write()` are the two
 kinds of transaction: a read sees one snapshot of the database from its first statement to

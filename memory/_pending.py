@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from memory._rows import Pending
+from copydesk.memory._rows import Pending
 
 __all__ = ["Backlog"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from langgraph.store.base import Item
 
-from memory._items import ItemRow
+from copydesk.memory._items import ItemRow
 
 __all__ = ["PgItemTable", "clear"]
 

@@ -1,5 +1,5 @@
 """The vector side of the PostgreSQL store: vectors by generation, the log of dropped vector
-ids and the texts waiting for an embedding (the same calls as `memory._rows.VectorRows`).
+ids and the texts waiting for an embedding (the same calls as `copydesk.memory._rows.VectorRows`).
 
 A worker's FAISS cache at generation `g` catches up with `changes_since(g)`: the vectors
 written and the ids dropped by the batches after `g`, whichever process wrote them.
@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from memory._rows import Pending
+from copydesk.memory._rows import Pending
 
 __all__ = ["PgVectorRows"]
 

@@ -20,7 +20,7 @@ from typing import Any
 from langgraph.store.base import Op, PutOp, SearchOp
 from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
-from memory._rows import Pending
+from copydesk.memory._rows import Pending
 
 __all__ = ["MAX_INPUTS", "Plan", "VectorCache", "chunks", "plan", "texts_of"]
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langgraph.store.base import Item, SearchItem, SearchOp
 
-from memory._cache import IndexCache
-from memory._filters import matches
-from memory._items import ItemRow, ItemTable
-from memory._rows import VectorRows
+from copydesk.memory._cache import IndexCache
+from copydesk.memory._filters import matches
+from copydesk.memory._items import ItemRow, ItemTable
+from copydesk.memory._rows import VectorRows
 
 if TYPE_CHECKING:
-    from memory._pg import PgItemTable
-    from memory._pg_rows import PgVectorRows
+    from copydesk.memory._pg import PgItemTable
+    from copydesk.memory._pg_rows import PgVectorRows
 
 __all__ = ["search"]
 

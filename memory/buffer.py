@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from memory.tokens import TokenCounter
+from copydesk.memory.tokens import TokenCounter
 
 __all__ = ["DEFAULT_WINDOW_TOKENS", "Window", "WindowPolicy"]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from memory._checked import checked
-from memory.errors import DamagedStoreError, StoreError, StoreUnavailableError
+from copydesk.memory._checked import checked
+from copydesk.memory.errors import DamagedStoreError, StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:  # LangGraph loads when a checkpointer is opened, not when this is imported
     from langgraph.checkpoint.base import BaseCheckpointSaver

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memory.checkpoint import check_sqlite_file, move_aside_advice
-from memory.errors import DamagedStoreError, StoreError
+from copydesk.memory.checkpoint import check_sqlite_file, move_aside_advice
+from copydesk.memory.errors import DamagedStoreError, StoreError
 
 __all__ = ["LatestCheckpoint", "latest_sqlite_checkpoints"]
 

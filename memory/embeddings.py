@@ -3,7 +3,7 @@
 Every embedder has a `name` and `dims`; an index remembers both and refuses vectors from
 another embedder (`EmbedderMismatchError`), so one index never mixes two vector spaces.
 An embedder that calls a server (`remote`) is built by the model client
-(`agents.client.embeddings`), which gives it the client's rate limiter, retries and circuit
+(`copydesk.agents.client.embeddings`), which gives it the client's rate limiter, retries and circuit
 breaker, and injected where the store is made: `memory` imports nothing of `agents`.
 
 The offline `LexicalEmbedder` hashes words, word pairs and character trigrams into a fixed

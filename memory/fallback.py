@@ -15,7 +15,7 @@ import threading
 
 import httpx
 
-from memory.embeddings import Embedder
+from copydesk.memory.embeddings import Embedder
 
 __all__ = ["serving_embedder"]
 

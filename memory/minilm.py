@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from memory.embeddings import Embedder, LexicalEmbedder, Vectors
+from copydesk.memory.embeddings import Embedder, LexicalEmbedder, Vectors
 
 __all__ = ["MiniLMEmbedder", "local_embedder", "minilm_available"]
 

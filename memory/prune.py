@@ -93,7 +93,7 @@ async def prune_checkpoints(
     Raises:
         ValueError: The saver is not SQLite or PostgreSQL.
     """
-    # By class name along the MRO: the savers may be `memory._checked` subclasses, and
+    # By class name along the MRO: the savers may be `copydesk.memory._checked` subclasses, and
     # neither backend package needs importing to tell them apart.
     names = {k.__name__ for k in type(saver).__mro__}
     kind = next((n for n in ("AsyncSqliteSaver", "AsyncPostgresSaver") if n in names), "")

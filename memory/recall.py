@@ -22,7 +22,7 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import BaseStore, PutOp, SearchItem, SearchOp
 
-from memory.tokens import TokenCounter, vocabulary_for_model, vocabulary_loaded
+from copydesk.memory.tokens import TokenCounter, vocabulary_for_model, vocabulary_loaded
 
 __all__ = ["DEFAULT_PROJECT", "Memory", "RecallPolicy", "project_namespace", "thread_namespace"]
 

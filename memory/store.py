@@ -3,8 +3,9 @@
 by every process and machine (each keeps only its FAISS cache).
 
 `memory` is a leaf package: it takes the home directory through a small protocol rather than
-importing `agents.config`, and the embedder is injected (the model client builds the one that
-calls a server, `agents.client.embeddings.embedder_for`).
+importing `copydesk.agents.config`, and the embedder is injected (the model client builds the one
+that
+calls a server, `copydesk.agents.client.embeddings.embedder_for`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from memory import errors
+from copydesk.memory import errors
 
 if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
-    from memory.embeddings import Embedder
-    from memory.vector import FaissStore
+    from copydesk.memory.embeddings import Embedder
+    from copydesk.memory.vector import FaissStore
 
 __all__ = [
     "DamagedStoreError",
@@ -42,8 +43,9 @@ _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
 class DamagedStoreError(errors.DamagedStoreError):
-    """The memory database cannot be read: it is truncated, overwritten or not a database
-    (the memory store's `memory.errors.DamagedStoreError`: one line and exit 2 from any command).
+    """The memory database cannot be read: it is truncated, overwritten or not a
+    database (the memory store's `copydesk.memory.errors.DamagedStoreError`: one line and
+    exit 2 from any command).
 
     Attributes:
         path: The database file.
@@ -68,7 +70,7 @@ def is_damage(error: BaseException) -> bool:
 
 
 class MemorySettings(Protocol):
-    """The settings the memory store reads (`agents.config.Settings` has them)."""
+    """The settings the memory store reads (`copydesk.agents.config.Settings` has them)."""
 
     @property
     def home(self) -> Path: ...
@@ -84,7 +86,7 @@ def memory_path(settings: MemorySettings) -> Path:
 def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     """The store in PostgreSQL (`store_url`) or under home (created on first use); the
     caller closes it."""
-    from memory.vector import ITEMS_FILE, FaissStore
+    from copydesk.memory.vector import ITEMS_FILE, FaissStore
 
     if settings.store_url:
         return FaissStore(url=settings.store_url, embedder=embedder, fields=INDEXED_FIELDS)
@@ -101,7 +103,7 @@ def set_aside(damaged: DamagedStoreError) -> list[Path]:
     """Move a damaged database (with its journal files and the index built from it) aside,
     next to it as `NAME.damaged-<UTC time>`: kept for a salvage, never deleted. Returns
     where the database went first, then the others."""
-    from memory.vector import INDEX_FILE
+    from copydesk.memory.vector import INDEX_FILE
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = damaged.path.parent
@@ -181,7 +183,7 @@ def close_quietly(store: FaissStore) -> None:
 def forget_all(settings: MemorySettings) -> None:
     """Delete the whole store: the PostgreSQL tables' rows, or the folder under home."""
     if settings.store_url:
-        from memory._pg import clear
+        from copydesk.memory._pg import clear
 
         clear(settings.store_url)
         return

@@ -2,14 +2,15 @@
 
 Items, their vectors, texts waiting for a vector and TTLs live in SQLite (`items.sqlite`),
 the source of truth, one transaction per batch. Each process keeps the vectors in a FAISS
-index (`memory._cache.IndexCache`), a cache that catches up with what other processes wrote
+index (`copydesk.memory._cache.IndexCache`), a cache that catches up with what other processes wrote
 by reading only the changes since the generation it reflects; it is saved atomically on
 `flush()`/`close()` (`vectors.faiss`, FAISS's own format) with its sha256 and generation, and a
 missing or damaged file is rebuilt from SQLite, so a crash never leaves search silently wrong.
 Every read runs in one SQLite read transaction, so the catch-up and the candidates it reads
 see the same moment; only items with a TTL make a read write.
 
-A batch embeds in three steps (`memory._plan`): plan the texts, embed them with no lock held
+A batch embeds in three steps (`copydesk.memory._plan`): plan the texts, embed them with no lock
+held
 (`abatch` awaits the embedder, so a network call blocks neither other conversations nor the
 event loop), then apply the batch under the lock. A remote embedder's new texts wait
 (`pending`) and ride with the next search's request; a failed request leaves them waiting,
@@ -47,19 +48,19 @@ from langgraph.store.base import (
 )
 from langgraph.store.base.embed import tokenize_path
 
-from memory._cache import IndexCache
-from memory._faiss import FAISS_FROM, VectorIndex
-from memory._filters import namespace_matches
-from memory._items import ItemTable
-from memory._pending import Backlog
-from memory._plan import Plan, VectorCache, chunks, plan, texts_of
-from memory._rows import VectorRows
+from copydesk.memory._cache import IndexCache
+from copydesk.memory._faiss import FAISS_FROM, VectorIndex
+from copydesk.memory._filters import namespace_matches
+from copydesk.memory._items import ItemTable
+from copydesk.memory._pending import Backlog
+from copydesk.memory._plan import Plan, VectorCache, chunks, plan, texts_of
+from copydesk.memory._rows import VectorRows
 
 if TYPE_CHECKING:
-    from memory._pg import PgItemTable
-    from memory._pg_rows import PgVectorRows
-from memory._search import search
-from memory.embeddings import Embedder, EmbedderMismatchError
+    from copydesk.memory._pg import PgItemTable
+    from copydesk.memory._pg_rows import PgVectorRows
+from copydesk.memory._search import search
+from copydesk.memory.embeddings import Embedder, EmbedderMismatchError
 
 __all__ = ["FaissStore"]
 
@@ -117,8 +118,8 @@ class FaissStore(BaseStore):
         self.items: ItemTable | PgItemTable
         self.rows: VectorRows | PgVectorRows
         if url:  # PostgreSQL is the source of truth; the index is this process's cache only
-            from memory._pg import PgItemTable
-            from memory._pg_rows import PgVectorRows
+            from copydesk.memory._pg import PgItemTable
+            from copydesk.memory._pg_rows import PgVectorRows
 
             self.items = PgItemTable(url)
             self.rows = PgVectorRows(self.items.db)

@@ -1,13 +1,13 @@
 """What the agents are told: versioned prompt templates, their registry, release lock and
 A/B experiments."""
 
-from prompts.errors import PromptError
-from prompts.experiments import Experiment, Variant, load_experiments
-from prompts.lint import LintReport, lint
-from prompts.overrides import prompt_overrides
-from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
-from prompts.released import ReleaseLock, content_hash
-from prompts.template import PART_NAMES, PromptTemplate
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.experiments import Experiment, Variant, load_experiments
+from copydesk.prompts.lint import LintReport, lint
+from copydesk.prompts.overrides import prompt_overrides
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
+from copydesk.prompts.released import ReleaseLock, content_hash
+from copydesk.prompts.template import PART_NAMES, PromptTemplate
 
 __all__ = [
     "DEFAULT_PROMPTS_DIR",

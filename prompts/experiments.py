@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prompts.errors import PromptError
-from prompts.registry import PromptRegistry
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.registry import PromptRegistry
 
 __all__ = ["EXPERIMENTS_FILE", "Experiment", "Variant", "load_experiments"]
 

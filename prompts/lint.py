@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prompts.errors import PromptError
-from prompts.experiments import load_experiments
-from prompts.registry import PromptRegistry
-from prompts.released import LOCK_FILE, ReleaseLock, content_hash
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.experiments import load_experiments
+from copydesk.prompts.registry import PromptRegistry
+from copydesk.prompts.released import LOCK_FILE, ReleaseLock, content_hash
 
 __all__ = ["LintReport", "lint"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prompts.errors import PromptError
-from prompts.registry import PromptRegistry
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.registry import PromptRegistry
 
 __all__ = ["prompt_overrides"]
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from prompts.errors import PromptError
+from copydesk.prompts.errors import PromptError
 
 __all__ = ["PARAM_RULES", "ModelParams", "validate_params"]
 

@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from prompts.template import PromptError, PromptTemplate
+from copydesk.prompts.template import PromptError, PromptTemplate
 
 __all__ = ["DEFAULT_PROMPTS_DIR", "PromptRegistry"]
 

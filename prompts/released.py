@@ -12,8 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from prompts.errors import PromptError
-from prompts.registry import PromptRegistry
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.registry import PromptRegistry
 
 __all__ = ["LOCK_FILE", "ReleaseLock", "content_hash"]
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prompts.errors import PromptError
-from prompts.params import ModelParams, validate_params
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.params import ModelParams, validate_params
 
 if TYPE_CHECKING:  # langchain-core loads when a message is rendered, not on import
     from langchain_core.messages import HumanMessage, SystemMessage

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agents.config import ConfigManager, Settings
+from copydesk.agents.config import ConfigManager, Settings
 from tests.fakes import FakeOpenAIServer
 
 _SETTING_PREFIXES = ("OPENAI_", "COPYDESK_", "LANGCHAIN_", "LANGSMITH_")
@@ -148,7 +148,7 @@ def store_form(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     `store_form(path=None, **options)` opens a store: a fresh one for no path, the same one
     again for the same path (a directory for SQLite, a schema of its own for PostgreSQL).
     """
-    from memory.vector import FaissStore
+    from copydesk.memory.vector import FaissStore
 
     if request.param == "sqlite":
         yield lambda path=None, **options: FaissStore(path, **options)

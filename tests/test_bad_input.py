@@ -27,9 +27,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agents.config import ConfigManager
-from graphs.cli.app import build
-from prompts.registry import DEFAULT_PROMPTS_DIR
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.cli.app import build
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR
 
 THREAD = "t1"
 CANARY = "sk-canary-0b5e7d21c9"
@@ -663,7 +663,7 @@ class Template:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     import asyncio
 
-    from graphs.manager import ConversationManager
+    from copydesk.graphs.manager import ConversationManager
 
     home = tmp_path_factory.mktemp("template") / "home"
     nowhere = home.parent / "nowhere"
@@ -867,7 +867,7 @@ def test_the_table_is_broad() -> None:
 
 # --- a fresh process: the console script itself ---------------------------------------------
 
-ENTRY = "from graphs.cli import main; main()"
+ENTRY = "from copydesk.graphs.cli import main; main()"
 
 
 @pytest.mark.parametrize(
@@ -920,7 +920,7 @@ def test_debug_log_level_adds_no_traceback(
 
 def test_a_bug_keeps_its_traceback(app: typer.Typer, tmp_path: Path) -> None:
     """Only user and environment failures become one line; anything else is a bug."""
-    from graphs.cli.boundary import explain
+    from copydesk.graphs.cli.boundary import explain
 
     assert explain(ZeroDivisionError("bug")) is None
     assert explain(KeyError("bug")) is None
@@ -1005,7 +1005,7 @@ async def test_review_pages_name_a_damaged_store(template: Template, tmp_path: P
     damaged and what to do (500), with no traceback in the page."""
     import httpx
 
-    from graphs.web import create_app
+    from copydesk.graphs.web import create_app
 
     home = tmp_path / "home"
     shutil.copytree(template.home, home)

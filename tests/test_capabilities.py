@@ -20,17 +20,17 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import SecretStr
 
-from agents import Settings
-from agents.client import OpenAIClient
-from agents.client.capabilities import CapabilityBook, context_limit_in
-from agents.client.shaping import alternate, fit_to_context, output_params
-from agents.client.typed import TYPED_MIN_CAP, typed_tool
-from agents.errors import ModelUnavailableError
-from agents.roles import Ruling, choice_schema
-from agents.verdict import Verdict
-from graphs.manager import ConversationManager
-from graphs.registry import TOPOLOGIES
-from memory.tokens import token_counter
+from copydesk.agents import Settings
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.capabilities import CapabilityBook, context_limit_in
+from copydesk.agents.client.shaping import alternate, fit_to_context, output_params
+from copydesk.agents.client.typed import TYPED_MIN_CAP, typed_tool
+from copydesk.agents.errors import ModelUnavailableError
+from copydesk.agents.roles import Ruling, choice_schema
+from copydesk.agents.verdict import Verdict
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.registry import TOPOLOGIES
+from copydesk.memory.tokens import token_counter
 from tests.fakes import FakeOpenAIServer, Reply
 from tests.fakes.openai_server import LlamaCppQuirks
 from tests.fakes.topologies import TopologyResponder, speakers
@@ -356,7 +356,7 @@ async def test_every_role_sends_its_prompts_params(
     """Speaker, Judge and Moderator send their prompt's [params] like the writer does."""
     import shutil
 
-    import prompts
+    from copydesk import prompts
 
     folder = tmp_path / "prompts"
     shutil.copytree(Path(prompts.__file__).parent, folder, ignore=shutil.ignore_patterns("*.py"))
@@ -466,8 +466,8 @@ def test_a_warning_never_lands_inside_streamed_text(capsys: pytest.CaptureFixtur
 
     from rich.console import Console
 
-    from graphs.cli.console import LiveView, configure_logging
-    from graphs.events import Token
+    from copydesk.graphs.cli.console import LiveView, configure_logging
+    from copydesk.graphs.events import Token
 
     screen = io.StringIO()
     configure_logging("WARNING", [])
@@ -489,8 +489,8 @@ def test_a_failed_run_names_its_thread_and_json_prints_an_error_object(tmp_path:
     with FakeOpenAIServer(api_key="sk-right") as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COPYDESK_"))}
         done = subprocess.run(
-            [sys.executable, "-c", "from graphs.cli import main; main()", "run", "turn_taking",
-             "--topic", "Kelp", "--json"],
+            [sys.executable, "-c", "from copydesk.graphs.cli import main; main()", "run",
+             "turn_taking", "--topic", "Kelp", "--json"],
             capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
             env={**env, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-wrong",
                  "COPYDESK_HOME": str(tmp_path / "home"), "COPYDESK_LOCAL_EMBEDDER": "lexical"},

@@ -7,11 +7,11 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from agents.chatbot import Editor, Writer, feedback_text
-from agents.client import OpenAIClient
-from agents.state import DraftState
-from memory.buffer import WindowPolicy
-from prompts.registry import PromptRegistry
+from copydesk.agents.chatbot import Editor, Writer, feedback_text
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.state import DraftState
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.prompts.registry import PromptRegistry
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 

@@ -10,9 +10,9 @@ import ormsgpack
 import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from agents.team import Agents
-from graphs.turn_taking import build
-from memory.checkpoint import CheckpointURLError, open_checkpointer, sqlite_path
+from copydesk.agents.team import Agents
+from copydesk.graphs.topologies.turn_taking import build
+from copydesk.memory.checkpoint import CheckpointURLError, open_checkpointer, sqlite_path
 
 
 def _keep_ext(code: int, data: bytes) -> Any:

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from agents.errors import fingerprint
+from copydesk.agents.errors import fingerprint
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import EditorialResponder, verdict_json
 
-ENTRY = "from graphs.cli import main; main()"
+ENTRY = "from copydesk.graphs.cli import main; main()"
 STRIPPED = ("OPENAI_", "COPYDESK_", "LANGCHAIN_", "LANGSMITH_")
 TIMEOUT = 90
 CANARY = "sk-canary-5f3e9a1b7c"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from agents.client.embeddings import embedder_for
-from agents.config import ConfigManager
-from graphs.cli.app import build
-from graphs.manager import ConversationManager
-from memory.store import make_store
+from copydesk.agents.client.embeddings import embedder_for
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.cli.app import build
+from copydesk.graphs.manager import ConversationManager
+from copydesk.memory.store import make_store
 from tests.fakes import FakeOpenAIServer
 
 

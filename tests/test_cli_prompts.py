@@ -16,11 +16,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from graphs.cli import app as main_app
-from graphs.cli import prompts as _cli_prompts
-from prompts.registry import DEFAULT_PROMPTS_DIR
+from copydesk.graphs.cli import app as main_app
+from copydesk.graphs.cli import prompts as _cli_prompts
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR
 
-ENTRY = "from graphs.cli import main; main()"
+ENTRY = "from copydesk.graphs.cli import main; main()"
 STRIPPED = ("OPENAI_", "COPYDESK_", "LANGCHAIN_", "LANGSMITH_")
 
 

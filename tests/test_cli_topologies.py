@@ -111,7 +111,10 @@ def test_a_graph_file_with_only_build_runs_and_draws(tmp_path: Path, home: Path)
     that refuses a broken build() lets a good one through)."""
     env = cli_env(home)
     mine = tmp_path / "mine.py"
-    mine.write_text('"""My loop."""\n\nfrom graphs.turn_taking import build\n', encoding="utf-8")
+    mine.write_text(
+        '"""My loop."""\n\nfrom copydesk.graphs.topologies.turn_taking import build\n',
+        encoding="utf-8",
+    )
     rows = ok_json(copydesk(tmp_path, env, "graphs", str(mine), "--json"))
     assert rows == [{"name": "mine", "nodes": 3, "description": "My loop."}]
     assert "writer" in ok(copydesk(tmp_path, env, "graphs", str(mine), "--mermaid")).stdout

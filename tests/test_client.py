@@ -19,17 +19,17 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from agents.client import STRUCTURED_TAG, OpenAIClient
-from agents.client.offline import OFFLINE_MODEL_NAME
-from agents.client.retry import RetryPolicy, retry_after
-from agents.errors import (
+from copydesk.agents.client import STRUCTURED_TAG, OpenAIClient
+from copydesk.agents.client.offline import OFFLINE_MODEL_NAME
+from copydesk.agents.client.retry import RetryPolicy, retry_after
+from copydesk.agents.errors import (
     ModelAuthError,
     ModelOutputError,
     ModelRequestError,
     ModelUnavailableError,
     fingerprint,
 )
-from agents.verdict import Verdict
+from copydesk.agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import EditorialResponder
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agents.config import ConfigManager, Settings
-from agents.errors import ConfigError, fingerprint
+from copydesk.agents.config import ConfigManager, Settings
+from copydesk.agents.errors import ConfigError, fingerprint
 
 KEY = "sk-canary-secret-4242"
 

@@ -20,11 +20,11 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import SecretStr
 
-from agents.client import OpenAIClient
-from agents.client.retry import RetryPolicy
-from agents.client.wire import ChatCompletionsWire, StreamCut
-from agents.errors import ModelUnavailableError
-from agents.verdict import Verdict
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.client.wire import ChatCompletionsWire, StreamCut
+from copydesk.agents.errors import ModelUnavailableError
+from copydesk.agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import verdict_json
 from tests.test_cli import cli_env, copydesk, ok_json, transcript

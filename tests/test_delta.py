@@ -10,9 +10,9 @@ from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.channels import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 
-from agents.state import append_messages
-from memory.checkpoint import open_checkpointer
-from memory.prune import prune_checkpoints
+from copydesk.agents.state import append_messages
+from copydesk.memory.checkpoint import open_checkpointer
+from copydesk.memory.prune import prune_checkpoints
 
 
 class CountingState(TypedDict):

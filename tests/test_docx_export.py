@@ -15,12 +15,12 @@ import docx
 import pytest
 from docx.oxml.ns import qn
 
-from agents.client import OpenAIClient
-from graphs.docx_export import DocxExportError, export_docx, write_docx
-from graphs.events import RunResult
-from graphs.issue_tracking import summarize, track_issues
-from graphs.manager import ConversationManager
-from graphs.timeline import Draft, Timeline, load_timeline
+from copydesk.agents.client import OpenAIClient
+from copydesk.graphs.events import RunResult
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.reports.docx_export import DocxExportError, export_docx, write_docx
+from copydesk.graphs.reports.issue_tracking import summarize, track_issues
+from copydesk.graphs.reports.timeline import Draft, Timeline, load_timeline
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.reviewing import ScriptedReview
 from tests.test_cli import cli_env, copydesk, ok, ok_json

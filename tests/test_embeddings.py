@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.client import OpenAIClient, RetryPolicy
-from agents.client.embeddings import ClientEmbedder, embedder_for
-from agents.errors import ModelUnavailableError
-from memory.embeddings import LexicalEmbedder
+from copydesk.agents.client import OpenAIClient, RetryPolicy
+from copydesk.agents.client.embeddings import ClientEmbedder, embedder_for
+from copydesk.agents.errors import ModelUnavailableError
+from copydesk.memory.embeddings import LexicalEmbedder
 from tests.fakes import FakeOpenAIServer
 from tests.fakes._payloads import embedding_vector
 from tests.fakes.openai_server import Fault
@@ -36,7 +36,7 @@ def test_lexical_reflects_shared_wording_and_is_unit_length() -> None:
 def test_lexical_is_deterministic_across_processes() -> None:
     """Same text, same vector in a fresh interpreter (no salted hash())."""
     code = (
-        "from memory.embeddings import LexicalEmbedder\n"
+        "from copydesk.memory.embeddings import LexicalEmbedder\n"
         "print(LexicalEmbedder(32).embed(['kites over the dunes'])[0].round(6).tolist())\n"
     )
     root = Path(__file__).resolve().parents[1]

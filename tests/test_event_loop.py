@@ -13,8 +13,8 @@ from typing import Any
 
 from blockbuster import blockbuster_ctx
 
-from agents.config import Settings
-from graphs.manager import ConversationManager
+from copydesk.agents.config import Settings
+from copydesk.graphs.manager import ConversationManager
 
 
 async def test_a_default_conversation_makes_no_blocking_call_on_the_loop(

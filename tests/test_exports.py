@@ -25,7 +25,7 @@ EXPECTED = {
         "AllAgree", "Approved", "Completed", "CostBudget", "Ending", "MaxRounds", "NoChange",
         "TokenBudget",
     },
-    "graphs.queue": {
+    "copydesk.graphs.queue": {
         "BrokerUnavailableError", "Job", "Submission", "run_worker", "submit", "submit_many",
         "submit_resume", "wait_for",
     },

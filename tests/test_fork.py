@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agents.client import OpenAIClient
-from agents.team import Agents
-from graphs.fork import ForkError
-from graphs.manager import ConversationManager, InputError, UnknownThreadError
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.team import Agents
+from copydesk.graphs.fork import ForkError
+from copydesk.graphs.manager import ConversationManager, InputError, UnknownThreadError
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 

@@ -9,13 +9,13 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.client import OpenAIClient
-from graphs.ab_report import build_report, outcomes
-from graphs.issue_tracking import IssueSummary, find_quote, summarize, track_issues
-from graphs.manager import ConversationManager
-from graphs.prompting import find_experiment
-from graphs.redline import new_text, old_text, redline
-from prompts.registry import PromptRegistry
+from copydesk.agents.client import OpenAIClient
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.prompting import find_experiment
+from copydesk.graphs.reports.ab_report import build_report, outcomes
+from copydesk.graphs.reports.issue_tracking import IssueSummary, find_quote, summarize, track_issues
+from copydesk.graphs.reports.redline import new_text, old_text, redline
+from copydesk.prompts.registry import PromptRegistry
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.reviewing import DRAFTS, ScriptedReview
 

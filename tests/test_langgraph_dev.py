@@ -236,8 +236,8 @@ async def test_the_review_pages_are_served_beside_the_api(server_url: str, dev_w
     the threads in COPYDESK_HOME, with the LangGraph API still answering beside them."""
     import httpx
 
-    from agents.config import ConfigManager
-    from graphs.manager import ConversationManager
+    from copydesk.agents.config import ConfigManager
+    from copydesk.graphs.manager import ConversationManager
 
     settings = ConfigManager(flags={"home": dev_work / "copydesk", "offline": True}).settings
     async with ConversationManager(settings) as manager:  # a thread made by the CLI, say

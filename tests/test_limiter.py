@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agents.client import OpenAIClient
-from agents.client.limiter import (
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.limiter import (
     LATE_CAP,
     LimiterRegistry,
     Permit,
@@ -20,8 +20,8 @@ from agents.client.limiter import (
     RateLimiter,
     parse_reset,
 )
-from agents.client.retry import RetryPolicy
-from agents.client.windows import CATCH_UP, LocalWindows
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.client.windows import CATCH_UP, LocalWindows
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.test_client import MESSAGES
 

@@ -17,10 +17,10 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from agents.client import OpenAIClient
-from agents.client.limiter import LimiterRegistry
-from agents.client.retry import RetryPolicy
-from agents.client.windows_redis import RedisWindows
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.limiter import LimiterRegistry
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.client.windows_redis import RedisWindows
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.test_client import MESSAGES

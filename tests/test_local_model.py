@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from graphs.local_model import LLAMA_CPP_VERSION, MODEL_PACKAGE, build_flags
+from copydesk.agents.client.local_model import LLAMA_CPP_VERSION, MODEL_PACKAGE, build_flags
 from tests.test_cli import cli_env, copydesk
 
 CRASHING_SERVER = """

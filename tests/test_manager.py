@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from agents.client import OpenAIClient
-from agents.client.retry import RetryPolicy
-from agents.errors import ModelUnavailableError
-from graphs.events import RunResult, Token, Turn, TurnStarted
-from graphs.manager import ConversationManager, InputError, UnknownThreadError
-from graphs.registry import TopologyError
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.errors import ModelUnavailableError
+from copydesk.graphs.events import RunResult, Token, Turn, TurnStarted
+from copydesk.graphs.manager import ConversationManager, InputError, UnknownThreadError
+from copydesk.graphs.registry import TopologyError
 from tests.fakes import FakeOpenAIServer, Fault
 from tests.fakes.writing import EditorialResponder
 

@@ -10,8 +10,8 @@ import tiktoken
 import tiktoken_ext.openai_public
 from langchain_core.messages import AIMessage, HumanMessage
 
-from memory.buffer import WindowPolicy
-from memory.tokens import TokenCounter, _seed_cache, encoding_for_model
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.memory.tokens import TokenCounter, _seed_cache, encoding_for_model
 
 
 def test_counts_match_tiktoken_without_network(

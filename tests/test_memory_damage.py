@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.config import ConfigManager
-from memory.embeddings import LexicalEmbedder
-from memory.store import DamagedStoreError, make_store
-from memory.vector import FaissStore
+from copydesk.agents.config import ConfigManager
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.store import DamagedStoreError, make_store
+from copydesk.memory.vector import FaissStore
 from tests.test_cli import cli_env, copydesk, ok, ok_json
 
 WARNING = "WARNING copydesk.memory:"

@@ -7,11 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from agents.client import OpenAIClient, RetryPolicy
-from agents.client.embeddings import ClientEmbedder
-from graphs.manager import ConversationManager
-from memory.recall import Memory, RecallPolicy, project_namespace, thread_namespace
-from memory.vector import FaissStore
+from copydesk.agents.client import OpenAIClient, RetryPolicy
+from copydesk.agents.client.embeddings import ClientEmbedder
+from copydesk.graphs.manager import ConversationManager
+from copydesk.memory.recall import Memory, RecallPolicy, project_namespace, thread_namespace
+from copydesk.memory.vector import FaissStore
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.openai_server import CHAT_PATH, Fault
 from tests.fakes.writing import EditorialResponder

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from agents import Settings
-from agents.client.embeddings import embedder_for
 from benchmarks.paraphrase import PAIRS, measure
-from memory.embeddings import LexicalEmbedder
-from memory.minilm import MiniLMEmbedder, local_embedder, minilm_available
+from copydesk.agents import Settings
+from copydesk.agents.client.embeddings import embedder_for
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.minilm import MiniLMEmbedder, local_embedder, minilm_available
 
 if not minilm_available():
     if os.environ.get("COPYDESK_REQUIRE_SERVICES") == "1":

@@ -6,9 +6,9 @@ import json
 
 from langchain_core.messages import HumanMessage, ToolMessage
 
-from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel, review, write_first
-from agents.verdict import Verdict
-from memory.tokens import TokenCounter
+from copydesk.agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel, review, write_first
+from copydesk.agents.verdict import Verdict
+from copydesk.memory.tokens import TokenCounter
 
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "Verdict", "schema": {}}}
 

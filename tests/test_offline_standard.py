@@ -13,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from agents.client.offline import OfflineChatModel
+from copydesk.agents.client.offline import OfflineChatModel
 
 
 class _Offline:

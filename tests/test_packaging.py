@@ -1,5 +1,6 @@
-"""The built wheel: every package and its data (prompt TOMLs, `*.pyi` stubs, web templates),
-declared so that setuptools builds it without a warning.
+"""The built wheel: every package and its data (prompt TOMLs, `*.pyi` stubs, web templates)
+under the one import name `copydesk`, declared so that setuptools builds it without a warning,
+and installable beside openai-agents (which installs a top-level `agents` of its own).
 
 The wheel is built from a copy of the sources (a build writes `build/` and `*.egg-info`
 next to `pyproject.toml`) with `pip wheel --no-deps --no-build-isolation`: no download, a
@@ -29,10 +30,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
-    for package in PACKAGES:
+    for package in (*PACKAGES, "copydesk"):  # copydesk/ as git checks it out: links kept
         shutil.copytree(
             ROOT / package,
             source / package,
+            symlinks=True,
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
         )
     done = subprocess.run(
@@ -58,7 +60,7 @@ def test_the_wheel_carries_every_package_and_its_data(built: tuple[Path, str]) -
 
     def tracked(pattern: str) -> set[str]:
         return {
-            p.relative_to(ROOT).as_posix()
+            "copydesk/" + p.relative_to(ROOT).as_posix()
             for package in PACKAGES
             for p in (ROOT / package).rglob(pattern)
             if "__pycache__" not in p.parts
@@ -68,10 +70,12 @@ def test_the_wheel_carries_every_package_and_its_data(built: tuple[Path, str]) -
         wanted = tracked(pattern)
         assert wanted, pattern
         assert wanted <= names, sorted(wanted - names)
-    assert "prompts/writer/v1.toml" in names
-    assert "graphs/web/templates/base.html" in names
+    assert "copydesk/__init__.py" in names
+    assert "copydesk/prompts/writer/v1.toml" in names
+    assert "copydesk/graphs/web/templates/base.html" in names
+    assert "copydesk/graphs/topologies/turn_taking.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert not [n for n in names if n.split("/")[0] not in {*PACKAGES, wheel_info(wheel)}]
+    assert {n.split("/")[0] for n in names} == {"copydesk", wheel_info(wheel)}
 
 
 def test_the_unpacked_wheel_loads_its_prompts_outside_the_source_tree(
@@ -83,12 +87,13 @@ def test_the_unpacked_wheel_loads_its_prompts_outside_the_source_tree(
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "import prompts, graphs.web, pathlib, sys\n"
-        "from prompts.registry import PromptRegistry\n"
+        "import pathlib, sys\n"
+        "from copydesk.graphs import web\n"
+        "from copydesk.prompts.registry import PromptRegistry\n"
         "registry = PromptRegistry()\n"
         "assert str(registry.root).startswith(sys.argv[1]), registry.root\n"
         "assert 'writer' in registry.names() and registry.versions('writer'), registry.names()\n"
-        "web = pathlib.Path(graphs.web.__file__).parent\n"
+        "web = pathlib.Path(web.__file__).parent\n"
         "assert (web / 'templates' / 'base.html').is_file()\n"
         "assert (web / 'static' / 'style.css').is_file()\n"
         "print(len(registry.names()))\n"
@@ -107,3 +112,51 @@ def wheel_info(wheel: Path) -> str:
     """The wheel's `.dist-info` folder name."""
     name, version = wheel.name.split("-")[:2]
     return f"{name}-{version}.dist-info"
+
+
+OPENAI_AGENTS = "openai-agents==0.24.0"
+"""A release whose wheel installs a top-level `agents/` (with `agents/memory/` and
+`agents/prompts.py`): the names copydesk's folders have in the repository."""
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_beside_openai_agents(built: tuple[Path, str], tmp_path: Path) -> None:
+    """One fresh virtualenv, copydesk's wheel and the real openai-agents wheel: both import,
+    each from its own files, and the `copydesk` command runs."""
+    wheel, _ = built
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         str(wheel), OPENAI_AGENTS],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    code = (
+        "import agents, copydesk, pathlib, sys\n"
+        "from agents import Agent\n"
+        "from copydesk.agents import OpenAIClient\n"
+        "from copydesk.graphs import ConversationManager, known\n"
+        "from copydesk.memory import FaissStore\n"
+        "from copydesk.prompts import PromptRegistry\n"
+        "site = pathlib.Path(sys.argv[1])\n"
+        "assert pathlib.Path(agents.__file__).parent == site / 'agents', agents.__file__\n"
+        "assert pathlib.Path(copydesk.__file__).parent == site / 'copydesk', copydesk.__file__\n"
+        "assert (site / 'agents' / 'prompts.py').is_file()\n"
+        "print(Agent.__module__, len(known()), len(PromptRegistry().names()) > 0)\n"
+    )
+    [site] = (venv / "lib").glob("python3*/site-packages")
+    shown = subprocess.run(
+        [str(python), "-c", code, str(site)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert shown.stdout.split() == ["agents.agent", "6", "True"]
+    graphs = subprocess.run(
+        [str(venv / "bin" / "copydesk"), "graphs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "COPYDESK_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert graphs.returncode == 0, graphs.stderr[-2000:]
+    assert "turn_taking" in graphs.stdout and "review_panel" in graphs.stdout

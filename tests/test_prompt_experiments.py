@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from graphs._stats import fisher_exact
-from graphs.prompting import PromptChoice, find_experiment
-from prompts.errors import PromptError
-from prompts.experiments import load_experiments
-from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
+from copydesk.graphs.prompting import PromptChoice, find_experiment
+from copydesk.graphs.reports._stats import fisher_exact
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.experiments import load_experiments
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 
 
 def _registry(tmp_path: Path, experiments: str) -> PromptRegistry:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from prompts.errors import PromptError
-from prompts.lint import lint
-from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
-from prompts.released import ReleaseLock, content_hash
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.lint import lint
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
+from copydesk.prompts.released import ReleaseLock, content_hash
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from agents.client import OpenAIClient
-from agents.client.retry import RetryPolicy
-from agents.errors import ModelUnavailableError
-from graphs.ab_report import build_report, cost_of, outcomes
-from graphs.manager import ConversationManager, InputError
-from graphs.prompting import find_experiment
-from prompts.registry import PromptRegistry
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.errors import ModelUnavailableError
+from copydesk.graphs.manager import ConversationManager, InputError
+from copydesk.graphs.prompting import find_experiment
+from copydesk.graphs.reports.ab_report import build_report, cost_of, outcomes
+from copydesk.prompts.registry import PromptRegistry
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import verdict_json
 
@@ -173,7 +173,7 @@ async def test_ab_report_numbers_from_recorded_threads(make_settings: Any) -> No
 
 def test_significance_on_a_built_set_of_outcomes() -> None:
     """20 of 20 approved against 5 of 20: significant; 5 vs 4 of 10: not."""
-    from graphs.ab_report import ThreadOutcome
+    from copydesk.graphs.reports.ab_report import ThreadOutcome
 
     experiment = find_experiment(PromptRegistry(), "editor-rubric")
 
@@ -198,7 +198,7 @@ async def test_prompts_dir_setting_moves_the_production_label(
     """COPYDESK_PROMPTS_DIR points at another folder: its labels decide the defaults."""
     import shutil
 
-    from prompts.registry import DEFAULT_PROMPTS_DIR
+    from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR
 
     root = tmp_path / "team-prompts"
     shutil.copytree(DEFAULT_PROMPTS_DIR, root, ignore=shutil.ignore_patterns("*.py", "__py*"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from prompts.overrides import prompt_overrides
-from prompts.registry import PromptRegistry
-from prompts.template import PromptError
+from copydesk.prompts.overrides import prompt_overrides
+from copydesk.prompts.registry import PromptRegistry
+from copydesk.prompts.template import PromptError
 
 GOOD = """
 description = "d"

@@ -11,12 +11,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command, interrupt
 
-from agents.client import OpenAIClient
-from agents.team import Agents
 from benchmarks._checkpoints import bare_graph
-from graphs.turn_taking import build
-from memory.checkpoint import open_checkpointer
-from memory.prune import prune_checkpoints
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.team import Agents
+from copydesk.graphs.topologies.turn_taking import build
+from copydesk.memory.checkpoint import open_checkpointer
+from copydesk.memory.prune import prune_checkpoints
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 

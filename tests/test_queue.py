@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from agents.config import Settings
-from graphs.queue import Job, submit, submit_resume, wait_for
-from graphs.queue.producer import _publish
+from copydesk.agents.config import Settings
+from copydesk.graphs.queue import Job, submit, submit_resume, wait_for
+from copydesk.graphs.queue.producer import _publish
 from tests.conftest import _service_unavailable
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.workers import DEFAULT_BROKER_URL, WorkerProcess, delete_queues, rabbitmq_reachable
@@ -191,7 +191,7 @@ def test_run_many_no_wait_returns_the_thread_ids_at_once(
 
 
 async def _states(settings: Settings, job_ids: list[str]) -> list[str]:
-    from graphs.queue.producer import _jobs
+    from copydesk.graphs.queue.producer import _jobs
 
     async with _jobs(settings) as table:
         by_id = {j.job_id: j.status for j in await table.many(job_ids)}
@@ -301,7 +301,7 @@ def test_a_duplicate_delivery_never_runs_a_thread_twice(
 
 
 async def _hold_both(url: str, thread_id: str) -> tuple[bool, bool, bool]:
-    from graphs.queue.lock import ThreadBusy, ThreadLocks
+    from copydesk.graphs.queue.lock import ThreadBusy, ThreadLocks
 
     first, second = ThreadLocks(url), ThreadLocks(url)
     await first.open()
@@ -453,7 +453,7 @@ def test_three_workers_share_the_budget_with_almost_no_429s(
 
 
 async def _submit_and_wait(settings: Settings, topics: list[str]) -> list[Job]:
-    from graphs.queue import submit_many
+    from copydesk.graphs.queue import submit_many
 
     queued = await submit_many(settings, "turn_taking", topics)
     return await wait_for(settings, [q.job_id for q in queued])

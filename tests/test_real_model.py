@@ -1,6 +1,7 @@
 """The real-model tier: copydesk's CLI against llama.cpp's server with Gemma 3 270M.
 
-`make test-real` sets the server up (once; `graphs.local_model`) and runs these; `make test`
+`make test-real` sets the server up (once; `copydesk.agents.client.local_model`) and runs these;
+`make test`
 deselects them (marker `real`). One server serves the whole session on a free loopback
 port, started as llama.cpp starts by default (a second request ends a running stream).
 Every topology runs end to end through `copydesk run --json` in both structured modes, and
@@ -26,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from graphs.local_model import LOCAL_MODEL, cache_dir, serve
-from graphs.registry import TOPOLOGIES
+from copydesk.agents.client.local_model import LOCAL_MODEL, cache_dir, serve
+from copydesk.graphs.registry import TOPOLOGIES
 
 pytestmark = pytest.mark.real
 
@@ -66,7 +67,7 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
 def copydesk(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would, in its own process."""
     return subprocess.run(
-        [sys.executable, "-c", "from graphs.cli import main; main()", *args],
+        [sys.executable, "-c", "from copydesk.graphs.cli import main; main()", *args],
         capture_output=True,
         text=True,
         timeout=1800,

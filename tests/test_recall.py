@@ -12,23 +12,23 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.store.base import SearchItem
 from langgraph.types import Command
 
-from agents.chatbot import Editor, Writer
-from agents.client import OpenAIClient
-from agents.client.embeddings import ClientEmbedder
-from agents.state import DraftState
-from graphs.manager import ConversationManager
-from memory.buffer import WindowPolicy
-from memory.embeddings import LexicalEmbedder
-from memory.recall import (
+from copydesk.agents.chatbot import Editor, Writer
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.embeddings import ClientEmbedder
+from copydesk.agents.state import DraftState
+from copydesk.graphs.manager import ConversationManager
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.recall import (
     RECALL_NAME,
     RecallPolicy,
     diverse,
     project_namespace,
     thread_namespace,
 )
-from memory.tokens import TokenCounter
-from memory.vector import FaissStore
-from prompts.registry import PromptRegistry
+from copydesk.memory.tokens import TokenCounter
+from copydesk.memory.vector import FaissStore
+from copydesk.prompts.registry import PromptRegistry
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.writing import EditorialResponder, ScriptedChatModel, verdict_json
 

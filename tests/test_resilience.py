@@ -12,13 +12,13 @@ from langgraph.graph import START, StateGraph
 from pydantic import SecretStr
 from typing_extensions import TypedDict
 
-from agents.client import OpenAIClient
-from agents.client.limiter import LimiterRegistry
-from agents.client.resilience import RESTART_EVENT, CircuitBreaker
-from agents.client.retry import RetryPolicy
-from agents.errors import ModelUnavailableError
-from graphs.events import Restart, RunResult, Token
-from graphs.manager import ConversationManager
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.limiter import LimiterRegistry
+from copydesk.agents.client.resilience import RESTART_EVENT, CircuitBreaker
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.errors import ModelUnavailableError
+from copydesk.graphs.events import Restart, RunResult, Token
+from copydesk.graphs.manager import ConversationManager
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import EditorialResponder
 from tests.test_client import MESSAGES

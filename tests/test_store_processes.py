@@ -12,16 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from memory.embeddings import LexicalEmbedder
-from memory.vector import FaissStore
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.vector import FaissStore
 
 EMBEDDER = LexicalEmbedder(64)
 
 WORKER = """
 import json, sys, time
 from pathlib import Path
-from memory.embeddings import LexicalEmbedder
-from memory.vector import FaissStore
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.vector import FaissStore
 
 path, me, other, seconds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
 store = FaissStore(path, embedder=LexicalEmbedder(64), fields=["text"])

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.client import OpenAIClient
-from agents.client.offline import typed_answer, write_first
-from agents.roles import Ruling, SpeakerChoice
-from agents.team import Agents
-from graphs import round_robin, turn_taking
-from graphs.registry import TOPOLOGIES
-from graphs.termination import (
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.offline import typed_answer, write_first
+from copydesk.agents.roles import Ruling, SpeakerChoice
+from copydesk.agents.team import Agents
+from copydesk.graphs.registry import TOPOLOGIES
+from copydesk.graphs.termination import (
     AllAgree,
     Approved,
     CostBudget,
@@ -25,6 +24,7 @@ from graphs.termination import (
     TokenBudget,
     ending_of,
 )
+from copydesk.graphs.topologies import round_robin, turn_taking
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 
@@ -104,12 +104,13 @@ def test_offline_model_answers_any_schema_sensibly() -> None:
 
 @pytest.mark.parametrize("name", TOPOLOGIES)
 def test_topology_module_imports_without_key_or_network(tmp_path: Path, name: str) -> None:
-    """Each `graphs.<name>.graph` loads in a fresh interpreter with no key and no network."""
+    """Each `copydesk.graphs.topologies.<name>.graph` loads in a fresh interpreter with no key and
+    no network."""
     code = (
         "import socket\n"
         "def refuse(*a, **k): raise SystemExit('network used at import')\n"
         "socket.socket.connect = refuse\n"
-        f"import graphs.{name} as t\n"
+        f"import copydesk.graphs.topologies.{name} as t\n"
         "assert t.graph.checkpointer is None\n"
         "print(t.graph.name)\n"
     )

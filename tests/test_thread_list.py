@@ -13,11 +13,11 @@ from typing import Any
 import ormsgpack
 import pytest
 
-from graphs.manager import ConversationManager
-from graphs.threads import list_threads, threads_at
-from memory.checkpoint import open_checkpointer
-from memory.checkpoint_rows import latest_sqlite_checkpoints
-from memory.errors import DamagedStoreError
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.threads import list_threads, threads_at
+from copydesk.memory.checkpoint import open_checkpointer
+from copydesk.memory.checkpoint_rows import latest_sqlite_checkpoints
+from copydesk.memory.errors import DamagedStoreError
 from tests.test_cli import cli_env
 
 
@@ -118,7 +118,7 @@ def test_listing_threads_loads_no_langgraph(make_settings: Any, home: Path) -> N
     asyncio.run(one_thread())
     probe = (
         "import sys\n"
-        "from graphs.cli import main\n"
+        "from copydesk.graphs.cli import main\n"
         "sys.argv = ['copydesk', 'threads']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "

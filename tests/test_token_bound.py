@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from memory import tokens
-from memory.buffer import WindowPolicy
-from memory.tokens import TokenCounter
+from copydesk.memory import tokens
+from copydesk.memory.buffer import WindowPolicy
+from copydesk.memory.tokens import TokenCounter
 
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
 _MESSAGES = st.lists(
@@ -134,9 +134,9 @@ def test_a_thread_never_loads_the_tokenizer(window_tokens: str) -> None:
             os.environ.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="k",
                               COPYDESK_HOME=tempfile.mkdtemp(),
                               COPYDESK_WINDOW_TOKENS="{window_tokens}")
-            from agents.config import ConfigManager
-            from graphs.manager import ConversationManager
-            from memory.tokens import vocabulary_loaded
+            from copydesk.agents.config import ConfigManager
+            from copydesk.graphs.manager import ConversationManager
+            from copydesk.memory.tokens import vocabulary_loaded
             async def go():
                 async with ConversationManager(ConfigManager().settings) as manager:
                     return await manager.run("turn_taking", topic="Otters", max_rounds=4)

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.client import OpenAIClient
-from agents.team import Agents
-from graphs import debate
-from graphs.events import RunResult, TurnStarted
-from graphs.manager import ConversationManager
-from graphs.registry import TOPOLOGIES, find, load
-from graphs.supervisor import StepLimit
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.team import Agents
+from copydesk.graphs.events import RunResult, TurnStarted
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.registry import TOPOLOGIES, find, load
+from copydesk.graphs.topologies import debate
+from copydesk.graphs.topologies.supervisor import StepLimit
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.topologies import TopologyResponder, speakers
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from agents.client import OpenAIClient
-from agents.team import Agents
-from graphs.turn_taking import EDITOR, WRITER, build
-from memory.checkpoint import open_checkpointer
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.team import Agents
+from copydesk.graphs.topologies.turn_taking import EDITOR, WRITER, build
+from copydesk.memory.checkpoint import open_checkpointer
 from tests.fakes.writing import ScriptedChatModel, verdict_json
 
 

@@ -25,8 +25,8 @@ from langgraph.store.base import (
 )
 from langgraph.store.memory import InMemoryStore
 
-from memory.embeddings import LexicalEmbedder
-from memory.vector import FaissStore
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.vector import FaissStore
 
 EMBEDDER = LexicalEmbedder(64)
 WORDS = ["harbour", "crane", "night", "train", "river", "kite", "salt", "bread", "lamp", "fog"]
@@ -369,8 +369,8 @@ def test_a_small_index_stays_in_numpy_and_faiss_is_never_loaded(tmp_path: Path) 
     script = f"""
 import sys
 from pathlib import Path
-from memory.embeddings import LexicalEmbedder
-from memory.vector import FaissStore
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.vector import FaissStore
 path = Path({str(tmp_path / "small")!r})
 store = FaissStore(path, embedder=LexicalEmbedder(64), fields=["text"])
 for n in range(200):

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from agents.client import OpenAIClient
-from agents.config import Settings
-from graphs.manager import ConversationManager
-from graphs.web import create_app
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import Settings
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.web import create_app
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.reviewing import DRAFTS, ScriptedReview
 
@@ -265,7 +265,7 @@ def test_serve_refuses_another_host_without_a_token(tmp_path: Any) -> None:
     from tests.test_cli import cli_env
 
     proc = subprocess.run(
-        [sys.executable, "-c", "from graphs.cli import main; main()", "serve", "--host",
+        [sys.executable, "-c", "from copydesk.graphs.cli import main; main()", "serve", "--host",
          "0.0.0.0"],
         env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -287,8 +287,8 @@ def test_serve_on_a_taken_port_is_one_line(tmp_path: Any) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-c", "from graphs.cli import main; main()", "serve", "--port",
-             str(port)],
+            [sys.executable, "-c", "from copydesk.graphs.cli import main; main()", "serve",
+             "--port", str(port)],
             env=cli_env(tmp_path / "home"), capture_output=True, text=True, timeout=60,
             check=False,
         )  # fmt: skip

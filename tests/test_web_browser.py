@@ -26,9 +26,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from agents.client import OpenAIClient
-from agents.config import ConfigManager
-from graphs.manager import ConversationManager
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import ConfigManager
+from copydesk.graphs.manager import ConversationManager
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.reviewing import DRAFTS, ScriptedReview
 from tests.test_cli import cli_env
@@ -49,7 +49,7 @@ CHROMIUM_ARGS = [
 CANARY = "sk-canary-browser-1b7c5f3e9a"
 TOKEN = "browser-token-" + "k" * 20
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
-ENTRY = "from graphs.cli import main; main()"
+ENTRY = "from copydesk.graphs.cli import main; main()"
 
 
 def _chromium() -> str:

@@ -14,10 +14,10 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import SecretStr
 
-from agents.client import OpenAIClient
-from agents.client.retry import RetryPolicy
-from agents.client.wire import ChatCompletionsWire, ChunkStream, StreamCut
-from agents.verdict import Verdict
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.client.wire import ChatCompletionsWire, ChunkStream, StreamCut
+from copydesk.agents.verdict import Verdict
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes._payloads import chat_chunks
 from tests.fakes.writing import EditorialResponder

@@ -1,4 +1,4 @@
-"""Public surface of `agents.client`, loaded lazily by `__init__.py` (see lazy_loader)."""
+"""Public surface of `copydesk.agents.client`, loaded lazily by `__init__.py` (see lazy_loader)."""
 
 from .chat import STRUCTURED_TAG, OpenAIClient, Reply, Structured
 from .embeddings import ClientEmbedder, embedder_for

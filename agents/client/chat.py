@@ -4,7 +4,8 @@ Built on langchain-openai's `ChatOpenAI`, so LangGraph streams its tokens and La
 its calls. copydesk owns the retries (the SDK's own are off): 408/409/429/5xx, timeouts,
 dropped connections and cut streams are retried with exponential backoff and full jitter,
 honouring `Retry-After`, within a total time budget per call. Every attempt first waits its
-turn in the shared rate limiter (`agents.client.limiter`); a circuit breaker per endpoint and model
+turn in the shared rate limiter (`copydesk.agents.client.limiter`); a circuit breaker per endpoint
+and model
 sends calls on to the fallback models when one keeps failing.
 
 One client serves every agent and thread of a process. `ChatOpenAI` binds its HTTP connection
@@ -35,22 +36,22 @@ from langchain_core.runnables.config import merge_configs
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from agents.client.capabilities import (
+from copydesk.agents.client.capabilities import (
     CapabilityBook,
     ContextExceeded,
     FeatureRefused,
     StructuredMode,
     refusal_of,
 )
-from agents.client.keys import KeyAuth
-from agents.client.limiter import LimiterRegistry, Priority, RateLimiter
-from agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
-from agents.client.prices import PriceTable
-from agents.client.resilience import StreamWatch, announce_restart
-from agents.client.retry import RetryPolicy, is_retryable
-from agents.client.shaping import alternate, fit_to_context, output_params
-from agents.client.turns import Turns
-from agents.client.typed import (
+from copydesk.agents.client.keys import KeyAuth
+from copydesk.agents.client.limiter import LimiterRegistry, Priority, RateLimiter
+from copydesk.agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from copydesk.agents.client.prices import PriceTable
+from copydesk.agents.client.resilience import StreamWatch, announce_restart
+from copydesk.agents.client.retry import RetryPolicy, is_retryable
+from copydesk.agents.client.shaping import alternate, fit_to_context, output_params
+from copydesk.agents.client.turns import Turns
+from copydesk.agents.client.typed import (
     ask_for_json,
     bind_typed,
     cut_at_cap,
@@ -60,10 +61,16 @@ from agents.client.typed import (
     typed_tool,
     was_cut,
 )
-from agents.client.usage import ESTIMATED, CallRecord, UsageLedger, estimate_usage, usage_of
-from agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
-from agents.config import ConfigManager, Settings
-from agents.errors import (
+from copydesk.agents.client.usage import (
+    ESTIMATED,
+    CallRecord,
+    UsageLedger,
+    estimate_usage,
+    usage_of,
+)
+from copydesk.agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
+from copydesk.agents.config import ConfigManager, Settings
+from copydesk.agents.errors import (
     ModelAuthError,
     ModelError,
     ModelOutputError,
@@ -71,8 +78,8 @@ from agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
-from agents.state import UsageTotals
-from memory.tokens import token_counter, vocabulary_for_model, vocabulary_loaded
+from copydesk.agents.state import UsageTotals
+from copydesk.memory.tokens import token_counter, vocabulary_for_model, vocabulary_loaded
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 

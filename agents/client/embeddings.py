@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import openai
 
-from agents.client.limiter import Priority
-from agents.client.retry import RetryPolicy, is_retryable
-from agents.client.wire import ChatCompletionsWire
-from agents.errors import ModelRequestError
-from memory.embeddings import Embedder, EmbedderMismatchError, Vectors, normalise
+from copydesk.agents.client.limiter import Priority
+from copydesk.agents.client.retry import RetryPolicy, is_retryable
+from copydesk.agents.client.wire import ChatCompletionsWire
+from copydesk.agents.errors import ModelRequestError
+from copydesk.memory.embeddings import Embedder, EmbedderMismatchError, Vectors, normalise
 
 if TYPE_CHECKING:
-    from agents.client.chat import OpenAIClient
-    from agents.config import Settings
+    from copydesk.agents.client.chat import OpenAIClient
+    from copydesk.agents.config import Settings
 
 __all__ = ["ClientEmbedder", "embedder_for"]
 
@@ -237,13 +237,13 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 def embedder_for(settings: Settings, client: OpenAIClient | None = None) -> Embedder:
     """Embeddings through `client` (made from settings when None) when a key or base URL is
     set and the run is not offline; else the deterministic offline `LexicalEmbedder`."""
-    from memory.fallback import serving_embedder
-    from memory.minilm import local_embedder
+    from copydesk.memory.fallback import serving_embedder
+    from copydesk.memory.minilm import local_embedder
 
     local = local_embedder(settings.local_embedder, settings.embedding_dims)
     if settings.is_offline or (settings.openai_api_key is None and not settings.openai_base_url):
         return local  # MiniLM with the `minilm` extra, else the lexical embedder
-    from agents.client.chat import OpenAIClient
+    from copydesk.agents.client.chat import OpenAIClient
 
     model = settings.embedding_model
     client = client or OpenAIClient.from_settings(settings)

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, Generator
 import httpx
 from pydantic import SecretStr
 
-from agents.config import ConfigManager
+from copydesk.agents.config import ConfigManager
 
 __all__ = ["KeyAuth"]
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from agents.client.resilience import CircuitBreaker
-from agents.client.windows import CATCH_UP, LocalWindows, Windows
+from copydesk.agents.client.resilience import CircuitBreaker
+from copydesk.agents.client.windows import CATCH_UP, LocalWindows, Windows
 
 __all__ = ["LimiterRegistry", "Permit", "Priority", "RateLimiter", "parse_reset"]
 
@@ -498,7 +498,7 @@ class LimiterRegistry:
             if limiter is None:
                 windows: Windows | None = None
                 if self.redis_url:
-                    from agents.client.windows_redis import RedisWindows
+                    from copydesk.agents.client.windows_redis import RedisWindows
 
                     windows = RedisWindows(self.redis_url, f"{self.prefix}:{'|'.join(ident)}")
                 limiter = RateLimiter(

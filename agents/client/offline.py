@@ -38,8 +38,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.client._schema_instance import instance_of
-from memory.tokens import TokenCounter
+from copydesk.agents.client._schema_instance import instance_of
+from copydesk.memory.tokens import TokenCounter
 
 __all__ = ["OFFLINE_MODEL_NAME", "OfflineChatModel"]
 

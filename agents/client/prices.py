@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.errors import ConfigError
+from copydesk.agents.errors import ConfigError
 
 __all__ = ["DEFAULT_PRICES", "Price", "PriceTable"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from memory.tokens import TokenCounter
+from copydesk.memory.tokens import TokenCounter
 
 __all__ = ["alternate", "fit_to_context", "output_params"]
 

@@ -21,7 +21,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ValidationError
 
-from agents.client.capabilities import StructuredMode
+from copydesk.agents.client.capabilities import StructuredMode
 
 __all__ = [
     "ask_for_json",

@@ -13,8 +13,8 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
-from agents.state import UsageTotals
-from memory.tokens import token_counter
+from copydesk.agents.state import UsageTotals
+from copydesk.memory.tokens import token_counter
 
 __all__ = ["ESTIMATED", "CallRecord", "UsageLedger", "estimate_usage", "usage_of"]
 

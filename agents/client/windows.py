@@ -7,7 +7,7 @@ an id so the estimate can be corrected when the server reports the real usage.
 A spend may reserve a request slot up to `horizon` seconds ahead: the caller then sends at
 that time. Slots handed out in advance are never lost to an event loop that wakes up late,
 and processes sharing a budget take turns instead of racing for each slot.
-`agents.client.windows_redis` keeps the same state in Redis for many processes.
+`copydesk.agents.client.windows_redis` keeps the same state in Redis for many processes.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio
 
-from agents.client.windows import CATCH_UP, TOKEN_WINDOW, LocalWindows
+from copydesk.agents.client.windows import CATCH_UP, TOKEN_WINDOW, LocalWindows
 
 __all__ = ["RedisWindows", "redis_location"]
 
@@ -184,7 +184,7 @@ class RedisWindows:
     async def spend(
         self, tokens: int, interval: float, tpm: int | None, foreign: int, horizon: float = 0.0
     ) -> tuple[float, str]:
-        """See `agents.client.windows.Windows.spend`."""
+        """See `copydesk.agents.client.windows.Windows.spend`."""
         if self._retry_at is None or time.monotonic() >= self._retry_at:
             try:
                 wait, ident, procs = await self._client().spend(
@@ -220,7 +220,7 @@ class RedisWindows:
         return wait, f"l{ident}" if ident else ""
 
     async def settle(self, spend_id: str, delta: int) -> None:
-        """See `agents.client.windows.Windows.settle`."""
+        """See `copydesk.agents.client.windows.Windows.settle`."""
         if spend_id.startswith("l"):
             self._local.settle_now(spend_id[1:], delta)
         elif spend_id.startswith("r") and self._retry_at is None:
@@ -243,7 +243,7 @@ class RedisWindows:
                 self._went_away(error)
 
     async def sent(self, count: int, window: float) -> float:
-        """See `agents.client.windows.Windows.sent` (the sends of every process)."""
+        """See `copydesk.agents.client.windows.Windows.sent` (the sends of every process)."""
         if self._retry_at is None:
             try:
                 wait = await self._client().sent(
@@ -256,7 +256,7 @@ class RedisWindows:
         return self._local.sent_now(max(1, count // self._processes), window)
 
     async def used_tokens(self) -> int:
-        """See `agents.client.windows.Windows.used_tokens`."""
+        """See `copydesk.agents.client.windows.Windows.used_tokens`."""
         if self._retry_at is None:
             try:
                 return int(await self._client().redis.get(self._keys[3]) or 0)

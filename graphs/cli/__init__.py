@@ -4,6 +4,6 @@
 console-script entry point.
 """
 
-from graphs.cli.app import app, main
+from copydesk.graphs.cli.app import app, main
 
 __all__ = ["app", "main"]

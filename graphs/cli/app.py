@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from graphs.cli.boundary import BoundaryGroup
-from graphs.cli.common import (
+from copydesk.graphs.cli.boundary import BoundaryGroup
+from copydesk.graphs.cli.common import (
     JsonFlag,
     LocalFlag,
     MaxCostFlag,
@@ -33,14 +33,14 @@ from graphs.cli.common import (
     require_writable_home,
     settings_from_flags,
 )
-from graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
-from graphs.errors import InputError
-from graphs.events import RunResult
-from graphs.transcript import check_thread_id, make_thread_id
-from memory.checkpoint import sqlite_path
+from copydesk.graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
+from copydesk.graphs.errors import InputError
+from copydesk.graphs.events import RunResult
+from copydesk.graphs.transcript import check_thread_id, make_thread_id
+from copydesk.memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
-    from agents.config import Settings
+    from copydesk.agents.config import Settings
 
 __all__ = ["app", "build", "main"]
 
@@ -48,7 +48,7 @@ _HELP = "Writer, editor and other agents that talk to each other to produce a pi
 
 
 def _typer() -> typer.Typer:
-    """A `copydesk` app inside the error boundary (`graphs.cli.boundary`); its help is
+    """A `copydesk` app inside the error boundary (`copydesk.graphs.cli.boundary`); its help is
     click's plain text (typer's rich help formatter costs ~0.3 s of imports per `--help`)."""
     return typer.Typer(
         cls=BoundaryGroup,
@@ -139,7 +139,7 @@ def run(
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
         raise typer.Exit(2)
-    from graphs.run_values import check_run_flags  # pydantic and the state load here
+    from copydesk.graphs.run_values import check_run_flags  # pydantic and the state load here
 
     check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
     if thread_id is not None:
@@ -209,7 +209,7 @@ def resume(
     elif feedback is not None:
         answer = {"action": "feedback", "text": feedback.strip()}
     if queue:
-        from graphs.cli.queue import resume_queued
+        from copydesk.graphs.cli.queue import resume_queued
 
         resume_queued(settings, thread_id, answer, as_json)
         return
@@ -232,7 +232,7 @@ def threads(as_json: JsonFlag = False) -> None:
         url = settings.resolved_checkpoint_url
         if url.startswith("sqlite:") and not sqlite_path(url).exists():
             return []
-        from graphs.threads import threads_at
+        from copydesk.graphs.threads import threads_at
 
         return [t.as_json() for t in await threads_at(url)]
 
@@ -311,7 +311,7 @@ def export(
         require_existing_store(settings, thread_id)
         async with open_manager(settings) as manager:
             if fmt is ExportFormat.docx and output is not None:
-                from graphs.docx_export import export_docx
+                from copydesk.graphs.reports.docx_export import export_docx
 
                 done = await export_docx(manager, thread_id, output, against=against)
                 err.print(
@@ -348,7 +348,7 @@ def list_graphs(
     as_json: JsonFlag = False,
 ) -> None:
     """List the topologies you can run (name, nodes, description), or draw one."""
-    from graphs.registry import find, known
+    from copydesk.graphs.registry import find, known
 
     topologies = [find(name)] if name else known()
     if mermaid:
@@ -370,20 +370,20 @@ def list_graphs(
 
 
 _COMMAND_MODULES: tuple[str, ...] = (
-    "graphs.cli.prompts",
-    "graphs.cli.memory",
-    "graphs.cli.usage",
-    "graphs.cli.batch",
-    "graphs.cli.fork",
-    "graphs.cli.serve",
-    "graphs.cli.queue",
+    "copydesk.graphs.cli.prompts",
+    "copydesk.graphs.cli.memory",
+    "copydesk.graphs.cli.usage",
+    "copydesk.graphs.cli.batch",
+    "copydesk.graphs.cli.fork",
+    "copydesk.graphs.cli.serve",
+    "copydesk.graphs.cli.queue",
 )
-"""Modules (`graphs.cli.<area>`) whose `register(app)` adds their commands."""
+"""Modules (`copydesk.graphs.cli.<area>`) whose `register(app)` adds their commands."""
 
 
 def build() -> typer.Typer:
     """The whole `copydesk` command: this module's commands and every `_COMMAND_MODULES`
-    module's, inside the error boundary (`graphs.cli.boundary`)."""
+    module's, inside the error boundary (`copydesk.graphs.cli.boundary`)."""
     import importlib
 
     whole = _typer()

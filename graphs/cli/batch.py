@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.errors import CopydeskError
-from graphs.cli.common import (
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.cli.common import (
     JsonFlag,
     MaxCostFlag,
     ModelFlag,
@@ -31,11 +31,11 @@ from graphs.cli.common import (
     require_writable_home,
     settings_from_flags,
 )
-from graphs.errors import InputError
-from graphs.transcript import make_thread_id
+from copydesk.graphs.errors import InputError
+from copydesk.graphs.transcript import make_thread_id
 
 if TYPE_CHECKING:
-    from agents.config import Settings
+    from copydesk.agents.config import Settings
 
 __all__ = ["register", "run_batch"]
 
@@ -101,7 +101,7 @@ def _checked_topics(file: Path, text: str) -> list[str]:
     Raises:
         InputError: No topic, or a line out of the rule (named by its line number).
     """
-    from graphs.run_values import check_value
+    from copydesk.graphs.run_values import check_value
 
     numbered = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not numbered:
@@ -135,7 +135,7 @@ def run_many(
 ) -> None:
     """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
-    from graphs.run_values import check_run_flags
+    from copydesk.graphs.run_values import check_run_flags
 
     require_topology(settings, graph)
     check_run_flags(max_cost=max_cost)
@@ -151,7 +151,7 @@ def run_many(
     if not queue:
         require_writable_home(settings)
     if queue:
-        from graphs.cli.queue import run_many_queued
+        from copydesk.graphs.cli.queue import run_many_queued
 
         run_many_queued(
             settings, graph, topics, max_cost=max_cost, wait=not no_wait, as_json=as_json

@@ -24,9 +24,9 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from agents.errors import CopydeskError
-from memory.errors import StoreError
-from prompts.errors import PromptError
+from copydesk.agents.errors import CopydeskError
+from copydesk.memory.errors import StoreError
+from copydesk.prompts.errors import PromptError
 
 __all__ = ["BoundaryGroup", "Failure", "explain"]
 

@@ -1,6 +1,6 @@
 """What every `copydesk` command shares: consoles, settings from flags, one-line errors,
 and following a conversation stream. New command modules import from here and expose
-`register(app)`, which `graphs.cli.app` calls."""
+`register(app)`, which `copydesk.graphs.cli.app` calls."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from graphs.cli.console import LiveView, configure_logging
-from graphs.errors import InputError, UnknownThreadError
-from graphs.events import Event, RunResult
-from graphs.transcript import shown_id
-from memory.checkpoint import sqlite_path
+from copydesk.graphs.cli.console import LiveView, configure_logging
+from copydesk.graphs.errors import InputError, UnknownThreadError
+from copydesk.graphs.events import Event, RunResult
+from copydesk.graphs.transcript import shown_id
+from copydesk.memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:  # loaded by the commands that need them, so `--help` starts fast
-    from agents.config import Settings
-    from graphs.manager import ConversationManager
+    from copydesk.agents.config import Settings
+    from copydesk.graphs.manager import ConversationManager
 
 __all__ = [
     "JsonFlag",
@@ -59,7 +59,7 @@ MaxCostFlag = Annotated[
 
 def settings_from_flags(**flags: Any) -> Settings:
     """Load settings with these flag values on top, and set up logging with secrets redacted."""
-    from agents.config import ConfigManager
+    from copydesk.agents.config import ConfigManager
 
     settings = ConfigManager(flags=flags).settings
     secret = settings.openai_api_key
@@ -68,7 +68,7 @@ def settings_from_flags(**flags: Any) -> Settings:
 
 
 def execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`. Its errors go to the command's error boundary (`graphs.cli.boundary`),
+    """Run `work`. Its errors go to the command's error boundary (`copydesk.graphs.cli.boundary`),
     which ends a user-facing one with one line and its exit code."""
     try:
         return asyncio.run(work())
@@ -79,7 +79,7 @@ def execute(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def open_manager(settings: Settings) -> ConversationManager:
     """A conversation manager for a command, to use as `async with` (LangGraph loads here)."""
-    from graphs.manager import ConversationManager
+    from copydesk.graphs.manager import ConversationManager
 
     return ConversationManager(settings)
 
@@ -88,7 +88,7 @@ def open_manager(settings: Settings) -> ConversationManager:
 async def failed_run(thread_id: str, as_json: bool) -> AsyncIterator[None]:
     """A model failure during a run names the thread to resume, and with `--json` prints
     `{thread_id, status: "failed", error}` on stdout before the one error line."""
-    from agents.errors import ModelError
+    from copydesk.agents.errors import ModelError
 
     try:
         yield
@@ -118,7 +118,7 @@ def local_model_for(settings: Settings) -> Iterator[Settings]:
     """`settings`, or with `--local` / COPYDESK_LOCAL pointed at a local server run meanwhile
     (stopped on the way out, also on Ctrl-C and errors); a setup failure (`LocalModelError`,
     exit 1) is one line from the error boundary."""
-    from graphs.local_model import serving
+    from copydesk.agents.client.local_model import serving
 
     with serving(settings, lambda text: err.print(text, markup=False)) as ready:
         yield ready
@@ -163,7 +163,7 @@ def require_writable_home(settings: Settings) -> None:
 async def check_checkpoints(settings: Settings) -> None:
     """Open and close the checkpoint store, if there is one yet (nothing is created): a
     damaged file or an unreachable server fails here, before a long-running command starts."""
-    from memory.checkpoint import open_checkpointer
+    from copydesk.memory.checkpoint import open_checkpointer
 
     url = settings.resolved_checkpoint_url
     if url.startswith("memory:") or (url.startswith("sqlite:") and not sqlite_path(url).exists()):
@@ -176,13 +176,13 @@ def require_topology(settings: Settings, graph: str) -> None:
     """Fail before anything is written when `graph` is unknown, or a `.py` file whose import
     or `build()` fails or gives no compiled graph: a file is built once here, with the run's
     agents and no checkpointer (an unopened client: no call, no file)."""
-    from graphs.registry import find
+    from copydesk.graphs.registry import find
 
     topology = find(graph)
     if topology.path is None:
         return  # a shipped topology: a failure to build is a bug, found by the tests
-    from agents.client import OpenAIClient
-    from agents.team import Agents
+    from copydesk.agents.client import OpenAIClient
+    from copydesk.agents.team import Agents
 
     topology.build(agents=Agents.default(settings, client=OpenAIClient.from_settings(settings)))
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from graphs.events import Event, Restart, RunResult, Token, Turn, TurnStarted
+from copydesk.graphs.events import Event, Restart, RunResult, Token, Turn, TurnStarted
 
 __all__ = ["LiveView", "RedactingFilter", "configure_logging"]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from graphs.cli.common import (
+from copydesk.graphs.cli.common import (
     JsonFlag,
     ModelFlag,
     execute,
@@ -16,8 +16,8 @@ from graphs.cli.common import (
     require_writable_home,
     settings_from_flags,
 )
-from graphs.cli.prompts import PromptFlag, checked_prompt_flags
-from graphs.events import RunResult
+from copydesk.graphs.cli.prompts import PromptFlag, checked_prompt_flags
+from copydesk.graphs.events import RunResult
 
 __all__ = ["register"]
 
@@ -45,7 +45,7 @@ def fork(
     """Start a new thread from a checkpoint of THREAD_ID (values changed by --set, prompts by
     --prompt: a counterfactual replay of the same history) and run it."""
     settings = settings_from_flags(model=model)
-    from graphs.fork import parse_assignments  # LangGraph loads here
+    from copydesk.graphs.fork import parse_assignments  # LangGraph loads here
 
     values = parse_assignments(assignments or [])  # checked before anything is opened
     prompts = checked_prompt_flags(settings, prompt)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.errors import ModelError
-from graphs.cli.common import (
+from copydesk.agents.errors import ModelError
+from copydesk.graphs.cli.common import (
     JsonFlag,
     err,
     execute,
@@ -18,15 +18,15 @@ from graphs.cli.common import (
     require_existing_store,
     settings_from_flags,
 )
-from graphs.errors import UnknownThreadError
-from memory.checkpoint import open_checkpointer, sqlite_path
-from memory.store import memory_path
+from copydesk.graphs.errors import UnknownThreadError
+from copydesk.memory.checkpoint import open_checkpointer, sqlite_path
+from copydesk.memory.store import memory_path
 
 if TYPE_CHECKING:  # FAISS, NumPy and LangGraph load when a command needs them
     from langchain_core.runnables import RunnableConfig
 
-    from memory.prune import PruneReport
-    from memory.vector import FaissStore
+    from copydesk.memory.prune import PruneReport
+    from copydesk.memory.vector import FaissStore
 
 __all__ = ["register"]
 
@@ -41,13 +41,15 @@ def _fail(message: str) -> typer.Exit:
 
 def _open(settings: Any) -> FaissStore | None:
     """The store, or None when nothing was ever remembered (nothing is created)."""
-    from memory.embeddings import EmbedderMismatchError
-    from memory.store import DamagedStoreError, make_store
+    from copydesk.memory.embeddings import EmbedderMismatchError
+    from copydesk.memory.store import DamagedStoreError, make_store
 
     if not settings.store_url and not memory_path(settings).exists():
         return None
     try:
-        from agents.client.embeddings import embedder_for  # loads the client only when used
+        from copydesk.agents.client.embeddings import (
+            embedder_for,  # loads the client only when used
+        )
 
         return make_store(settings, embedder_for(settings))
     except (EmbedderMismatchError, DamagedStoreError) as error:  # never mended from here
@@ -63,7 +65,7 @@ def search(
 ) -> None:
     """Memories closest in meaning to QUERY, best first."""
 
-    from memory.recall import thread_namespace
+    from copydesk.memory.recall import thread_namespace
 
     if not query.strip():
         raise _fail('the query is empty; pass what to look for: copydesk memory search "trees"')
@@ -123,7 +125,7 @@ def stats(as_json: JsonFlag = False) -> None:
 def _no_store_stats(settings: Any) -> dict[str, Any]:
     """`FaissStore.stats()` of a store not made yet (or deleted by `forget --all`): every key,
     nothing counted, and the embedder a run would index with. Nothing is created."""
-    from agents.client.embeddings import embedder_for
+    from copydesk.agents.client.embeddings import embedder_for
 
     embedder = embedder_for(settings)
     return {
@@ -154,7 +156,7 @@ def forget(
             "say what to forget: --thread ID [--key KEY], --project NAME [--key KEY] or --all"
         )
     if everything and settings.store_url:
-        from memory.store import forget_all
+        from copydesk.memory.store import forget_all
 
         forget_all(settings)
         out.print("forgot everything in the store at COPYDESK_STORE_URL")
@@ -169,7 +171,7 @@ def forget(
     if store is None:
         out.print("no memories yet")
         return
-    from memory.recall import project_namespace, thread_namespace
+    from copydesk.memory.recall import project_namespace, thread_namespace
 
     namespace = thread_namespace(thread) if thread else project_namespace(str(project))
     keys = [key] if key else [i.key for i in store.search(namespace, limit=1_000_000)]
@@ -194,7 +196,7 @@ def prune(
     if url.startswith("memory:"):
         raise _fail("checkpoints in memory: are not stored; nothing to prune")
 
-    from memory.prune import PruneReport, prune_checkpoints
+    from copydesk.memory.prune import PruneReport, prune_checkpoints
 
     async def work() -> PruneReport:
         if thread is not None:

@@ -10,19 +10,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from graphs.ab_report import ABReport, build_report, outcomes
-from graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
-from graphs.prompting import PromptChoice, find_experiment
-from memory.checkpoint import open_checkpointer, sqlite_path
-from prompts.errors import PromptError
-from prompts.experiments import load_experiments
-from prompts.lint import lint as lint_registry
-from prompts.overrides import prompt_overrides
-from prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
-from prompts.released import ReleaseLock
+from copydesk.graphs.cli.common import JsonFlag, err, execute, out, settings_from_flags
+from copydesk.graphs.prompting import PromptChoice, find_experiment
+from copydesk.graphs.reports.ab_report import ABReport, build_report, outcomes
+from copydesk.memory.checkpoint import open_checkpointer, sqlite_path
+from copydesk.prompts.errors import PromptError
+from copydesk.prompts.experiments import load_experiments
+from copydesk.prompts.lint import lint as lint_registry
+from copydesk.prompts.overrides import prompt_overrides
+from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
+from copydesk.prompts.released import ReleaseLock
 
 if TYPE_CHECKING:
-    from agents.config import Settings
+    from copydesk.agents.config import Settings
 
 __all__ = ["ExperimentFlag", "PromptFlag", "checked_prompt_flags", "register", "registry_of"]
 

@@ -1,6 +1,6 @@
 """`copydesk worker`, `copydesk submit`, and the queued forms of `run-many` and `resume`.
 
-The commands are thin: `graphs.queue` does the work. Errors are one line (`CopydeskError`).
+The commands are thin: `copydesk.graphs.queue` does the work. Errors are one line (`CopydeskError`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphs.cli.common import (
+from copydesk.graphs.cli.common import (
     JsonFlag,
     MaxCostFlag,
     ModelFlag,
@@ -25,8 +25,8 @@ from graphs.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from agents.config import Settings
-    from graphs.queue import Job
+    from copydesk.agents.config import Settings
+    from copydesk.graphs.queue import Job
 
 # graphs.queue (Dramatiq, pika, psycopg) is imported by the commands that use it, so every
 # other command starts as fast as before.
@@ -52,7 +52,7 @@ def worker(
     model: ModelFlag = None,
 ) -> None:
     """Run a worker: take queued conversations from RabbitMQ and run them, many at once."""
-    from graphs.cli.console import configure_logging
+    from copydesk.graphs.cli.console import configure_logging
 
     settings = settings_from_flags(model=model, worker_concurrency=concurrency)
     secrets = [s.get_secret_value() for s in [settings.openai_api_key] if s]
@@ -60,7 +60,7 @@ def worker(
     configure_logging(settings.log_level, secrets + ([password] if password else []))
     if settings.log_level == "WARNING":
         logging.getLogger("copydesk.queue").setLevel(logging.INFO)
-    from graphs.queue import run_worker
+    from copydesk.graphs.queue import run_worker
 
     run_worker(settings, grace=grace)
 
@@ -83,8 +83,8 @@ def submit_command(
 ) -> None:
     """Queue a conversation for the workers and print its thread id at once."""
     settings = settings_from_flags(max_rounds=max_rounds)
-    from graphs.queue import submit
-    from graphs.run_values import check_run_flags
+    from copydesk.graphs.queue import submit
+    from copydesk.graphs.run_values import check_run_flags
 
     require_topology(settings, graph)
     check_run_flags(topic=topic, max_cost=max_cost)
@@ -118,7 +118,7 @@ def run_many_queued(
     as_json: bool,
 ) -> None:
     """`run-many FILE --queue`: queue one thread per topic; follow them unless `wait` is off."""
-    from graphs.queue import submit_many, wait_for
+    from copydesk.graphs.queue import submit_many, wait_for
 
     submissions = execute(
         lambda: submit_many(
@@ -186,7 +186,7 @@ def resume_queued(
     settings: Settings, thread_id: str, answer: dict[str, str] | None, as_json: bool
 ) -> None:
     """`resume THREAD --queue`: queue the continuation (or the review answer) and return."""
-    from graphs.queue import submit_resume
+    from copydesk.graphs.queue import submit_resume
 
     submission = execute(lambda: submit_resume(settings, thread_id, answer=answer))
     if as_json:

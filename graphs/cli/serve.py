@@ -1,4 +1,4 @@
-"""`copydesk serve`: the review pages in a browser (see `graphs.web`)."""
+"""`copydesk serve`: the review pages in a browser (see `copydesk.graphs.web`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from agents.errors import CopydeskError
-from graphs.cli.common import (
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.cli.common import (
     ModelFlag,
     announce_offline,
     check_checkpoints,
@@ -40,7 +40,7 @@ def serve(
     Binds 127.0.0.1 by default. Any other address needs COPYDESK_SERVE_TOKEN: every request
     must then carry it (`/desk/?token=...` once in a browser, or `Authorization: Bearer`).
     """
-    from graphs.web.security import is_loopback
+    from copydesk.graphs.web.security import is_loopback
 
     settings = settings_from_flags(model=model)
     token = os.environ.get("COPYDESK_SERVE_TOKEN", "").strip() or None
@@ -55,7 +55,7 @@ def serve(
     listening = _bind(host, port)  # before saying where: a taken port is one line, exit 2
     import uvicorn
 
-    from graphs.web import PREFIX, create_app
+    from copydesk.graphs.web import PREFIX, create_app
 
     announce_offline(settings, quiet=True)
     shown = f"[{host}]" if ":" in host else host

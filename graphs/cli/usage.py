@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from graphs.cli.common import JsonFlag, err, out, settings_from_flags
+from copydesk.graphs.cli.common import JsonFlag, err, out, settings_from_flags
 
 __all__ = ["register", "usage_report"]
 

@@ -22,7 +22,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.errors import Retry
 from dramatiq.middleware import Middleware, Retries
 
-from agents.errors import CopydeskError
+from copydesk.agents.errors import CopydeskError
 
 __all__ = [
     "ACTOR",

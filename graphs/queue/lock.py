@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import psycopg
 from dramatiq.errors import Retry
 
-from graphs.queue.jobs import JobTable
+from copydesk.graphs.queue.jobs import JobTable
 
 __all__ = ["ThreadBusy", "ThreadLocks", "lock_key"]
 

@@ -17,14 +17,19 @@ from typing import Any
 import dramatiq.errors
 import psycopg
 
-from agents.config import Settings
-from agents.errors import ConfigError
-from graphs.errors import InputError
-from graphs.manager import ConversationManager
-from graphs.queue.broker import BrokerUnavailableError, broker_location, declare_actor, make_broker
-from graphs.queue.jobs import Job, JobTable, make_job_id
-from graphs.registry import find
-from graphs.transcript import check_thread_id, make_thread_id
+from copydesk.agents.config import Settings
+from copydesk.agents.errors import ConfigError
+from copydesk.graphs.errors import InputError
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.queue.broker import (
+    BrokerUnavailableError,
+    broker_location,
+    declare_actor,
+    make_broker,
+)
+from copydesk.graphs.queue.jobs import Job, JobTable, make_job_id
+from copydesk.graphs.registry import find
+from copydesk.graphs.transcript import check_thread_id, make_thread_id
 
 __all__ = ["Submission", "require_postgres", "submit", "submit_many", "submit_resume", "wait_for"]
 

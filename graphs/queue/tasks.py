@@ -19,12 +19,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from agents.config import Settings
-from agents.errors import CopydeskError
-from graphs.events import RunResult
-from graphs.manager import ConversationManager
-from graphs.queue.jobs import Job
-from graphs.queue.lock import BUSY_RETRY_MS, ThreadBusy, ThreadLocks
+from copydesk.agents.config import Settings
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.events import RunResult
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.queue.jobs import Job
+from copydesk.graphs.queue.lock import BUSY_RETRY_MS, ThreadBusy, ThreadLocks
 
 __all__ = ["Runner"]
 

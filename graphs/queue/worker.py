@@ -24,16 +24,16 @@ import dramatiq
 import pika.exceptions
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 
-from agents.config import Settings
-from agents.errors import CopydeskError
-from graphs.queue.broker import (
+from copydesk.agents.config import Settings
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.queue.broker import (
     BrokerUnavailableError,
     broker_location,
     declare_actor,
     make_broker,
 )
-from graphs.queue.producer import require_postgres
-from graphs.queue.tasks import Runner
+from copydesk.graphs.queue.producer import require_postgres
+from copydesk.graphs.queue.tasks import Runner
 
 __all__ = ["DatabaseLostError", "run_worker"]
 

@@ -19,11 +19,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from graphs.errors import InputError
-from graphs.run_values import check_value
-from graphs.transcript import make_thread_id, thread_id_problem
-from graphs.web.app import PREFIX, page, runtime
-from graphs.web.security import csrf_ok
+from copydesk.graphs.errors import InputError
+from copydesk.graphs.run_values import check_value
+from copydesk.graphs.transcript import make_thread_id, thread_id_problem
+from copydesk.graphs.web.app import PREFIX, page, runtime
+from copydesk.graphs.web.security import csrf_ok
 
 __all__ = ["events", "fork", "resume", "review", "start"]
 
@@ -55,7 +55,7 @@ def _not_running(request: Request, thread_id: str) -> None:
 
 async def start(request: Request) -> Response:
     """Start a thread from the form (topology, topic, max rounds, review)."""
-    from graphs.registry import find
+    from copydesk.graphs.registry import find
 
     form = await _form(request)
     manager = await runtime(request).manager()
@@ -74,7 +74,7 @@ async def start(request: Request) -> Response:
     except Exception as error:  # InputError, TopologyError and kin: one line for the form
         problem = problem or str(error)
     if problem:
-        from graphs.registry import known
+        from copydesk.graphs.registry import known
 
         names = await asyncio.to_thread(lambda: [t.name for t in known()])
         values = {"graph": graph, "topic": topic, "review": bool(form.get("review"))}
@@ -131,8 +131,8 @@ async def resume(request: Request) -> Response:
 
 async def fork(request: Request) -> Response:
     """A new thread from a checkpoint, with a changed topic or prompt version."""
-    from prompts.errors import PromptError
-    from prompts.overrides import prompt_overrides
+    from copydesk.prompts.errors import PromptError
+    from copydesk.prompts.overrides import prompt_overrides
 
     thread_id = request.path_params["thread_id"]
     form = await _form(request)

@@ -21,16 +21,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from agents.errors import CopydeskError
-from graphs.errors import UnknownThreadError
-from graphs.web.live import RunHub
-from graphs.web.render import Assets
-from graphs.web.security import CSRF_COOKIE, Guard, csrf_token
-from memory.errors import StoreError, StoreUnavailableError
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.errors import UnknownThreadError
+from copydesk.graphs.web.live import RunHub
+from copydesk.graphs.web.render import Assets
+from copydesk.graphs.web.security import CSRF_COOKIE, Guard, csrf_token
+from copydesk.memory.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from agents.config import Settings
-    from graphs.manager import ConversationManager
+    from copydesk.agents.config import Settings
+    from copydesk.graphs.manager import ConversationManager
 
 __all__ = ["PREFIX", "Runtime", "create_app", "page", "runtime"]
 
@@ -62,9 +62,9 @@ class Runtime:
         async with self._lock:
             if self._manager is not None:
                 return self._manager
-            from agents.client import OpenAIClient
-            from graphs.manager import ConversationManager
-            from memory.store import close_quietly, make_store_mended
+            from copydesk.agents.client import OpenAIClient
+            from copydesk.graphs.manager import ConversationManager
+            from copydesk.memory.store import close_quietly, make_store_mended
 
             settings = self._settings
             if settings is None:
@@ -73,8 +73,8 @@ class Runtime:
             self._stack.push_async_callback(client.aclose)
             store = None
             if settings.memory:
-                from agents.client.embeddings import embedder_for
-                from memory.embeddings import EmbedderMismatchError
+                from copydesk.agents.client.embeddings import embedder_for
+                from copydesk.memory.embeddings import EmbedderMismatchError
 
                 embedder = await asyncio.to_thread(embedder_for, settings, client)
                 try:  # a damaged database is set aside (kept) and a fresh one opened
@@ -100,14 +100,14 @@ class Runtime:
 
 
 def _compile_all(manager: ConversationManager) -> None:
-    from graphs.registry import known
+    from copydesk.graphs.registry import known
 
     for topology in known():
         manager.graph(topology.name)
 
 
 def _load_settings() -> Settings:
-    from agents.config import ConfigManager
+    from copydesk.agents.config import ConfigManager
 
     return ConfigManager().settings
 
@@ -180,7 +180,7 @@ def create_app(
         root_redirect: Answer `/` with a redirect to the thread list (off when mounted beside
             another app that owns `/`).
     """
-    from graphs.web import actions, pages
+    from copydesk.graphs.web import actions, pages
 
     # The pages are one app (with its guard and error pages) mounted at PREFIX inside an
     # outer app that has neither: LangGraph Server merges the outer app's middleware and

@@ -5,7 +5,7 @@ Building the app opens nothing: the manager (the CLI's checkpoint store under
 `COPYDESK_HOME`) is opened on the first page request.
 """
 
-from graphs.web.app import create_app
+from copydesk.graphs.web.app import create_app
 
 __all__ = ["app"]
 

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.errors import CopydeskError
-from graphs.events import Event, Restart, RunResult, Token, Turn, TurnStarted
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.events import Event, Restart, RunResult, Token, Turn, TurnStarted
 
 __all__ = ["LiveRun", "RunHub", "event_dict"]
 

@@ -10,11 +10,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from graphs.errors import UnknownThreadError
-from graphs.redline import redline
-from graphs.timeline import Timeline, load_timeline
-from graphs.web.app import page, runtime
-from graphs.web.render import highlight
+from copydesk.graphs.errors import UnknownThreadError
+from copydesk.graphs.reports.redline import redline
+from copydesk.graphs.reports.timeline import Timeline, load_timeline
+from copydesk.graphs.web.app import page, runtime
+from copydesk.graphs.web.render import highlight
 
 __all__ = ["checkpoint_page", "new_page", "thread_page", "threads_page"]
 
@@ -23,7 +23,7 @@ WAITING = "waiting_for_review"
 
 async def threads_page(request: Request) -> Response:
     """Every thread, those waiting for review first, then the most recently updated."""
-    from graphs.threads import list_threads
+    from copydesk.graphs.threads import list_threads
 
     state = runtime(request)
     manager = await state.manager()
@@ -151,7 +151,7 @@ def _prompt_refs(registry: Any) -> list[str]:
 
 async def new_page(request: Request) -> Response:
     """The form that starts a run."""
-    from graphs.registry import known
+    from copydesk.graphs.registry import known
 
     topologies = await asyncio.to_thread(lambda: [t.name for t in known()])
     manager = await runtime(request).manager()

@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined
 
-from graphs.issue_tracking import TrackedIssue, find_quote
+from copydesk.graphs.reports.issue_tracking import TrackedIssue, find_quote
 
 __all__ = ["Assets", "Highlight", "highlight", "when"]
 

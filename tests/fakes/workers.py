@@ -1,6 +1,6 @@
 """`copydesk worker` processes for tests and benchmarks, and the RabbitMQ they share.
 
-`WorkerProcess` starts a real worker (`python -c "from graphs.cli import main; main()"
+`WorkerProcess` starts a real worker (`python -c "from copydesk.graphs.cli import main; main()"
 worker`) with its stderr in a file, waits for its ready line, and stops it with SIGTERM or
 kills it with SIGKILL. `rabbitmq_reachable` checks the broker; `delete_queues` removes a
 test's queue and Dramatiq's delay and dead-letter queues beside it.
@@ -23,11 +23,11 @@ import pika.exceptions
 __all__ = ["DEFAULT_BROKER_URL", "WorkerProcess", "delete_queues", "rabbitmq_reachable"]
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
-ENTRY = "from graphs.cli import main; main()"
+ENTRY = "from copydesk.graphs.cli import main; main()"
 
 
 def _parameters(url: str) -> pika.URLParameters:
-    from graphs.queue.broker import pika_url
+    from copydesk.graphs.queue.broker import pika_url
 
     parameters = pika.URLParameters(pika_url(url))
     parameters.socket_timeout = 3

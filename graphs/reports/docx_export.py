@@ -6,7 +6,8 @@ wrapped in `w:ins` / `w:del` (python-docx has no API for them), each credited to
 whose draft made the change and dated when that draft was saved. Changes are attributed
 through the drafts in between: a word the second draft added and the fourth kept is the
 second draft's insertion, a word of the first draft that the third removed is the third's
-deletion (`graphs.attribution`). Each editor issue still open against the final draft
+deletion (`copydesk.graphs.reports.attribution`). Each editor issue still open against the final
+draft
 becomes a Word comment anchored on its quoted passage.
 
 A deleted paragraph break is shown as deleted text (a space), not as a deleted paragraph mark;
@@ -31,13 +32,13 @@ from docx.oxml.xmlchemy import BaseOxmlElement
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from agents.errors import CopydeskError
-from graphs.attribution import Change, credited_changes
-from graphs.issue_tracking import find_quote
-from graphs.timeline import Draft, Timeline, load_timeline
+from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.reports.attribution import Change, credited_changes
+from copydesk.graphs.reports.issue_tracking import find_quote
+from copydesk.graphs.reports.timeline import Draft, Timeline, load_timeline
 
 if TYPE_CHECKING:
-    from graphs.manager import ConversationManager
+    from copydesk.graphs.manager import ConversationManager
 
 __all__ = ["DocxExportError", "DocxSummary", "export_docx", "write_docx"]
 

@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agents.errors import CopydeskError
+from copydesk.agents.errors import CopydeskError
 
 if TYPE_CHECKING:
-    from agents.config import Settings
+    from copydesk.agents.config import Settings
 
 __all__ = [
     "LLAMA_CPP_VERSION",
@@ -317,7 +317,8 @@ def serving(settings: Settings, announce: Callable[[str], None]) -> Iterator[Set
 
 
 def main() -> int:
-    """`python -m graphs.local_model`: set up the local model (what `make local-model` runs)."""
+    """`python -m copydesk.agents.client.local_model`: set up the local model (what `make
+    local-model` runs)."""
     venv = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
     try:
         ensure_ready(venv, lambda text: print(text, file=sys.stderr, flush=True))

@@ -24,11 +24,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Send
 
-from agents.chatbot import Editor, message_id
-from agents.state import DraftState, DraftUpdate, IssueRecord, VerdictRecord
-from agents.team import Agents
-from graphs.review import HUMAN, HumanReviewer
-from graphs.termination import (
+from copydesk.agents.chatbot import Editor, message_id
+from copydesk.agents.state import DraftState, DraftUpdate, IssueRecord, VerdictRecord
+from copydesk.agents.team import Agents
+from copydesk.graphs.review import HUMAN, HumanReviewer
+from copydesk.graphs.termination import (
     HUMAN_REVIEW,
     AllAgree,
     Ending,

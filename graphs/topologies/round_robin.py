@@ -16,12 +16,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
-from agents.chatbot import Editor, Writer
-from agents.roles import Speaker
-from agents.state import DraftState
-from agents.team import Agents
-from graphs.review import add_human_review
-from graphs.termination import (
+from copydesk.agents.chatbot import Editor, Writer
+from copydesk.agents.roles import Speaker
+from copydesk.agents.state import DraftState
+from copydesk.agents.team import Agents
+from copydesk.graphs.review import add_human_review
+from copydesk.graphs.termination import (
     HUMAN_REVIEW,
     AllAgree,
     Ending,

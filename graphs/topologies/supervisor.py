@@ -21,12 +21,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from agents.roles import Moderator
-from agents.state import DraftState, Status
-from agents.team import Agents
-from graphs.review import add_human_review
-from graphs.round_robin import speaker
-from graphs.termination import (
+from copydesk.agents.roles import Moderator
+from copydesk.agents.state import DraftState, Status
+from copydesk.agents.team import Agents
+from copydesk.graphs.review import add_human_review
+from copydesk.graphs.termination import (
     HUMAN_REVIEW,
     AllAgree,
     Ending,
@@ -37,6 +36,7 @@ from graphs.termination import (
     then_decide,
     with_max_rounds,
 )
+from copydesk.graphs.topologies.round_robin import speaker
 
 __all__ = ["DESCRIPTION", "MODERATOR", "NAME", "PARTICIPANTS", "StepLimit", "build", "graph"]
 

@@ -1,7 +1,8 @@
 """The A/B report of a prompt experiment, computed from the threads in the checkpoint store.
 
 Per variant: threads, finished threads, approval rate, mean rounds to approval, tokens, cost,
-the share of editor issues the next draft addressed (`graphs.issue_tracking`), and, for each
+the share of editor issues the next draft addressed (`copydesk.graphs.reports.issue_tracking`),
+and, for each
 variant against the control (the first variant), Fisher's exact test on the approval rate.
 Each thread counts once, by its latest checkpoint.
 """
@@ -12,14 +13,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from graphs._stats import fisher_exact
-from graphs.issue_tracking import IssueSummary, summarize
-from prompts.experiments import Experiment
+from copydesk.graphs.reports._stats import fisher_exact
+from copydesk.graphs.reports.issue_tracking import IssueSummary, summarize
+from copydesk.prompts.experiments import Experiment
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
-    from agents.state import DraftState
+    from copydesk.agents.state import DraftState
 
 __all__ = ["ABReport", "ThreadOutcome", "VariantStats", "build_report", "cost_of", "outcomes"]
 
@@ -102,7 +103,7 @@ async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> l
     # while it lists).
     from langgraph.graph import START, StateGraph
 
-    from agents.state import DraftState
+    from copydesk.agents.state import DraftState
 
     builder = StateGraph(DraftState)
     builder.add_node("read", _nothing)

@@ -17,11 +17,17 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
-from agents.roles import Judge, Speaker
-from agents.state import DraftState
-from agents.team import Agents
-from graphs.review import add_human_review
-from graphs.termination import DEFAULT_ENDINGS, HUMAN_REVIEW, Ending, then_decide, with_max_rounds
+from copydesk.agents.roles import Judge, Speaker
+from copydesk.agents.state import DraftState
+from copydesk.agents.team import Agents
+from copydesk.graphs.review import add_human_review
+from copydesk.graphs.termination import (
+    DEFAULT_ENDINGS,
+    HUMAN_REVIEW,
+    Ending,
+    then_decide,
+    with_max_rounds,
+)
 
 __all__ = ["DEBATERS", "DESCRIPTION", "JUDGE", "NAME", "WRITER", "build", "graph"]
 

@@ -12,11 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graphs.events import CheckpointInfo, RunResult
-from graphs.issue_tracking import IssueSummary, TrackedIssue, summarize, track_issues
+from copydesk.graphs.events import CheckpointInfo, RunResult
+from copydesk.graphs.reports.issue_tracking import (
+    IssueSummary,
+    TrackedIssue,
+    summarize,
+    track_issues,
+)
 
 if TYPE_CHECKING:
-    from graphs.manager import ConversationManager
+    from copydesk.graphs.manager import ConversationManager
 
 __all__ = ["Draft", "Timeline", "load_timeline"]
 

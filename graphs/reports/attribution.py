@@ -3,7 +3,8 @@
 Between the first and the last draft of a chain there may be drafts in between: a word the
 second draft added and the fourth kept is the second draft's insertion; a word of the first
 draft that the third removed is the third's deletion. The chain is walked draft by draft with
-the same word-level diff as `graphs.redline`, noting for every word of the last draft the
+the same word-level diff as `copydesk.graphs.reports.redline`, noting for every word of the last
+draft the
 draft that brought it in, and for every word of the first the draft that removed it.
 """
 
@@ -13,8 +14,8 @@ import itertools
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from graphs.redline import redline, tokens
-from graphs.timeline import Draft
+from copydesk.graphs.reports.redline import redline, tokens
+from copydesk.graphs.reports.timeline import Draft
 
 __all__ = ["Change", "credited_changes"]
 
