@@ -1,8 +1,14 @@
-"""Errors a user can cause or fix. Each message is one line naming the problem and the fix."""
+"""Errors of the agents and their model client (the whole tree: `copydesk.errors`).
+
+Each message is one line naming the problem and the fix. `CopydeskError`, the base of them all,
+is re-exported here for the `copydesk.agents` surface.
+"""
 
 from __future__ import annotations
 
 import hashlib
+
+from copydesk.errors import CopydeskError
 
 __all__ = [
     "ConfigError",
@@ -22,12 +28,6 @@ def fingerprint(secret: str) -> str:
     No character of the secret itself appears, so a fingerprint is safe to print and log.
     """
     return "key#" + hashlib.sha256(secret.encode()).hexdigest()[:8]
-
-
-class CopydeskError(Exception):
-    """Base for errors shown to the user as one line, with no traceback."""
-
-    exit_code = 1
 
 
 class ConfigError(CopydeskError):

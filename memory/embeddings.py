@@ -24,6 +24,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from copydesk.memory.errors import StoreError
+
 __all__ = [
     "DEFAULT_OPENAI_EMBEDDING_MODEL",
     "Embedder",
@@ -41,7 +43,7 @@ _STOP = frozenset(
 )  # fmt: skip
 
 
-class EmbedderMismatchError(ValueError):
+class EmbedderMismatchError(StoreError, ValueError):
     """An index built with one embedder (or dimension) opened with another."""
 
 

@@ -1,16 +1,18 @@
 """Errors of the stores copydesk keeps (checkpoints, memories): each message names the store,
 the problem and the fix, so a command can end with it as one line.
 
-Kept free of other copydesk imports (`memory` is a leaf); the `copydesk` command maps these to
-exit codes by `exit_code`.
+`memory` is a leaf: it imports nothing of ours but the base of every error
+(`copydesk.errors`, which draws the whole tree); the `copydesk` command exits with `exit_code`.
 """
 
 from __future__ import annotations
 
+from copydesk.errors import CopydeskError
+
 __all__ = ["DamagedStoreError", "StoreError", "StoreUnavailableError"]
 
 
-class StoreError(Exception):
+class StoreError(CopydeskError):
     """A store that cannot be used as configured: a bad location, not writable, damaged."""
 
     exit_code = 2

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # FAISS and NumPy load when a store is opened, not on import
     from copydesk.memory.vector import FaissStore
 
 __all__ = [
-    "DamagedStoreError",
+    "DamagedMemoryError",
     "MemorySettings",
     "close_quietly",
     "forget_all",
@@ -42,10 +42,9 @@ INDEXED_FIELDS = ("text",)
 _DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
-class DamagedStoreError(errors.DamagedStoreError):
-    """The memory database cannot be read: it is truncated, overwritten or not a
-    database (the memory store's `copydesk.memory.errors.DamagedStoreError`: one line and
-    exit 2 from any command).
+class DamagedMemoryError(errors.DamagedStoreError):
+    """The memory database cannot be read: it is truncated, overwritten or not a database
+    (a `copydesk.memory.errors.DamagedStoreError`: one line and exit 2 from any command).
 
     Attributes:
         path: The database file.
@@ -95,11 +94,11 @@ def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
         return FaissStore(path, embedder=embedder, fields=INDEXED_FIELDS)
     except sqlite3.DatabaseError as error:
         if is_damage(error):
-            raise DamagedStoreError(path / ITEMS_FILE, str(error)) from None
+            raise DamagedMemoryError(path / ITEMS_FILE, str(error)) from None
         raise
 
 
-def set_aside(damaged: DamagedStoreError) -> list[Path]:
+def set_aside(damaged: DamagedMemoryError) -> list[Path]:
     """Move a damaged database (with its journal files and the index built from it) aside,
     next to it as `NAME.damaged-<UTC time>`: kept for a salvage, never deleted. Returns
     where the database went first, then the others."""
@@ -129,11 +128,11 @@ def make_store_mended(settings: MemorySettings, embedder: Embedder) -> FaissStor
     that fails the run goes on without memory (said too)."""
     try:
         return make_store(settings, embedder)
-    except DamagedStoreError as damaged:
+    except DamagedMemoryError as damaged:
         try:
             moved = set_aside(damaged)
             store = make_store(settings, embedder)
-        except (OSError, sqlite3.Error, DamagedStoreError) as error:
+        except (OSError, sqlite3.Error, DamagedMemoryError) as error:
             log.warning(
                 "the memory database %s is damaged (%s) and could not be set aside (%s); this "
                 "run goes on without memory",

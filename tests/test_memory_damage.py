@@ -20,7 +20,7 @@ import pytest
 
 from copydesk.agents.config import ConfigManager
 from copydesk.memory.embeddings import LexicalEmbedder
-from copydesk.memory.store import DamagedStoreError, make_store
+from copydesk.memory.store import DamagedMemoryError, make_store
 from copydesk.memory.vector import FaissStore
 from tests.test_cli import cli_env, copydesk, ok, ok_json
 
@@ -135,7 +135,7 @@ def test_make_store_names_the_damaged_file(home: Path) -> None:
     (home / "memory").mkdir(parents=True)
     (home / "memory" / "items.sqlite").write_bytes(b"not a database" * 100)
 
-    with pytest.raises(DamagedStoreError) as caught:
+    with pytest.raises(DamagedMemoryError) as caught:
         make_store(settings, LexicalEmbedder())
 
     assert caught.value.path == home / "memory" / "items.sqlite"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from copydesk.agents.errors import CopydeskError
+from copydesk.errors import CopydeskError
 from copydesk.graphs.cli.common import (
     JsonFlag,
     MaxCostFlag,
@@ -33,6 +33,8 @@ from copydesk.graphs.cli.common import (
 )
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.transcript import make_thread_id
+from copydesk.memory.errors import StoreError
+from copydesk.prompts.errors import PromptError
 
 if TYPE_CHECKING:
     from copydesk.agents.config import Settings
@@ -79,6 +81,8 @@ async def run_batch(
                         "final_draft": result.final_draft,
                         "usage": result.usage.get("total", {}),
                     }
+                except (StoreError, PromptError):
+                    raise  # the same for every line: the command ends with it
                 except CopydeskError as error:
                     rows[index] = {
                         "topic": topic,

@@ -24,9 +24,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from copydesk.agents.errors import CopydeskError
-from copydesk.memory.errors import StoreError
-from copydesk.prompts.errors import PromptError
+from copydesk.errors import CopydeskError
 
 __all__ = ["BoundaryGroup", "Failure", "explain"]
 
@@ -83,10 +81,8 @@ def explain(error: BaseException) -> Failure | None:
     or None for a bug (which keeps its traceback)."""
     if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         return explain(error.exceptions[0])
-    if isinstance(error, CopydeskError | StoreError):
+    if isinstance(error, CopydeskError):  # the whole tree: copydesk.errors
         return Failure(str(error), error.exit_code)
-    if isinstance(error, PromptError):
-        return Failure(str(error), 2)
     if isinstance(error, OSError):
         return _os_failure(error)
     if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError):

@@ -42,7 +42,7 @@ def _fail(message: str) -> typer.Exit:
 def _open(settings: Any) -> FaissStore | None:
     """The store, or None when nothing was ever remembered (nothing is created)."""
     from copydesk.memory.embeddings import EmbedderMismatchError
-    from copydesk.memory.store import DamagedStoreError, make_store
+    from copydesk.memory.store import DamagedMemoryError, make_store
 
     if not settings.store_url and not memory_path(settings).exists():
         return None
@@ -52,7 +52,7 @@ def _open(settings: Any) -> FaissStore | None:
         )
 
         return make_store(settings, embedder_for(settings))
-    except (EmbedderMismatchError, DamagedStoreError) as error:  # never mended from here
+    except (EmbedderMismatchError, DamagedMemoryError) as error:  # never mended from here
         raise _fail(str(error)) from None
 
 

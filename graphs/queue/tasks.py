@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from copydesk.agents.config import Settings
-from copydesk.agents.errors import CopydeskError
+from copydesk.errors import CopydeskError
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.queue.jobs import Job
 from copydesk.graphs.queue.lock import BUSY_RETRY_MS, ThreadBusy, ThreadLocks
+from copydesk.memory.errors import StoreError
+from copydesk.prompts.errors import PromptError
 
 __all__ = ["Runner"]
 
@@ -114,6 +116,8 @@ class Runner:
                 )
             try:
                 result = await self._advance(taken, latest)
+            except (StoreError, PromptError):
+                raise  # the store or the prompts, not this job: Dramatiq delivers it again
             except CopydeskError as error:
                 message = str(error)
                 await self.locks.query(lambda jobs: jobs.finish(job_id, "failed", None, message))
