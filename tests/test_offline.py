@@ -6,7 +6,8 @@ import json
 
 from langchain_core.messages import HumanMessage, ToolMessage
 
-from copydesk.agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel, review, write_first
+from copydesk.agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from copydesk.agents.client.offline.roles import review, write_first
 from copydesk.agents.verdict import Verdict
 from copydesk.memory.tokens import TokenCounter
 

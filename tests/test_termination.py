@@ -11,7 +11,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from copydesk.agents.client import OpenAIClient
-from copydesk.agents.client.offline import typed_answer, write_first
+from copydesk.agents.client.offline.roles import typed_answer, write_first
 from copydesk.agents.roles import Ruling, SpeakerChoice
 from copydesk.agents.team import Agents
 from copydesk.graphs.registry import TOPOLOGIES

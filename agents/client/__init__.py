@@ -3,7 +3,7 @@
 `OpenAIClient` (chat.py) owns retries (retry.py), the shared rate limiter and its budgets
 (limiter.py, windows.py, windows_redis.py), the circuit breaker and stream restarts
 (resilience.py), prices and usage (prices.py, usage.py), and the deterministic offline model
-(offline.py) served when no key is set; embeddings for the memory store go through the same
+(offline/) served when no key is set; embeddings for the memory store go through the same
 machinery (embeddings.py).
 
 Names are loaded on first use (`__init__.pyi` lists them): importing the package loads

@@ -1,0 +1,52 @@
+"""The markers in a task message that the offline model reads, named in one place.
+
+The prompt files write them; the offline model (`copydesk.agents.client.offline`) finds the
+topic, the draft, the editor's feedback and who is speaking by them and by nothing else, so a
+prompt's wording can change freely as long as these stay. A version that drops one still
+works with a real model, but the offline model then misreads the task: it takes the whole
+task as the topic, or writes a first draft where a revision was asked for.
+`tests/test_prompt_markers.py` checks the shipped prompts carry them, and `lint` notes an
+unreleased version that carries a topic or a draft without its marker.
+
+Imports nothing: the prompt files, the lint and the offline model all read it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DRAFT_CLOSE",
+    "DRAFT_OPEN",
+    "FEEDBACK_HEADING",
+    "FEEDBACK_ITEM",
+    "LAST_SPEAKER_FIELD",
+    "PARTICIPANTS_FIELD",
+    "PERSONA_FIELD",
+    "TOPIC_FIELD",
+]
+
+TOPIC_FIELD = "Topic"
+"""Label of the line that carries the topic: `Topic: {topic}`."""
+
+PERSONA_FIELD = "Persona"
+"""Label of the line that names a debater: `Persona: advocate`. A task with it asks for an
+argument about the draft, not a draft."""
+
+PARTICIPANTS_FIELD = "Participants"
+"""Label of the moderator's line listing who may speak, in turn order: `Participants: ...`."""
+
+LAST_SPEAKER_FIELD = "Last speaker"
+"""Label of the moderator's line naming who spoke last: `Last speaker: {last_speaker}`."""
+
+DRAFT_OPEN = "<<<"
+"""The line before the draft: the draft is fenced as `<<<`, `{draft}`, `>>>`, one a line."""
+
+DRAFT_CLOSE = ">>>"
+"""The line after the draft."""
+
+FEEDBACK_HEADING = "changes:"
+"""How the line before the editor's feedback ends (`The editor asked for these changes:`);
+the feedback is everything after its first occurrence."""
+
+FEEDBACK_ITEM = "-"
+"""How each feedback line starts (as `copydesk.agents.chatbot.feedback_text` and the judge's
+ruling write them); a revision answers these lines one by one."""
