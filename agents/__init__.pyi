@@ -19,7 +19,7 @@ from .client import (
     Structured,
     UsageLedger,
 )
-from .config import ConfigManager, Settings
+from .config import ConfigManager
 from .errors import (
     ConfigError,
     CopydeskError,
@@ -31,6 +31,7 @@ from .errors import (
     fingerprint,
 )
 from .roles import Judge, Moderator, Ruling, Speaker, SpeakerChoice
+from .settings import Settings
 from .state import DraftState, DraftUpdate, Revision, UsageTotals, VerdictRecord
 from .team import Agents
 from .verdict import Issue, Verdict

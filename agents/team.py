@@ -8,7 +8,8 @@ from typing import TypeVar
 
 from copydesk.agents.chatbot import Chatbot, Editor, Writer
 from copydesk.agents.client import OpenAIClient
-from copydesk.agents.config import ConfigManager, Settings
+from copydesk.agents.config import ConfigManager
+from copydesk.agents.settings import Settings
 from copydesk.memory.buffer import WindowPolicy
 from copydesk.memory.recall import RecallPolicy
 from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry

@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
-from copydesk.agents.config import ConfigManager, Settings
+from copydesk.agents.config import ConfigManager
+from copydesk.agents.settings import Settings
 from tests.fakes.workers import DEFAULT_BROKER_URL, WorkerProcess, delete_queues
 
 POSTGRES = os.environ.get("COPYDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

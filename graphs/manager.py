@@ -24,7 +24,7 @@ from langgraph.types import Command
 
 from copydesk.agents.client import STRUCTURED_TAG, OpenAIClient
 from copydesk.agents.client.resilience import RESTART_EVENT
-from copydesk.agents.config import Settings
+from copydesk.agents.settings import Settings
 from copydesk.agents.team import Agents
 from copydesk.graphs.errors import InputError, UnknownThreadError
 from copydesk.graphs.events import (

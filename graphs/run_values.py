@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_type_hints
 from pydantic import Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from copydesk.agents.config import Settings
+from copydesk.agents.settings import Settings
 from copydesk.agents.settings_checks import range_fix
 from copydesk.agents.state import ExperimentRecord, Status
 from copydesk.graphs.errors import InputError

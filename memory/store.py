@@ -3,9 +3,8 @@
 by every process and machine (each keeps only its FAISS cache).
 
 `memory` is a leaf package: it takes the home directory through a small protocol rather than
-importing `copydesk.agents.config`, and the embedder is injected (the model client builds the one
-that
-calls a server, `copydesk.agents.client.embeddings.embedder_for`).
+importing `copydesk.agents.settings`, and the embedder is injected (the model client builds
+the one that calls a server, `copydesk.agents.client.embeddings.embedder_for`).
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ def is_damage(error: BaseException) -> bool:
 
 
 class MemorySettings(Protocol):
-    """The settings the memory store reads (`copydesk.agents.config.Settings` has them)."""
+    """The settings the memory store reads (`copydesk.agents.settings.Settings` has them)."""
 
     @property
     def home(self) -> Path: ...

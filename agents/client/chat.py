@@ -69,7 +69,7 @@ from copydesk.agents.client.usage import (
     usage_of,
 )
 from copydesk.agents.client.wire import ChatCompletionsWire, NoSyncCalls, StreamCut
-from copydesk.agents.config import ConfigManager, Settings
+from copydesk.agents.config import ConfigManager
 from copydesk.agents.errors import (
     ModelAuthError,
     ModelError,
@@ -78,6 +78,7 @@ from copydesk.agents.errors import (
     ModelUnavailableError,
     fingerprint,
 )
+from copydesk.agents.settings import Settings
 from copydesk.agents.state import UsageTotals
 from copydesk.memory.tokens import token_counter, vocabulary_for_model, vocabulary_loaded
 

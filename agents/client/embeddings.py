@@ -35,7 +35,7 @@ from copydesk.memory.embeddings import Embedder, EmbedderMismatchError, Vectors,
 
 if TYPE_CHECKING:
     from copydesk.agents.client.chat import OpenAIClient
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
 
 __all__ = ["ClientEmbedder", "embedder_for"]
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from copydesk.agents.errors import CopydeskError
 
 if TYPE_CHECKING:
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
 
 __all__ = [
     "LLAMA_CPP_VERSION",

@@ -40,7 +40,7 @@ from copydesk.graphs.transcript import check_thread_id, make_thread_id
 from copydesk.memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
 
 __all__ = ["app", "build", "main"]
 

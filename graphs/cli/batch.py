@@ -37,7 +37,7 @@ from copydesk.memory.errors import StoreError
 from copydesk.prompts.errors import PromptError
 
 if TYPE_CHECKING:
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
 
 __all__ = ["register", "run_batch"]
 

@@ -22,7 +22,7 @@ from copydesk.graphs.transcript import shown_id
 from copydesk.memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:  # loaded by the commands that need them, so `--help` starts fast
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
     from copydesk.graphs.manager import ConversationManager
 
 __all__ = [

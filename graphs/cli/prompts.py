@@ -22,7 +22,7 @@ from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
 from copydesk.prompts.released import ReleaseLock
 
 if TYPE_CHECKING:
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
 
 __all__ = ["ExperimentFlag", "PromptFlag", "checked_prompt_flags", "register", "registry_of"]
 

@@ -25,7 +25,7 @@ from copydesk.graphs.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
     from copydesk.graphs.queue import Job
 
 # graphs.queue (Dramatiq, pika, psycopg) is imported by the commands that use it, so every

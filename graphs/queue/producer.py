@@ -17,8 +17,8 @@ from typing import Any
 import dramatiq.errors
 import psycopg
 
-from copydesk.agents.config import Settings
 from copydesk.agents.errors import ConfigError
+from copydesk.agents.settings import Settings
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.queue.broker import (

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from copydesk.agents.config import Settings
+from copydesk.agents.settings import Settings
 from copydesk.errors import CopydeskError
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager

@@ -24,8 +24,8 @@ import dramatiq
 import pika.exceptions
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 
-from copydesk.agents.config import Settings
 from copydesk.agents.errors import CopydeskError
+from copydesk.agents.settings import Settings
 from copydesk.graphs.queue.broker import (
     BrokerUnavailableError,
     broker_location,

@@ -29,7 +29,7 @@ from copydesk.graphs.web.security import CSRF_COOKIE, Guard, csrf_token
 from copydesk.memory.errors import StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from copydesk.agents.config import Settings
+    from copydesk.agents.settings import Settings
     from copydesk.graphs.manager import ConversationManager
 
 __all__ = ["PREFIX", "Runtime", "create_app", "page", "runtime"]
