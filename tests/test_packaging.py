@@ -124,13 +124,16 @@ def test_the_wheel_installs_beside_openai_agents(built: tuple[Path, str], tmp_pa
     """One fresh virtualenv, copydesk's wheel and the real openai-agents wheel: both import,
     each from its own files, and the `copydesk` command runs."""
     wheel, _ = built
+    # Nothing of the repository on the path: only what the two wheels installed.
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    env["COPYDESK_HOME"] = str(tmp_path / "home")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     done = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
          str(wheel), OPENAI_AGENTS],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True, text=True, timeout=900, check=False, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     code = (
@@ -149,14 +152,13 @@ def test_the_wheel_installs_beside_openai_agents(built: tuple[Path, str], tmp_pa
     [site] = (venv / "lib").glob("python3*/site-packages")
     shown = subprocess.run(
         [str(python), "-c", code, str(site)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False, env=env,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert shown.stdout.split() == ["agents.agent", "6", "True"]
     graphs = subprocess.run(
         [str(venv / "bin" / "copydesk"), "graphs"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "COPYDESK_HOME": str(tmp_path / "home")},
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False, env=env,
     )  # fmt: skip
     assert graphs.returncode == 0, graphs.stderr[-2000:]
     assert "turn_taking" in graphs.stdout and "review_panel" in graphs.stdout
