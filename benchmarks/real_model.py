@@ -35,14 +35,14 @@ from copydesk.graphs.registry import TOPOLOGIES
 TOPIC = "Why every city street should have a tree"
 
 
-class CountingClient(OpenAIClient):
-    """Counts every HTTP response the client receives."""
+class Responses:
+    """Counts every HTTP response a client's connection pool receives (a response hook)."""
 
-    responses = 0
+    def __init__(self) -> None:
+        self.count = 0
 
-    async def _on_response(self, response: httpx.Response) -> None:
-        CountingClient.responses += 1
-        await super()._on_response(response)
+    async def __call__(self, response: httpx.Response) -> None:
+        self.count += 1
 
 
 class Lessons(logging.Handler):
@@ -70,13 +70,14 @@ async def measure(
     settings = ConfigManager(flags=flags).settings
     lessons = Lessons()
     logging.getLogger("copydesk").addHandler(lessons)
-    CountingClient.responses = 0
+    responses = Responses()
     started = time.perf_counter()
     try:
         async with (
-            CountingClient.from_settings(settings) as client,
+            OpenAIClient.from_settings(settings) as client,
             ConversationManager(settings, client=client) as manager,
         ):
+            client.http_client().event_hooks["response"].append(responses)
             result = await manager.run(name, topic=TOPIC)
         outcome = f"{result.status} ({result.rounds} rounds)"
     except Exception as error:  # a benchmark reports a failure, it does not hide it
@@ -90,7 +91,7 @@ async def measure(
         "outcome": outcome,
         "seconds": time.perf_counter() - started,
         "calls": usage.get("calls", 0),
-        "requests": CountingClient.responses,
+        "requests": responses.count,
         "tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
         "lessons": len([line for line in lessons.lines if "does not accept" in line]),
     }

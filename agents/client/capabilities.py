@@ -27,6 +27,8 @@ from typing import Literal
 
 import openai
 
+from copydesk.agents.errors import ModelRequestError
+
 __all__ = [
     "STRUCTURED_MODES",
     "Capabilities",
@@ -197,6 +199,26 @@ class CapabilityBook:
             caps.structured,
         )
         return caps.structured
+
+    def learn(
+        self, endpoint: str, model: str, lesson: Exception, mode: StructuredMode, streamed: bool
+    ) -> None:
+        """Remember what a typed call in `mode` (`streamed` or not) taught: a refused mode,
+        a prompt over the context, or an empty or broken stream.
+
+        Raises:
+            ModelRequestError: The server refused every way of asking for a typed reply.
+        """
+        if isinstance(lesson, FeatureRefused):
+            if self.refused(endpoint, model, mode, lesson.detail) is None:
+                raise ModelRequestError(
+                    f"{endpoint} ({model}) refused every way of asking for a typed "
+                    f"reply ({lesson.detail[:160]}); use a server or model that follows JSON"
+                ) from None
+        elif isinstance(lesson, ContextExceeded):
+            self.context_is(endpoint, model, lesson.limit, lesson.detail)
+        elif streamed:
+            self.broken_stream(endpoint, model)
 
     def broken_stream(self, endpoint: str, model: str) -> None:
         """A typed reply's stream came back empty or broken: ask for typed replies whole."""

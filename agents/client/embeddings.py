@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import openai
 
+from copydesk.agents.client.failures import describe, exhausted, translate
 from copydesk.agents.client.limiter import Priority
 from copydesk.agents.client.retry import RetryPolicy, is_retryable
 from copydesk.agents.client.wire import ChatCompletionsWire
@@ -126,8 +127,8 @@ class ClientEmbedder:
         while True:
             attempt += 1
             if breaker.is_open:
-                raise client._exhausted(
-                    RuntimeError("circuit breaker open"), attempt - 1, self.model
+                raise exhausted(
+                    client.endpoint, RuntimeError("circuit breaker open"), attempt - 1, self.model
                 )
             permit = await limiter.acquire(tokens if limiter.tpm else 0, priority=Priority.DRAFT)
             self.requests += 1
@@ -149,14 +150,14 @@ class ClientEmbedder:
                     await limiter.refund(permit)
                     await limiter.refused(wait)
                 elif breaker.failure() or breaker.is_open:
-                    raise client._exhausted(error, attempt, self.model) from None
+                    raise exhausted(client.endpoint, error, attempt, self.model) from None
                 elapsed = time.monotonic() - started
                 if attempt > self.retry.max_retries or elapsed + wait > self.retry.budget:
-                    raise client._exhausted(error, attempt, self.model) from None
+                    raise exhausted(client.endpoint, error, attempt, self.model) from None
                 log.warning(
                     "%s embeddings failed (%s); retry %d/%d in %.2fs",
                     client.endpoint,
-                    client._describe(error),
+                    describe(error),
                     attempt,
                     self.retry.max_retries,
                     wait,
@@ -190,7 +191,8 @@ class ClientEmbedder:
                 "COPYDESK_EMBEDDING_MODEL to one it serves"
             )
         if isinstance(error, openai.APIError):
-            return self.client._translate(error)
+            client = self.client
+            return translate(error, client.endpoint, client.model, client.key_auth)
         return error
 
     def embed(self, texts: Sequence[str]) -> Vectors:

@@ -18,6 +18,7 @@ import httpx
 from pydantic import SecretStr
 
 from copydesk.agents.config import ConfigManager
+from copydesk.agents.errors import fingerprint
 
 __all__ = ["KeyAuth"]
 
@@ -46,6 +47,21 @@ class KeyAuth(httpx.Auth):
         self._name = name
         self.current: SecretStr | None = key
         """The key the latest request carried (its fingerprint names it in errors)."""
+
+    @property
+    def key_name(self) -> str:
+        """The fingerprint of the key the latest request carried (`(none)` without one)."""
+        key = self.current or self._fixed
+        return fingerprint(key.get_secret_value()) if key else "(none)"
+
+    def scrub(self, text: str) -> str:
+        """`text` with the key (the one given, and the latest sent) replaced by its
+        fingerprint."""
+        for key in {self._fixed, self.current}:
+            secret = key.get_secret_value() if key is not None else ""
+            if secret:
+                text = text.replace(secret, fingerprint(secret))
+        return text
 
     def _key(self, use: str) -> SecretStr | None:
         if self._config is not None:

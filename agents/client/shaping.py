@@ -19,9 +19,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from copydesk.memory.tokens import TokenCounter
+from copydesk.memory.tokens import TokenCounter, token_counter
 
-__all__ = ["alternate", "fit_to_context", "output_params"]
+__all__ = ["alternate", "capped", "fit_to_context", "output_params", "shaped"]
 
 _CUT = "\n[... {n} words cut to fit the model's context ...]\n"
 
@@ -109,3 +109,33 @@ def output_params(
         else:
             out["extra_body"] = {**out.get("extra_body", {}), "max_tokens": int(cap)}
     return out
+
+
+def capped(params: dict[str, Any], context_tokens: int | None) -> dict[str, Any]:
+    """`params` with an output cap of at most half a context of `context_tokens` (as they
+    are when the context is unknown)."""
+    if context_tokens is None:
+        return params
+    most = max(64, context_tokens // 2)
+    if params.get("max_tokens", 0) > most:
+        return {**params, "max_tokens": most}
+    body = params.get("extra_body", {})
+    if body.get("max_tokens", 0) > most:
+        return {**params, "extra_body": {**body, "max_tokens": most}}
+    return params
+
+
+def shaped(
+    messages: Sequence[BaseMessage],
+    params: Mapping[str, Any],
+    context_tokens: int | None,
+    model: str,
+) -> list[BaseMessage]:
+    """`messages` alternating (for a server's chat template), and trimmed to a context of
+    `context_tokens` (counted with `model`'s tokenizer) when it is known, leaving room for
+    the reply's cap in `params`."""
+    alternating = alternate(messages)
+    if context_tokens is None:
+        return alternating
+    cap = params.get("max_tokens") or params.get("extra_body", {}).get("max_tokens") or 256
+    return fit_to_context(alternating, context_tokens, token_counter(model), int(cap) + 64)

@@ -13,6 +13,7 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 
+from copydesk.agents.client.prices import PriceTable
 from copydesk.agents.state import UsageTotals
 from copydesk.memory.tokens import token_counter
 
@@ -89,6 +90,35 @@ class UsageLedger:
         self.calls.append(call)
         if self.path is not None:
             await asyncio.to_thread(self._write, call)
+
+    async def charge(
+        self,
+        message: AIMessage,
+        prices: PriceTable,
+        *,
+        thread_id: str,
+        agent: str,
+        model: str,
+        seconds: float,
+        attempts: int,
+    ) -> UsageTotals:
+        """Record the call that answered with `message` (as `arecord` does), costed with
+        `prices`, and return its usage."""
+        prompt, completion = usage_of(message)
+        cost = prices.cost(model, prompt, completion)
+        estimated = bool(message.response_metadata.get(ESTIMATED))
+        call = CallRecord(
+            thread_id, agent, model, prompt, completion, seconds, attempts, cost, estimated
+        )
+        self.calls.append(call)
+        if self.path is not None:
+            await asyncio.to_thread(self._write, call)
+        totals = UsageTotals(
+            calls=1, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
+        )
+        if estimated:
+            totals["estimated_calls"] = 1
+        return totals
 
     def _write(self, call: CallRecord) -> None:
         if self.path is not None:
