@@ -30,12 +30,13 @@ from copydesk.agents.client.failures import (
     lesson_in,
     translate,
 )
-from copydesk.agents.client.limiter import Priority, RateLimiter
+from copydesk.agents.client.pacing import RateLimiter
 from copydesk.agents.client.pool import LoopPool
 from copydesk.agents.client.resilience import StreamWatch, announce_restart
 from copydesk.agents.client.retry import is_retryable
 from copydesk.agents.client.turns import Turns
 from copydesk.agents.client.usage import estimate_usage, usage_of
+from copydesk.agents.client.waiting import Priority
 from copydesk.agents.errors import ModelRequestError, ModelUnavailableError
 from copydesk.memory.tokens import token_counter, vocabulary_for_model, vocabulary_loaded
 

@@ -32,8 +32,9 @@ from copydesk.agents.client.capabilities import (
 )
 from copydesk.agents.client.failures import EmptyReply
 from copydesk.agents.client.keys import KeyAuth
-from copydesk.agents.client.limiter import LimiterRegistry, Priority, RateLimiter
+from copydesk.agents.client.limiter import LimiterRegistry
 from copydesk.agents.client.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from copydesk.agents.client.pacing import RateLimiter
 from copydesk.agents.client.pool import DEFAULT_ENDPOINT, LoopPool
 from copydesk.agents.client.prices import PriceTable
 from copydesk.agents.client.repair import Repairs
@@ -42,6 +43,7 @@ from copydesk.agents.client.request import Requests
 from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.typed import ask_for_json, typed_cap
 from copydesk.agents.client.usage import UsageLedger
+from copydesk.agents.client.waiting import Priority
 from copydesk.agents.client.wire import StreamCut
 from copydesk.agents.config import ConfigManager
 from copydesk.agents.errors import ModelRequestError, fingerprint

@@ -28,8 +28,8 @@ import numpy as np
 import openai
 
 from copydesk.agents.client.failures import describe, exhausted, translate
-from copydesk.agents.client.limiter import Priority
 from copydesk.agents.client.retry import RetryPolicy, is_retryable
+from copydesk.agents.client.waiting import Priority
 from copydesk.agents.client.wire import ChatCompletionsWire
 from copydesk.agents.errors import ModelRequestError
 from copydesk.memory.embeddings import Embedder, EmbedderMismatchError, Vectors, normalise

@@ -21,7 +21,7 @@ import httpx
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from copydesk.agents.client.limiter import RateLimiter
+from copydesk.agents.client.pacing import RateLimiter
 from copydesk.agents.client.wire import ChatCompletionsWire, NoSyncCalls
 
 __all__ = ["DEFAULT_ENDPOINT", "LoopPool"]
