@@ -30,6 +30,7 @@ from copydesk.agents.client.capabilities import (
     FeatureRefused,
     StructuredMode,
 )
+from copydesk.agents.client.cuts import StreamCut
 from copydesk.agents.client.failures import EmptyReply
 from copydesk.agents.client.keys import KeyAuth
 from copydesk.agents.client.limiter import LimiterRegistry
@@ -44,7 +45,6 @@ from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.typed import ask_for_json, typed_cap
 from copydesk.agents.client.usage import UsageLedger
 from copydesk.agents.client.waiting import Priority
-from copydesk.agents.client.wire import StreamCut
 from copydesk.agents.config import ConfigManager
 from copydesk.agents.errors import ModelRequestError, fingerprint
 from copydesk.agents.settings import Settings

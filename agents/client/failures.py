@@ -13,8 +13,8 @@ import httpx
 import openai
 
 from copydesk.agents.client.capabilities import refusal_of
+from copydesk.agents.client.cuts import StreamCut
 from copydesk.agents.client.keys import KeyAuth
-from copydesk.agents.client.wire import StreamCut
 from copydesk.agents.errors import (
     ModelAuthError,
     ModelError,
