@@ -9,7 +9,10 @@ The old thread is left untouched.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_type_hints
 
 from langchain_core.runnables import RunnableConfig
@@ -17,15 +20,19 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, Checkpoin
 
 from copydesk.agents.errors import CopydeskError
 from copydesk.agents.state import DraftState
+from copydesk.graphs.errors import InputError
+from copydesk.graphs.prompting import PromptChoice
 from copydesk.graphs.run_values import check_values, parse_value
-from copydesk.graphs.transcript import Transcript
+from copydesk.graphs.transcript import Transcript, check_thread_id, make_thread_id
 
 __all__ = [
     "SETTABLE",
+    "Fork",
     "ForkError",
     "copy_checkpoint",
     "copy_transcript",
     "find_checkpoint",
+    "make_fork",
     "parse_assignments",
 ]
 
@@ -123,3 +130,56 @@ async def copy_checkpoint(
         {**source.metadata, **metadata},  # type: ignore[typeddict-item]
         dict(checkpoint["channel_versions"]),
     )
+
+
+@dataclass(frozen=True)
+class Fork:
+    """A new thread made from an old thread's checkpoint, ready to run on."""
+
+    thread_id: str
+    graph: str
+    """The topology that wrote the checkpoint: the fork runs on with it."""
+    choice: PromptChoice
+    """The prompt versions the old thread used, with the fork's overrides over them."""
+
+
+async def make_fork(
+    saver: BaseCheckpointSaver[str],
+    home: Path,
+    thread_id: str,
+    checkpoint_id: str,
+    *,
+    values: Mapping[str, Any],
+    new_thread_id: str | None,
+    prompts: Mapping[str, str] | None,
+) -> Fork:
+    """Copy checkpoint `checkpoint_id` of `thread_id`, and its transcript, into a new thread.
+
+    Args:
+        saver: The open checkpointer holding both threads.
+        home: The copydesk home (where transcripts are kept).
+        thread_id: The thread to fork.
+        checkpoint_id: The checkpoint to start from.
+        values: State values to write over the checkpoint's (`SETTABLE` keys).
+        new_thread_id: Id of the new thread (generated when None).
+        prompts: Prompt overrides for the fork, agent -> `name@version`.
+
+    Raises:
+        ForkError: No such checkpoint, or a value that cannot be set.
+        InputError: An invalid or existing new thread id.
+    """
+    source = await find_checkpoint(saver, thread_id, checkpoint_id, values)
+    graph = str(source.metadata.get("graph", "turn_taking"))  # the topology at that step
+    target = new_thread_id or make_thread_id()
+    check_thread_id(target)
+    choice = PromptChoice.from_metadata(source.metadata)  # the versions the thread used
+    if prompts:
+        choice = PromptChoice({**choice.prompts, **prompts}, choice.experiment)
+    if await saver.aget_tuple({"configurable": {"thread_id": target}}) is not None:
+        raise InputError(f"thread {target!r} exists already; pick another new thread id")
+    origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
+    await copy_checkpoint(saver, source, target, values, origin)
+    await asyncio.to_thread(
+        copy_transcript, Transcript.of(home, thread_id), Transcript.of(home, target), source
+    )
+    return Fork(target, graph, choice)

@@ -1,9 +1,11 @@
 """`ConversationManager`: run, stream, resume and inspect threads of any topology.
 
-It owns the checkpointer (opened from `COPYDESK_CHECKPOINT_URL`), compiles topologies with
-it, keeps each thread's JSONL transcript in step with its checkpoints and turns LangGraph's
-stream into copydesk events. Many threads may run at once on one manager: all per-thread
-state is in checkpoints, never on the manager.
+It owns the checkpointer (opened from `COPYDESK_CHECKPOINT_URL`) and the memory store,
+compiles topologies with them and answers for every thread. The jobs behind it live beside it:
+what a run starts from (`starts`), LangGraph's stream as events with the transcript kept in
+step (`streaming`), the thread's results and checkpoints read (`history`), forks (`fork`),
+the thread list (`threads`) and the Markdown export (`reports.markdown_export`). Many threads
+may run at once on one manager: all per-thread state is in checkpoints, never on the manager.
 """
 
 from __future__ import annotations
@@ -15,32 +17,30 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
-from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
-from langgraph.types import Command
+from langgraph.types import StateSnapshot
 
-from copydesk.agents.client import STRUCTURED_TAG, OpenAIClient
-from copydesk.agents.client.resilience import RESTART_EVENT
+from copydesk.agents.client import OpenAIClient
 from copydesk.agents.settings import Settings
 from copydesk.agents.team import Agents
 from copydesk.graphs.errors import InputError, UnknownThreadError
-from copydesk.graphs.events import (
-    CheckpointInfo,
-    Event,
-    Restart,
-    RunResult,
-    ThreadInfo,
-    Token,
-    Turn,
-    TurnStarted,
-)
-from copydesk.graphs.fork import copy_checkpoint, copy_transcript, find_checkpoint
+from copydesk.graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo
+from copydesk.graphs.fork import make_fork
+from copydesk.graphs.history import read_history, run_result
 from copydesk.graphs.prompting import PromptChoice
 from copydesk.graphs.registry import find
-from copydesk.graphs.reports.issue_tracking import summarize, track_issues
+from copydesk.graphs.reports.markdown_export import render_markdown
+from copydesk.graphs.starts import (
+    check_finished,
+    continuation,
+    new_thread,
+    resume_command,
+    run_options,
+)
+from copydesk.graphs.streaming import drive, last_result
 from copydesk.graphs.threads import list_threads
 from copydesk.graphs.transcript import Transcript, check_thread_id, make_thread_id
 from copydesk.memory.checkpoint import open_checkpointer
@@ -167,6 +167,11 @@ class ConversationManager:
     async def _graph_of(self, thread_id: str) -> str:
         return str((await self._metadata_of(thread_id)).get("graph", "turn_taking"))
 
+    async def _latest(self, thread_id: str) -> tuple[str, StateSnapshot]:
+        """The thread's topology and its latest state, read with that topology."""
+        graph = await self._graph_of(thread_id)
+        return graph, await self.graph(graph).aget_state(self._config(thread_id, graph))
+
     async def stream(
         self,
         graph: str,
@@ -221,27 +226,9 @@ class ConversationManager:
         compiled = self.graph(graph, choice.prompts)
         config = self._config(thread_id, compiled.name, choice)
         rounds = max_rounds or self.settings.max_rounds
-        start: dict[str, Any] = {
-            "status": "running",
-            "ended_by": "",
-            "review": review,
-            "steps": 0,
-            "token_budget": token_budget,
-            "prompts": choice.prompts,
-        }
-        if choice.experiment is not None:
-            start["experiment"] = choice.experiment
-        if max_cost is not None:
-            start["max_cost"] = max_cost
+        start = run_options(choice, review=review, token_budget=token_budget, max_cost=max_cost)
         if await self.checkpointer.aget_tuple(config) is None:
-            if not topic:
-                raise InputError("the topic is empty; pass --topic with what to write about")
-            start |= {
-                "topic": topic,
-                "max_rounds": rounds,
-                "round": 0,
-                "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
-            }
+            start |= new_thread(thread_id, topic, rounds)
         else:
             start |= await self._continuation(thread_id, topic, rounds)
         async for event in self._drive(compiled, start, config, thread_id):
@@ -249,26 +236,13 @@ class ConversationManager:
 
     async def _continuation(self, thread_id: str, topic: str, rounds: int) -> dict[str, Any]:
         """The input that continues a finished thread under another (or the same) topology."""
-        before = await self.result(thread_id)
-        if before.next:
-            verb = "--approve or --feedback" if before.status == "waiting_for_review" else ""
-            raise InputError(
-                f"thread {thread_id!r} has not finished ({before.status}); finish it first "
-                f"with `copydesk resume {thread_id} {verb}`".rstrip()
-                + " or pick another --thread-id"
-            )
-        graph = await self._graph_of(thread_id)
-        values = (await self.graph(graph).aget_state(self._config(thread_id, graph))).values
-        if topic and topic != values.get("topic"):
-            raise InputError(
-                f"thread {thread_id!r} is about {values.get('topic')!r}; leave out --topic to "
-                "continue it, or pick another --thread-id for a new topic"
-            )
-        return {"max_rounds": int(values.get("round", 0)) + rounds}
+        check_finished(thread_id, await self.result(thread_id))
+        _, latest = await self._latest(thread_id)
+        return continuation(thread_id, topic, rounds, latest.values)
 
     async def run(self, graph: str, *, topic: str = "", **options: Any) -> RunResult:
         """Start a thread and run it to its end (or to the first pause)."""
-        return await _last(self.stream(graph, topic=topic, **options))
+        return await last_result(self.stream(graph, topic=topic, **options))
 
     async def stream_resume(self, thread_id: str, *, answer: Any = None) -> AsyncIterator[Event]:
         """Continue an interrupted thread from its last checkpoint.
@@ -293,29 +267,18 @@ class ConversationManager:
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
         await asyncio.to_thread(self.transcript(thread_id).reconcile, ids)  # off the loop
-        waiting = bool(snapshot.interrupts)
-        if waiting and answer is None:
-            raise InputError(
-                f"thread {thread_id!r} is waiting for review; resume it with --approve or "
-                '--feedback "what to change"'
-            )
-        if answer is not None and not waiting:
-            raise InputError(
-                f"thread {thread_id!r} is not waiting for review; resume it without "
-                "--approve or --feedback"
-            )
+        start = resume_command(thread_id, waiting=bool(snapshot.interrupts), answer=answer)
         # A kill after a step's writes were saved but before its checkpoint leaves no `next`
         # yet a task with writes: that thread is not finished, LangGraph applies the writes.
         if not snapshot.next and not snapshot.tasks:
             yield await self.result(thread_id)
             return
-        start: Any = Command(resume=answer) if waiting else None
         async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
     async def resume(self, thread_id: str, *, answer: Any = None) -> RunResult:
         """Continue a thread to its end (or its next pause)."""
-        return await _last(self.stream_resume(thread_id, answer=answer))
+        return await last_result(self.stream_resume(thread_id, answer=answer))
 
     async def fork(
         self,
@@ -345,138 +308,45 @@ class ConversationManager:
             InputError: An invalid or existing new thread id.
         """
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
-        source = await find_checkpoint(self.checkpointer, thread_id, checkpoint_id, values or {})
-        graph = str(source.metadata.get("graph", "turn_taking"))  # the topology at that step
-        target = new_thread_id or make_thread_id()
-        check_thread_id(target)
-        choice = PromptChoice.from_metadata(source.metadata)  # the versions the thread used
-        if prompts:
-            choice = PromptChoice({**choice.prompts, **prompts}, choice.experiment)
-        config = self._config(target, graph, choice)
-        if await self.checkpointer.aget_tuple(config) is not None:
-            raise InputError(f"thread {target!r} exists already; pick another new thread id")
-        origin = {"graph": graph, "source": "fork", "forked_from": f"{thread_id}@{checkpoint_id}"}
-        await copy_checkpoint(self.checkpointer, source, target, values or {}, origin)
-        await asyncio.to_thread(
-            copy_transcript, self.transcript(thread_id), self.transcript(target), source
+        made = await make_fork(
+            self.checkpointer,
+            self.settings.home,
+            thread_id,
+            checkpoint_id,
+            values=values or {},
+            new_thread_id=new_thread_id,
+            prompts=prompts,
         )
         compiled = (
-            self.graph(graph, choice.prompts)
+            self.graph(made.graph, made.choice.prompts)
             if agents is None
-            else find(graph).build(agents=agents, checkpointer=self.checkpointer)
+            else find(made.graph).build(agents=agents, checkpointer=self.checkpointer)
         )
+        config = self._config(made.thread_id, made.graph, made.choice)
         snapshot = await compiled.aget_state(config)
         if not snapshot.next or snapshot.interrupts:
-            yield await self.result(target)
+            yield await self.result(made.thread_id)
             return
-        async for event in self._drive(compiled, None, config, target):
+        async for event in self._drive(compiled, None, config, made.thread_id):
             yield event
 
     async def _drive(
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
     ) -> AsyncIterator[Event]:
-        transcript = self.transcript(thread_id)
-        written = await transcript.aids()  # read once; each turn's append keeps it current
-        stream = compiled.astream(
-            start, config, stream_mode=["tasks", "messages", "updates", "custom"], durability="sync"
-        )
-        async for mode, item in stream:
-            payload: Any = item
-            if mode == "tasks":
-                if "result" not in payload and not str(payload["name"]).startswith("__"):
-                    yield TurnStarted(str(payload["name"]))
-            elif mode == "messages":
-                chunk, meta = payload
-                # Whole messages are node outputs already reported by "updates"; only chunks
-                # are live tokens.
-                if isinstance(chunk, AIMessageChunk) and chunk.text:
-                    structured = STRUCTURED_TAG in (meta.get("tags") or [])
-                    yield Token(str(meta.get("langgraph_node", "")), chunk.text, structured)
-            elif mode == "custom":
-                if isinstance(payload, dict) and payload.get("kind") == RESTART_EVENT:
-                    yield Restart(str(payload["agent"]), str(payload.get("reason", "")))
-            elif mode == "updates":
-                for node, update in payload.items():
-                    if not isinstance(update, dict) or node.startswith("__"):
-                        continue
-                    await transcript.aappend(_transcript_lines(node, update), written)
-                    yield Turn(node, update)
+        async for event in drive(compiled, start, config, self.transcript(thread_id)):
+            yield event
         yield await self.result(thread_id)
 
     async def result(self, thread_id: str) -> RunResult:
         """Where a thread stands now."""
-        graph = await self._graph_of(thread_id)
-        snapshot = await self.graph(graph).aget_state(self._config(thread_id, graph))
-        values = snapshot.values
-        status = str(values.get("status", "running"))
-        pending = [i.value for i in snapshot.interrupts]
-        if pending:
-            status = "waiting_for_review"
-        elif snapshot.next or snapshot.tasks:  # tasks: a kill between writes and checkpoint
-            status = "interrupted"
-        verdicts = values.get("verdicts") or []
-        usage = dict(values.get("usage") or {})
-        total: dict[str, Any] = {
-            key: sum(int(u.get(key, 0)) for u in usage.values())
-            for key in ("calls", "prompt_tokens", "completion_tokens")
-        }
-        total["cost_usd"] = round(sum(float(u.get("cost_usd", 0.0)) for u in usage.values()), 6)
-        estimated = sum(int(u.get("estimated_calls", 0)) for u in usage.values())
-        if estimated:  # tokens counted locally: the server reported none
-            total["estimated_calls"] = estimated
-        usage["total"] = total
-        return RunResult(
-            thread_id=thread_id,
-            graph=graph,
-            status=status,
-            rounds=int(values.get("round", 0)),
-            final_draft=str(values.get("draft", "")),
-            verdict=dict(verdicts[-1]) if verdicts else None,
-            usage=usage,
-            model=self.client.model_label,
-            next=tuple(snapshot.next),
-            prompts=dict(values.get("prompts") or {}),
-            experiment=dict(values.get("experiment") or {}),
-            ended_by=str(values.get("ended_by") or "")
-            if not (snapshot.next or snapshot.tasks)
-            else "",
-            review=pending[0] if pending else None,
-            issues_addressed=summarize(values.get("revisions"), values.get("verdicts")).as_json(),
-        )
+        graph, snapshot = await self._latest(thread_id)
+        return run_result(snapshot, thread_id=thread_id, graph=graph, model=self.client.model_label)
 
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
         """Every checkpoint of a thread, newest first."""
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
         # Each checkpoint is read with the topology that wrote it: a thread may have moved.
-        # (Listed first, read after: SQLite's saver holds its lock while listing.)
-        items = [
-            item
-            async for item in self.checkpointer.alist(
-                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-            )
-        ]
-        snapshots = [
-            await self.graph(str(i.metadata.get("graph", "turn_taking"))).aget_state(i.config)
-            for i in items
-        ]
-        out = []
-        for index, snapshot in enumerate(snapshots):
-            older = snapshots[index + 1] if index + 1 < len(snapshots) else None
-            node = ", ".join(older.next) if older is not None else "input"
-            recorded = PromptChoice.from_metadata(snapshot.metadata or {})
-            out.append(
-                CheckpointInfo(
-                    checkpoint_id=str(snapshot.config["configurable"]["checkpoint_id"]),
-                    step=int((snapshot.metadata or {}).get("step", -1)),
-                    round=int(snapshot.values.get("round", 0)),
-                    node=node or "input",
-                    next=tuple(snapshot.next),
-                    created_at=str(snapshot.created_at or ""),
-                    prompts=recorded.prompts or dict(snapshot.values.get("prompts") or {}),
-                    experiment={k: str(v) for k, v in (recorded.experiment or {}).items()},
-                )
-            )
-        return out
+        return await read_history(self.checkpointer, thread_id, self.graph)
 
     async def threads(self) -> list[ThreadInfo]:
         """Every thread with a checkpoint, most recently updated first."""
@@ -484,61 +354,5 @@ class ConversationManager:
 
     async def export_markdown(self, thread_id: str) -> str:
         """The final draft and its revision history, as Markdown."""
-        graph = await self._graph_of(thread_id)
-        values = (await self.graph(graph).aget_state(self._config(thread_id, graph))).values
-        verdicts = {v["round"]: v for v in values.get("verdicts") or []}
-        tracked = track_issues(values.get("revisions") or [], values.get("verdicts") or [])
-        states = {(i.round, i.quote, i.comment): i.state.replace("_", " ") for i in tracked}
-        parts = [
-            f"# {values.get('topic', thread_id)}",
-            f"Thread `{thread_id}` · graph `{graph}` · status **{values.get('status', '?')}** · "
-            f"{values.get('round', 0)} round(s) · "
-            + summarize(values.get("revisions"), values.get("verdicts")).describe(),
-            "## Final draft",
-            str(values.get("draft", "")),
-            "## Revision history",
-        ]
-        for revision in values.get("revisions") or []:
-            parts.append(f"### Round {revision['round']} ({revision['author']})")
-            parts.append(revision["text"])
-            verdict = verdicts.get(revision["round"])
-            if verdict:
-                parts.append(f"**Editor:** {verdict['decision']}. {verdict['summary']}")
-                parts.extend(
-                    f'- [{i["severity"]}] "{i["quote"]}": {i["comment"]} '
-                    f"*({states.get((verdict['round'], i['quote'], i['comment']), 'open')})*"
-                    for i in verdict["issues"]
-                )
-        return "\n\n".join(parts) + "\n"
-
-
-def _transcript_lines(node: str, update: dict[str, Any]) -> list[dict[str, Any]]:
-    round_ = update.get("round")
-    if round_ is None and update.get("verdicts"):
-        round_ = update["verdicts"][-1]["round"]
-    usage = (update.get("usage") or {}).get(node)
-    prompt = (update.get("prompts") or {}).get(node)
-    lines = []
-    for message in update.get("messages") or []:
-        if isinstance(message, BaseMessage):
-            lines.append(
-                {
-                    "id": message.id,
-                    "agent": message.name or node,
-                    "round": round_,
-                    "text": message.text,
-                    "usage": usage,
-                    "prompt": prompt,
-                }
-            )
-    return lines
-
-
-async def _last(events: AsyncIterator[Event]) -> RunResult:
-    result: RunResult | None = None
-    async for event in events:
-        if isinstance(event, RunResult):
-            result = event
-    if result is None:
-        raise RuntimeError("the conversation stream ended without a result")
-    return result
+        graph, latest = await self._latest(thread_id)
+        return render_markdown(latest.values, thread_id=thread_id, graph=graph)

@@ -1,0 +1,95 @@
+"""What a run starts from, and the rules that refuse a bad start.
+
+A run begins a new thread (its topic as the first message), continues a finished one under
+any topology (with more rounds allowed, the same topic), or resumes an interrupted one (with
+the reviewer's answer when it waits for review). Each function here builds that input from
+what the manager has read, or raises `InputError` naming the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.types import Command
+
+from copydesk.graphs.errors import InputError
+from copydesk.graphs.events import RunResult
+from copydesk.graphs.prompting import PromptChoice
+
+__all__ = ["check_finished", "continuation", "new_thread", "resume_command", "run_options"]
+
+
+def run_options(
+    choice: PromptChoice, *, review: bool, token_budget: int, max_cost: float | None
+) -> dict[str, Any]:
+    """The values every run writes first: a fresh status, its options and its prompts."""
+    start: dict[str, Any] = {
+        "status": "running",
+        "ended_by": "",
+        "review": review,
+        "steps": 0,
+        "token_budget": token_budget,
+        "prompts": choice.prompts,
+    }
+    if choice.experiment is not None:
+        start["experiment"] = choice.experiment
+    if max_cost is not None:
+        start["max_cost"] = max_cost
+    return start
+
+
+def new_thread(thread_id: str, topic: str, rounds: int) -> dict[str, Any]:
+    """The first state of a new thread about `topic`, allowed `rounds` drafts."""
+    if not topic:
+        raise InputError("the topic is empty; pass --topic with what to write about")
+    return {
+        "topic": topic,
+        "max_rounds": rounds,
+        "round": 0,
+        "messages": [HumanMessage(topic, name="user", id=f"{thread_id}:0:user")],
+    }
+
+
+def check_finished(thread_id: str, before: RunResult) -> None:
+    """Refuse to continue a thread that has not finished (it is to be resumed instead)."""
+    if before.next:
+        verb = "--approve or --feedback" if before.status == "waiting_for_review" else ""
+        raise InputError(
+            f"thread {thread_id!r} has not finished ({before.status}); finish it first "
+            f"with `copydesk resume {thread_id} {verb}`".rstrip()
+            + " or pick another --thread-id"
+        )
+
+
+def continuation(
+    thread_id: str, topic: str, rounds: int, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The input that continues a finished thread (state `values`) with `rounds` more drafts."""
+    if topic and topic != values.get("topic"):
+        raise InputError(
+            f"thread {thread_id!r} is about {values.get('topic')!r}; leave out --topic to "
+            "continue it, or pick another --thread-id for a new topic"
+        )
+    return {"max_rounds": int(values.get("round", 0)) + rounds}
+
+
+def resume_command(thread_id: str, *, waiting: bool, answer: Any) -> Command[Any] | None:
+    """What resumes an interrupted thread: the review `answer` if it waits for one, else None.
+
+    Raises:
+        InputError: A thread waiting for review without an answer, or an answer to a thread
+            that is not waiting for one.
+    """
+    if waiting and answer is None:
+        raise InputError(
+            f"thread {thread_id!r} is waiting for review; resume it with --approve or "
+            '--feedback "what to change"'
+        )
+    if answer is not None and not waiting:
+        raise InputError(
+            f"thread {thread_id!r} is not waiting for review; resume it without "
+            "--approve or --feedback"
+        )
+    return Command(resume=answer) if waiting else None
