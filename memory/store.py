@@ -84,7 +84,8 @@ def memory_path(settings: MemorySettings) -> Path:
 def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     """The store in PostgreSQL (`store_url`) or under home (created on first use); the
     caller closes it."""
-    from copydesk.memory.vector import ITEMS_FILE, FaissStore
+    from copydesk.memory._saved import ITEMS_FILE
+    from copydesk.memory.vector import FaissStore
 
     if settings.store_url:
         return FaissStore(url=settings.store_url, embedder=embedder, fields=INDEXED_FIELDS)
@@ -101,7 +102,7 @@ def set_aside(damaged: DamagedMemoryError) -> list[Path]:
     """Move a damaged database (with its journal files and the index built from it) aside,
     next to it as `NAME.damaged-<UTC time>`: kept for a salvage, never deleted. Returns
     where the database went first, then the others."""
-    from copydesk.memory.vector import INDEX_FILE
+    from copydesk.memory._saved import INDEX_FILE
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = damaged.path.parent
