@@ -1,0 +1,155 @@
+"""`copydesk run` and `copydesk resume`: start or continue a thread and stream it live."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from copydesk.graphs.cli.common import (
+    JsonFlag,
+    LocalFlag,
+    MaxCostFlag,
+    ModelFlag,
+    err,
+    execute,
+    failed_run,
+    follow,
+    local_model_for,
+    open_manager,
+    require_existing_store,
+    require_topology,
+    require_writable_home,
+    settings_from_flags,
+)
+from copydesk.graphs.cli.prompts import ExperimentFlag, PromptFlag, checked_prompt_flags
+from copydesk.graphs.events import RunResult
+from copydesk.graphs.transcript import check_thread_id, make_thread_id
+from copydesk.memory.checkpoint import sqlite_path
+
+if TYPE_CHECKING:
+    from copydesk.agents.settings import Settings
+
+__all__ = ["register"]
+
+
+def run(
+    graph: Annotated[
+        str, typer.Argument(help="Topology name (see `copydesk graphs`) or .py path.")
+    ],
+    topic: Annotated[
+        str, typer.Option("--topic", "-t", help="What to write about (new threads).")
+    ] = "",
+    thread_id: Annotated[
+        str | None,
+        typer.Option("--thread-id", help="Thread to start, or to continue with this graph."),
+    ] = None,
+    max_rounds: Annotated[
+        int | None, typer.Option("--max-rounds", help="Drafts before giving up (default 3).")
+    ] = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Pause for a human's approval (`copydesk resume`).")
+    ] = False,
+    token_budget: Annotated[
+        int, typer.Option("--token-budget", help="End the run after this many tokens (0: none).")
+    ] = 0,
+    model: ModelFlag = None,
+    prompt: PromptFlag = None,
+    experiment: ExperimentFlag = None,
+    as_json: JsonFlag = False,
+    max_cost: MaxCostFlag = None,
+    local: LocalFlag = False,
+) -> None:
+    """Start a conversation (or continue a thread) and stream it live; end with the draft."""
+    settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
+    require_topology(settings, graph)
+    if not topic.strip() and not _may_continue(settings, thread_id):
+        err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
+        raise typer.Exit(2)
+    from copydesk.graphs.run_values import check_run_flags  # pydantic and the state load here
+
+    check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
+    if thread_id is not None:
+        # Checked here, before the offline notice and before the checkpoint store is created.
+        check_thread_id(thread_id)
+    prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
+    require_writable_home(settings)
+
+    # Named up front, so a failure can say which thread to resume.
+    thread = thread_id or make_thread_id()
+
+    async def work() -> RunResult:
+        async with open_manager(settings) as manager, failed_run(thread, as_json):
+            stream = manager.stream(
+                graph,
+                topic=topic,
+                thread_id=thread,
+                max_rounds=settings.max_rounds,
+                prompts=prompts,
+                experiment=experiment,
+                max_cost=max_cost,
+                review=review,
+                token_budget=token_budget,
+            )
+            return await follow(stream, as_json, settings)
+
+    with local_model_for(settings) as settings:  # unchanged unless --local
+        result = execute(work)
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+def _may_continue(settings: Settings, thread_id: str | None) -> bool:
+    """A run without a topic may continue `thread_id` if a checkpoint store exists."""
+    url = settings.resolved_checkpoint_url
+    return thread_id is not None and not (
+        url.startswith("sqlite:") and not sqlite_path(url).exists()
+    )
+
+
+def resume(
+    thread_id: Annotated[str, typer.Argument(help="The thread to continue.")],
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Accept the draft a paused review shows.")
+    ] = False,
+    feedback: Annotated[
+        str | None, typer.Option("--feedback", help="Send a paused review back with this note.")
+    ] = None,
+    model: ModelFlag = None,
+    as_json: JsonFlag = False,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Hand the continuation to `copydesk worker`s.")
+    ] = False,
+) -> None:
+    """Continue an interrupted thread, or answer a review it is waiting for."""
+    settings = settings_from_flags(model=model)
+    if approve and feedback is not None:
+        err.print("copydesk: error: pass either --approve or --feedback, not both")
+        raise typer.Exit(2)
+    if feedback is not None and not feedback.strip():
+        err.print('copydesk: error: the feedback is empty; pass --feedback "what to change"')
+        raise typer.Exit(2)
+    answer: dict[str, str] | None = None
+    if approve:
+        answer = {"action": "approve"}
+    elif feedback is not None:
+        answer = {"action": "feedback", "text": feedback.strip()}
+    if queue:
+        from copydesk.graphs.cli.queue import resume_queued
+
+        resume_queued(settings, thread_id, answer, as_json)
+        return
+    require_existing_store(settings, thread_id)  # before the offline notice: one error line
+    require_writable_home(settings)
+
+    async def work() -> RunResult:
+        async with open_manager(settings) as manager:
+            return await follow(manager.stream_resume(thread_id, answer=answer), as_json, settings)
+
+    execute(work)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `copydesk run` and `copydesk resume` to `app`."""
+    app.command()(run)
+    app.command()(resume)
