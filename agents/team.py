@@ -34,7 +34,7 @@ class Agents:
     """Prompt references per agent name that override `name@production`."""
 
     def chatbot(self, kind: type[C], name: str, role: str = "", *, prompt: str = "") -> C:
-        """Another agent on the same client: `copydesk.agents.chatbot(Editor, "style_editor")`.
+        """Another agent on the same client: `agents.chatbot(Editor, "style_editor")`.
 
         Args:
             kind: The role class (`Writer`, `Editor`, `Speaker`, `Judge`, `Moderator`, ...).

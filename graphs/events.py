@@ -94,6 +94,7 @@ class RunResult:
 
 
 Event = TurnStarted | Token | Restart | Turn | RunResult
+"""What `ConversationManager.stream` yields: turns starting, tokens, restarts, turns, the result."""
 
 
 @dataclass(frozen=True)

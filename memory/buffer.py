@@ -30,6 +30,7 @@ from copydesk.memory.tokens import TokenCounter
 __all__ = ["DEFAULT_WINDOW_TOKENS", "Window", "WindowPolicy"]
 
 DEFAULT_WINDOW_TOKENS = 6000
+"""Token budget of the recent history an agent sees (`COPYDESK_WINDOW_TOKENS`)."""
 _PRIMING = 3  # tokens TokenCounter.messages adds once per prompt
 _SENTENCE = re.compile(r"(.+?[.!?])(\s|$)", re.DOTALL)
 

@@ -11,6 +11,7 @@ from copydesk.prompts.template import PromptError, PromptTemplate
 __all__ = ["DEFAULT_PROMPTS_DIR", "PromptRegistry"]
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent
+"""The shipped prompt folder, used when `COPYDESK_PROMPTS_DIR` is not set."""
 _DEFAULT_LABEL = "production"
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # langchain-core loads when a message is rendered, not on imp
 __all__ = ["PART_NAMES", "PromptError", "PromptTemplate"]
 
 PART_NAMES = ("system", "first", "revise")
+"""The message parts of a prompt version: the system message, the first task, a revision."""
 _FIELDS = frozenset({"description", "variables", "params", *PART_NAMES})
 
 

@@ -42,6 +42,7 @@ from copydesk.prompts.markers import PERSONA_FIELD, TOPIC_FIELD
 __all__ = ["OFFLINE_MODEL_NAME", "OfflineChatModel"]
 
 OFFLINE_MODEL_NAME = "copydesk-offline"
+"""The model name the offline model reports (in usage, transcripts and `run --json`)."""
 
 
 class OfflineChatModel(BaseChatModel):
