@@ -1,11 +1,11 @@
 # Everything a newcomer needs: `make demo` runs an offline writer <-> editor conversation,
-# `make test` runs the gate (lint, format check, types, tests with coverage).
+# `make test` runs the gate (lint, format check, types, the docs site, tests with coverage).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo demo-local local-model test test-real check lint format types pytest bench bench-embeddings bench-peers bench-real clean system-deps
+.PHONY: demo demo-local local-model test test-real check lint format types docs pytest bench bench-embeddings bench-peers bench-real clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ test-real: $(VENV)/.installed-dev local-model
 bench-real: $(VENV)/.installed-dev local-model
 	$(BIN)/python benchmarks/real_model.py
 
-check: $(VENV)/.installed-dev lint types pytest
+check: $(VENV)/.installed-dev lint types docs pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -70,6 +70,11 @@ format: $(VENV)/.installed-dev
 
 types: $(VENV)/.installed-dev
 	$(BIN)/mypy
+
+# The documentation site (MkDocs, offline): a broken link or anchor, or a page missing from the
+# nav, fails the build. Open site/index.html.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest --cov --cov-report=term
@@ -88,4 +93,4 @@ bench-peers: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/peers.py $(PEERS_ARGS)
 
 clean:
-	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage
+	rm -rf $(VENV) .copydesk .mypy_cache .ruff_cache .pytest_cache .coverage site

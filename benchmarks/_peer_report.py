@@ -1,7 +1,7 @@
 """Tables and target checks of `benchmarks/peers.py`, from its `Sample`s.
 
 Every cell is "median (min)" over the repeats. A client whose runs failed shows its error
-instead of numbers. The targets (issue 9) compare copydesk on its default settings with the
+instead of numbers. The targets compare copydesk on its default settings with the
 peers measured in the same run; a target whose inputs are missing is reported as SKIP.
 """
 
@@ -161,7 +161,7 @@ def targets(
     budget: Sequence[Sample],
     chat_rps: float,
 ) -> list[str]:
-    """Issue 9's targets, from the medians of this run."""
+    """The performance targets, from the medians of this run."""
 
     def med(client: str, metric: Callable[[Sample], float]) -> float:
         return _median([metric(s) for s in _ok(samples, client, conversations, concurrent_rounds)])

@@ -152,7 +152,7 @@ def _report(run: Record, names: list[str]) -> None:
             f"server allowing {CHAT_RPS:g} chat and {EMBEDDING_RPS:g} embedding requests/s:\n"
         )
         print(budget_table(run.budget, CHAT_RPS))
-    print("\nTargets (issue 9), copydesk on its default settings:")
+    print("\nTargets, copydesk on its default settings:")
     marginal_rounds = (args.rounds[-2], args.rounds[-1]) if len(args.rounds) > 1 else (0, 0)
     for line in targets(
         run.samples,

@@ -2,8 +2,8 @@
 
 Each command runs as a child process, measured with `os.wait4` (user + sys CPU of that child
 alone, so the load of other processes changes the numbers little); the median and minimum of
-N runs are printed with a bare `python -c pass` as the baseline of the same run. The target
-(issue 9): import CPU of `copydesk --help` and `copydesk threads` <= 0.5 s.
+N runs are printed with a bare `python -c pass` as the baseline of the same run. The target:
+import CPU of `copydesk --help` and `copydesk threads` <= 0.5 s.
 
     python benchmarks/startup.py [--repeat 7]
 """
