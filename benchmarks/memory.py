@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/memory.py [--only tokens,vectors,checkpoints]
         [--rounds 500] [--sizes 10000,100000,1000000] [--checkpoint-rounds 50,100,200]
 
-Each section prints a Markdown table; see benchmarks/README.md for recorded results.
+Each section prints a Markdown table; see docs/benchmarks/index.md for recorded results.
 Needs the `bench` extra for the langchain_community comparison (`pip install -e .[bench]`).
 """
 

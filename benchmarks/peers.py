@@ -12,7 +12,7 @@ on first use; a peer whose venv cannot be built is reported with the error). Eve
 a child process measured with `os.wait4` (user + system CPU, peak RSS) against the fake
 OpenAI server (`benchmarks/_peer_server.py`, its own process), which always answers
 "revise" so every client runs all its rounds, and counts the chat and embedding requests
-each run makes. See `benchmarks/README.md` for the method and the results.
+each run makes. See `docs/benchmarks/index.md` for the method and the results.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ One server (set up by `make local-model`) serves every run. Per topology and str
 mode: the outcome, wall time, model calls (accounted calls), HTTP requests (every response
 the client saw, refused and retried ones included), tokens (estimated: the server reports
 none in streams) and the capability lessons copydesk logged. Prints a Markdown table for
-`benchmarks/README.md` and the machine's load.
+`docs/benchmarks/index.md` and the machine's load.
 """
 
 from __future__ import annotations
