@@ -362,7 +362,7 @@ def test_the_readme_is_a_front_door() -> None:
 
 
 def test_no_page_names_an_internal_work_item() -> None:
-    """A reader cannot look up "issue 9": say what the work was instead."""
+    """A reader cannot look up an internal work item by its number: say what the work was."""
     files = [*PAGES, *(p for p in (ROOT / "benchmarks").rglob("*") if p.is_file())]
     hits = [
         f"{path.relative_to(ROOT)}: {match.group(0)}"
