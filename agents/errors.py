@@ -13,6 +13,7 @@ from copydesk.errors import CopydeskError
 __all__ = [
     "ConfigError",
     "CopydeskError",
+    "LocalModelError",
     "ModelAuthError",
     "ModelError",
     "ModelOutputError",
@@ -54,3 +55,7 @@ class ModelRequestError(ModelError):
 
 class ModelOutputError(ModelError):
     """The model's reply did not match the required structure, even after repair attempts."""
+
+
+class LocalModelError(CopydeskError):
+    """The local model (llama.cpp's server with Gemma 3 270M) could not be set up or started."""

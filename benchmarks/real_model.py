@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from copydesk.agents.client import OpenAIClient
-from copydesk.agents.client.local_model import LOCAL_MODEL, cache_dir, serve
+from copydesk.agents.client.local_paths import LOCAL_MODEL, cache_dir
+from copydesk.agents.client.local_server import serve
 from copydesk.agents.config import ConfigManager
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.registry import TOPOLOGIES

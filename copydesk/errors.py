@@ -13,7 +13,7 @@ or keeps failing (run the command again later; the thread is saved). Python call
     │   ├── ModelUnavailableError     unreachable, kept failing      1  agents.errors
     │   ├── ModelRequestError         the request was refused        1  agents.errors
     │   └── ModelOutputError          no valid typed reply           1  agents.errors
-    ├── LocalModelError               the local llama.cpp model      1  agents.client.local_model
+    ├── LocalModelError               the local llama.cpp model      1  agents.errors
     ├── StoreError                    a store cannot be used         2  memory.errors
     │   ├── DamagedStoreError         unreadable file or rows        2  memory.errors
     │   │   └── DamagedMemoryError    the memory database            2  memory.store

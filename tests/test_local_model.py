@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from copydesk.agents.client.local_model import LLAMA_CPP_VERSION, MODEL_PACKAGE, build_flags
+from copydesk.agents.client.local_paths import LLAMA_CPP_VERSION, MODEL_PACKAGE
+from copydesk.agents.client.local_setup import build_flags
 from tests.test_cli import cli_env, copydesk
 
 CRASHING_SERVER = """

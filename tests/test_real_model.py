@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from copydesk.agents.client.local_model import LOCAL_MODEL, cache_dir, serve
+from copydesk.agents.client.local_paths import LOCAL_MODEL, cache_dir
+from copydesk.agents.client.local_server import serve
 from copydesk.graphs.registry import TOPOLOGIES
 
 pytestmark = pytest.mark.real

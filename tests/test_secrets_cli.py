@@ -129,7 +129,7 @@ def test_an_offline_run_uses_no_key_and_audits_nothing(tmp_path: Path, home: Pat
 def test_the_local_model_server_is_never_sent_the_key(make_settings: Any) -> None:
     """`--local` points the run at a llama.cpp server copydesk starts itself: it needs no key,
     so the user's key is not used (nor audited) for it."""
-    from copydesk.agents.client.local_model import local_settings
+    from copydesk.agents.client.local_server import local_settings
 
     settings = make_settings(openai_api_key=OLD)
     local = local_settings(settings, "http://127.0.0.1:9/v1", 4096)
