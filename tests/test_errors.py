@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,16 @@ def test_the_docstring_draws_every_error_with_its_module_and_exit_code() -> None
 def test_value_errors_stay_value_errors(name: str) -> None:
     [cls] = [c for c in defined_errors().values() if c.__name__ == name]
     assert issubclass(cls, ValueError) and issubclass(cls, CopydeskError)
+
+
+def test_the_errors_page_draws_the_same_tree() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    drawn = {(name, code, module) for name, code, module in DRAWN.findall(errors.__doc__ or "")}
+    drawn.add(("CopydeskError", "1", "copydesk.errors"))
+    shown = {
+        (name, code, module)
+        for name, code, module in re.findall(
+            r"^[│├└─ ]*(\w+Error)\s+.*?\s([12])  (\S+)$", page, re.MULTILINE
+        )
+    }
+    assert shown == drawn
