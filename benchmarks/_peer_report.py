@@ -1,8 +1,11 @@
 """Tables and target checks of `benchmarks/peers.py`, from its `Sample`s.
 
 Every cell is "median (min)" over the repeats. A client whose runs failed shows its error
-instead of numbers. The targets compare copydesk on its default settings with the
-peers measured in the same run; a target whose inputs are missing is reported as SKIP.
+instead of numbers. The performance targets compare copydesk on its default settings with
+the peers measured in the same run: N conversations at once within 1.1x the wall time of the
+fastest peer, in no more CPU and within 1.2x the peak RSS of bare LangGraph; CPU per extra
+chat call within 10 % of the lowest peer's; the budget row using >= 95 % of the server's chat
+budget with <= 1 % 429s. A target whose inputs are missing is reported as SKIP.
 """
 
 from __future__ import annotations
