@@ -49,7 +49,7 @@ REDIS = os.environ.get("COPYDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 def serve(conn: Any, latency: float) -> None:
     """The fake server's process: `stats` -> (arrivals, 429s); `("budget", rps)`; `stop`."""
     from tests.fakes import FakeOpenAIServer
-    from tests.test_cli import ByRoundResponder
+    from tests.fakes.writing import ByRoundResponder
 
     with FakeOpenAIServer() as server:
         server.latency = latency

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests._cli import cli_env, copydesk, ok, ok_json
 from tests.fakes import FakeOpenAIServer, Fault
 from tests.fakes.writing import EditorialResponder
-from tests.test_cli import cli_env, copydesk, ok, ok_json
 
 TOPICS = ["why cities plant trees", "how bees dance", "", "what rivers carry", "why owls hoot"]
 

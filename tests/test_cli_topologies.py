@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import cli_env, copydesk, ok, ok_json
+from tests._cli import cli_env, copydesk, ok, ok_json
 
 pytestmark = pytest.mark.slow
 

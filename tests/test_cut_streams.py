@@ -25,9 +25,9 @@ from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.wire import ChatCompletionsWire, StreamCut
 from copydesk.agents.errors import ModelUnavailableError
 from copydesk.agents.verdict import Verdict
+from tests._cli import cli_env, copydesk, ok_json, transcript
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import verdict_json
-from tests.test_cli import cli_env, copydesk, ok_json, transcript
 from tests.test_client import TokenListener
 
 PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters")]

@@ -21,9 +21,9 @@ from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.reports.docx_export import DocxExportError, export_docx, write_docx
 from copydesk.graphs.reports.issue_tracking import summarize, track_issues
 from copydesk.graphs.reports.timeline import Draft, Timeline, load_timeline
+from tests._cli import cli_env, copydesk, ok, ok_json
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.reviewing import ScriptedReview
-from tests.test_cli import cli_env, copydesk, ok, ok_json
 
 W_NS = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 

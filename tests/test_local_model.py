@@ -15,7 +15,7 @@ from pathlib import Path
 
 from copydesk.agents.client.local_paths import LLAMA_CPP_VERSION, MODEL_PACKAGE
 from copydesk.agents.client.local_setup import build_flags
-from tests.test_cli import cli_env, copydesk
+from tests._cli import cli_env, copydesk
 
 CRASHING_SERVER = """
 import http.server, os, signal, sys

@@ -22,7 +22,7 @@ from copydesk.agents.config import ConfigManager
 from copydesk.memory.embeddings import LexicalEmbedder
 from copydesk.memory.store import DamagedMemoryError, make_store
 from copydesk.memory.vector import FaissStore
-from tests.test_cli import cli_env, copydesk, ok, ok_json
+from tests._cli import cli_env, copydesk, ok, ok_json
 
 WARNING = "WARNING copydesk.memory:"
 

@@ -22,11 +22,7 @@ import pytest
 from copydesk.agents.config import Settings
 from copydesk.graphs.queue import Job, submit, submit_resume, wait_for
 from copydesk.graphs.queue.producer import _publish
-from tests.conftest import _service_unavailable
-from tests.fakes import FakeOpenAIServer
-from tests.fakes.workers import DEFAULT_BROKER_URL, WorkerProcess, delete_queues, rabbitmq_reachable
-from tests.test_cli import (
-    ByRoundResponder,
+from tests._cli import (
     assert_one_line_error,
     cli_env,
     copydesk,
@@ -34,6 +30,10 @@ from tests.test_cli import (
     transcript,
     turns,
 )
+from tests.conftest import _service_unavailable
+from tests.fakes import FakeOpenAIServer
+from tests.fakes.workers import DEFAULT_BROKER_URL, WorkerProcess, delete_queues, rabbitmq_reachable
+from tests.fakes.writing import ByRoundResponder
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120.0

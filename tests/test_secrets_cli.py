@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from copydesk.agents.errors import fingerprint
+from tests._cli import cli_env, copydesk, files_under, ok_json
 from tests.fakes import FakeOpenAIServer, Reply
 from tests.fakes.openai_server import CHAT_PATH
 from tests.fakes.writing import EditorialResponder
-from tests.test_cli import cli_env, copydesk, files_under, ok_json
 
 OLD = "sk-old-rotation-canary-1111"
 NEW = "sk-new-rotation-canary-22222222"

@@ -18,7 +18,7 @@ from copydesk.graphs.threads import list_threads, threads_at
 from copydesk.memory.checkpoint import open_checkpointer
 from copydesk.memory.checkpoint_rows import latest_sqlite_checkpoints
 from copydesk.memory.errors import DamagedStoreError
-from tests.test_cli import cli_env
+from tests._cli import cli_env
 
 
 async def _three_threads(make_settings: Any) -> tuple[str, Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import cli_env, copydesk
+from tests._cli import cli_env, copydesk
 
 FIXTURE = Path(__file__).parent / "fixtures" / "home-0.1.0"
 TOPOLOGIES = ("turn_taking", "debate", "round_robin", "supervisor", "review_panel", "pipeline")

@@ -262,7 +262,7 @@ async def test_a_token_guards_every_request(make_settings: Callable[..., Setting
 
 
 def test_serve_refuses_another_host_without_a_token(tmp_path: Any) -> None:
-    from tests.test_cli import cli_env
+    from tests._cli import cli_env
 
     proc = subprocess.run(
         [sys.executable, "-c", "from copydesk.graphs.cli import main; main()", "serve", "--host",
@@ -282,7 +282,7 @@ def test_serve_on_a_taken_port_is_one_line(tmp_path: Any) -> None:
     exit 2 (uvicorn had announced the address, logged an ERROR line and exited 3)."""
     import socket
 
-    from tests.test_cli import cli_env
+    from tests._cli import cli_env
 
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

@@ -29,9 +29,9 @@ from playwright.sync_api import expect, sync_playwright
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.config import ConfigManager
 from copydesk.graphs.manager import ConversationManager
+from tests._cli import cli_env
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.reviewing import DRAFTS, ScriptedReview
-from tests.test_cli import cli_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

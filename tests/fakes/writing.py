@@ -1,5 +1,5 @@
-"""Fakes that play writer and editor: a responder for the fake HTTP server and a scripted
-LangChain chat model, both answering drafts with text and verdicts with valid JSON."""
+"""Fakes that play writer and editor: responders for the fake HTTP server and a scripted
+LangChain chat model, all answering drafts with text and verdicts with valid JSON."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from pydantic import Field, PrivateAttr
 
 from tests.fakes._replies import Reply
 
-__all__ = ["EditorialResponder", "ScriptedChatModel", "verdict_json"]
+__all__ = ["ByRoundResponder", "EditorialResponder", "ScriptedChatModel", "verdict_json"]
+
+_ROUND = re.compile(r"round (\d+) of \d+")
+_TOPIC = re.compile(r"^Topic:\s*(.+)$", re.MULTILINE)
 
 
 def verdict_json(decision: str, n: int = 0) -> str:
@@ -32,7 +35,7 @@ def verdict_json(decision: str, n: int = 0) -> str:
 
 
 def _topic(text: str) -> str:
-    match = re.search(r"^Topic:\s*(.+)$", text, re.MULTILINE)
+    match = _TOPIC.search(text)
     return match.group(1).strip() if match else text[:40]
 
 
@@ -67,6 +70,28 @@ class EditorialResponder:
         if "tools" in body:
             return Reply(tool_calls=[{"name": "Verdict", "arguments": text}])
         return Reply(content=text)
+
+
+@dataclass
+class ByRoundResponder:
+    """Fake-server responder that answers by the round named in the prompt.
+
+    The writer's reply is `Round N draft on TOPIC.`; the editor revises before round
+    `approve_at` and approves from it on. Unlike `EditorialResponder`, which counts requests,
+    a request lost to a killed client does not shift what later rounds get.
+    """
+
+    approve_at: int
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        last = str((body.get("messages") or [{}])[-1].get("content", ""))
+        found, topic = _ROUND.search(last), _TOPIC.search(last)
+        assert found is not None and topic is not None, last
+        round_ = int(found.group(1))
+        if "response_format" not in body and "tools" not in body:
+            return Reply(content=f"Round {round_} draft on {topic.group(1).strip()}.")
+        decision = "approve" if round_ >= self.approve_at else "revise"
+        return Reply(content=verdict_json(decision, round_))
 
 
 class ScriptedChatModel(BaseChatModel):
