@@ -31,10 +31,10 @@ from copydesk.agents.verdict import Verdict
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.registry import TOPOLOGIES
 from copydesk.memory.tokens import token_counter
+from tests._client import TokenListener
 from tests.fakes import FakeOpenAIServer, Reply
 from tests.fakes.openai_server import LlamaCppQuirks
 from tests.fakes.topologies import TopologyResponder, speakers
-from tests.test_client import TokenListener
 
 VERDICT_PROMPT: list[BaseMessage] = [
     SystemMessage("You are the editor. Judge the draft."),

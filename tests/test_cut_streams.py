@@ -26,9 +26,9 @@ from copydesk.agents.client.wire import ChatCompletionsWire, StreamCut
 from copydesk.agents.errors import ModelUnavailableError
 from copydesk.agents.verdict import Verdict
 from tests._cli import cli_env, copydesk, ok_json, transcript
+from tests._client import TokenListener
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import verdict_json
-from tests.test_client import TokenListener
 
 PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters")]
 WHOLE = "Otters hold hands while they sleep so the current never parts them."

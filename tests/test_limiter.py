@@ -22,8 +22,8 @@ from copydesk.agents.client.limiter import (
 )
 from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.windows import CATCH_UP, LocalWindows
+from tests._client import MESSAGES
 from tests.fakes import FakeOpenAIServer, Fault, Reply
-from tests.test_client import MESSAGES
 
 
 class Clock:

@@ -21,9 +21,9 @@ from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.limiter import LimiterRegistry
 from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.windows_redis import RedisWindows
+from tests._client import MESSAGES
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.test_client import MESSAGES
 
 # Read at import: the autouse fixture clears COPYDESK_* variables before each test.
 REDIS_URL = os.environ.get("COPYDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

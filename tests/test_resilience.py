@@ -19,9 +19,9 @@ from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.errors import ModelUnavailableError
 from copydesk.graphs.events import Restart, RunResult, Token
 from copydesk.graphs.manager import ConversationManager
+from tests._client import MESSAGES
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.writing import EditorialResponder
-from tests.test_client import MESSAGES
 
 TEXT = "Street trees cool the city in summer and calm the traffic on every road."
 

@@ -18,10 +18,10 @@ from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.wire import ChatCompletionsWire, ChunkStream, StreamCut
 from copydesk.agents.verdict import Verdict
+from tests._client import TokenListener
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes._payloads import chat_chunks
 from tests.fakes.writing import EditorialResponder
-from tests.test_client import TokenListener
 
 PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters", name="copydesk")]
 
