@@ -7,7 +7,7 @@ of README.md and of each page under docs/ runs in order, one page at a time, in 
 with its own COPYDESK_HOME and COPYDESK_OFFLINE=1. A line starting with `$ ` is a command that
 must exit 0, or the code a trailing `# exit N` states; the lines after it are output it must
 print, in order, `...` standing for anything. `$ copydesk ...` lines run in process (the
-whole app, inside its error boundary, as tests/test_bad_input.py does); lines that need a
+whole app, inside its error boundary, as tests/test_bad_input_table.py does); lines that need a
 shell (`$(...)`, a pipe, a redirection, a variable set before the command, other programs)
 run with `bash -c`, `copydesk` and `python` on PATH being this interpreter and this tree. A
 block that needs a server, a key, PostgreSQL/RabbitMQ or the local model is fenced
