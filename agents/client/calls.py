@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import openai
@@ -24,9 +25,9 @@ from langchain_core.runnables.config import merge_configs
 from copydesk.agents.client.failures import (
     CallTimeout,
     EmptyReply,
+    Retries,
     cut_in,
     describe,
-    exhausted,
     lesson_in,
     translate,
 )
@@ -124,11 +125,21 @@ class CallPath:
     ) -> tuple[AIMessage, Outcome]:
         """Call one model until it answers, each attempt waiting its turn in the limiter."""
         client = self._client
-        endpoint, retry = client.endpoint, client.retry
+        endpoint = client.endpoint
         started = time.monotonic()
         limiter = client.limiters.get(endpoint, model, client.key_id)
         breaker = client.limiters.breaker(endpoint, model)
-        can_fall_back = model != client.models[-1]
+        retries = Retries(
+            subject=endpoint,
+            endpoint=endpoint,
+            model=model,
+            limiter=limiter,
+            breaker=breaker,
+            retry=client.retry,
+            sleep=self._sleep,
+            give_up_when_open=model != client.models[-1],  # the next model takes over
+            started=started,
+        )
         prompt = await _prompt_estimate(model, messages, limiter.tpm)
         estimate = limiter.estimate(prompt) if limiter.tpm else 0
         watch = StreamWatch()
@@ -151,39 +162,21 @@ class CallPath:
                     # it: it serves one at a time. Learned once; this call waits its turn.
                     client.capabilities.serves_one_at_a_time(endpoint, model)
                 lesson = None if cut_short else lesson_in(error, feature)
-                retryable = is_retryable(error)
-                rate_limited = getattr(error, "status_code", None) == 429
-                if cut_short or lesson is not None or rate_limited or not retryable:
-                    await limiter.refund(permit)  # the server billed none of it
+                await retries.give_back(permit, error, unbilled=cut_short or lesson is not None)
                 if cut_short:
                     if watch.tokens > streamed:
                         announce_restart(agent, attempt + 1, describe(error))
                     continue
                 if lesson is not None:  # asking the same again would get the same answer
                     raise lesson from None
-                if not retryable:
+                if not is_retryable(error):
                     if isinstance(error, openai.APIError):
                         raise translate(error, endpoint, client.model, client.key_auth) from None
                     raise  # not the API's doing: a bug, keep its traceback
-                wait = retry.delay(attempt, error)
-                if rate_limited:  # everyone waits, not just this call
-                    await limiter.refused(wait)
-                elif (breaker.failure() or breaker.is_open) and can_fall_back:
-                    raise exhausted(endpoint, error, attempt, model) from None  # move on
+                restart = None
                 if watch.tokens > streamed:  # listeners saw part of a reply: it starts over
-                    announce_restart(agent, attempt + 1, describe(error))
-                elapsed = time.monotonic() - started
-                if attempt > retry.max_retries or elapsed + wait > retry.budget:
-                    raise exhausted(endpoint, error, attempt, model) from None
-                log.warning(
-                    "%s failed (%s); retry %d/%d in %.2fs",
-                    endpoint,
-                    describe(error),
-                    attempt,
-                    retry.max_retries,
-                    wait,
-                )
-                await self._sleep(wait)
+                    restart = partial(announce_restart, agent, attempt + 1, describe(error))
+                await retries.back_off(error, attempt, restart)
                 continue
             if not isinstance(message, AIMessage):
                 raise ModelRequestError(f"{endpoint} returned no chat message")

@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import threading
-import time
 import weakref
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import openai
 
-from copydesk.agents.client.failures import describe, exhausted, translate
+from copydesk.agents.client.failures import Retries, exhausted, translate
 from copydesk.agents.client.retry import RetryPolicy, is_retryable
 from copydesk.agents.client.waiting import Priority
 from copydesk.agents.client.wire import ChatCompletionsWire
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientEmbedder", "embedder_for"]
 
-log = logging.getLogger("copydesk.client")
 T = TypeVar("T")
 OPENAI_URL = "https://api.openai.com/v1"
 NATIVE_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
@@ -122,7 +119,15 @@ class ClientEmbedder:
             self.model
         ):
             options["dimensions"] = self.dimensions  # older models reject the field
-        started = time.monotonic()
+        retries = Retries(
+            subject=f"{client.endpoint} embeddings",
+            endpoint=client.endpoint,
+            model=self.model,
+            limiter=limiter,
+            breaker=breaker,
+            retry=self.retry,
+            sleep=asyncio.sleep,
+        )
         attempt = 0
         while True:
             attempt += 1
@@ -142,27 +147,10 @@ class ClientEmbedder:
                     )
                 vectors = self._matrix(reply, len(texts))
             except Exception as error:
+                await retries.give_back(permit, error)
                 if not is_retryable(error):
-                    await limiter.refund(permit)
                     raise self._translate(error) from None
-                wait = self.retry.delay(attempt, error)
-                if getattr(error, "status_code", None) == 429:  # not billed; everyone waits
-                    await limiter.refund(permit)
-                    await limiter.refused(wait)
-                elif breaker.failure() or breaker.is_open:
-                    raise exhausted(client.endpoint, error, attempt, self.model) from None
-                elapsed = time.monotonic() - started
-                if attempt > self.retry.max_retries or elapsed + wait > self.retry.budget:
-                    raise exhausted(client.endpoint, error, attempt, self.model) from None
-                log.warning(
-                    "%s embeddings failed (%s); retry %d/%d in %.2fs",
-                    client.endpoint,
-                    describe(error),
-                    attempt,
-                    self.retry.max_retries,
-                    wait,
-                )
-                await asyncio.sleep(wait)
+                await retries.back_off(error, attempt)  # no fallback: an open breaker ends it
                 continue
             breaker.success()
             used = int((reply.get("usage") or {}).get("prompt_tokens") or 0)
