@@ -184,6 +184,7 @@ class ConversationManager:
         max_cost: float | None = None,
         review: bool = False,
         token_budget: int = 0,
+        inputs: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Event]:
         """Start a thread, or continue a finished one with this topology; yield its events.
 
@@ -204,6 +205,8 @@ class ConversationManager:
             experiment: An A/B experiment to run the thread in; its variant is assigned from
                 the thread id and recorded in the state and every checkpoint.
             max_cost: USD; the run ends with status `over_budget` once the thread spent it.
+            inputs: Further state values the topology reads (the document topology's
+                `outline`, `sections_wanted`, `words`), checked by the caller.
 
         Raises:
             InputError: Empty topic for a new thread, invalid thread id, a topic that differs
@@ -227,6 +230,7 @@ class ConversationManager:
         config = self._config(thread_id, compiled.name, choice)
         rounds = max_rounds or self.settings.max_rounds
         start = run_options(choice, review=review, token_budget=token_budget, max_cost=max_cost)
+        start |= dict(inputs or {})
         if await self.checkpointer.aget_tuple(config) is None:
             start |= new_thread(thread_id, topic, rounds)
         else:

@@ -23,6 +23,7 @@ TOPOLOGIES: tuple[str, ...] = (
     "supervisor",
     "review_panel",
     "pipeline",
+    "document",
 )
 """Topologies that ship with copydesk, each a module `copydesk.graphs.topologies.<name>`."""
 

@@ -18,10 +18,15 @@ __all__ = [
     "DRAFT_OPEN",
     "FEEDBACK_HEADING",
     "FEEDBACK_ITEM",
+    "KEY_POINTS_FIELD",
     "LAST_SPEAKER_FIELD",
     "PARTICIPANTS_FIELD",
     "PERSONA_FIELD",
+    "SECTIONS_FIELD",
+    "SECTION_FIELD",
+    "SOURCES_HEADING",
     "TOPIC_FIELD",
+    "WORDS_FIELD",
 ]
 
 TOPIC_FIELD = "Topic"
@@ -50,3 +55,19 @@ the feedback is everything after its first occurrence."""
 FEEDBACK_ITEM = "-"
 """How each feedback line starts (as `copydesk.agents.chatbot.feedback_text` and the judge's
 ruling write them); a revision answers these lines one by one."""
+
+SECTION_FIELD = "Section"
+"""Label of the line naming the section a long document's writer writes: `Section: {heading}`.
+A task with it asks for that section's body, not a whole piece."""
+
+KEY_POINTS_FIELD = "Key points"
+"""Label of the line listing a section's key points, separated by `; `."""
+
+WORDS_FIELD = "Words"
+"""Label of the line giving a target length in words (a section's, or a whole document's)."""
+
+SECTIONS_FIELD = "Sections"
+"""Label of the outliner's line giving how many sections to plan: `Sections: {sections}`."""
+
+SOURCES_HEADING = "Sources you may cite:"
+"""The line before a section's source passages, one a line as `[n] passage`."""

@@ -88,7 +88,7 @@ def test_fork_from_a_checkpoint_with_a_changed_value(tmp_path: Path, home: Path)
 
 
 def test_graphs_lists_every_topology_and_draws_one(tmp_path: Path, home: Path) -> None:
-    """`copydesk graphs` shows six topologies with node counts; --mermaid draws one."""
+    """`copydesk graphs` shows seven topologies with node counts; --mermaid draws one."""
     env = cli_env(home)
     rows = ok_json(copydesk(tmp_path, env, "graphs", "--json"))
     assert {r["name"]: r["nodes"] for r in rows} == {
@@ -98,6 +98,7 @@ def test_graphs_lists_every_topology_and_draws_one(tmp_path: Path, home: Path) -
         "supervisor": 5,
         "review_panel": 6,
         "pipeline": 5,
+        "document": 3,
     }
     diagram = ok(copydesk(tmp_path, env, "graphs", "review_panel", "--mermaid")).stdout
     assert "writer -.-> structure_editor" in diagram and re.search(r"merge -.-> __end__", diagram)

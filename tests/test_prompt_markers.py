@@ -31,9 +31,11 @@ from copydesk.prompts.template import PromptTemplate
 FOR_REAL_MODELS_ONLY = {"writer@v2"}
 """Released versions written for small real models, without the topic line and draft fences
 (they read better to a 270M model); the offline model answers them with a first draft."""
-REVISERS = {"writer", "proofreader"}
+REVISERS = {"writer", "proofreader", "section_writer"}
 """Prompts the offline model answers with text revised from the feedback under its heading."""
-TYPED = {"editor", "fact_checker", "structure_editor", "style_editor", "moderator"}
+TYPED = {
+    "editor", "fact_checker", "structure_editor", "style_editor", "moderator", "section_editor"
+}  # fmt: skip
 """Prompts answered with a typed reply: the offline model judges the draft, not the feedback."""
 DEBATERS = {"advocate", "skeptic", "reader"}
 """Prompts that name a persona: the offline model argues about the draft instead of writing."""

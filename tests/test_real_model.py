@@ -181,7 +181,8 @@ def test_turn_taking_in_both_structured_modes(llama: Llama, tmp_path: Path, mode
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "function_calling"])
-@pytest.mark.parametrize("graph", sorted(set(TOPOLOGIES) - {"turn_taking"}))
+# The document topology's real-model run (a 3-section document) is not written yet.
+@pytest.mark.parametrize("graph", sorted(set(TOPOLOGIES) - {"turn_taking", "document"}))
 def test_every_topology_against_the_real_model(
     llama: Llama, tmp_path: Path, graph: str, mode: str
 ) -> None:

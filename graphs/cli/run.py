@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -59,6 +60,18 @@ def run(
     as_json: JsonFlag = False,
     max_cost: MaxCostFlag = None,
     local: LocalFlag = False,
+    outline: Annotated[
+        Path | None,
+        typer.Option(
+            "--outline", help="document: a Markdown outline (headings, bullets), taken as given."
+        ),
+    ] = None,
+    sections: Annotated[
+        int | None, typer.Option("--sections", help="document: sections to plan (default 5).")
+    ] = None,
+    words: Annotated[
+        int | None, typer.Option("--words", help="document: length in words (default 2000).")
+    ] = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
@@ -66,9 +79,13 @@ def run(
     if not topic.strip() and not _may_continue(settings, thread_id):
         err.print("copydesk: error: the topic is empty; pass --topic with what to write about")
         raise typer.Exit(2)
+    from copydesk.graphs.document_input import document_inputs
     from copydesk.graphs.run_values import check_run_flags  # pydantic and the state load here
 
     check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
+    inputs = document_inputs(
+        graph, topic=topic.strip(), outline=outline, sections=sections, words=words
+    )
     if thread_id is not None:
         # Checked here, before the offline notice and before the checkpoint store is created.
         check_thread_id(thread_id)
@@ -90,6 +107,7 @@ def run(
                 max_cost=max_cost,
                 review=review,
                 token_budget=token_budget,
+                inputs=inputs,
             )
             return await follow(stream, as_json, settings)
 

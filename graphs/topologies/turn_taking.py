@@ -8,6 +8,7 @@ START -> writer -> editor -> (approved or out of rounds) -> END
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -39,6 +40,7 @@ def build(
     store: BaseStore | None = None,
     max_rounds: int | None = None,
     endings: Sequence[Ending] = DEFAULT_ENDINGS,
+    schema: type[Any] = DraftState,
 ) -> CompiledStateGraph[DraftState, None, DraftState, DraftState]:
     """Compile the loop. Leave `checkpointer` None under LangGraph Server: it brings its own.
 
@@ -48,15 +50,18 @@ def build(
         store: Long-term memory store.
         max_rounds: Rounds when the input does not say (`max_rounds` in the state wins).
         endings: What ends the run, checked after each verdict.
+        schema: The state it runs on: `DraftState`, or a `TypedDict` extending it whose
+            extra keys the agents' prompts read (a long document's section).
     """
     agents = agents or Agents.default()
     endings = with_max_rounds(endings, max_rounds)
-    builder = StateGraph(DraftState)
-    builder.add_node(WRITER, agents.writer)
+    builder = StateGraph(schema)
+    builder.add_node(WRITER, agents.writer, input_schema=schema)
     builder.add_node(
         EDITOR,
         then_decide(agents.editor, endings, WRITER),
         destinations=(WRITER, HUMAN_REVIEW, END),
+        input_schema=schema,
     )
     add_human_review(builder, revise_to=WRITER)
     builder.add_edge(START, WRITER)

@@ -12,6 +12,9 @@ How it plays the roles, so a writer <-> editor thread behaves like a real one:
   (major issues, quoting the draft), otherwise approves;
 - writer, revision: answers each issue it was given, in order;
 - debater (a task with a `Persona:` line): argues for the changes the editor would ask for;
+- long documents (`documents.py`): a typed outline of `Sections:` sections sharing `Words:`
+  words, and a section's body (a task with a `Section:` line) built from its key points,
+  citing a given source passage as `[n]`;
 - any other typed reply: a valid instance of the requested JSON schema, with the fields it
   knows filled sensibly: `decision`/`changes`/`summary` as the editor would judge the draft,
   `next_speaker` as the participant after the `Last speaker:` in the `Participants:` line.

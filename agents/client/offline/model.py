@@ -35,9 +35,10 @@ from copydesk.agents.client.offline._calls import (
     schema_of,
     tool_call_for,
 )
+from copydesk.agents.client.offline.documents import write_section
 from copydesk.agents.client.offline.roles import argue, typed_answer, write_first, write_revision
 from copydesk.memory.tokens import TokenCounter
-from copydesk.prompts.markers import PERSONA_FIELD, TOPIC_FIELD
+from copydesk.prompts.markers import PERSONA_FIELD, SECTION_FIELD, TOPIC_FIELD
 
 __all__ = ["OFFLINE_MODEL_NAME", "OfflineChatModel"]
 
@@ -195,6 +196,9 @@ class OfflineChatModel(BaseChatModel):
                 body = after_tools(messages)
             elif persona:
                 body = argue(persona, draft)
+            elif section := _task.field(task, SECTION_FIELD):
+                feedback = _task.feedback(task)
+                body = write_revision(section, draft, feedback) if draft else write_section(task)
             elif draft:
                 body = write_revision(topic, draft, _task.feedback(task))
             else:

@@ -1,0 +1,124 @@
+"""The state of a long document: its outline, its sections and the state one section's
+writer <-> editor loop runs on.
+
+A long document is one thread whose state is `DocumentState`: the outline, and each
+section's text as its own loop left it. Each section's loop runs on a `SectionState`: the
+shared `DraftState` plus the few things its prompts carry (the outline, its neighbours'
+briefs, its own brief), never the whole document. Everything here is plain data (str, int,
+dict, list), which the strict checkpoint serializer revives without an allowlist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypedDict
+
+from copydesk.agents.state import DraftState, IssueRecord
+
+__all__ = [
+    "DocumentState",
+    "OutlineRecord",
+    "SectionBrief",
+    "SectionRecord",
+    "SectionState",
+    "brief_text",
+    "merge_sections",
+    "neighbours_text",
+    "outline_text",
+]
+
+
+class SectionBrief(TypedDict):
+    """One section as the outline plans it."""
+
+    index: int
+    """Its place in the document, from 1."""
+    heading: str
+    purpose: str
+    key_points: list[str]
+    words: int
+    """Target length in words."""
+
+
+class OutlineRecord(TypedDict):
+    """The outline of a document, as stored."""
+
+    title: str
+    sections: list[SectionBrief]
+
+
+class SectionRecord(TypedDict):
+    """One section as its loop left it."""
+
+    index: int
+    heading: str
+    text: str
+    rounds: int
+    status: str
+    """How its loop ended (`approved`, `out_of_rounds`, ...)."""
+    issues: list[IssueRecord]
+    """The issues of its last verdict still open (none when approved)."""
+
+
+def merge_sections(
+    left: list[SectionRecord] | None, right: list[SectionRecord] | None
+) -> list[SectionRecord]:
+    """Reducer: sections by index, a later record of a section replacing the earlier one."""
+    merged = {s["index"]: s for s in left or []}
+    merged.update({s["index"]: s for s in right or []})
+    return [merged[i] for i in sorted(merged)]
+
+
+class DocumentState(DraftState, total=False):
+    """The state of a long-document thread: `DraftState`, whose `draft` is the assembled
+    document in Markdown, plus its plan and its sections."""
+
+    outline: OutlineRecord
+    """The plan: given (`--outline`) or written by the outliner."""
+    sections_wanted: int
+    """How many sections the outliner plans (`--sections`)."""
+    words: int
+    """The document's target length in words (`--words`)."""
+    sections: Annotated[list[SectionRecord], merge_sections]
+    """Every section written so far, in document order."""
+
+
+class SectionState(DraftState, total=False):
+    """The state one section's writer <-> editor loop runs on: its prompts' inputs."""
+
+    section: SectionBrief
+    """The section's own brief."""
+    outline_text: str
+    """The whole outline, as `outline_text` writes it."""
+    neighbours: str
+    """Short summaries of the sections before and after it."""
+
+
+def outline_text(outline: OutlineRecord) -> str:
+    """The outline as prompts show it: the title, then one numbered line per section."""
+    lines = [f"Title: {outline['title']}"]
+    lines += [
+        f"{s['index']}. {s['heading']}: {s['purpose']}".rstrip(": ") for s in outline["sections"]
+    ]
+    return "\n".join(lines)
+
+
+def brief_text(section: SectionBrief) -> str:
+    """A section's brief as prompts show it: purpose, key points and length."""
+    points = "\n".join(f"- {p}" for p in section["key_points"]) or "- (none given)"
+    return (
+        f"Purpose: {section['purpose'] or '(none given)'}\n"
+        f"Key points:\n{points}\n"
+        f"Length: about {section['words']} words"
+    )
+
+
+def neighbours_text(outline: OutlineRecord, index: int) -> str:
+    """Short summaries of the sections just before and after section `index`."""
+    sections = {s["index"]: s for s in outline["sections"]}
+    lines = []
+    for where, other in (("Before", index - 1), ("After", index + 1)):
+        if other in sections:
+            s = sections[other]
+            points = "; ".join(s["key_points"])
+            lines.append(f"{where} yours: {s['heading']} ({s['purpose']} {points})".strip())
+    return "\n".join(lines) or "(it stands alone)"

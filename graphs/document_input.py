@@ -1,0 +1,103 @@
+"""What a long document starts from: the flags of `copydesk run document` (`--outline`,
+`--sections`, `--words`) checked and turned into the thread's first state values.
+
+Checked before anything is opened or written; each problem is one line naming the flag and
+the fix (`InputError` or `OutlineError`, exit code 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from copydesk.agents.outline import DEFAULT_WORDS, MAX_SECTIONS, parse_outline
+from copydesk.graphs.errors import InputError
+
+__all__ = ["DOCUMENT_GRAPH", "MAX_WORDS", "MIN_WORDS", "document_inputs", "read_text_file"]
+
+DOCUMENT_GRAPH = "document"
+MIN_WORDS, MAX_WORDS = 100, 200_000
+"""Bounds of `--words`: the whole document's target length."""
+
+
+def read_text_file(path: Path, flag: str) -> str:
+    """The text of `path`, which must be a non-empty UTF-8 text file.
+
+    Raises:
+        InputError: Missing, a folder, binary (not UTF-8, or with NUL bytes), or empty.
+    """
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a folder; name a text or Markdown file in it")
+    if not path.is_file():
+        raise InputError(f"{flag} {path} does not exist; check the path")
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{flag} {path} cannot be read ({error.strerror}); check it") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        raise InputError(
+            f"{flag} {path} is not text (binary data); give plain text or Markdown "
+            "(convert PDF or Word files to .txt or .md first)"
+        )
+    if not text.strip():
+        raise InputError(f"{flag} {path} is empty; give a file with text in it")
+    return text
+
+
+def document_inputs(
+    graph: str,
+    *,
+    topic: str,
+    outline: Path | None = None,
+    sections: int | None = None,
+    words: int | None = None,
+) -> dict[str, Any]:
+    """The state values the document flags give (nothing when none is given).
+
+    Args:
+        graph: The graph the run is for; the flags apply to `document` only.
+        topic: The run's topic (the outline's title when the file has none).
+        outline: A Markdown outline file, taken as given.
+        sections: How many sections the outliner plans.
+        words: The document's target length in words.
+
+    Raises:
+        InputError: A flag given to another graph, out of its range, or an unusable file.
+        OutlineError: An outline file without headings, or with too many sections.
+    """
+    given = [
+        flag
+        for flag, value in (("--outline", outline), ("--sections", sections), ("--words", words))
+        if value is not None
+    ]
+    if not given:
+        return {}
+    if graph != DOCUMENT_GRAPH:
+        raise InputError(
+            f"{', '.join(given)} applies to the document graph only, not {graph!r}; run "
+            f"`copydesk run document ...`, or leave {', '.join(given)} out"
+        )
+    if sections is not None and outline is not None:
+        raise InputError(
+            "--sections does not apply with --outline: the outline's headings are the "
+            "sections; leave --sections out"
+        )
+    if sections is not None and not 1 <= sections <= MAX_SECTIONS:
+        raise InputError(f"--sections={sections}: use a number from 1 to {MAX_SECTIONS}")
+    if words is not None and not MIN_WORDS <= words <= MAX_WORDS:
+        raise InputError(f"--words={words}: use a number from {MIN_WORDS} to {MAX_WORDS}")
+    values: dict[str, Any] = {}
+    if words is not None:
+        values["words"] = words
+    if sections is not None:
+        values["sections_wanted"] = sections
+    if outline is not None:
+        text = read_text_file(outline, "--outline")
+        values["outline"] = parse_outline(
+            text, topic=topic, words=words or DEFAULT_WORDS, source=f"--outline {outline}"
+        )
+    return values

@@ -1,0 +1,195 @@
+"""Long document: an outline, every section written and reviewed at once, then assembled.
+
+                       +--> section 1 --+
+START -> outliner -----+--> section 2 --+--> assemble -> END
+                       +--> section N --+
+
+Each section is its own writer <-> editor loop: the `turn_taking` graph, with its endings,
+run as a subgraph on a `SectionState`. The fan-out is LangGraph `Send`, so the sections'
+calls run at once through the one client and its limiter. A section's prompts carry the
+outline, short summaries of its neighbours and its own brief, never the whole document, so
+a document many times one context window is written in prompts that each fit. The final
+draft is the whole document in Markdown, a heading per section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+from langgraph.types import Send
+
+from copydesk.agents.chatbot import message_id
+from copydesk.agents.document import (
+    DocumentState,
+    SectionRecord,
+    SectionState,
+    neighbours_text,
+    outline_text,
+)
+from copydesk.agents.outline import Outliner
+from copydesk.agents.sections import SectionEditor, SectionWriter
+from copydesk.agents.state import Status
+from copydesk.agents.team import Agents
+from copydesk.graphs.termination import DEFAULT_ENDINGS, DEFAULT_MAX_ROUNDS, Ending
+from copydesk.graphs.topologies import turn_taking
+
+__all__ = [
+    "ASSEMBLE",
+    "DESCRIPTION",
+    "NAME",
+    "OUTLINER",
+    "SECTION",
+    "SectionDesk",
+    "assemble",
+    "build",
+    "graph",
+    "to_sections",
+]
+
+NAME = "document"
+DESCRIPTION = "Outline, then every section its own writer <-> editor loop at once, assembled."
+OUTLINER, SECTION, ASSEMBLE = "outliner", "section", "assemble"
+SECTION_WRITER, SECTION_EDITOR = "section_writer", "section_editor"
+
+
+def section_body(text: str, heading: str) -> str:
+    """A section's text without a heading line the writer may have put first (the
+    document gives each section its own)."""
+    lines = text.strip().splitlines()
+    if lines and re.match(r"^#{1,6}\s", lines[0]):
+        lines = lines[1:]
+    return "\n".join(lines).strip()
+
+
+@dataclass(frozen=True)
+class SectionDesk:
+    """Runs one section's writer <-> editor loop as a subgraph and reports the section.
+
+    Attributes:
+        loop: The compiled `turn_taking` graph on `SectionState` (no checkpointer of its
+            own: it checkpoints under the document's thread, in its own namespace).
+    """
+
+    loop: CompiledStateGraph[Any, Any, Any, Any]
+
+    async def __call__(self, state: SectionState, config: RunnableConfig) -> DocumentState:
+        """Write and review the section to its loop's end."""
+        brief = state["section"]
+        done = await self.loop.ainvoke(state, config)
+        verdicts = done.get("verdicts") or []
+        status = str(done.get("status", "completed"))
+        record: SectionRecord = {
+            "index": brief["index"],
+            "heading": brief["heading"],
+            "text": section_body(str(done.get("draft", "")), brief["heading"]),
+            "rounds": int(done.get("round", 0)),
+            "status": status,
+            "issues": list(verdicts[-1]["issues"]) if verdicts and status != "approved" else [],
+        }
+        rounds = record["rounds"]
+        said = f"Section {brief['index']} ({brief['heading']}): {status} after {rounds} round(s)."
+        name = f"{SECTION}_{brief['index']}"
+        return {
+            "sections": [record],
+            "messages": [AIMessage(said, name=SECTION, id=message_id(config, 0, name))],
+            "usage": done.get("usage") or {},
+            "prompts": done.get("prompts") or {},
+        }
+
+
+def to_sections(state: DocumentState) -> list[Send]:
+    """One `Send` per section of the outline, each with its bounded context."""
+    outline = state["outline"]
+    shown = outline_text(outline)
+    return [
+        Send(
+            SECTION,
+            SectionState(
+                topic=state.get("topic", ""),
+                section=brief,
+                outline_text=shown,
+                neighbours=neighbours_text(outline, brief["index"]),
+                max_rounds=state.get("max_rounds", DEFAULT_MAX_ROUNDS),
+                round=0,
+            ),
+        )
+        for brief in outline["sections"]
+    ]
+
+
+def document_markdown(state: DocumentState) -> str:
+    """The whole document: the title, then each section under its heading."""
+    parts = [f"# {state['outline']['title']}"]
+    for section in state.get("sections") or []:
+        parts += [f"## {section['heading']}", section["text"]]
+    return "\n\n".join(parts) + "\n"
+
+
+async def assemble(state: DocumentState, config: RunnableConfig) -> DocumentState:
+    """The sections put together as one Markdown document: the thread's draft."""
+    text = document_markdown(state)
+    sections = state.get("sections") or []
+    approved = sum(s["status"] == "approved" for s in sections)
+    status: Status = "approved" if sections and approved == len(sections) else "completed"
+    round_ = state.get("round", 0) + 1
+    said = f"Assembled {len(sections)} section(s), {approved} approved, {len(text.split())} words."
+    return {
+        "messages": [AIMessage(said, name=ASSEMBLE, id=message_id(config, round_, ASSEMBLE))],
+        "draft": text,
+        "revisions": [{"round": round_, "author": ASSEMBLE, "text": text}],
+        "round": round_,
+        "status": status,
+        "ended_by": "assembled",
+    }
+
+
+def build(
+    *,
+    agents: Agents | None = None,
+    checkpointer: BaseCheckpointSaver[str] | None = None,
+    store: BaseStore | None = None,
+    max_rounds: int | None = None,
+    endings: Sequence[Ending] = DEFAULT_ENDINGS,
+) -> CompiledStateGraph[DocumentState, None, DocumentState, DocumentState]:
+    """Compile the document graph. Leave `checkpointer` None under LangGraph Server.
+
+    Args:
+        agents: The cast; the outliner and the sections' writer and editor are made on its
+            client.
+        checkpointer: Where checkpoints go (the sections' loops checkpoint there too).
+        store: Long-term memory store.
+        max_rounds: Drafts per section when the input does not say.
+        endings: What ends each section's loop, checked after each verdict.
+    """
+    agents = agents or Agents.default()
+    cast = dataclasses.replace(
+        agents,
+        writer=agents.chatbot(SectionWriter, SECTION_WRITER, "writes one section"),
+        editor=agents.chatbot(SectionEditor, SECTION_EDITOR, "reviews one section"),
+    )
+    loop = turn_taking.build(
+        agents=cast, store=store, max_rounds=max_rounds, endings=endings, schema=SectionState
+    )
+    builder = StateGraph(DocumentState)
+    builder.add_node(OUTLINER, agents.chatbot(Outliner, "document_outliner", "plans the document"))
+    builder.add_node(SECTION, SectionDesk(loop))
+    builder.add_node(ASSEMBLE, assemble)
+    builder.add_edge(START, OUTLINER)
+    builder.add_conditional_edges(OUTLINER, to_sections, [SECTION])
+    builder.add_edge(SECTION, ASSEMBLE)
+    builder.add_edge(ASSEMBLE, END)
+    return builder.compile(checkpointer=checkpointer, store=store, name=NAME)
+
+
+graph = build()
+"""What `langgraph.json` points at: no checkpointer, LangGraph Server brings its own."""

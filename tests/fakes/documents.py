@@ -1,0 +1,108 @@
+"""A fake-server responder for the long-document topology: it plans an outline, writes each
+section's text (its own words, so a test can find them in other requests), and reviews each
+section once before approving it. Replies can be scripted per section and call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes._replies import Reply, last_user_text, messages_text
+
+__all__ = ["DocumentResponder", "section_of"]
+
+HEADINGS = ("Harbours", "Cranes", "Tides", "Ledgers", "Pilots", "Dredging")
+
+
+def _field(text: str, label: str) -> str:
+    match = re.search(rf"^{label}:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+def section_of(body: dict[str, Any] | None) -> str:
+    """The section heading a request is about (`Section:` line), or ""."""
+    return _field(last_user_text(body or {}), "Section")
+
+
+def _schema_name(body: dict[str, Any]) -> str:
+    if "response_format" in body:
+        return str(body["response_format"]["json_schema"]["name"])
+    if body.get("tools"):
+        return str(body["tools"][0]["function"]["name"])
+    return ""
+
+
+Script = Callable[[str, int, str], str | None]
+"""(section heading, the writer's call number for it, the task) -> a scripted text, or None."""
+
+
+@dataclass
+class DocumentResponder:
+    """Answers outlines, section drafts and verdicts.
+
+    Attributes:
+        reviews: Verdicts that ask for a revision before a section is approved.
+        script: Scripted section texts; None falls back to the default text.
+        findings: What a `Findings` request returns (a list of finding objects).
+    """
+
+    reviews: int = 1
+    script: Script | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    _calls: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def text_of(self, heading: str, n: int) -> str:
+        """The default text of `heading`'s draft number `n`: sentences no other section has."""
+        return (
+            f"The {heading.lower()} section, draft {n}, explains {heading.lower()} in its own "
+            f"terms. Every paragraph about {heading.lower()} stays with {heading.lower()}."
+        )
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        task = last_user_text(body)
+        schema = _schema_name(body)
+        heading = _field(task, "Section")
+        with self._lock:
+            self._calls[f"{schema}|{heading}"] += 1
+            n = self._calls[f"{schema}|{heading}"]
+        if schema == "Outline":
+            count = int(_field(task, "Sections") or 3)
+            value: Any = {
+                "title": f"A report on {_field(task, 'Topic')}",
+                "sections": [
+                    {
+                        "heading": HEADINGS[i % len(HEADINGS)],
+                        "purpose": f"Covers {HEADINGS[i % len(HEADINGS)].lower()}.",
+                        "key_points": [f"point {i + 1}a", f"point {i + 1}b"],
+                        "words": 200,
+                    }
+                    for i in range(count)
+                ],
+            }
+        elif schema == "Verdict":
+            revise = n <= self.reviews
+            value = {
+                "decision": "revise" if revise else "approve",
+                "issues": [{"severity": "major", "quote": "", "comment": "More detail."}]
+                if revise
+                else [],
+                "summary": "revise" if revise else "approve",
+            }
+        elif schema == "Findings":
+            value = {"findings": self.findings}
+        elif schema:
+            raise AssertionError(f"unexpected schema {schema!r}")
+        else:
+            scripted = self.script(heading, n, messages_text(body)) if self.script else None
+            return Reply(content=scripted if scripted is not None else self.text_of(heading, n))
+        text = json.dumps(value)
+        if "tools" in body:
+            return Reply(tool_calls=[{"name": schema, "arguments": text}])
+        return Reply(content=text)
