@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, TypedDict
 
 from copydesk.agents.state import DraftState, IssueRecord
+from copydesk.memory.sources import SourceRecord
 
 __all__ = [
     "DocumentState",
@@ -80,6 +81,8 @@ class DocumentState(DraftState, total=False):
     """The document's target length in words (`--words`)."""
     sections: Annotated[list[SectionRecord], merge_sections]
     """Every section written so far, in document order."""
+    sources: list[SourceRecord]
+    """The sources writers may cite (`--source`), numbered from 1, split into passages."""
 
 
 class SectionState(DraftState, total=False):
@@ -91,6 +94,10 @@ class SectionState(DraftState, total=False):
     """The whole outline, as `outline_text` writes it."""
     neighbours: str
     """Short summaries of the sections before and after it."""
+    passages: str
+    """The source passages relevant to it, one a line as `[n] passage` (empty: none)."""
+    sources: list[SourceRecord]
+    """Every source, to check the section's citations against."""
 
 
 def outline_text(outline: OutlineRecord) -> str:

@@ -1,28 +1,40 @@
-"""The writer and editor of one section of a long document.
+"""The writer and editor of one section of a long document, and the check of its citations.
 
 They are the `Writer` and `Editor` of every other topology, speaking with prompts that carry
 the section's bounded context instead of a whole piece: the outline, short summaries of the
-neighbouring sections and the section's own brief (`copydesk.agents.document`). The section's
-loop runs on a `SectionState`, so nothing of the other sections' text ever reaches them.
+neighbouring sections, the section's own brief and the source passages relevant to it
+(`copydesk.agents.document`). The section's loop runs on a `SectionState`, so nothing of the
+other sections' text ever reaches them.
+
+Every verdict on a section also checks its citations: each `[n]` must name a given source,
+and the sentence citing it must share enough content with a passage of that source. An
+unsupported citation is a major issue of that verdict, so the writer revises it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Optional, cast
+
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.store.base import BaseStore
 
 from copydesk.agents.chatbot import Editor, Writer
 from copydesk.agents.document import SectionState, brief_text
-from copydesk.agents.state import DraftState
+from copydesk.agents.state import DraftState, DraftUpdate, IssueRecord, VerdictRecord
+from copydesk.memory.sources import SourceRecord, citations, support
 
-__all__ = ["SectionEditor", "SectionWriter", "section_values"]
+__all__ = ["SUPPORT", "SectionEditor", "SectionWriter", "citation_issues", "section_values"]
 
 NO_SOURCES = "(none: write from general knowledge and cite nothing)"
+SUPPORT = 0.4
+"""Share of a citing sentence's content words a passage of its source must hold."""
 
 
 def section_values(state: DraftState) -> dict[str, object]:
-    """The prompt variables a section adds: its heading, brief, length, the outline and its
-    neighbours."""
+    """The prompt variables a section adds: its heading, brief, length, the outline, its
+    neighbours and its source passages."""
     section = cast(SectionState, state)
     brief = section.get("section")
     if brief is None:
@@ -34,8 +46,35 @@ def section_values(state: DraftState) -> dict[str, object]:
         "brief": brief_text(brief),
         "outline": section.get("outline_text", ""),
         "neighbours": section.get("neighbours", ""),
-        "passages": NO_SOURCES,
+        "passages": section.get("passages") or NO_SOURCES,
     }
+
+
+def citation_issues(text: str, sources: list[SourceRecord]) -> list[IssueRecord]:
+    """A major issue for each citation in `text` that names no source in `sources`, or whose
+    sentence no passage of its source supports."""
+    known = {s["number"]: s for s in sources}
+    given = ", ".join(f"[{n}]" for n in sorted(known)) or "none"
+    issues: list[IssueRecord] = []
+    for cited in citations(text):
+        quote = cited["sentence"][:100]
+        source = known.get(cited["number"])
+        if source is None:
+            comment = (
+                f"[{cited['number']}] names no given source (given: {given}); cite a given "
+                "source or drop the citation"
+            )
+        elif support(cited["sentence"], source["passages"]) < SUPPORT:
+            comment = (
+                f"source [{cited['number']}] ({source['name']}) does not support this "
+                "sentence; rewrite it to say what the source says, or drop the citation"
+            )
+        else:
+            continue
+        issue: IssueRecord = {"severity": "major", "quote": quote, "comment": comment}
+        if issue not in issues:
+            issues.append(issue)
+    return issues
 
 
 @dataclass(frozen=True)
@@ -49,8 +88,37 @@ class SectionWriter(Writer):
 
 @dataclass(frozen=True)
 class SectionEditor(Editor):
-    """Reviews one section against its brief; returns a typed `Verdict`."""
+    """Reviews one section against its brief, and checks its citations; a typed verdict."""
 
     def values(self, state: DraftState, round_: int) -> dict[str, object]:
         """The editor's variables plus the section's."""
         return {**super().values(state, round_), **section_values(state)}
+
+    async def __call__(
+        self,
+        state: DraftState,
+        config: RunnableConfig,
+        *,
+        # LangGraph injects the store only into a parameter annotated exactly
+        # `Optional[BaseStore]` or `BaseStore`; it does not recognise `BaseStore | None`.
+        store: Optional[BaseStore] = None,  # noqa: UP045
+    ) -> DraftUpdate:
+        """The editor's verdict, with an issue for each unsupported citation (which makes
+        it a revision)."""
+        update = await super().__call__(state, config, store=store)
+        sources = cast(SectionState, state).get("sources") or []
+        found = citation_issues(state.get("draft", ""), sources)
+        if not found:
+            return update
+        verdict = (update.get("verdicts") or [])[-1]
+        record: VerdictRecord = {
+            **verdict,
+            "decision": "revise",
+            "issues": [*found, *verdict["issues"]],
+            "summary": f"{verdict['summary']} {len(found)} citation(s) not supported.".strip(),
+        }
+        lines = [f"Decision: revise. {record['summary']}"]
+        lines += [f'- [{i["severity"]}] "{i["quote"]}": {i["comment"]}' for i in record["issues"]]
+        said = update["messages"][-1]
+        message = AIMessage("\n".join(lines), name=self.name, id=said.id)
+        return {**update, "verdicts": [record], "messages": [message]}

@@ -1,5 +1,5 @@
 """What a long document starts from: the flags of `copydesk run document` (`--outline`,
-`--sections`, `--words`) checked and turned into the thread's first state values.
+`--sections`, `--words`, `--source`) checked and turned into the thread's first state values.
 
 Checked before anything is opened or written; each problem is one line naming the flag and
 the fix (`InputError` or `OutlineError`, exit code 2).
@@ -12,12 +12,22 @@ from typing import Any
 
 from copydesk.agents.outline import DEFAULT_WORDS, MAX_SECTIONS, parse_outline
 from copydesk.graphs.errors import InputError
+from copydesk.memory.sources import source_record
 
-__all__ = ["DOCUMENT_GRAPH", "MAX_WORDS", "MIN_WORDS", "document_inputs", "read_text_file"]
+__all__ = [
+    "DOCUMENT_GRAPH",
+    "MAX_WORDS",
+    "MIN_WORDS",
+    "TEXT_SUFFIXES",
+    "document_inputs",
+    "read_text_file",
+]
 
 DOCUMENT_GRAPH = "document"
 MIN_WORDS, MAX_WORDS = 100, 200_000
 """Bounds of `--words`: the whole document's target length."""
+TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".md", ".markdown"})
+"""What a `--source` file may be: plain text or Markdown."""
 
 
 def read_text_file(path: Path, flag: str) -> str:
@@ -55,6 +65,7 @@ def document_inputs(
     outline: Path | None = None,
     sections: int | None = None,
     words: int | None = None,
+    sources: list[Path] | None = None,
 ) -> dict[str, Any]:
     """The state values the document flags give (nothing when none is given).
 
@@ -64,6 +75,7 @@ def document_inputs(
         outline: A Markdown outline file, taken as given.
         sections: How many sections the outliner plans.
         words: The document's target length in words.
+        sources: Plain-text or Markdown files writers may cite, numbered from 1 in order.
 
     Raises:
         InputError: A flag given to another graph, out of its range, or an unusable file.
@@ -71,7 +83,12 @@ def document_inputs(
     """
     given = [
         flag
-        for flag, value in (("--outline", outline), ("--sections", sections), ("--words", words))
+        for flag, value in (
+            ("--outline", outline),
+            ("--sections", sections),
+            ("--words", words),
+            ("--source", sources or None),
+        )
         if value is not None
     ]
     if not given:
@@ -100,4 +117,17 @@ def document_inputs(
         values["outline"] = parse_outline(
             text, topic=topic, words=words or DEFAULT_WORDS, source=f"--outline {outline}"
         )
+    if sources:
+        values["sources"] = [
+            source_record(n, path.name, _source_text(path)) for n, path in enumerate(sources, 1)
+        ]
     return values
+
+
+def _source_text(path: Path) -> str:
+    if path.suffix.lower() not in TEXT_SUFFIXES and not path.is_dir():
+        raise InputError(
+            f"--source {path}: only plain text and Markdown are read (.txt, .md); convert "
+            f"the {path.suffix} file to text first"
+        )
+    return read_text_file(path, "--source")

@@ -15,6 +15,7 @@ from copydesk.graphs.document_input import document_inputs
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.registry import find
+from copydesk.memory.sources import citations, relevant_passages, source_record, support
 from tests._cli import cli_env, copydesk, ok_json
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.documents import DocumentResponder, section_of
@@ -172,6 +173,8 @@ def test_cli_runs_a_document_and_refuses_bad_input(tmp_path: Path, home: Path) -
         (["--outline", str(tmp_path)], "is a folder"),
         (["--sections", "0"], "--sections=0"),
         (["--sections", "1000"], "--sections=1000"),
+        (["--source", str(tmp_path)], "is a folder"),
+        (["--source", str(bad_outline), "--source", str(tmp_path / "nope.md")], "does not exist"),
     ]:
         done = copydesk(tmp_path, env, "run", "document", "-t", "Ports", *args)
         assert done.returncode == 2, done.stderr
@@ -189,7 +192,106 @@ def test_cli_runs_a_document_and_refuses_bad_input(tmp_path: Path, home: Path) -
     )  # fmt: skip
     assert result["graph"] == "document" and result["status"] == "approved"
     assert headings(result["final_draft"]) == ["Harbours", "Cranes"]
+    source = tmp_path / "background.md"
+    source.write_text("The background of ports: harbours grew with trade.\n", encoding="utf-8")
     planned = ok_json(
-        copydesk(tmp_path, env, "run", "document", "-t", "Ports", "--sections", "2", "--json")
+        copydesk(tmp_path, env, "run", "document", "-t", "Ports", "--sections", "2",
+                 "--source", str(source), "--json")
+    )  # fmt: skip
+    assert headings(planned["final_draft"]) == ["Background", "The case for it", "References"]
+    assert planned["final_draft"].endswith("## References\n\n[1] background.md\n")
+
+
+CRANES = (
+    "Harbour cranes lift containers from ships at night.\n\nCrane drivers work eight-hour shifts."
+)
+TIDES = "Tides decide when the largest ships can enter the harbour."
+
+
+async def test_unsupported_citations_go_back_to_the_writer(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    """A citation of a source not given, and one its source does not support, are issues of
+    that section's verdict; the writer fixes them; the references list given sources only."""
+    (tmp_path / "cranes.md").write_text(CRANES, encoding="utf-8")
+    (tmp_path / "tides.txt").write_text(TIDES, encoding="utf-8")
+    inputs = document_inputs(
+        "document",
+        topic="ports",
+        sections=2,
+        sources=[tmp_path / "cranes.md", tmp_path / "tides.txt"],
     )
-    assert len(headings(planned["final_draft"])) == 2
+
+    def script(heading: str, n: int, task: str) -> str | None:
+        if heading != "Harbours":
+            return None
+        if n == 1:
+            return (
+                "Harbour cranes lift containers from ships at night [1]. The moon is made of "
+                "green cheese [2]. Pilots always bring every vessel in safely [7]."
+            )
+        return (
+            "Harbour cranes lift containers from ships at night [1]. Tides decide when the "
+            "largest ships can enter the harbour [2]."
+        )
+
+    settings = make_settings(checkpoint_url="memory:")
+    with FakeOpenAIServer() as server:
+        server.responder = DocumentResponder(reviews=0, script=script)
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            result = await manager.run("document", topic="ports", inputs=inputs)
+        requests = [text for heading, text in chat_texts(server) if heading == "Harbours"]
+    first_writer = requests[0]
+    assert "[1] Harbour cranes lift containers from ships at night." in first_writer
+    revision = next(t for t in requests if "Your current draft" in t)
+    assert "[7] names no given source (given: [1], [2])" in revision
+    assert "source [2] (tides.txt) does not support this sentence" in revision
+    assert "Harbour cranes lift" not in revision.split("changes:")[1]  # supported: no issue
+    assert (result.status, headings(result.final_draft)) == (
+        "approved",
+        ["Harbours", "Cranes", "References"],
+    )
+    assert result.final_draft.endswith("## References\n\n[1] cranes.md\n[2] tides.txt\n")
+    assert "[7]" not in result.final_draft and "cheese" not in result.final_draft
+
+
+def test_sources_are_split_cited_and_checked() -> None:
+    """Passages are paragraphs; a citation belongs to the sentence before it; support is the
+    share of that sentence's content words one passage holds."""
+    record = source_record(1, "cranes.md", "# Title\n\n" + CRANES)
+    assert record["passages"] == [
+        "Harbour cranes lift containers from ships at night.",
+        "Crane drivers work eight-hour shifts.",
+    ]
+    text = "Cranes lift containers at night. [1] Drivers work shifts [1][3]!"
+    assert [(c["number"], c["sentence"]) for c in citations(text)] == [
+        (1, "Cranes lift containers at night"),
+        (1, "Drivers work shifts"),
+        (3, "Drivers work shifts"),
+    ]
+    assert support("Cranes lift containers at night", record["passages"]) == 1.0
+    assert support("The moon is made of cheese", record["passages"]) == 0.0
+    assert relevant_passages([record], "crane drivers", k=1) == [
+        (1, "Crane drivers work eight-hour shifts.")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.md", b"  \n", "is empty"),
+        ("blob.txt", b"\x00\x01\x02abc", "is not text (binary data)"),
+        ("paper.pdf", b"%PDF-1.4", "only plain text and Markdown are read"),
+    ],
+)
+def test_bad_sources_are_refused(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    """An empty, binary or non-text source is one error naming it; so is a folder."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=re.escape(message)):
+        document_inputs("document", topic="t", sources=[path])
+    with pytest.raises(InputError, match="is a folder"):
+        document_inputs("document", topic="t", sources=[tmp_path])

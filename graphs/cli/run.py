@@ -72,6 +72,10 @@ def run(
     words: Annotated[
         int | None, typer.Option("--words", help="document: length in words (default 2000).")
     ] = None,
+    source: Annotated[
+        list[Path] | None,
+        typer.Option("--source", help="document: a text or Markdown file to cite (repeatable)."),
+    ] = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
@@ -84,7 +88,12 @@ def run(
 
     check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
     inputs = document_inputs(
-        graph, topic=topic.strip(), outline=outline, sections=sections, words=words
+        graph,
+        topic=topic.strip(),
+        outline=outline,
+        sections=sections,
+        words=words,
+        sources=source,
     )
     if thread_id is not None:
         # Checked here, before the offline notice and before the checkpoint store is created.

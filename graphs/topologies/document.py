@@ -8,8 +8,11 @@ Each section is its own writer <-> editor loop: the `turn_taking` graph, with it
 run as a subgraph on a `SectionState`. The fan-out is LangGraph `Send`, so the sections'
 calls run at once through the one client and its limiter. A section's prompts carry the
 outline, short summaries of its neighbours and its own brief, never the whole document, so
-a document many times one context window is written in prompts that each fit. The final
-draft is the whole document in Markdown, a heading per section.
+a document many times one context window is written in prompts that each fit. With
+sources (`--source`), a section's prompt also carries the passages relevant to its brief,
+its writer cites them as `[n]`, and every verdict checks the citations
+(`copydesk.agents.sections`). The final draft is the whole document in Markdown, a heading
+per section, ending with the list of the sources actually cited.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from langgraph.types import Send
 from copydesk.agents.chatbot import message_id
 from copydesk.agents.document import (
     DocumentState,
+    SectionBrief,
     SectionRecord,
     SectionState,
     neighbours_text,
@@ -42,6 +46,7 @@ from copydesk.agents.state import Status
 from copydesk.agents.team import Agents
 from copydesk.graphs.termination import DEFAULT_ENDINGS, DEFAULT_MAX_ROUNDS, Ending
 from copydesk.graphs.topologies import turn_taking
+from copydesk.memory.sources import SourceRecord, citations, relevant_passages
 
 __all__ = [
     "ASSEMBLE",
@@ -60,6 +65,8 @@ NAME = "document"
 DESCRIPTION = "Outline, then every section its own writer <-> editor loop at once, assembled."
 OUTLINER, SECTION, ASSEMBLE = "outliner", "section", "assemble"
 SECTION_WRITER, SECTION_EDITOR = "section_writer", "section_editor"
+PASSAGES = 4
+"""Source passages a section's prompt carries at most."""
 
 
 def section_body(text: str, heading: str) -> str:
@@ -107,32 +114,48 @@ class SectionDesk:
         }
 
 
+def section_passages(sources: list[SourceRecord], brief: SectionBrief) -> str:
+    """The source passages relevant to a section's brief, one a line as `[n] passage`."""
+    query = " ".join([brief["heading"], brief["purpose"], *brief["key_points"]])
+    return "\n".join(f"[{n}] {p}" for n, p in relevant_passages(sources, query, PASSAGES))
+
+
 def to_sections(state: DocumentState) -> list[Send]:
     """One `Send` per section of the outline, each with its bounded context."""
     outline = state["outline"]
     shown = outline_text(outline)
-    return [
-        Send(
-            SECTION,
-            SectionState(
-                topic=state.get("topic", ""),
-                section=brief,
-                outline_text=shown,
-                neighbours=neighbours_text(outline, brief["index"]),
-                max_rounds=state.get("max_rounds", DEFAULT_MAX_ROUNDS),
-                round=0,
-            ),
+    sources = state.get("sources") or []
+    sends = []
+    for brief in outline["sections"]:
+        section = SectionState(
+            topic=state.get("topic", ""),
+            section=brief,
+            outline_text=shown,
+            neighbours=neighbours_text(outline, brief["index"]),
+            max_rounds=state.get("max_rounds", DEFAULT_MAX_ROUNDS),
+            round=0,
         )
-        for brief in outline["sections"]
-    ]
+        if sources:
+            section |= {"passages": section_passages(sources, brief), "sources": sources}
+        sends.append(Send(SECTION, section))
+    return sends
+
+
+def references(text: str, sources: list[SourceRecord]) -> str:
+    """The reference list of the given sources `text` cites, in number order ("" if none)."""
+    cited = {c["number"] for c in citations(text)}
+    listed = [f"[{s['number']}] {s['name']}" for s in sources if s["number"] in cited]
+    return "## References\n\n" + "\n".join(listed) if listed else ""
 
 
 def document_markdown(state: DocumentState) -> str:
-    """The whole document: the title, then each section under its heading."""
+    """The whole document: the title, each section under its heading, then the references."""
     parts = [f"# {state['outline']['title']}"]
     for section in state.get("sections") or []:
         parts += [f"## {section['heading']}", section["text"]]
-    return "\n\n".join(parts) + "\n"
+    body = "\n\n".join(parts)
+    cited = references(body, state.get("sources") or [])
+    return "\n\n".join([body, cited] if cited else [body]) + "\n"
 
 
 async def assemble(state: DocumentState, config: RunnableConfig) -> DocumentState:
