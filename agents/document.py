@@ -17,7 +17,9 @@ from copydesk.memory.sources import SourceRecord
 
 __all__ = [
     "DocumentState",
+    "FindingRecord",
     "OutlineRecord",
+    "QuoteRecord",
     "SectionBrief",
     "SectionRecord",
     "SectionState",
@@ -60,6 +62,22 @@ class SectionRecord(TypedDict):
     """The issues of its last verdict still open (none when approved)."""
 
 
+class QuoteRecord(TypedDict):
+    """A passage quoted from one section, as stored."""
+
+    section: int
+    text: str
+
+
+class FindingRecord(TypedDict):
+    """One consistency finding, as stored: anchored to passages of named sections."""
+
+    kind: str
+    """contradiction, terminology, repetition or transition."""
+    quotes: list[QuoteRecord]
+    comment: str
+
+
 def merge_sections(
     left: list[SectionRecord] | None, right: list[SectionRecord] | None
 ) -> list[SectionRecord]:
@@ -83,6 +101,8 @@ class DocumentState(DraftState, total=False):
     """Every section written so far, in document order."""
     sources: list[SourceRecord]
     """The sources writers may cite (`--source`), numbered from 1, split into passages."""
+    findings: list[FindingRecord]
+    """The consistency pass's findings on the assembled document."""
 
 
 class SectionState(DraftState, total=False):

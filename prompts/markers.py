@@ -20,6 +20,7 @@ __all__ = [
     "FEEDBACK_ITEM",
     "KEY_POINTS_FIELD",
     "LAST_SPEAKER_FIELD",
+    "NUMBERED_SECTION",
     "PARTICIPANTS_FIELD",
     "PERSONA_FIELD",
     "SECTIONS_FIELD",
@@ -71,3 +72,7 @@ SECTIONS_FIELD = "Sections"
 
 SOURCES_HEADING = "Sources you may cite:"
 """The line before a section's source passages, one a line as `[n] passage`."""
+
+NUMBERED_SECTION = "Section {index}: {heading}"
+"""How the consistency editor's task names each section it reads, on the line before that
+section's text fenced by `DRAFT_OPEN` and `DRAFT_CLOSE`."""

@@ -3,6 +3,7 @@ writer <-> editor loop with a bounded prompt, all sections at once, assembled in
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from copydesk.graphs.registry import find
 from copydesk.memory.sources import citations, relevant_passages, source_record, support
 from tests._cli import cli_env, copydesk, ok_json
 from tests.fakes import FakeOpenAIServer
+from tests.fakes._replies import messages_text
 from tests.fakes.documents import DocumentResponder, section_of
 from tests.fakes.topologies import speakers
 
@@ -94,7 +96,8 @@ async def test_each_section_prompt_holds_its_brief_and_no_other_section(
     assert result.final_draft.startswith("# A report on harbour cranes\n")
     bodies = {h: responder.text_of(h, 2) for h in ("Harbours", "Cranes", "Tides")}
     assert all(body in result.final_draft for body in bodies.values())
-    assert len(requests) == 3 * 4 and len(order) == 1 + 3 * 4  # outline, then 2 rounds each
+    # The outline, two rounds of each section, and the consistency pass's two pairs.
+    assert len(requests) == 3 * 4 and len(order) == 1 + 3 * 4 + 2
     for heading, text in requests:
         assert "1. Harbours" in text and "3. Tides" in text  # the whole outline
         assert f"Covers {heading.lower()}." in text  # its own brief
@@ -157,8 +160,9 @@ def test_bad_document_flags(graph: str, options: dict[str, Any], message: str) -
 
 
 def test_document_is_listed_with_its_nodes() -> None:
-    """`document` is a shipped topology: outliner, section, assemble."""
-    assert find("document").node_count() == 3
+    """`document` is a shipped topology whose nodes are its diagram's."""
+    nodes = set(find("document").drawable().nodes) - {"__start__", "__end__"}
+    assert nodes == {"outliner", "section", "assemble", "consistency", "revise", "reassemble"}
 
 
 @pytest.mark.slow
@@ -295,3 +299,90 @@ def test_bad_sources_are_refused(tmp_path: Path, name: str, content: bytes, mess
         document_inputs("document", topic="t", sources=[path])
     with pytest.raises(InputError, match="is a folder"):
         document_inputs("document", topic="t", sources=[tmp_path])
+
+
+def sections_of(document: str) -> dict[str, str]:
+    """Heading -> body of each `## ` section of an assembled document."""
+    parts = re.split(r"^## (.+)$", document, flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+async def assemblies(manager: ConversationManager, thread_id: str) -> list[str]:
+    """Every assembled document of a thread, first to last."""
+    config = {"configurable": {"thread_id": thread_id}}
+    state = await manager.graph("document").aget_state(config)  # type: ignore[arg-type]
+    return [r["text"] for r in state.values["revisions"]]
+
+
+async def test_consistency_findings_revise_only_the_sections_they_quote(
+    make_settings: Any,
+) -> None:
+    """The consistency editor reads neighbouring pairs only; a finding anchored in section 2
+    sends it back once; a finding whose quote is not in its section is dropped; sections 1
+    and 3 are unchanged byte for byte."""
+    responder = DocumentResponder(reviews=0)
+    cranes = responder.text_of("Cranes", 1)
+    responder.findings = [
+        {
+            "kind": "contradiction",
+            "quotes": [{"section": 2, "text": cranes.split(". ")[0]}],
+            "comment": "Section 1 says the harbour closes at night; this says it works.",
+        },
+        {
+            "kind": "terminology",
+            "quotes": [{"section": 3, "text": responder.text_of("Harbours", 1).split(". ")[0]}],
+            "comment": "Quoted from the wrong section: dropped.",
+        },
+    ]
+    settings = make_settings(checkpoint_url="memory:")
+    with FakeOpenAIServer() as server:
+        server.responder = responder
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            result = await manager.run(
+                "document", topic="ports", thread_id="d1", inputs={"sections_wanted": 3}
+            )
+            first, final = await assemblies(manager, "d1")
+        bodies = [r.body or {} for r in server.chat_requests()]
+    asked = [messages_text(b) for b in bodies if "Findings" in json.dumps(b.get("tools") or b)]
+    assert len(asked) == 2  # the pairs (1, 2) and (2, 3), nothing more
+    pairs = sorted(tuple(n for n in (1, 2, 3) if f"Section {n}:" in t) for t in asked)
+    assert pairs == [(1, 2), (2, 3)] and all(t.count("<<<") == 2 for t in asked)
+    before, after = sections_of(first), sections_of(final)
+    assert before["Harbours"] == after["Harbours"] and before["Tides"] == after["Tides"]
+    assert before["Cranes"] != after["Cranes"]
+    assert after["Cranes"].strip() == responder.text_of("Cranes", 2)  # its one revision
+    revision = next(
+        messages_text(b) for b in bodies if section_of(b) == "Cranes" and "changes:" in str(b)
+    )
+    assert "contradiction: Section 1 says the harbour closes at night" in revision
+    assert cranes.split(". ")[0] in revision.split("changes:")[1]
+    assert "Quoted from the wrong section" not in "".join(messages_text(b) for b in bodies)
+    assert result.usage["consistency_editor"]["calls"] == 2
+    assert result.usage["section_writer"]["calls"] == 3 + 1
+    assert result.rounds == 2
+
+
+async def test_offline_consistency_pass_removes_repeats_and_keeps_other_sections(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    """Offline, sections citing the same passage repeat it; the consistency pass finds each
+    repeat in the later section, which drops it; sections without a finding are unchanged."""
+    source = tmp_path / "rail.md"
+    source.write_text(
+        "Night trains in Europe carried more passengers in 2023 than in any year since 2000.\n",
+        encoding="utf-8",
+    )
+    inputs = document_inputs("document", topic="Night trains", sections=3, sources=[source])
+    async with ConversationManager(make_settings()) as manager:
+        result = await manager.run("document", topic="Night trains", thread_id="o1", inputs=inputs)
+        first, final = await assemblies(manager, "o1")
+    repeated = "Night trains in Europe carried more passengers in 2023 than in any year since 2000."
+    before, after = sections_of(first), sections_of(final)
+    assert all(repeated in body for h, body in before.items() if h != "References")
+    assert [h for h, body in after.items() if repeated in body] == ["Background"]
+    assert before["Background"] == after["Background"]  # the first says it; no finding there
+    assert all(before[h] != after[h] for h in ("The case for it", "How it works in practice"))
+    assert result.final_draft == final and final.endswith("## References\n\n[1] rail.md\n")

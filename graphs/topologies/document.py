@@ -1,8 +1,10 @@
-"""Long document: an outline, every section written and reviewed at once, then assembled.
+"""Long document: an outline, every section written and reviewed at once, assembled, read
+for consistency, and the sections a finding quotes revised once.
 
-                       +--> section 1 --+
-START -> outliner -----+--> section 2 --+--> assemble -> END
-                       +--> section N --+
+                   +--> section 1 --+                          +--> revise i --+
+START -> outliner -+--> section 2 --+--> assemble -> consistency                +--> reassemble
+                   +--> section N --+                  |       +--> revise j --+        |
+                                                       +--> (no findings) END <---------+
 
 Each section is its own writer <-> editor loop: the `turn_taking` graph, with its endings,
 run as a subgraph on a `SectionState`. The fan-out is LangGraph `Send`, so the sections'
@@ -13,6 +15,11 @@ sources (`--source`), a section's prompt also carries the passages relevant to i
 its writer cites them as `[n]`, and every verdict checks the citations
 (`copydesk.agents.sections`). The final draft is the whole document in Markdown, a heading
 per section, ending with the list of the sources actually cited.
+
+The consistency editor then reads the document two neighbouring sections at a time, all
+pairs at once, and returns findings anchored to quoted passages of named sections
+(`copydesk.agents.consistency`). Each finding goes back as an issue to the sections it
+quotes, whose writers revise once; every other section stays as it was, byte for byte.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Send
 
 from copydesk.agents.chatbot import message_id
+from copydesk.agents.consistency import ConsistencyEditor, issues_for
 from copydesk.agents.document import (
     DocumentState,
     SectionBrief,
@@ -41,8 +49,8 @@ from copydesk.agents.document import (
     outline_text,
 )
 from copydesk.agents.outline import Outliner
-from copydesk.agents.sections import SectionEditor, SectionWriter
-from copydesk.agents.state import Status
+from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues
+from copydesk.agents.state import Status, VerdictRecord
 from copydesk.agents.team import Agents
 from copydesk.graphs.termination import DEFAULT_ENDINGS, DEFAULT_MAX_ROUNDS, Ending
 from copydesk.graphs.topologies import turn_taking
@@ -50,20 +58,26 @@ from copydesk.memory.sources import SourceRecord, citations, relevant_passages
 
 __all__ = [
     "ASSEMBLE",
+    "CONSISTENCY",
     "DESCRIPTION",
     "NAME",
     "OUTLINER",
+    "REASSEMBLE",
+    "REVISE",
     "SECTION",
     "SectionDesk",
+    "SectionReviser",
     "assemble",
     "build",
     "graph",
+    "to_revisions",
     "to_sections",
 ]
 
 NAME = "document"
-DESCRIPTION = "Outline, then every section its own writer <-> editor loop at once, assembled."
+DESCRIPTION = "Outline; each section its own writer <-> editor loop, all at once; consistency."
 OUTLINER, SECTION, ASSEMBLE = "outliner", "section", "assemble"
+CONSISTENCY, REVISE, REASSEMBLE = "consistency", "revise", "reassemble"
 SECTION_WRITER, SECTION_EDITOR = "section_writer", "section_editor"
 PASSAGES = 4
 """Source passages a section's prompt carries at most."""
@@ -114,31 +128,94 @@ class SectionDesk:
         }
 
 
+@dataclass(frozen=True)
+class SectionReviser:
+    """Revises one section once to answer the consistency findings that quote it.
+
+    Attributes:
+        writer: The sections' writer.
+    """
+
+    writer: SectionWriter
+
+    async def __call__(self, state: SectionState, config: RunnableConfig) -> DocumentState:
+        """One revision of the section; its citations checked again."""
+        brief = state["section"]
+        done = await self.writer(state, config)
+        text = section_body(str(done.get("draft", "")), brief["heading"])
+        record: SectionRecord = {
+            "index": brief["index"],
+            "heading": brief["heading"],
+            "text": text,
+            "rounds": int(done.get("round", 0)),
+            "status": "revised",
+            "issues": citation_issues(text, state.get("sources") or []),
+        }
+        said = f"Section {brief['index']} ({brief['heading']}) revised for consistency."
+        name = f"{REVISE}_{brief['index']}"
+        return {
+            "sections": [record],
+            "messages": [AIMessage(said, name=REVISE, id=message_id(config, 0, name))],
+            "usage": done.get("usage") or {},
+            "prompts": done.get("prompts") or {},
+        }
+
+
 def section_passages(sources: list[SourceRecord], brief: SectionBrief) -> str:
     """The source passages relevant to a section's brief, one a line as `[n] passage`."""
     query = " ".join([brief["heading"], brief["purpose"], *brief["key_points"]])
     return "\n".join(f"[{n}] {p}" for n, p in relevant_passages(sources, query, PASSAGES))
 
 
+def section_state(state: DocumentState, brief: SectionBrief) -> SectionState:
+    """What a section's writer and editor see: the outline, its neighbours' briefs, its own
+    brief and its sources' relevant passages."""
+    outline = state["outline"]
+    section = SectionState(
+        topic=state.get("topic", ""),
+        section=brief,
+        outline_text=outline_text(outline),
+        neighbours=neighbours_text(outline, brief["index"]),
+        max_rounds=state.get("max_rounds", DEFAULT_MAX_ROUNDS),
+        round=0,
+    )
+    sources = state.get("sources") or []
+    if sources:
+        section |= {"passages": section_passages(sources, brief), "sources": sources}
+    return section
+
+
 def to_sections(state: DocumentState) -> list[Send]:
     """One `Send` per section of the outline, each with its bounded context."""
-    outline = state["outline"]
-    shown = outline_text(outline)
-    sources = state.get("sources") or []
+    return [Send(SECTION, section_state(state, b)) for b in state["outline"]["sections"]]
+
+
+def to_revisions(state: DocumentState) -> list[Send] | str:
+    """One `Send` per section a consistency finding quotes, its findings as the issues of a
+    verdict; END when there is none."""
+    findings = state.get("findings") or []
+    quoted = {q["section"] for f in findings for q in f["quotes"]}
+    briefs = {b["index"]: b for b in state["outline"]["sections"]}
     sends = []
-    for brief in outline["sections"]:
-        section = SectionState(
-            topic=state.get("topic", ""),
-            section=brief,
-            outline_text=shown,
-            neighbours=neighbours_text(outline, brief["index"]),
-            max_rounds=state.get("max_rounds", DEFAULT_MAX_ROUNDS),
-            round=0,
-        )
-        if sources:
-            section |= {"passages": section_passages(sources, brief), "sources": sources}
-        sends.append(Send(SECTION, section))
-    return sends
+    for record in state.get("sections") or []:
+        if record["index"] not in quoted:
+            continue
+        verdict: VerdictRecord = {
+            "round": record["rounds"],
+            "agent": CONSISTENCY,
+            "decision": "revise",
+            "issues": issues_for(record["index"], findings),
+            "summary": "Make this section consistent with its neighbours.",
+        }
+        section = section_state(state, briefs[record["index"]])
+        section |= {
+            "draft": record["text"],
+            "round": record["rounds"],
+            "max_rounds": record["rounds"] + 1,
+            "verdicts": [verdict],
+        }
+        sends.append(Send(REVISE, section))
+    return sends or END
 
 
 def references(text: str, sources: list[SourceRecord]) -> str:
@@ -162,7 +239,7 @@ async def assemble(state: DocumentState, config: RunnableConfig) -> DocumentStat
     """The sections put together as one Markdown document: the thread's draft."""
     text = document_markdown(state)
     sections = state.get("sections") or []
-    approved = sum(s["status"] == "approved" for s in sections)
+    approved = sum(s["status"] in ("approved", "revised") for s in sections)
     status: Status = "approved" if sections and approved == len(sections) else "completed"
     round_ = state.get("round", 0) + 1
     said = f"Assembled {len(sections)} section(s), {approved} approved, {len(text.split())} words."
@@ -195,22 +272,27 @@ def build(
         endings: What ends each section's loop, checked after each verdict.
     """
     agents = agents or Agents.default()
-    cast = dataclasses.replace(
-        agents,
-        writer=agents.chatbot(SectionWriter, SECTION_WRITER, "writes one section"),
-        editor=agents.chatbot(SectionEditor, SECTION_EDITOR, "reviews one section"),
-    )
+    writer = agents.chatbot(SectionWriter, SECTION_WRITER, "writes one section")
+    editor = agents.chatbot(SectionEditor, SECTION_EDITOR, "reviews one section")
+    cast = dataclasses.replace(agents, writer=writer, editor=editor)
     loop = turn_taking.build(
         agents=cast, store=store, max_rounds=max_rounds, endings=endings, schema=SectionState
     )
+    consistency = agents.chatbot(ConsistencyEditor, "consistency_editor", "reads across sections")
     builder = StateGraph(DocumentState)
     builder.add_node(OUTLINER, agents.chatbot(Outliner, "document_outliner", "plans the document"))
     builder.add_node(SECTION, SectionDesk(loop))
     builder.add_node(ASSEMBLE, assemble)
+    builder.add_node(CONSISTENCY, consistency.review)
+    builder.add_node(REVISE, SectionReviser(writer))
+    builder.add_node(REASSEMBLE, assemble)
     builder.add_edge(START, OUTLINER)
     builder.add_conditional_edges(OUTLINER, to_sections, [SECTION])
     builder.add_edge(SECTION, ASSEMBLE)
-    builder.add_edge(ASSEMBLE, END)
+    builder.add_edge(ASSEMBLE, CONSISTENCY)
+    builder.add_conditional_edges(CONSISTENCY, to_revisions, [REVISE, END])
+    builder.add_edge(REVISE, REASSEMBLE)
+    builder.add_edge(REASSEMBLE, END)
     return builder.compile(checkpointer=checkpointer, store=store, name=NAME)
 
 

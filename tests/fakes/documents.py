@@ -49,7 +49,8 @@ class DocumentResponder:
     Attributes:
         reviews: Verdicts that ask for a revision before a section is approved.
         script: Scripted section texts; None falls back to the default text.
-        findings: What a `Findings` request returns (a list of finding objects).
+        findings: Consistency findings; a `Findings` request gets those whose quoted
+            passages are all in it (so a finding quotes the pair it is about).
     """
 
     reviews: int = 1
@@ -95,8 +96,13 @@ class DocumentResponder:
                 else [],
                 "summary": "revise" if revise else "approve",
             }
-        elif schema == "Findings":
-            value = {"findings": self.findings}
+        elif schema == "Findings":  # those whose every quote is in the sections asked about
+            asked = messages_text(body)
+            value = {
+                "findings": [
+                    f for f in self.findings if all(q["text"] in asked for q in f["quotes"])
+                ]
+            }
         elif schema:
             raise AssertionError(f"unexpected schema {schema!r}")
         else:

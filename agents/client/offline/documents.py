@@ -1,4 +1,5 @@
-"""What the offline model writes for a long document: the outline and one section's body.
+"""What the offline model writes for a long document: the outline, one section's body, and
+the consistency editor's findings on two neighbouring sections.
 
 Plain functions of the task in front of it, read by the markers of
 `copydesk.prompts.markers`, so the same task always gives the same text and each section's
@@ -13,6 +14,8 @@ from typing import Any
 
 from copydesk.agents.client.offline._task import field
 from copydesk.prompts.markers import (
+    DRAFT_CLOSE,
+    DRAFT_OPEN,
     KEY_POINTS_FIELD,
     SECTION_FIELD,
     SECTIONS_FIELD,
@@ -21,7 +24,7 @@ from copydesk.prompts.markers import (
     WORDS_FIELD,
 )
 
-__all__ = ["outline", "write_section"]
+__all__ = ["findings", "outline", "write_section"]
 
 _ASPECTS = (
     ("Background", "where {t} comes from and why it is on the table now"),
@@ -112,3 +115,34 @@ def write_section(task: str) -> str:
             sentences.append(f"{_first_sentence(passage)} [{number}]")
         paragraphs.append(" ".join(sentences))
     return "\n\n".join(paragraphs)
+
+
+_PAIR = re.compile(
+    rf"^Section (\d+): .*?\n{re.escape(DRAFT_OPEN)}\n(.*?)\n{re.escape(DRAFT_CLOSE)}$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def _long_sentences(text: str) -> list[str]:
+    found = re.findall(r"[^.!?\n]+[.!?]", text)
+    return [s.strip() for s in found if len(s.split()) >= 8]
+
+
+def findings(task: str) -> dict[str, Any]:
+    """The consistency editor's findings on the sections in the task: a sentence of a later
+    section that repeats one of an earlier section is a repetition, quoted where it repeats."""
+    sections = [(int(n), text) for n, text in _PAIR.findall(task)]
+    found = []
+    for at, (index, text) in enumerate(sections):
+        earlier = {s for _, other in sections[:at] for s in _long_sentences(other)}
+        for sentence in _long_sentences(text):
+            if sentence in earlier:
+                first = next(n for n, other in sections[:at] if sentence in other)
+                found.append(
+                    {
+                        "kind": "repetition",
+                        "quotes": [{"section": index, "text": sentence}],
+                        "comment": f"This repeats a sentence of section {first}; say it once.",
+                    }
+                )
+    return {"findings": found[:5]}

@@ -13,7 +13,7 @@ from typing import Any
 
 from copydesk.agents.client._schema_instance import instance_of
 from copydesk.agents.client.offline._task import field
-from copydesk.agents.client.offline.documents import outline
+from copydesk.agents.client.offline.documents import findings, outline
 from copydesk.prompts.markers import FEEDBACK_ITEM, LAST_SPEAKER_FIELD, PARTICIPANTS_FIELD
 
 __all__ = ["argue", "next_speaker", "review", "typed_answer", "write_first", "write_revision"]
@@ -64,7 +64,12 @@ def write_revision(topic: str, draft: str, feedback: str) -> str:
     items = (ln.strip() for ln in feedback.splitlines() if ln.strip().startswith(FEEDBACK_ITEM))
     for line in items:
         lowered = line.lower()
-        if "example" in lowered and _EXAMPLE not in text:
+        quoted = re.match(r'^-\s*\[\w+\]\s*"(.+?)":', line)
+        if "repeat" in lowered and quoted and quoted.group(1) in text:
+            # Said already in another section: the sentence goes, with its citations.
+            text = re.sub(re.escape(quoted.group(1)) + r"(\s*\[\d+\])*[ \t]*", "", text)
+            text = re.sub(r"[ \t]+\n", "\n", text).rstrip()
+        elif "example" in lowered and _EXAMPLE not in text:
             text += (
                 f"\n\n{_EXAMPLE} a group that reviews its {focus} every week catches problems "
                 f"while they are still cheap to fix."
@@ -145,6 +150,8 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
         return verdict
     if set(value) == {"title", "sections"}:
         return outline(task)
+    if set(value) == {"findings"}:
+        return findings(task)
     known: dict[str, Any] = {
         "decision": verdict["decision"],
         "changes": [str(i["comment"]) for i in verdict["issues"]],
