@@ -13,10 +13,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from copydesk.agents.chatbot import Chatbot
+from copydesk.agents.chatbot import Chatbot, message_id
 from copydesk.agents.document import (
     DocumentState,
     FindingRecord,
@@ -132,7 +133,15 @@ class ConsistencyEditor(Chatbot):
                 record = anchored(finding, by_index)
                 if record is not None and record not in findings:
                     findings.append(record)
+        lines = [f"{len(findings)} finding(s) across {len(pairs)} pair(s) of sections."]
+        lines += [
+            f"- {f['kind']} in section {', '.join(str(q['section']) for q in f['quotes'])}: "
+            f"{f['comment']}"
+            for f in findings
+        ]
+        said = AIMessage("\n".join(lines), name=self.name, id=message_id(config, 0, self.name))
         update: DocumentState = {
+            "messages": [said],
             "findings": findings,
             "prompts": {self.name: self.prompt.ref},
             "usage": usage,

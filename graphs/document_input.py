@@ -66,6 +66,7 @@ def document_inputs(
     sections: int | None = None,
     words: int | None = None,
     sources: list[Path] | None = None,
+    review: bool = False,
 ) -> dict[str, Any]:
     """The state values the document flags give (nothing when none is given).
 
@@ -76,11 +77,18 @@ def document_inputs(
         sections: How many sections the outliner plans.
         words: The document's target length in words.
         sources: Plain-text or Markdown files writers may cite, numbered from 1 in order.
+        review: Whether `--review` was given (the document graph has no human review yet).
 
     Raises:
-        InputError: A flag given to another graph, out of its range, or an unusable file.
+        InputError: A flag given to another graph, out of its range, an unusable file, or
+            `--review` for a document.
         OutlineError: An outline file without headings, or with too many sections.
     """
+    if review and graph == DOCUMENT_GRAPH:
+        raise InputError(
+            "--review is not available for the document graph yet; leave --review out and "
+            "read the document with `copydesk export`"
+        )
     given = [
         flag
         for flag, value in (

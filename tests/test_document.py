@@ -151,6 +151,7 @@ def test_outline_markdown_rules() -> None:
         ("document", {"words": 10}, "--words=10: use a number from 100 to 200000"),
         ("turn_taking", {"sections": 3}, "--sections applies to the document graph only"),
         ("pipeline", {"words": 500}, "--words applies to the document graph only"),
+        ("document", {"review": True}, "--review is not available for the document graph"),
     ],
 )
 def test_bad_document_flags(graph: str, options: dict[str, Any], message: str) -> None:

@@ -50,6 +50,10 @@ class LiveView:
             self._round = int(event.update.get("round", self._round))
             for verdict in event.update.get("verdicts") or []:
                 self._verdict(verdict)
+            if "sections" in event.update or "findings" in event.update:
+                # A long document's steps stream no tokens of their own: say what they did.
+                for message in event.update.get("messages") or []:
+                    self.console.print(escape(message.text))
 
     def _end_line(self) -> None:
         if self._open_line:

@@ -94,6 +94,7 @@ def run(
         sections=sections,
         words=words,
         sources=source,
+        review=review,
     )
     if thread_id is not None:
         # Checked here, before the offline notice and before the checkpoint store is created.
