@@ -10,6 +10,7 @@ sections it quotes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,7 @@ from copydesk.agents.document import (
     SectionRecord,
     outline_text,
 )
+from copydesk.agents.errors import ModelOutputError
 from copydesk.agents.state import IssueRecord, UsageTotals, add_usage
 from copydesk.prompts.markers import DRAFT_CLOSE, DRAFT_OPEN, NUMBERED_SECTION
 
@@ -35,6 +37,8 @@ __all__ = [
     "anchored",
     "issues_for",
 ]
+
+_log = logging.getLogger("copydesk.consistency")
 
 Kind = Literal["contradiction", "terminology", "repetition", "transition"]
 
@@ -151,16 +155,23 @@ class ConsistencyEditor(Chatbot):
     async def _pair(
         self, state: DocumentState, pair: tuple[SectionRecord, ...], config: RunnableConfig
     ) -> tuple[Findings, UsageTotals]:
+        """The findings on one pair; none when the model gives no valid typed reply (the
+        document stands as its sections' editors approved it)."""
         values = {
             "topic": state.get("topic", ""),
             "outline": outline_text(state["outline"]),
             "sections": _pair_text(pair),
         }
-        result = await self.client.structured(
-            [self.prompt.system_message(values), self.prompt.task_message("first", values)],
-            Findings,
-            config=config,
-            agent=self.name,
-            params=self.prompt.model_params,
-        )
+        try:
+            result = await self.client.structured(
+                [self.prompt.system_message(values), self.prompt.task_message("first", values)],
+                Findings,
+                config=config,
+                agent=self.name,
+                params=self.prompt.model_params,
+            )
+        except ModelOutputError as error:
+            numbers = " and ".join(str(s["index"]) for s in pair)
+            _log.warning("%s: no findings on sections %s: %s", self.name, numbers, error)
+            return Findings(findings=[]), UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
         return result.value, result.usage

@@ -95,7 +95,8 @@ def parse_outline(
 ) -> OutlineRecord:
     """The outline a Markdown file gives: its headings are the sections (a single top heading
     above deeper ones is the title), the bullet points under a heading its key points, and
-    any other text under it its purpose.
+    any other text under it its purpose. A deeper heading inside a section is one more key
+    point of it, its bullets too.
 
     Raises:
         OutlineError: No heading, or more than `MAX_SECTIONS` sections.
@@ -123,15 +124,21 @@ def parse_outline(
         title = headings[0][1]
         headings = headings[1:]
         top = min(level for level, *_ in headings)
-    chosen = [h for h in headings if h[0] == top]
+    chosen: list[tuple[int, str, list[str], list[str]]] = []
+    for level, name, points, prose in headings:
+        if level == top or not chosen:
+            chosen.append((level, name, points, prose))
+        else:  # a subheading: its name and bullets are key points of its section
+            chosen[-1][2].extend([name, *points])
+            chosen[-1][3].extend(prose)
     if len(chosen) > MAX_SECTIONS:
         raise OutlineError(
             f"{source} has {len(chosen)} sections; a document has at most {MAX_SECTIONS}: "
             "merge some headings"
         )
     plans = [
-        SectionPlan(heading=heading, purpose=" ".join(prose), key_points=points, words=0)
-        for _, heading, points, prose in chosen
+        SectionPlan(heading=name, purpose=" ".join(prose), key_points=points, words=0)
+        for _, name, points, prose in chosen
     ]
     return outline_record(Outline(title=title, sections=plans), topic=topic, words=words)
 

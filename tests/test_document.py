@@ -139,6 +139,11 @@ def test_outline_markdown_rules() -> None:
     assert [s["words"] for s in given["sections"]] == [500, 500]
     flat = parse_outline("# One\n# Two\n1. first\n", topic="ports", words=1000)
     assert flat["title"] == "ports" and [s["heading"] for s in flat["sections"]] == ["One", "Two"]
+    nested = parse_outline("## One\n- a\n### One, deeper\n- b\n## Two\n", topic="ports", words=1000)
+    assert [(s["heading"], s["key_points"]) for s in nested["sections"]] == [
+        ("One", ["a", "One, deeper", "b"]),
+        ("Two", []),
+    ]
     with pytest.raises(OutlineError, match="has no headings"):
         parse_outline("just a line\n- a bullet\n", topic="ports", words=1000)
 
@@ -387,3 +392,25 @@ async def test_offline_consistency_pass_removes_repeats_and_keeps_other_sections
     assert before["Background"] == after["Background"]  # the first says it; no finding there
     assert all(before[h] != after[h] for h in ("The case for it", "How it works in practice"))
     assert result.final_draft == final and final.endswith("## References\n\n[1] rail.md\n")
+
+
+async def test_findings_the_model_cannot_type_leave_the_document_as_approved(
+    make_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A consistency reply that never validates is logged, and the document stands."""
+    responder = DocumentResponder(reviews=0)
+    quote = responder.text_of("Harbours", 1).split(". ")[0]
+    responder.findings = [
+        {"kind": "vibes", "quotes": [{"section": 1, "text": quote}], "comment": "Hm."}
+    ]
+    settings = make_settings(checkpoint_url="memory:")
+    with FakeOpenAIServer() as server:
+        server.responder = responder
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            result = await manager.run("document", topic="ports", inputs={"sections_wanted": 2})
+    assert (result.status, result.rounds) == ("approved", 1)
+    assert headings(result.final_draft) == ["Harbours", "Cranes"]
+    assert "consistency_editor: no findings on sections 1 and 2" in caplog.text
