@@ -83,7 +83,7 @@ PASSAGES = 4
 """Source passages a section's prompt carries at most."""
 
 
-def section_body(text: str, heading: str) -> str:
+def section_body(text: str) -> str:
     """A section's text without a heading line the writer may have put first (the
     document gives each section its own)."""
     lines = text.strip().splitlines()
@@ -112,7 +112,7 @@ class SectionDesk:
         record: SectionRecord = {
             "index": brief["index"],
             "heading": brief["heading"],
-            "text": section_body(str(done.get("draft", "")), brief["heading"]),
+            "text": section_body(str(done.get("draft", ""))),
             "rounds": int(done.get("round", 0)),
             "status": status,
             "issues": list(verdicts[-1]["issues"]) if verdicts and status != "approved" else [],
@@ -142,7 +142,7 @@ class SectionReviser:
         """One revision of the section; its citations checked again."""
         brief = state["section"]
         done = await self.writer(state, config)
-        text = section_body(str(done.get("draft", "")), brief["heading"])
+        text = section_body(str(done.get("draft", "")))
         record: SectionRecord = {
             "index": brief["index"],
             "heading": brief["heading"],
