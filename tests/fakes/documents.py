@@ -11,9 +11,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.fakes._replies import Reply, last_user_text, messages_text
+
+if TYPE_CHECKING:
+    from tests.fakes.openai_server import FakeOpenAIServer
 
 __all__ = ["DocumentResponder", "section_of"]
 
@@ -112,3 +115,18 @@ class DocumentResponder:
         if "tools" in body:
             return Reply(tool_calls=[{"name": schema, "arguments": text}])
         return Reply(content=text)
+
+
+def headings(document: str) -> list[str]:
+    """The `## ` headings of an assembled document, in order."""
+    return re.findall(r"^## (.+)$", document, re.MULTILINE)
+
+
+def chat_texts(server: FakeOpenAIServer) -> list[tuple[str, str]]:
+    """(section heading, whole request text) of every section request."""
+    found = []
+    for request in server.chat_requests():
+        body = request.body or {}
+        text = "\n".join(str(m.get("content", "")) for m in body.get("messages") or [])
+        found.append((section_of(body), text))
+    return [(heading, text) for heading, text in found if heading]
