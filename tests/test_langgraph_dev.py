@@ -90,6 +90,8 @@ def _langgraph_dev(work: Path, extra: dict[str, str]) -> Iterator[str]:
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "COPYDESK_HOME": str(work / "copydesk"),
         "PYTHONPATH": str(ROOT),
+        # Under `pytest --cov`, coverage's own settings, so the server is measured too.
+        **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},
         **extra,
     }
     command = [
