@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from copydesk.agents.client.local_model import LLAMA_CPP_VERSION, LOCAL_MODEL, MODEL_PACKAGE
-from tests.test_cli import cli_env, copydesk
+from copydesk.agents.client.local_paths import LLAMA_CPP_VERSION, LOCAL_MODEL, MODEL_PACKAGE
+from tests._cli import cli_env, copydesk
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
