@@ -1,0 +1,93 @@
+"""What the commands print for a person (not `--json`), on the offline model, in-process:
+threads, history, export to stdout and to files, run-many and usage."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from copydesk.graphs.cli.app import build
+
+
+@pytest.fixture
+def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`copydesk ARGS` in this process, home under tmp_path, offline."""
+    monkeypatch.setenv("COPYDESK_HOME", str(home))
+    app, runner = build(), CliRunner()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    def invoke(*args: str) -> Any:
+        result = runner.invoke(app, list(args))
+        assert "Traceback" not in result.output, result.output
+        return result
+
+    yield invoke
+    root.handlers, root.level = handlers, level
+
+
+def test_threads_before_any_run_says_how_to_start(cli: Any, home: Path) -> None:
+    listed = cli("threads")
+
+    assert listed.exit_code == 0
+    assert listed.stdout == (
+        'no threads yet; start one with: copydesk run turn_taking --topic "..."\n'
+    )
+    assert json.loads(cli("threads", "--json").stdout) == []
+    assert not home.exists()
+
+
+def test_threads_and_history_as_text(cli: Any) -> None:
+    run = cli(
+        "run", "turn_taking", "-t", "Lighthouse keepers", "--thread-id", "keepers",
+        "--experiment", "editor-rubric",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+
+    threads = cli("threads").stdout.splitlines()
+    history = cli("history", "keepers").stdout.splitlines()
+    rows = json.loads(cli("history", "keepers", "--json").stdout)
+
+    assert len(threads) == 1
+    assert threads[0].split()[:3] == ["keepers", "turn_taking", "approved"]
+    assert threads[0].endswith("Lighthouse keepers")
+    assert len(history) == len(rows) > 2
+    newest, variant = rows[0], rows[0]["experiment"]["variant"]
+    assert history[0].startswith(f"{newest['checkpoint_id']}  step={newest['step']}")
+    assert f"editor-rubric={variant}" in history[0]  # the A/B arm the thread is in
+    assert ",".join(newest["prompts"].values()) in history[0]
+
+
+def test_export_to_stdout_and_to_files(cli: Any, tmp_path: Path) -> None:
+    assert cli("run", "turn_taking", "-t", "Salt marshes", "--thread-id", "marsh").exit_code == 0
+
+    markdown = cli("export", "marsh")
+    to_file = cli("export", "marsh", "-o", str(tmp_path / "marsh.md"))
+    as_json = cli("export", "marsh", "-o", str(tmp_path / "marsh.json"))  # by the suffix
+
+    assert markdown.exit_code == 0 and "Salt marshes" in markdown.stdout
+    assert to_file.exit_code == 0 and f"wrote {tmp_path / 'marsh.md'}" in to_file.output
+    assert (tmp_path / "marsh.md").read_text(encoding="utf-8") == markdown.stdout
+    assert as_json.exit_code == 0
+    exported = json.loads((tmp_path / "marsh.json").read_text(encoding="utf-8"))
+    assert exported["thread_id"] == "marsh" and exported["status"] == "approved"
+    assert [line["agent"] for line in exported["transcript"]][:2] == ["writer", "editor"]
+
+
+def test_run_many_and_usage_as_text(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "topics.txt").write_text("Tidal mills\n\nSea fog\n", encoding="utf-8")
+
+    done = cli("run-many", "topics.txt", "--graph", "turn_taking")
+    usage = cli("usage")
+
+    assert done.exit_code == 0, done.output
+    lines = done.stdout.splitlines()
+    assert [line.split()[1:3] for line in lines] == [["approved", "$0.0000"]] * 2
+    assert [line.split("  ")[-1] for line in lines] == ["Tidal mills", "Sea fog"]
+    assert usage.exit_code == 0 and "copydesk-offline" in usage.stdout
