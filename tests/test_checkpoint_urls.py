@@ -81,10 +81,24 @@ def test_garbage_behind_a_good_header_is_damaged(cli: Callable[..., Any], tmp_pa
     data[100:] = b"\xa5" * (len(data) - 100)  # the header stays, the pages do not
     path.write_bytes(bytes(data))
 
-    line = _one_line(cli(f"sqlite:///{path}", "run", "turn_taking", "-t", "Dunes"), 2)
+    for args in (("run", "turn_taking", "-t", "Dunes"), ("threads",)):
+        line = _one_line(cli(f"sqlite:///{path}", *args), 2)
 
-    assert f"checkpoint database {path} is damaged (" in line
-    assert f"mv {path} {path}.damaged" in line
+        assert f"checkpoint database {path} is damaged (" in line
+        assert f"mv {path} {path}.damaged" in line
+
+
+def test_a_sqlite_file_of_something_else_has_no_threads(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    db.close()
+
+    listed = cli(f"sqlite:///{path}", "threads")
+
+    assert listed.exit_code == 0 and listed.stdout.startswith("no threads yet")
 
 
 def test_a_file_name_too_long_is_one_line(cli: Callable[..., Any], tmp_path: Path) -> None:
