@@ -16,11 +16,15 @@ from copydesk.agents.errors import ConfigError
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.queue import submit, submit_many, submit_resume
+from tests._cli import copydesk, ok
+from tests._queue import broker_url as broker_url
+from tests._queue import env as env
+from tests._queue import queue as queue
+from tests._queue import settings as settings
+from tests._queue import workers as workers
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.workers import WorkerProcess
 from tests.fakes.writing import EditorialResponder
-from tests.test_cli import copydesk, ok
-from tests.test_queue import broker_url, env, queue, settings, workers  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +46,9 @@ class RefusesDoomedTopics:
 
 def test_a_refused_job_is_failed_with_its_error_and_can_be_resumed(
     tmp_path: Path,
-    env: dict[str, str],  # noqa: F811
+    env: dict[str, str],
     fake_server: FakeOpenAIServer,
-    workers: Callable[..., WorkerProcess],  # noqa: F811
+    workers: Callable[..., WorkerProcess],
 ) -> None:
     fake_server.responder = RefusesDoomedTopics(fake_server)
     (tmp_path / "topics.txt").write_text("Calm seas\nDoomed voyage\n", encoding="utf-8")
