@@ -7,9 +7,11 @@ its home under tmp_path, and, for HTTP runs, the fake OpenAI server on 127.0.0.1
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,52 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> 
 
 def files_under(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
+
+
+DIVIDING_GRAPH = '''"""A graph whose one node divides by zero."""
+
+from langgraph.graph import END, START, StateGraph
+
+from copydesk.graphs.state import DraftState
+
+
+def divide(state):
+    return {"draft": str(1 / 0)}
+
+
+def build(**options):
+    builder = StateGraph(DraftState)
+    builder.add_node("divide", divide)
+    builder.add_edge(START, "divide")
+    builder.add_edge("divide", END)
+    return builder.compile(checkpointer=options.get("checkpointer"))
+'''
+
+
+def write_dividing_graph(path: Path) -> Path:
+    """A user's graph file at `path` whose one node is a bug (it divides by zero)."""
+    path.write_text(DIVIDING_GRAPH, encoding="utf-8")
+    return path
+
+
+def in_process_cli(home: Path, monkeypatch: Any) -> Iterator[Any]:
+    """`copydesk ARGS` in this process (CliRunner), home at `home`; the root logger as found.
+
+    The body of a `cli` fixture: `yield from in_process_cli(home, monkeypatch)`.
+    """
+    from typer.testing import CliRunner
+
+    from copydesk.graphs.cli.app import build
+
+    monkeypatch.setenv("COPYDESK_HOME", str(home))
+    app, runner = build(), CliRunner()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    def invoke(*args: str) -> Any:
+        result = runner.invoke(app, list(args))
+        assert "Traceback" not in result.output, result.output
+        return result
+
+    yield invoke
+    root.handlers, root.level = handlers, level

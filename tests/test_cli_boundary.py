@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from copydesk.graphs.cli.app import build
 from copydesk.graphs.cli.boundary import explain
 from copydesk.prompts.errors import PromptError
+from tests._cli import write_dividing_graph
 
 FOLDER_FIX = "a file stands where a folder is needed; check COPYDESK_HOME and the paths given"
 
@@ -114,21 +115,7 @@ def test_a_bug_in_a_graph_file_keeps_its_traceback(
     """A node of the user's own graph that fails is a bug in that code: not folded into a
     line, so its traceback shows where."""
     monkeypatch.setenv("COPYDESK_HOME", str(home))
-    mine = tmp_path / "divide.py"
-    mine.write_text(
-        '"""A graph whose one node divides by zero."""\n\n'
-        "from langgraph.graph import END, START, StateGraph\n\n"
-        "from copydesk.graphs.state import DraftState\n\n\n"
-        "def divide(state):\n"
-        "    return {'draft': str(1 / 0)}\n\n\n"
-        "def build(**options):\n"
-        "    builder = StateGraph(DraftState)\n"
-        "    builder.add_node('divide', divide)\n"
-        "    builder.add_edge(START, 'divide')\n"
-        "    builder.add_edge('divide', END)\n"
-        "    return builder.compile(checkpointer=options.get('checkpointer'))\n",
-        encoding="utf-8",
-    )
+    mine = write_dividing_graph(tmp_path / "divide.py")
 
     result = CliRunner().invoke(build(), ["run", str(mine), "-t", "Zero"])
 

@@ -4,32 +4,19 @@ threads, history, export to stdout and to files, run-many and usage."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from copydesk.graphs.cli.app import build
+from tests._cli import in_process_cli
 
 
 @pytest.fixture
 def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """`copydesk ARGS` in this process, home under tmp_path, offline."""
-    monkeypatch.setenv("COPYDESK_HOME", str(home))
-    app, runner = build(), CliRunner()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def invoke(*args: str) -> Any:
-        result = runner.invoke(app, list(args))
-        assert "Traceback" not in result.output, result.output
-        return result
-
-    yield invoke
-    root.handlers, root.level = handlers, level
+    yield from in_process_cli(home, monkeypatch)
 
 
 def test_threads_before_any_run_says_how_to_start(cli: Any, home: Path) -> None:

@@ -4,34 +4,21 @@ forgotten whole, a home with nothing remembered yet, the text forms."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from copydesk.agents.config import Settings
-from copydesk.graphs.cli.app import build
 from copydesk.memory.store import forget_all, memory_path
+from tests._cli import in_process_cli
 
 
 @pytest.fixture
 def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """`copydesk ARGS` in this process, home under tmp_path, offline."""
-    monkeypatch.setenv("COPYDESK_HOME", str(home))
-    app, runner = build(), CliRunner()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def invoke(*args: str) -> Any:
-        result = runner.invoke(app, list(args))
-        assert "Traceback" not in result.output, result.output
-        return result
-
-    yield invoke
-    root.handlers, root.level = handlers, level
+    yield from in_process_cli(home, monkeypatch)
 
 
 def test_a_store_in_postgresql_is_forgotten_whole(

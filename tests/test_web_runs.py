@@ -21,6 +21,7 @@ from copydesk.agents.client import OpenAIClient
 from copydesk.agents.config import Settings
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.web import create_app
+from tests._cli import write_dividing_graph
 from tests.fakes import FakeOpenAIServer, Fault, Reply
 from tests.fakes.reviewing import ScriptedReview
 
@@ -157,21 +158,7 @@ async def test_a_bug_in_the_graph_is_one_line_on_the_page_and_logged(
     desk: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     http, _, _, _ = desk
-    mine = tmp_path / "divide.py"
-    mine.write_text(
-        '"""A graph whose one node divides by zero."""\n\n'
-        "from langgraph.graph import END, START, StateGraph\n\n"
-        "from copydesk.graphs.state import DraftState\n\n\n"
-        "def divide(state):\n"
-        "    return {'draft': str(1 / 0)}\n\n\n"
-        "def build(**options):\n"
-        "    builder = StateGraph(DraftState)\n"
-        "    builder.add_node('divide', divide)\n"
-        "    builder.add_edge(START, 'divide')\n"
-        "    builder.add_edge('divide', END)\n"
-        "    return builder.compile(checkpointer=options.get('checkpointer'))\n",
-        encoding="utf-8",
-    )
+    mine = write_dividing_graph(tmp_path / "divide.py")
     csrf = await _csrf(http, "/desk/new")
 
     with caplog.at_level(logging.ERROR, logger="copydesk.web"):
