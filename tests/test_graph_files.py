@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from copydesk.graphs.cli.app import build
 from copydesk.graphs.registry import Topology, TopologyError
-from copydesk.graphs.topologies import turn_taking
+from copydesk.graphs.topologies import round_robin, turn_taking
 
 ONLY_GRAPH = '''"""Turn taking, as a compiled graph only."""
 
@@ -101,3 +101,40 @@ def test_a_compiled_graph_without_options_is_used_as_it_is() -> None:
     topology = Topology(name="only_graph", description="", module=module)
 
     assert topology.build() is module.graph  # type: ignore[attr-defined]
+
+
+QUARTET = '''"""Four voices in turn: writer, proofreader, style editor, reader."""
+
+from copydesk.graphs.topologies.round_robin import build as _round
+
+
+def build(**options):
+    return _round(roles=("writer", "proofreader", "style_editor", "reader"), **options)
+'''
+
+
+def test_a_round_robin_of_other_roles_speaks_in_its_order(
+    cli: Any, tmp_path: Path, home: Path
+) -> None:
+    """Roles other than writer and editor: a proofreader writes, a style editor judges, a
+    reader talks; each speaks once per round, in the order given."""
+    quartet = tmp_path / "quartet.py"
+    quartet.write_text(QUARTET, encoding="utf-8")
+
+    done = cli("run", str(quartet), "-t", "Moorland", "--max-rounds", "1", "--json")
+
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    lines = (home / "transcripts" / f"{result['thread_id']}.jsonl").read_text().splitlines()
+    assert [json.loads(line)["agent"] for line in lines] == [
+        "writer",
+        "proofreader",
+        "style_editor",
+        "reader",
+    ]
+    assert result["status"] == "out_of_rounds"
+
+
+def test_a_round_robin_needs_two_roles() -> None:
+    with pytest.raises(ValueError, match="a round robin needs at least two roles"):
+        round_robin.build(roles=("writer",))
