@@ -1,0 +1,65 @@
+"""Ctrl-C during a run: the command says the thread is saved and how to continue, exits 130,
+and `copydesk resume` finishes the thread."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes import FakeOpenAIServer, Reply
+from tests.fakes.writing import EditorialResponder
+from tests.test_cli import ENTRY, cli_env, copydesk, ok_json
+
+pytestmark = pytest.mark.slow
+
+
+class HeldEditor:
+    """Approves; holds the editor's first call until released, saying when it arrived."""
+
+    def __init__(self) -> None:
+        self.editorial = EditorialResponder(decisions=("approve",))
+        self.asked, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        if "response_format" in body or "tools" in body:
+            self.asked.set()
+            self.release.wait(timeout=60)
+        return self.editorial(body)
+
+
+def test_ctrl_c_saves_the_thread_and_says_how_to_continue(
+    tmp_path: Path, home: Path, fake_server: FakeOpenAIServer
+) -> None:
+    held = HeldEditor()
+    fake_server.responder = held
+    env = cli_env(home, fake_server, COPYDESK_MAX_RETRIES="0")
+    child = subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "run", "turn_taking", "-t", "Ferry bells",
+         "--thread-id", "bells"],
+        env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert held.asked.wait(timeout=90), "the run never reached the editor"
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        held.release.set()
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+    assert child.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "copydesk: interrupted; the thread is saved, continue it with `copydesk resume`"
+    )
+    assert "Traceback" not in stderr
+
+    fake_server.responder = EditorialResponder(decisions=("approve",))
+    resumed = ok_json(copydesk(tmp_path, cli_env(home, fake_server), "resume", "bells", "--json"))
+    assert (resumed["thread_id"], resumed["status"]) == ("bells", "approved")
