@@ -5,7 +5,7 @@ skips other namespaces and non-matching items, widening until it has enough."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,10 @@ def test_namespace_conditions_match_the_reference(
     )
 
 
-def test_an_approximate_search_keeps_to_its_namespace_and_filter() -> None:
-    store = FaissStore(embedder=EMBEDDER, fields=["text"], exact_limit=4, faiss_from=4)
+def test_an_approximate_search_keeps_to_its_namespace_and_filter(
+    store_form: Callable[..., FaissStore],
+) -> None:
+    store = store_form(embedder=EMBEDDER, fields=["text"], exact_limit=4, faiss_from=4)
     for i in range(60):  # most of them close to the query, in another namespace
         store.put(("other",), f"o{i}", {"text": "harbour crane harbour", "kind": "fact"})
     for i in range(6):
@@ -99,3 +101,4 @@ def test_an_approximate_search_keeps_to_its_namespace_and_filter() -> None:
     assert len(found) == 5
     assert all(i.namespace == ("mine",) and i.value["kind"] == "fact" for i in found)
     assert [i.score for i in found] == sorted((i.score for i in found), reverse=True)
+    store.close()
