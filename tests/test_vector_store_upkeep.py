@@ -4,9 +4,14 @@ once when opened, its memories still found."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import faiss
+import pytest
 from langgraph.store.base import PutOp
 
 from copydesk.memory.embeddings import LexicalEmbedder
@@ -102,3 +107,45 @@ def test_a_store_from_before_the_change_log_is_migrated_once(tmp_path: Path) -> 
         log_from = db.execute("SELECT value FROM meta WHERE name = 'log_from'").fetchone()
     assert "gen" in columns
     assert log_from == (str(generation),)  # caches older than the migration rebuild
+
+
+def _foreign(path: Path, write: Callable[[Path], None]) -> None:
+    """Put another file where the store's index goes, recorded as if the store wrote it (a
+    copy from elsewhere, another program's index)."""
+    write(path / "vectors.faiss")
+    if not (path / "vectors.faiss").exists():
+        return  # deleted: the record still names the file that was
+    digest = hashlib.sha256((path / "vectors.faiss").read_bytes()).hexdigest()
+    with sqlite3.connect(path / "items.sqlite") as db:
+        db.execute("UPDATE meta SET value = ? WHERE name = 'index_sha256'", (digest,))
+    db.close()
+
+
+def _write_index(index: Any) -> Callable[[Path], None]:
+    return lambda path: faiss.write_index(index, str(path))
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: path.unlink(),  # deleted
+        lambda path: path.write_bytes(b"not a FAISS index at all"),  # unreadable
+        _write_index(faiss.IndexIDMap2(faiss.IndexFlatIP(32))),  # other dimensions
+        _write_index(faiss.IndexFlatIP(64)),  # not an index by id
+    ],
+    ids=["deleted", "unreadable", "other-dims", "not-by-id"],
+)
+def test_an_index_file_that_is_not_this_stores_is_rebuilt(
+    tmp_path: Path, write: Callable[[Path], None]
+) -> None:
+    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
+    _fill(store, 12)
+    expected = _keys(store, "harbour crane", limit=5)
+    store.close()
+    _foreign(tmp_path, write)
+
+    reopened = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=0)
+
+    assert reopened.rebuilt
+    assert _keys(reopened, "harbour crane", limit=5) == expected
+    reopened.close()
