@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes import FakeOpenAIServer, Reply
 from tests.fakes.writing import EditorialResponder
-from tests.test_cli import ENTRY, cli_env, copydesk, ok_json
+from tests._cli import ENTRY, cli_env, copydesk, ok_json
 
 pytestmark = pytest.mark.slow
 
