@@ -115,7 +115,10 @@ def test_bad_prompt_or_experiment_is_one_line_exit_2_nothing_written(cli: Any, h
     """Unknown prompt, version or experiment: one error line, exit 2, no home created."""
     for args, message in [
         (("--prompt", "editor@v9"), "prompt 'editor' has no version or label 'v9'"),
-        (("--prompt", "critic@v1"), "unknown prompt 'critic'; known prompts: advocate, editor,"),
+        (
+            ("--prompt", "critic@v1"),
+            "unknown prompt 'critic'; known prompts: advocate, consistency_editor,",
+        ),
         (("--prompt", "editor"), "use NAME@VERSION or NAME@LABEL"),
         (("--experiment", "nope"), "unknown experiment 'nope'; known experiments: editor-rub"),
         (("--experiment", "editor-rubric", "--prompt", "editor@v1"), "both set the editor"),

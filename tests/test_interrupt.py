@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from tests._cli import ENTRY, cli_env, copydesk, ok_json
 from tests.fakes import FakeOpenAIServer, Reply
 from tests.fakes.writing import EditorialResponder
-from tests._cli import ENTRY, cli_env, copydesk, ok_json
 
 pytestmark = pytest.mark.slow
 

@@ -155,7 +155,7 @@ def test_the_wheel_installs_beside_openai_agents(built: tuple[Path, str], tmp_pa
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False, env=env,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr[-3000:]
-    assert shown.stdout.split() == ["agents.agent", "6", "True"]
+    assert shown.stdout.split() == ["agents.agent", "7", "True"]
     graphs = subprocess.run(
         [str(venv / "bin" / "copydesk"), "graphs"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False, env=env,
