@@ -4,6 +4,7 @@ the offline lexical one."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from copydesk.agents.client import OpenAIClient, RetryPolicy
 from copydesk.agents.client.embeddings import ClientEmbedder, embedder_for
+from copydesk.agents.client.limiter import LimiterRegistry
 from copydesk.agents.errors import ModelUnavailableError
 from copydesk.memory.embeddings import LexicalEmbedder
 from tests.fakes import FakeOpenAIServer
@@ -98,7 +100,10 @@ def test_a_failing_endpoint_opens_the_breaker_and_fails_fast() -> None:
     ModelUnavailableError, and the next one fails without a request."""
     with FakeOpenAIServer() as server:
         server.always = Fault.status(500)
-        client = OpenAIClient(base_url=server.base_url)
+        steps = itertools.count()  # each reading a second later: the retries are not a burst
+        client = OpenAIClient(
+            base_url=server.base_url, limiters=LimiterRegistry(clock=lambda: float(next(steps)))
+        )
         embedder = ClientEmbedder(client, dimensions=8, retry=RetryPolicy(base=0.01, cap=0.02))
 
         async def run() -> None:
@@ -106,7 +111,7 @@ def test_a_failing_endpoint_opens_the_breaker_and_fails_fast() -> None:
                 with pytest.raises(ModelUnavailableError):
                     await embedder.aembed(["kite"])
                 sent = len(server.requests)
-                with pytest.raises(ModelUnavailableError):
+                with pytest.raises(ModelUnavailableError, match="circuit breaker open since"):
                     await embedder.aembed(["kite"])
                 assert len(server.requests) == sent
             finally:

@@ -95,7 +95,7 @@ class CallPath:
         models = client.models
         for model in models:
             last = model == models[-1]
-            if client.limiters.breaker(client.endpoint, model).is_open and not last:
+            if not client.limiters.breaker(client.endpoint, model).enter() and not last:
                 continue  # the last model is always tried: its retries may outlast an outage
             try:
                 return await self._attempts(

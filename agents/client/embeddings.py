@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import openai
 
-from copydesk.agents.client.failures import Retries, exhausted, translate
+from copydesk.agents.client.failures import Retries, translate
 from copydesk.agents.client.retry import RetryPolicy, is_retryable
 from copydesk.agents.client.waiting import Priority
 from copydesk.agents.client.wire import ChatCompletionsWire
-from copydesk.agents.errors import ModelRequestError
+from copydesk.agents.errors import ModelRequestError, ModelUnavailableError
 from copydesk.memory.embeddings import Embedder, EmbedderMismatchError, Vectors, normalise
 
 if TYPE_CHECKING:
@@ -131,10 +131,8 @@ class ClientEmbedder:
         attempt = 0
         while True:
             attempt += 1
-            if breaker.is_open:
-                raise exhausted(
-                    client.endpoint, RuntimeError("circuit breaker open"), attempt - 1, self.model
-                )
+            if attempt == 1 and not breaker.enter():  # later attempts: `back_off` decides
+                raise ModelUnavailableError(breaker.describe())
             permit = await limiter.acquire(tokens if limiter.tpm else 0, priority=Priority.DRAFT)
             self.requests += 1
             try:

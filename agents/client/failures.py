@@ -32,8 +32,8 @@ from copydesk.agents.errors import (
 )
 
 if TYPE_CHECKING:
+    from copydesk.agents.client.breaker import CircuitBreaker
     from copydesk.agents.client.pacing import RateLimiter
-    from copydesk.agents.client.resilience import CircuitBreaker
     from copydesk.agents.client.waiting import Permit
 
 __all__ = [

@@ -10,11 +10,13 @@ from here too.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from copydesk.agents.client.breaker import CircuitBreaker
 from copydesk.agents.client.headers import parse_reset
 from copydesk.agents.client.pacing import LATE_CAP, RateLimiter
-from copydesk.agents.client.resilience import CircuitBreaker
 from copydesk.agents.client.waiting import Permit, Priority
 from copydesk.agents.client.windows import Windows
 
@@ -31,6 +33,7 @@ class LimiterRegistry:
         redis_url: Share each budget with every process using this Redis.
         prefix: Key prefix in Redis.
         safety: Share of the request limit used (the rest absorbs jitter).
+        clock: Monotonic seconds of the breakers (injectable for tests).
     """
 
     rpm: float | None = None
@@ -38,6 +41,7 @@ class LimiterRegistry:
     redis_url: str | None = None
     prefix: str = "copydesk:limit"
     safety: float = 0.97
+    clock: Callable[[], float] = time.monotonic
     _limiters: dict[tuple[str, str, str], RateLimiter] = field(default_factory=dict)
     _breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,7 +60,9 @@ class LimiterRegistry:
         with self._lock:
             known = self._breakers.get((endpoint, model))
             if known is None:
-                known = self._breakers[(endpoint, model)] = CircuitBreaker(f"{model} at {endpoint}")
+                known = self._breakers[(endpoint, model)] = CircuitBreaker(
+                    f"{model} at {endpoint}", clock=self.clock
+                )
             return known
 
     def get(self, endpoint: str, model: str, key_id: str) -> RateLimiter:
