@@ -7,8 +7,10 @@ neighbouring sections, the section's own brief and the source passages relevant 
 other sections' text ever reaches them.
 
 Every verdict on a section also checks its citations: each `[n]` must name a given source,
-and the sentence citing it must share enough content with a passage of that source. An
-unsupported citation is a major issue of that verdict, so the writer revises it.
+and the sentence citing it must be supported by that source, by wording and by meaning
+(`copydesk.memory.support`: its numbers in the source, and a close embedding match, or shared
+content words with a near one). An unsupported citation is a major issue of that verdict,
+so the writer revises it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ from langgraph.store.base import BaseStore
 from copydesk.agents.chatbot import Editor, Writer
 from copydesk.agents.document import SectionState, brief_text
 from copydesk.agents.state import DraftState, DraftUpdate, IssueRecord, VerdictRecord
-from copydesk.memory.sources import SourceRecord, citations, support
+from copydesk.memory.sources import SourceRecord, citations
+from copydesk.memory.support import judge
 
-__all__ = ["SUPPORT", "SectionEditor", "SectionWriter", "citation_issues", "section_values"]
+__all__ = ["SectionEditor", "SectionWriter", "citation_issues", "section_values", "thread_of"]
 
 NO_SOURCES = "(none: write from general knowledge and cite nothing)"
-SUPPORT = 0.4
-"""Share of a citing sentence's content words a passage of its source must hold."""
 
 
 def section_values(state: DraftState) -> dict[str, object]:
@@ -50,9 +51,21 @@ def section_values(state: DraftState) -> dict[str, object]:
     }
 
 
-def citation_issues(text: str, sources: list[SourceRecord]) -> list[IssueRecord]:
+def thread_of(config: RunnableConfig) -> str:
+    """The thread a call runs in ("" outside one)."""
+    return str((config.get("configurable") or {}).get("thread_id") or "")
+
+
+async def citation_issues(
+    text: str,
+    sources: list[SourceRecord],
+    *,
+    store: BaseStore | None = None,
+    thread_id: str = "",
+) -> list[IssueRecord]:
     """A major issue for each citation in `text` that names no source in `sources`, or whose
-    sentence no passage of its source supports."""
+    sentence its source does not support (`copydesk.memory.support.judge`, the source's items
+    searched in `store` under `thread_id`)."""
     known = {s["number"]: s for s in sources}
     given = ", ".join(f"[{n}]" for n in sorted(known)) or "none"
     issues: list[IssueRecord] = []
@@ -64,13 +77,16 @@ def citation_issues(text: str, sources: list[SourceRecord]) -> list[IssueRecord]
                 f"[{cited['number']}] names no given source (given: {given}); cite a given "
                 "source or drop the citation"
             )
-        elif support(cited["sentence"], source["passages"]) < SUPPORT:
+        else:
+            found = await judge(cited["sentence"], source, store=store, thread_id=thread_id)
+            if found.supported:
+                continue
+            lacking = f" (it does not give {', '.join(found.missing)})" if found.missing else ""
             comment = (
                 f"source [{cited['number']}] ({source['name']}) does not support this "
-                "sentence; rewrite it to say what the source says, or drop the citation"
+                f"sentence{lacking}; rewrite it to say what the source says, or drop the "
+                "citation"
             )
-        else:
-            continue
         issue: IssueRecord = {"severity": "major", "quote": quote, "comment": comment}
         if issue not in issues:
             issues.append(issue)
@@ -107,7 +123,9 @@ class SectionEditor(Editor):
         it a revision)."""
         update = await super().__call__(state, config, store=store)
         sources = cast(SectionState, state).get("sources") or []
-        found = citation_issues(state.get("draft", ""), sources)
+        found = await citation_issues(
+            state.get("draft", ""), sources, store=store, thread_id=thread_of(config)
+        )
         if not found:
             return update
         verdict = (update.get("verdicts") or [])[-1]

@@ -150,7 +150,15 @@ def test_bad_document_flags(graph: str, options: dict[str, Any], message: str) -
 def test_document_is_listed_with_its_nodes() -> None:
     """`document` is a shipped topology whose nodes are its diagram's."""
     nodes = set(find("document").drawable().nodes) - {"__start__", "__end__"}
-    assert nodes == {"outliner", "section", "assemble", "consistency", "revise", "reassemble"}
+    assert nodes == {
+        "sources",
+        "outliner",
+        "section",
+        "assemble",
+        "consistency",
+        "revise",
+        "reassemble",
+    }
 
 
 @pytest.mark.slow

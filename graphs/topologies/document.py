@@ -1,18 +1,21 @@
 """Long document: an outline, every section written and reviewed at once, assembled, read
 for consistency, and the sections a finding quotes revised once.
 
-                   +--> section 1 --+                          +--> revise i --+
-START -> outliner -+--> section 2 --+--> assemble -> consistency                +--> reassemble
-                   +--> section N --+                  |       +--> revise j --+        |
-                                                       +--> (no findings) END <---------+
+                              +--> section 1 --+
+START -> sources -> outliner -+--> section 2 --+--> assemble -> consistency -+--> END (no findings)
+                              +--> section N --+                             |
+                                                 +----------------------------+
+                                                 +--> revise i --+
+                                                 +--> revise j --+--> reassemble --> END
 
 Each section is its own writer <-> editor loop: the `turn_taking` graph, with its endings,
 run as a subgraph on a `SectionState`. The fan-out is LangGraph `Send`, so the sections'
 calls run at once through the one client and its limiter. A section's prompts carry the
 outline, short summaries of its neighbours and its own brief, never the whole document, so
 a document many times one context window is written in prompts that each fit. With
-sources (`--source`), a section's prompt also carries the passages relevant to its brief,
-its writer cites them as `[n]`, and every verdict checks the citations
+sources (`--source`), their passages are first put in the memory store under the thread,
+a section's prompt carries the passages relevant to its brief, its writer cites them as
+`[n]`, and every verdict checks the citations by wording and meaning
 (`copydesk.agents.sections`). The final draft is the whole document in Markdown, a heading
 per section, ending with the list of the sources actually cited.
 
@@ -28,7 +31,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
@@ -49,12 +52,13 @@ from copydesk.agents.document import (
     outline_text,
 )
 from copydesk.agents.outline import Outliner
-from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues
+from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues, thread_of
 from copydesk.agents.state import Status, VerdictRecord
 from copydesk.agents.team import Agents
 from copydesk.graphs.termination import DEFAULT_ENDINGS, DEFAULT_MAX_ROUNDS, Ending
 from copydesk.graphs.topologies import turn_taking
 from copydesk.memory.sources import SourceRecord, citations, relevant_passages
+from copydesk.memory.support import shelve
 
 __all__ = [
     "ASSEMBLE",
@@ -65,6 +69,7 @@ __all__ = [
     "REASSEMBLE",
     "REVISE",
     "SECTION",
+    "SOURCES",
     "SectionDesk",
     "SectionReviser",
     "assemble",
@@ -76,7 +81,7 @@ __all__ = [
 
 NAME = "document"
 DESCRIPTION = "Outline; each section its own writer <-> editor loop, all at once; consistency."
-OUTLINER, SECTION, ASSEMBLE = "outliner", "section", "assemble"
+SOURCES, OUTLINER, SECTION, ASSEMBLE = "sources", "outliner", "section", "assemble"
 CONSISTENCY, REVISE, REASSEMBLE = "consistency", "revise", "reassemble"
 SECTION_WRITER, SECTION_EDITOR = "section_writer", "section_editor"
 PASSAGES = 4
@@ -138,18 +143,27 @@ class SectionReviser:
 
     writer: SectionWriter
 
-    async def __call__(self, state: SectionState, config: RunnableConfig) -> DocumentState:
+    async def __call__(
+        self,
+        state: SectionState,
+        config: RunnableConfig,
+        *,
+        store: Optional[BaseStore] = None,  # noqa: UP045  (LangGraph injects only this spelling)
+    ) -> DocumentState:
         """One revision of the section; its citations checked again."""
         brief = state["section"]
         done = await self.writer(state, config)
         text = section_body(str(done.get("draft", "")))
+        sources = state.get("sources") or []
         record: SectionRecord = {
             "index": brief["index"],
             "heading": brief["heading"],
             "text": text,
             "rounds": int(done.get("round", 0)),
             "status": "revised",
-            "issues": citation_issues(text, state.get("sources") or []),
+            "issues": await citation_issues(
+                text, sources, store=store, thread_id=thread_of(config)
+            ),
         }
         said = f"Section {brief['index']} ({brief['heading']}) revised for consistency."
         name = f"{REVISE}_{brief['index']}"
@@ -159,6 +173,22 @@ class SectionReviser:
             "usage": done.get("usage") or {},
             "prompts": done.get("prompts") or {},
         }
+
+
+async def shelve_sources(
+    state: DocumentState,
+    config: RunnableConfig,
+    *,
+    store: Optional[BaseStore] = None,  # noqa: UP045  (LangGraph injects only this spelling)
+) -> DocumentState:
+    """Put the sources' passages in the memory store under the thread, where the citation
+    check searches them (nothing to do without sources or without a store)."""
+    sources = state.get("sources") or []
+    if store is None or not sources:
+        return {}
+    items = await shelve(store, thread_of(config), sources)
+    said = f"{len(sources)} source(s) in memory: {items} passage(s) and sentence(s) to cite."
+    return {"messages": [AIMessage(said, name=SOURCES, id=message_id(config, 0, SOURCES))]}
 
 
 def section_passages(sources: list[SourceRecord], brief: SectionBrief) -> str:
@@ -286,7 +316,9 @@ def build(
     builder.add_node(CONSISTENCY, consistency.review)
     builder.add_node(REVISE, SectionReviser(writer))
     builder.add_node(REASSEMBLE, assemble)
-    builder.add_edge(START, OUTLINER)
+    builder.add_node(SOURCES, shelve_sources)
+    builder.add_edge(START, SOURCES)
+    builder.add_edge(SOURCES, OUTLINER)
     builder.add_conditional_edges(OUTLINER, to_sections, [SECTION])
     builder.add_edge(SECTION, ASSEMBLE)
     builder.add_edge(ASSEMBLE, CONSISTENCY)
