@@ -10,20 +10,25 @@ dict, list), which the strict checkpoint serializer revives without an allowlist
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict, TypeVar
 
-from copydesk.agents.state import DraftState, IssueRecord
+from copydesk.agents.state import DraftState, IssueRecord, Revision, VerdictRecord
 from copydesk.memory.sources import SourceRecord
 
 __all__ = [
+    "REVIEW_POINTS",
     "DocumentState",
+    "FactRecord",
     "FindingRecord",
     "OutlineRecord",
     "QuoteRecord",
     "SectionBrief",
     "SectionRecord",
     "SectionState",
+    "StyleRecord",
     "brief_text",
+    "by_section",
+    "merge_by_section",
     "merge_sections",
     "neighbours_text",
     "outline_text",
@@ -60,6 +65,11 @@ class SectionRecord(TypedDict):
     """How its loop ended (`approved`, `out_of_rounds`, ...)."""
     issues: list[IssueRecord]
     """The issues of its last verdict still open (none when approved)."""
+    revisions: NotRequired[list[Revision]]
+    """Its drafts, oldest first: its loop's, then a revision for consistency or a human's
+    feedback (absent in threads from before they were kept)."""
+    verdicts: NotRequired[list[VerdictRecord]]
+    """The verdicts on it, oldest first: its editor's, a human's, the consistency pass's."""
 
 
 class QuoteRecord(TypedDict):
@@ -76,6 +86,48 @@ class FindingRecord(TypedDict):
     """contradiction, terminology, repetition or transition."""
     quotes: list[QuoteRecord]
     comment: str
+
+
+class StyleRecord(TypedDict):
+    """One rule of the style sheet, as the section that set it stated it."""
+
+    section: int
+    kind: Literal["term", "spelling", "voice", "tense", "numbers"]
+    rule: str
+    """A term or spelling as written (`e-mail`), or the rule (`active voice`)."""
+
+
+class FactRecord(TypedDict):
+    """One entry of the fact ledger: a claim with a number, name or date."""
+
+    section: int
+    claim: str
+    """The claim, as the section states it."""
+    value: str
+    """The number, name or date it turns on, as written."""
+    kind: Literal["number", "name", "date"]
+    source: int
+    """The source it cites (`[n]`), 0 when it cites none."""
+
+
+REVIEW_POINTS = ("outline", "sections", "final")
+"""Where a long document may pause for a human (`--review outline|sections|final`)."""
+
+_Entry = TypeVar("_Entry", StyleRecord, FactRecord)
+
+
+def merge_by_section(
+    left: dict[str, list[_Entry]] | None, right: dict[str, list[_Entry]] | None
+) -> dict[str, list[_Entry]]:
+    """Reducer: entries kept per section (its index as text); a section's new entries
+    replace its earlier ones, an empty list clears them."""
+    return {**(left or {}), **(right or {})}
+
+
+def by_section(entries: dict[str, list[_Entry]] | None) -> list[_Entry]:
+    """Every section's entries in one list, in section order."""
+    ordered = sorted((entries or {}).items(), key=lambda item: int(item[0]))
+    return [entry for _, listed in ordered for entry in listed]
 
 
 def merge_sections(
@@ -103,6 +155,16 @@ class DocumentState(DraftState, total=False):
     """The sources writers may cite (`--source`), numbered from 1, split into passages."""
     findings: list[FindingRecord]
     """The consistency pass's findings on the assembled document."""
+    review_points: list[str]
+    """Where the run pauses for a human (`REVIEW_POINTS`); `review: true` alone means
+    `final`."""
+    outline_feedback: str
+    """A human's feedback on the outline, for the outliner to answer (then cleared)."""
+    style_sheet: Annotated[dict[str, list[StyleRecord]], merge_by_section]
+    """Terms, spellings, voice, tense and number style, as each approved section (by its
+    index as text) states them; `by_section` lists them in order."""
+    fact_ledger: Annotated[dict[str, list[FactRecord]], merge_by_section]
+    """Every claim with a number, name or date in each approved section, with its source."""
 
 
 class SectionState(DraftState, total=False):

@@ -18,7 +18,7 @@ from langgraph.types import StateSnapshot
 
 from copydesk.graphs.events import CheckpointInfo, RunResult
 from copydesk.graphs.prompting import PromptChoice
-from copydesk.graphs.reports.issue_tracking import summarize
+from copydesk.graphs.reports.issue_tracking import summarize_thread
 
 __all__ = ["checkpoint_infos", "read_history", "run_result"]
 
@@ -54,7 +54,7 @@ def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: st
         experiment=dict(values.get("experiment") or {}),
         ended_by=str(values.get("ended_by") or "") if not (snapshot.next or snapshot.tasks) else "",
         review=pending[0] if pending else None,
-        issues_addressed=summarize(values.get("revisions"), values.get("verdicts")).as_json(),
+        issues_addressed=summarize_thread(values).as_json(),
     )
 
 

@@ -234,15 +234,17 @@ class ConversationManager:
         if await self.checkpointer.aget_tuple(config) is None:
             start |= new_thread(thread_id, topic, rounds)
         else:
-            start |= await self._continuation(thread_id, topic, rounds)
+            start |= await self._continuation(thread_id, topic, rounds, compiled.name)
         async for event in self._drive(compiled, start, config, thread_id):
             yield event
 
-    async def _continuation(self, thread_id: str, topic: str, rounds: int) -> dict[str, Any]:
+    async def _continuation(
+        self, thread_id: str, topic: str, rounds: int, graph: str
+    ) -> dict[str, Any]:
         """The input that continues a finished thread under another (or the same) topology."""
         check_finished(thread_id, await self.result(thread_id))
         _, latest = await self._latest(thread_id)
-        return continuation(thread_id, topic, rounds, latest.values)
+        return continuation(thread_id, topic, rounds, latest.values, graph=graph)
 
     async def run(self, graph: str, *, topic: str = "", **options: Any) -> RunResult:
         """Start a thread and run it to its end (or to the first pause)."""

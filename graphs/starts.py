@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 
+from copydesk.graphs.document_input import DOCUMENT_GRAPH
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.prompting import PromptChoice
@@ -64,9 +65,19 @@ def check_finished(thread_id: str, before: RunResult) -> None:
 
 
 def continuation(
-    thread_id: str, topic: str, rounds: int, values: Mapping[str, Any]
+    thread_id: str, topic: str, rounds: int, values: Mapping[str, Any], *, graph: str = ""
 ) -> dict[str, Any]:
-    """The input that continues a finished thread (state `values`) with `rounds` more drafts."""
+    """The input that continues a finished thread (state `values`) with `rounds` more drafts.
+
+    A finished long document is not run again as a document: that would plan and write every
+    section anew. (Another topology may take it on as one draft.)
+    """
+    if graph == DOCUMENT_GRAPH and values.get("sections"):
+        raise InputError(
+            f"thread {thread_id!r} is a finished document; running it again would rewrite "
+            f"every section: read it with `copydesk export {thread_id}`, or start a new "
+            "document (leave out --thread-id)"
+        )
     if topic and topic != values.get("topic"):
         raise InputError(
             f"thread {thread_id!r} is about {values.get('topic')!r}; leave out --topic to "

@@ -11,6 +11,10 @@ the writer's or a proofreader's, starts a new round). Each issue of that verdict
 Matching ignores differences in whitespace and the quotation marks a model may wrap a quote
 in; it is otherwise exact. The thread's share of issues addressed is addressed / (addressed +
 still_there): a writing-quality signal that needs no judge model.
+
+A long document is followed section by section: each section keeps its own drafts and the
+verdicts on them (its editor's, a human's, and the consistency findings that quote it), so
+an issue is followed from the section draft it quotes to that section's next draft.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ __all__ = [
     "find_quote",
     "judged_revision",
     "summarize",
+    "summarize_thread",
     "track_issues",
 ]
 
@@ -152,3 +157,12 @@ def summarize(
     for issue in track_issues(revisions or [], verdicts or []):
         counts[issue.state] += 1
     return IssueSummary(**counts)
+
+
+def summarize_thread(values: Mapping[str, Any]) -> IssueSummary:
+    """Count a thread's issues by state: its own verdicts', and each section's of a long
+    document (`sections`, each with its `revisions` and `verdicts`)."""
+    total = summarize(values.get("revisions"), values.get("verdicts"))
+    for section in values.get("sections") or []:
+        total += summarize(section.get("revisions"), section.get("verdicts"))
+    return total

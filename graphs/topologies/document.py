@@ -53,7 +53,7 @@ from copydesk.agents.document import (
 )
 from copydesk.agents.outline import Outliner
 from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues, thread_of
-from copydesk.agents.state import Status, VerdictRecord
+from copydesk.agents.state import Revision, Status, VerdictRecord
 from copydesk.agents.team import Agents
 from copydesk.graphs.termination import DEFAULT_ENDINGS, DEFAULT_MAX_ROUNDS, Ending
 from copydesk.graphs.topologies import turn_taking
@@ -97,6 +97,14 @@ def section_body(text: str) -> str:
     return "\n".join(lines).strip()
 
 
+def _body_of(revision: Revision) -> Revision:
+    return {
+        "round": revision["round"],
+        "author": revision["author"],
+        "text": section_body(revision["text"]),
+    }
+
+
 @dataclass(frozen=True)
 class SectionDesk:
     """Runs one section's writer <-> editor loop as a subgraph and reports the section.
@@ -121,6 +129,8 @@ class SectionDesk:
             "rounds": int(done.get("round", 0)),
             "status": status,
             "issues": list(verdicts[-1]["issues"]) if verdicts and status != "approved" else [],
+            "revisions": [_body_of(r) for r in done.get("revisions") or []],
+            "verdicts": list(verdicts),
         }
         rounds = record["rounds"]
         said = f"Section {brief['index']} ({brief['heading']}): {status} after {rounds} round(s)."
@@ -155,6 +165,7 @@ class SectionReviser:
         done = await self.writer(state, config)
         text = section_body(str(done.get("draft", "")))
         sources = state.get("sources") or []
+        revision = _body_of((done.get("revisions") or [])[-1])
         record: SectionRecord = {
             "index": brief["index"],
             "heading": brief["heading"],
@@ -164,6 +175,8 @@ class SectionReviser:
             "issues": await citation_issues(
                 text, sources, store=store, thread_id=thread_of(config)
             ),
+            "revisions": [*(state.get("revisions") or []), revision],
+            "verdicts": list(state.get("verdicts") or []),
         }
         said = f"Section {brief['index']} ({brief['heading']}) revised for consistency."
         name = f"{REVISE}_{brief['index']}"
@@ -242,7 +255,8 @@ def to_revisions(state: DocumentState) -> list[Send] | str:
             "draft": record["text"],
             "round": record["rounds"],
             "max_rounds": record["rounds"] + 1,
-            "verdicts": [verdict],
+            "revisions": record.get("revisions") or [],
+            "verdicts": [*(record.get("verdicts") or []), verdict],
         }
         sends.append(Send(REVISE, section))
     return sends or END

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from tests.fakes._replies import Reply, last_user_text, messages_text
 
 if TYPE_CHECKING:
+    from copydesk.graphs.manager import ConversationManager
     from tests.fakes.openai_server import FakeOpenAIServer
 
-__all__ = ["DocumentResponder", "section_of"]
+__all__ = ["DocumentResponder", "chat_texts", "document_values", "headings", "section_of"]
 
 HEADINGS = ("Harbours", "Cranes", "Tides", "Ledgers", "Pilots", "Dredging")
 
@@ -54,11 +55,14 @@ class DocumentResponder:
         script: Scripted section texts; None falls back to the default text.
         findings: Consistency findings; a `Findings` request gets those whose quoted
             passages are all in it (so a finding quotes the pair it is about).
+        quote: What a verdict asking for a revision quotes (`{heading}` is the section's
+            heading in lower case); "" quotes nothing.
     """
 
     reviews: int = 1
     script: Script | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
+    quote: str = ""
     _calls: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,7 +98,13 @@ class DocumentResponder:
             revise = n <= self.reviews
             value = {
                 "decision": "revise" if revise else "approve",
-                "issues": [{"severity": "major", "quote": "", "comment": "More detail."}]
+                "issues": [
+                    {
+                        "severity": "major",
+                        "quote": self.quote.format(heading=heading.lower()),
+                        "comment": "More detail.",
+                    }
+                ]
                 if revise
                 else [],
                 "summary": "revise" if revise else "approve",
@@ -130,3 +140,10 @@ def chat_texts(server: FakeOpenAIServer) -> list[tuple[str, str]]:
         text = "\n".join(str(m.get("content", "")) for m in body.get("messages") or [])
         found.append((section_of(body), text))
     return [(heading, text) for heading, text in found if heading]
+
+
+async def document_values(manager: ConversationManager, thread_id: str) -> dict[str, Any]:
+    """The latest state values of a document thread."""
+    config = {"configurable": {"thread_id": thread_id}}
+    snapshot = await manager.graph("document").aget_state(config)  # type: ignore[arg-type]
+    return dict(snapshot.values)
