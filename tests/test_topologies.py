@@ -29,7 +29,7 @@ OFFLINE_ORDER = {
     ],
     "review_panel": ["writer", "structure_editor", "style_editor", "fact_checker", "merge"] * 2,
     "pipeline": ["outliner", "writer", "editor", "proofreader"],
-    "document": ["outliner", *["section"] * 5, "assemble", "consistency"],
+    "document": ["sources", "outliner", *["section"] * 5, "assemble", "consistency"],
 }
 ENDED = {
     "turn_taking": ("approved", "approved"),
