@@ -18,6 +18,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
 from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.sites import calling, in_round
+from copydesk.agents.errors import ReplayMismatchError
 from copydesk.agents.state import DraftState, DraftUpdate, VerdictRecord
 from copydesk.agents.verdict import Verdict
 from copydesk.memory.buffer import WindowPolicy
@@ -147,6 +149,7 @@ class Chatbot:
         it (the first count reads a file, and LangGraph Server fails blocking calls in async
         nodes). A history that surely fits is not counted, so the file is read only by
         threads long enough to be trimmed."""
+        in_round(round_)  # the site of this turn's calls (a recorded exchange keeps it)
         history = self._history(state)
         if not self.window.fits_whole(history) and not vocabulary_loaded(self.window.model):
             await asyncio.to_thread(vocabulary_for_model, self.window.model)
@@ -169,9 +172,12 @@ class Chatbot:
             f"{state.get('topic', '')}\n{feedback_text(_last_verdict(state))}"
         )
         try:
-            recalled = await self.recall.recall(
-                store, _thread(config), query, [m.text for m in plain]
-            )
+            with calling(self.name):  # its embeddings are this agent's, on a cassette
+                recalled = await self.recall.recall(
+                    store, _thread(config), query, [m.text for m in plain]
+                )
+        except ReplayMismatchError:
+            raise  # a replay that went astray stops here, not at the next request
         except Exception as error:  # memory helps a turn; it must never be why a turn fails
             _log.warning("%s: recall failed, answering without memories: %s", self.name, error)
             return plain

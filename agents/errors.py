@@ -11,6 +11,7 @@ import hashlib
 from copydesk.errors import CopydeskError
 
 __all__ = [
+    "CassetteError",
     "ConfigError",
     "CopydeskError",
     "LocalModelError",
@@ -19,6 +20,7 @@ __all__ = [
     "ModelOutputError",
     "ModelRequestError",
     "ModelUnavailableError",
+    "ReplayMismatchError",
     "fingerprint",
 ]
 
@@ -59,3 +61,15 @@ class ModelOutputError(ModelError):
 
 class LocalModelError(CopydeskError):
     """The local model (llama.cpp's server with Gemma 3 270M) could not be set up or started."""
+
+
+class CassetteError(CopydeskError):
+    """A cassette (`--record`, `--replay`) is not one, cannot be read or written, or was
+    recorded for another topology."""
+
+    exit_code = 2
+
+
+class ReplayMismatchError(CassetteError):
+    """A replayed run sent a request the cassette did not record; names the agent, the round
+    and the first field that differs. The thread is saved."""

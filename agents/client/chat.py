@@ -42,6 +42,7 @@ from copydesk.agents.client.repair import Repairs
 from copydesk.agents.client.replies import STRUCTURED_TAG, Reply, Structured
 from copydesk.agents.client.request import Requests
 from copydesk.agents.client.retry import RetryPolicy
+from copydesk.agents.client.sites import calling
 from copydesk.agents.client.typed import ask_for_json, typed_cap
 from copydesk.agents.client.usage import UsageLedger
 from copydesk.agents.client.waiting import Priority
@@ -250,6 +251,17 @@ class OpenAIClient:
         Raises:
             ModelError: The call failed for good; the message says why and what to do.
         """
+        with calling(agent):
+            return await self._complete(messages, config, agent, params, priority)
+
+    async def _complete(
+        self,
+        messages: Sequence[BaseMessage],
+        config: RunnableConfig | None,
+        agent: str,
+        params: Mapping[str, Any] | None,
+        priority: Priority,
+    ) -> Reply:
         stream = True
         for _ in range(4):  # a lesson (empty stream, context) at most three times
             sent = self._requests.params(params, self.max_output_tokens)
@@ -295,6 +307,18 @@ class OpenAIClient:
             ModelOutputError: No valid reply after the repair attempts.
             ModelError: A call failed for good.
         """
+        with calling(agent):
+            return await self._structured(messages, schema, config, agent, params, priority)
+
+    async def _structured(
+        self,
+        messages: Sequence[BaseMessage],
+        schema: type[T],
+        config: RunnableConfig | None,
+        agent: str,
+        params: Mapping[str, Any] | None,
+        priority: Priority,
+    ) -> Structured[T]:
         tagged: RunnableConfig = {
             **(config or {}),
             "tags": [*(config or {}).get("tags", []), STRUCTURED_TAG],

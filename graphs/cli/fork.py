@@ -6,6 +6,13 @@ from typing import Annotated
 
 import typer
 
+from copydesk.graphs.cli.cassettes import (
+    RecordFlag,
+    RecordMissingFlag,
+    ReplayFlag,
+    cassette_for,
+    tape_of,
+)
 from copydesk.graphs.cli.common import (
     JsonFlag,
     ModelFlag,
@@ -41,6 +48,9 @@ def fork(
     prompt: PromptFlag = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
+    record: RecordFlag = None,
+    replay: ReplayFlag = None,
+    record_missing: RecordMissingFlag = None,
 ) -> None:
     """Start a new thread from a checkpoint of THREAD_ID (values changed by --set, prompts by
     --prompt: a counterfactual replay of the same history) and run it."""
@@ -50,7 +60,12 @@ def fork(
     values = parse_assignments(assignments or [])  # checked before anything is opened
     prompts = checked_prompt_flags(settings, prompt)
     require_existing_store(settings, thread_id)
+    tape = tape_of(record=record, replay=replay, record_missing=record_missing, graph=None)
     require_writable_home(settings)
+    if tape is not None:  # named now, so that a replay forks under the recorded name
+        from copydesk.graphs.transcript import make_thread_id
+
+        new_thread_id = new_thread_id or tape.thread or make_thread_id()
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
@@ -59,7 +74,10 @@ def fork(
             )
             return await follow(stream, as_json, settings)
 
-    execute(work)
+    with cassette_for(
+        settings, tape, thread=new_thread_id or "", model_given=model is not None
+    ) as settings:
+        execute(work)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from copydesk.graphs.cli.cassettes import (
+    RecordFlag,
+    RecordMissingFlag,
+    ReplayFlag,
+    cassette_for,
+    tape_of,
+)
 from copydesk.graphs.cli.common import (
     JsonFlag,
     LocalFlag,
@@ -76,6 +83,9 @@ def run(
         list[Path] | None,
         typer.Option("--source", help="document: a text or Markdown file to cite (repeatable)."),
     ] = None,
+    record: RecordFlag = None,
+    replay: ReplayFlag = None,
+    record_missing: RecordMissingFlag = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
@@ -100,10 +110,11 @@ def run(
         # Checked here, before the offline notice and before the checkpoint store is created.
         check_thread_id(thread_id)
     prompts = checked_prompt_flags(settings, prompt, experiment)  # before anything is written
+    tape = tape_of(record=record, replay=replay, record_missing=record_missing, graph=graph)
     require_writable_home(settings)
 
-    # Named up front, so a failure can say which thread to resume.
-    thread = thread_id or make_thread_id()
+    # Named up front, so a failure can say which thread to resume (a replay: the recorded one).
+    thread = thread_id or (tape.thread if tape else None) or make_thread_id()
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager, failed_run(thread, as_json):
@@ -121,7 +132,10 @@ def run(
             )
             return await follow(stream, as_json, settings)
 
-    with local_model_for(settings) as settings:  # unchanged unless --local
+    with (
+        local_model_for(settings) as settings,  # unchanged unless --local
+        cassette_for(settings, tape, thread=thread, model_given=model is not None) as settings,
+    ):
         result = execute(work)
     if result.status == "failed":
         raise typer.Exit(1)
@@ -148,6 +162,9 @@ def resume(
     queue: Annotated[
         bool, typer.Option("--queue", help="Hand the continuation to `copydesk worker`s.")
     ] = False,
+    record: RecordFlag = None,
+    replay: ReplayFlag = None,
+    record_missing: RecordMissingFlag = None,
 ) -> None:
     """Continue an interrupted thread, or answer a review it is waiting for."""
     settings = settings_from_flags(model=model)
@@ -168,13 +185,15 @@ def resume(
         resume_queued(settings, thread_id, answer, as_json)
         return
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
+    tape = tape_of(record=record, replay=replay, record_missing=record_missing, graph=None)
     require_writable_home(settings)
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
             return await follow(manager.stream_resume(thread_id, answer=answer), as_json, settings)
 
-    execute(work)
+    with cassette_for(settings, tape, thread=thread_id, model_given=model is not None) as settings:
+        execute(work)
 
 
 def register(app: typer.Typer) -> None:
