@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,6 +53,18 @@ class Tables:
     """Vectors up to which searches score every candidate exactly."""
     semantic: bool
     """True with an embedder: puts are indexed and a search needs its query's vector."""
+    bounds: Sequence[tuple[tuple[str, ...], int]] = ()
+    """(prefix, capacity): each namespace under `prefix` keeps at most `capacity` items,
+    the least recently recalled or written going first."""
+    recalls: dict[int, float] = field(default_factory=dict)
+    """When items of bounded namespaces were last recalled, written with the next batch."""
+
+    def capacity(self, namespace: tuple[str, ...]) -> int | None:
+        """The bound on `namespace`, if any."""
+        for prefix, capacity in self.bounds:
+            if namespace[: len(prefix)] == prefix:
+                return capacity
+        return None
 
     def sync(self) -> None:
         """Catch the cache (and the backlog) up with the tables; inside a transaction."""
@@ -111,6 +123,10 @@ class Tables:
                         self.items, self.rows, self.cache, query, self.exact_limit, op, now
                     )
                     results.append([item for _, item in found])
+                    if self.bounds:
+                        self.recalls.update(
+                            (row.id, now) for row, _ in found if self.capacity(row.namespace)
+                        )
                     if op.refresh_ttl:
                         refresh += [row.id for row, _ in found if row.has_ttl]
                 elif isinstance(op, ListNamespacesOp):
@@ -153,6 +169,18 @@ class Tables:
                     else:
                         added.append((item_id, path, _bytes(vector)))
                         vectors.append(vector)
+            if self.recalls:  # one write for the recalls since the last batch
+                self.items.used(self.recalls)
+                self.recalls.clear()
+            for namespace in {op.namespace for op in puts if op.value is not None}:
+                capacity = self.capacity(namespace)
+                evicted = [] if capacity is None else self.items.evict(namespace, capacity)
+                if evicted:  # ones put by this batch too, when it alone overfills
+                    gone += evicted
+                    dropped += self.rows.drop(evicted, generation)
+                    keep = [n for n, row in enumerate(added) if row[0] not in evicted]
+                    added, vectors = [added[n] for n in keep], [vectors[n] for n in keep]
+                    waiting = [row for row in waiting if row[0] not in evicted]
             if refresh:
                 self.items.refresh(refresh)
             changed = bool(puts or gone)

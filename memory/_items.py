@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from langgraph.store.base import Item
+
+from copydesk.memory._select import filter_sql, ns_sql
 
 __all__ = ["SQLITE_CORRUPT", "SQLITE_NOTADB", "ItemRow", "ItemTable"]
 
@@ -30,10 +32,26 @@ CREATE TABLE IF NOT EXISTS namespaces (id INTEGER PRIMARY KEY AUTOINCREMENT, ns 
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ns_id INTEGER NOT NULL, key TEXT NOT NULL,
     value TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    expires_at REAL, ttl_minutes REAL, UNIQUE (ns_id, key));
+    expires_at REAL, ttl_minutes REAL, used_at REAL, UNIQUE (ns_id, key));
 CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 """
+_LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
 _COLUMNS = "value, key, created_at, updated_at, id, ttl_minutes"
+
+
+def _add_used_at(db: sqlite3.Connection) -> None:
+    """Give a store written before `used_at` (0.1.0's, say) the column, once; its items count
+    as used before any item written since."""
+    columns = {str(r[1]) for r in db.execute("PRAGMA table_info(items)")}
+    if "used_at" not in columns:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if "used_at" not in {str(r[1]) for r in db.execute("PRAGMA table_info(items)")}:
+                db.execute("ALTER TABLE items ADD COLUMN used_at REAL")
+            db.execute("COMMIT")
+        except BaseException:  # pragma: no cover - a failed ALTER on a healthy file
+            db.execute("ROLLBACK")
+            raise
 
 
 def _check(db: sqlite3.Connection) -> None:
@@ -83,6 +101,7 @@ class ItemTable:
             if path is not None:
                 _check(self.db)
             self.db.executescript(_SCHEMA)
+            _add_used_at(self.db)
         except BaseException:
             self.db.close()
             raise
@@ -129,13 +148,6 @@ class ItemTable:
         """The number of committed batches that changed items or vectors."""
         return int(self.meta("generation") or 0)
 
-    def namespaces(self) -> list[tuple[int, tuple[str, ...]]]:
-        """Every namespace ever written to, in first-write order."""
-        rows = self.db.execute("SELECT id, ns FROM namespaces ORDER BY id").fetchall()
-        if len(rows) != len(self._names):  # namespaces are only ever added
-            self._names = {int(i): tuple(json.loads(ns)) for i, ns in rows}
-        return list(self._names.items())
-
     def live_namespaces(self, now: float) -> list[tuple[str, ...]]:
         """Namespaces holding at least one unexpired item."""
         rows = self.db.execute(
@@ -175,35 +187,67 @@ class ItemTable:
         ).fetchone()
         return None if row is None else self._row(namespace, row)
 
-    def under(self, prefix: tuple[str, ...], now: float) -> Iterable[ItemRow]:
-        """Live items whose namespace starts with `prefix`, namespace then insertion order."""
-        for ns_id, namespace in self.namespaces():
-            if namespace[: len(prefix)] != prefix:
-                continue
-            rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM items WHERE ns_id = ? "
-                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
-                (ns_id, now),
-            )
-            for row in rows:
-                yield self._row(namespace, row)
+    def candidates(
+        self, prefix: tuple[str, ...], now: float, where: Mapping[str, Any] | None
+    ) -> list[tuple[int, int | None]]:
+        """(item id, vector id or None) of the live items under `prefix` that may match
+        `where`, in namespace, item then vector order; reads ids only, through the indexes."""
+        names, names_args = ns_sql(prefix)
+        pushed, pushed_args = filter_sql(where, "json_extract(i.value, '$.{key}')", numbers=True)
+        rows = self.db.execute(
+            "SELECT i.id, v.id FROM namespaces n JOIN items i ON i.ns_id = n.id "
+            f"LEFT JOIN vectors v ON v.item_id = i.id WHERE {names} AND {_LIVE} AND {pushed} "
+            "ORDER BY n.id, i.id, v.id",
+            (*names_args, now, *pushed_args),
+        )
+        return [(int(i), None if v is None else int(v)) for i, v in rows]
 
     def by_ids(self, item_ids: Sequence[int], now: float) -> dict[int, ItemRow]:
-        """Live items by id."""
+        """Live items by id (only these rows are read and decoded)."""
         out: dict[int, ItemRow] = {}
-        names = dict(self.namespaces())
         for start in range(0, len(item_ids), 500):
             chunk = list(item_ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT {_COLUMNS}, ns_id FROM items "
-                f"WHERE id IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)",
+                f"SELECT {_COLUMNS}, ns_id, (SELECT ns FROM namespaces n WHERE n.id = i.ns_id) "
+                f"FROM items i WHERE id IN ({marks}) AND {_LIVE}",
                 (*chunk, now),
             )
             for row in rows:
-                found = self._row(names[int(row[6])], row)
+                found = self._row(self._name(int(row[6]), str(row[7])), row)
                 out[found.id] = found
         return out
+
+    def _name(self, ns_id: int, text: str) -> tuple[str, ...]:
+        name = self._names.get(ns_id)
+        if name is None:  # namespaces are never renamed: decode each once
+            name = self._names[ns_id] = tuple(json.loads(text))
+        return name
+
+    def used(self, recalls: Mapping[int, float]) -> None:
+        """Record when items were last recalled (item id -> time), for `evict`."""
+        self.db.executemany(
+            "UPDATE items SET used_at = ? WHERE id = ?", [(t, i) for i, t in recalls.items()]
+        )
+
+    def evict(self, namespace: tuple[str, ...], capacity: int) -> list[int]:
+        """Delete the least recently used (recalled or written) items of `namespace` past
+        `capacity`; return their ids."""
+        ns_id = self._ns_id(namespace, create=False)
+        (count,) = self.db.execute(
+            "SELECT count(*) FROM items WHERE ns_id = ?", (ns_id,)
+        ).fetchone()
+        if count <= capacity:
+            return []
+        ids = [
+            int(r[0])
+            for r in self.db.execute(
+                "SELECT id FROM items WHERE ns_id = ? ORDER BY coalesce(used_at, 0), id LIMIT ?",
+                (ns_id, count - capacity),
+            )
+        ]
+        self.db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
+        return ids
 
     def put(
         self, namespace: tuple[str, ...], key: str, value: dict[str, Any], ttl: float | None
@@ -220,14 +264,14 @@ class ItemTable:
         if row is None:
             cursor = self.db.execute(
                 "INSERT INTO items (ns_id, key, value, created_at, updated_at, expires_at, "
-                "ttl_minutes) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (ns_id, key, text, now, now, expires, ttl),
+                "ttl_minutes, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ns_id, key, text, now, now, expires, ttl, time.time()),
             )
             return int(cursor.lastrowid or 0), False
         self.db.execute(
-            "UPDATE items SET value = ?, updated_at = ?, expires_at = ?, ttl_minutes = ? "
-            "WHERE id = ?",
-            (text, now, expires, ttl, row[0]),
+            "UPDATE items SET value = ?, updated_at = ?, expires_at = ?, ttl_minutes = ?, "
+            "used_at = ? WHERE id = ?",
+            (text, now, expires, ttl, time.time(), row[0]),
         )
         return int(row[0]), True
 

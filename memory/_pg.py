@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ import psycopg
 from langgraph.store.base import Item
 
 from copydesk.memory._items import ItemRow
+from copydesk.memory._select import filter_sql, ns_sql
 
 __all__ = ["PgItemTable", "clear"]
 
@@ -35,7 +36,9 @@ CREATE TABLE IF NOT EXISTS memory_namespaces (id bigserial PRIMARY KEY, ns text 
 CREATE TABLE IF NOT EXISTS memory_items (
     id bigserial PRIMARY KEY, ns_id bigint NOT NULL, key text NOT NULL, value text NOT NULL,
     created_at text NOT NULL, updated_at text NOT NULL, expires_at double precision,
-    ttl_minutes double precision, UNIQUE (ns_id, key));
+    ttl_minutes double precision, used_at double precision, UNIQUE (ns_id, key));
+ALTER TABLE memory_items ADD COLUMN IF NOT EXISTS used_at double precision;
+CREATE INDEX IF NOT EXISTS memory_namespaces_bytes ON memory_namespaces (ns COLLATE "C");
 CREATE INDEX IF NOT EXISTS memory_items_expiry ON memory_items (expires_at)
     WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS memory_vectors (
@@ -49,7 +52,8 @@ CREATE TABLE IF NOT EXISTS memory_pending (
     id bigserial PRIMARY KEY, item_id bigint NOT NULL, path text NOT NULL, text text NOT NULL);
 CREATE INDEX IF NOT EXISTS memory_pending_item ON memory_pending (item_id);
 """
-_COLUMNS = "value, key, created_at, updated_at, id, ttl_minutes"
+_COLUMNS = "i.value, i.key, i.created_at, i.updated_at, i.id, i.ttl_minutes"
+_LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
 _TABLES = ("items", "vectors", "pending", "namespaces")
 _SET_META = (
     "INSERT INTO memory_meta (name, value) VALUES (%s, %s) "
@@ -110,13 +114,6 @@ class PgItemTable:
         """The number of committed batches that changed items or vectors."""
         return int(self.meta("generation") or 0)
 
-    def namespaces(self) -> list[tuple[int, tuple[str, ...]]]:
-        """Every namespace ever written to, in first-write order."""
-        rows = self.db.execute("SELECT id, ns FROM memory_namespaces ORDER BY id").fetchall()
-        if len(rows) != len(self._names):  # namespaces are only ever added
-            self._names = {int(i): tuple(json.loads(ns)) for i, ns in rows}
-        return list(self._names.items())
-
     def live_namespaces(self, now: float) -> list[tuple[str, ...]]:
         """Namespaces holding at least one unexpired item."""
         rows = self.db.execute(
@@ -152,35 +149,67 @@ class PgItemTable:
         if ns_id is None:
             return None
         row = self.db.execute(
-            f"SELECT {_COLUMNS} FROM memory_items WHERE ns_id = %s AND key = %s "
+            f"SELECT {_COLUMNS} FROM memory_items i WHERE ns_id = %s AND key = %s "
             "AND (expires_at IS NULL OR expires_at > %s)",
             (ns_id, key, now),
         ).fetchone()
         return None if row is None else self._row(namespace, row)
 
-    def under(self, prefix: tuple[str, ...], now: float) -> Iterable[ItemRow]:
-        """Live items whose namespace starts with `prefix`, namespace then insertion order."""
-        for ns_id, namespace in self.namespaces():
-            if namespace[: len(prefix)] != prefix:
-                continue
-            rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM memory_items WHERE ns_id = %s "
-                "AND (expires_at IS NULL OR expires_at > %s) ORDER BY id",
-                (ns_id, now),
-            ).fetchall()
-            for row in rows:
-                yield self._row(namespace, row)
+    def candidates(
+        self, prefix: tuple[str, ...], now: float, where: Mapping[str, Any] | None
+    ) -> list[tuple[int, int | None]]:
+        """(item id, vector id or None) of the live items under `prefix` that may match
+        `where`, in namespace, item then vector order; reads ids only, through the indexes."""
+        names, names_args = ns_sql(prefix, collate=' COLLATE "C"')
+        pushed, pushed_args = filter_sql(where, "(i.value::jsonb ->> '{key}')", numbers=False)
+        rows = self.db.execute(
+            "SELECT i.id, v.id FROM memory_namespaces n JOIN memory_items i ON i.ns_id = n.id "
+            f"LEFT JOIN memory_vectors v ON v.item_id = i.id WHERE {names} AND {_LIVE} "
+            f"AND {pushed} ORDER BY n.id, i.id, v.id".replace("?", "%s"),
+            (*names_args, now, *pushed_args),
+        ).fetchall()
+        return [(int(i), None if v is None else int(v)) for i, v in rows]
 
     def by_ids(self, item_ids: Sequence[int], now: float) -> dict[int, ItemRow]:
-        """Live items by id."""
-        names = dict(self.namespaces())
+        """Live items by id (only these rows are read and decoded)."""
         rows = self.db.execute(
-            f"SELECT {_COLUMNS}, ns_id FROM memory_items WHERE id = ANY(%s) "
-            "AND (expires_at IS NULL OR expires_at > %s)",
+            f"SELECT {_COLUMNS}, i.ns_id, n.ns FROM memory_items i JOIN memory_namespaces n "
+            f"ON n.id = i.ns_id WHERE i.id = ANY(%s) AND {_LIVE}".replace("?", "%s"),
             (list(item_ids), now),
         ).fetchall()
-        found = [self._row(names[int(row[6])], row) for row in rows]
+        found = [self._row(self._name(int(row[6]), str(row[7])), row) for row in rows]
         return {row.id: row for row in found}
+
+    def _name(self, ns_id: int, text: str) -> tuple[str, ...]:
+        name = self._names.get(ns_id)
+        if name is None:  # namespaces are never renamed: decode each once
+            name = self._names[ns_id] = tuple(json.loads(text))
+        return name
+
+    def used(self, recalls: Mapping[int, float]) -> None:
+        """Record when items were last recalled (item id -> time), for `evict`."""
+        with self.db.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE memory_items SET used_at = %s WHERE id = %s",
+                [(t, i) for i, t in recalls.items()],
+            )
+
+    def evict(self, namespace: tuple[str, ...], capacity: int) -> list[int]:
+        """Delete the least recently used (recalled or written) items of `namespace` past
+        `capacity`; return their ids."""
+        ns_id = self._ns_id(namespace, create=False)
+        row = self.db.execute(
+            "SELECT count(*) FROM memory_items WHERE ns_id = %s", (ns_id,)
+        ).fetchone()
+        excess = int(row[0]) - capacity if row else 0
+        if excess <= 0:
+            return []
+        rows = self.db.execute(
+            "DELETE FROM memory_items WHERE id IN (SELECT id FROM memory_items WHERE ns_id = %s "
+            "ORDER BY coalesce(used_at, 0), id LIMIT %s) RETURNING id",
+            (ns_id, excess),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
 
     def put(
         self, namespace: tuple[str, ...], key: str, value: dict[str, Any], ttl: float | None
@@ -196,15 +225,16 @@ class PgItemTable:
         if row is None:
             inserted = self.db.execute(
                 "INSERT INTO memory_items (ns_id, key, value, created_at, updated_at, "
-                "expires_at, ttl_minutes) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (ns_id, key, text, now, now, expires, ttl),
+                "expires_at, ttl_minutes, used_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING id",
+                (ns_id, key, text, now, now, expires, ttl, time.time()),
             ).fetchone()
             assert inserted is not None
             return int(inserted[0]), False
         self.db.execute(
             "UPDATE memory_items SET value = %s, updated_at = %s, expires_at = %s, "
-            "ttl_minutes = %s WHERE id = %s",
-            (text, now, expires, ttl, row[0]),
+            "ttl_minutes = %s, used_at = %s WHERE id = %s",
+            (text, now, expires, ttl, time.time(), row[0]),
         )
         return int(row[0]), True
 

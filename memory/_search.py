@@ -1,8 +1,13 @@
-"""Search over `FaissStore`'s items: exact scoring of every candidate while the index is
-small, FAISS approximate search past `exact_limit`, both with `InMemoryStore`'s ordering."""
+"""Search over `FaissStore`'s items: exact scoring of every candidate while the namespace is
+small, FAISS approximate search past `exact_limit`, both with `InMemoryStore`'s ordering.
+
+A search costs what matches it, not what the store holds: the candidates come from the
+database's indexes as ids (`copydesk.memory._select`), their vectors from this process's
+cache, and only the rows returned are read and decoded."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,35 +34,49 @@ def search(
     op: SearchOp,
     now: float,
 ) -> list[tuple[ItemRow, SearchItem]]:
-    """(row, result) for a search ranked by the `query` vector (None: unranked), exact up to
-    `exact_limit` vectors, else approximate. Call inside a read transaction."""
+    """(row, result) for a search ranked by the `query` vector (None: unranked), exact while
+    its namespace holds up to `exact_limit` vectors, else approximate. Call inside a read
+    transaction.
+
+    The database selects the candidates by namespace and filter through its indexes (ids
+    only); they are ranked by vector; and only the rows returned are read and decoded.
+    """
     wanted = op.offset + op.limit
-    if query is not None and cache.index.size > exact_limit:
-        return _approximate(items, rows, cache, query, op, now)
-    candidates = [
-        r for r in items.under(op.namespace_prefix, now) if matches(r.item.value, op.filter)
-    ]
-    if query is None or not candidates:
-        return [(r, _found(r, None)) for r in candidates[op.offset : wanted]]
-    pairs = rows.of_items([r.id for r in candidates])
-    vectors = cache.vectors([v for v, _ in pairs], rows.blobs)
+    pairs = items.candidates(op.namespace_prefix, now, op.filter)
+    order = list(dict.fromkeys(i for i, _ in pairs))
+    if query is None:
+        return [(r, _found(r, None)) for r in _read(items, order, op, now, wanted)[op.offset :]]
+    scored = [(v, i) for i, v in pairs if v is not None]
+    if len(scored) > exact_limit:
+        return _approximate(items, rows, cache, query, op, now, set(order))
+    vectors = cache.vectors([v for v, _ in scored], rows.blobs)
     scores = _cosine(np.asarray(query, np.float64), vectors.astype(np.float64))
-    by_id = {r[0]: r for r in candidates}
-    ranked = sorted(zip(scores, (i for _, i in pairs), strict=True), key=lambda s: -s[0])
-    kept: list[tuple[ItemRow, SearchItem]] = []
-    seen: set[int] = set()
-    for score, item_id in ranked:
-        if item_id in seen:
-            continue
-        seen.add(item_id)
-        if len(seen) > wanted:
-            break
-        if len(seen) > op.offset:
-            kept.append((by_id[item_id], _found(by_id[item_id], float(score))))
-    scored = {i for _, i in pairs}
-    unscored = [r for r in candidates if r.id not in scored]
-    kept += [(r, _found(r, None)) for r in unscored[: max(0, op.limit - len(kept))]]
-    return kept
+    best: dict[int, float] = {}
+    for score, (_, item_id) in sorted(
+        zip(scores, scored, strict=True), key=lambda s: -s[0]
+    ):  # stable: ties keep namespace and insertion order
+        best.setdefault(item_id, score)
+    kept = [
+        (r, _found(r, best[r.id])) for r in _read(items, list(best), op, now, wanted)[op.offset :]
+    ]
+    unscored = [i for i in order if i not in best]
+    fill = _read(items, unscored, op, now, max(0, op.limit - len(kept)))
+    return kept + [(r, _found(r, None)) for r in fill]
+
+
+def _read(
+    items: ItemTable | PgItemTable, ids: Sequence[int], op: SearchOp, now: float, count: int
+) -> list[ItemRow]:
+    """The first `count` of the items `ids` (in that order) that match `op.filter`, read a
+    few at a time: only rows the filter might return are decoded."""
+    out: list[ItemRow] = []
+    start, step = 0, max(count, 1)
+    while len(out) < count and start < len(ids):
+        chunk = ids[start : start + step]
+        found = items.by_ids(chunk, now)
+        out += [found[i] for i in chunk if i in found and matches(found[i].item.value, op.filter)]
+        start, step = start + step, 2 * step
+    return out[:count]
 
 
 def _approximate(
@@ -67,6 +86,7 @@ def _approximate(
     query: Any,
     op: SearchOp,
     now: float,
+    candidates: set[int],
 ) -> list[tuple[ItemRow, SearchItem]]:
     index = cache.index
     wanted = op.offset + op.limit
@@ -74,22 +94,14 @@ def _approximate(
     while True:
         scores, vector_ids = index.search(np.asarray(query, np.float32), k)
         live = rows.items_of([int(v) for v in vector_ids if v >= 0])
-        found_rows = items.by_ids(sorted(set(live.values())), now)
-        kept: list[tuple[ItemRow, SearchItem]] = []
-        seen: set[int] = set()
+        best: dict[int, float] = {}
         for score, vector_id in zip(scores, vector_ids, strict=True):
             item_id = live.get(int(vector_id))
-            found = found_rows.get(item_id) if item_id is not None else None
-            if found is None or item_id in seen:
-                continue
-            if found.namespace[: len(op.namespace_prefix)] != op.namespace_prefix:
-                continue
-            if not matches(found.item.value, op.filter):
-                continue
-            seen.add(found.id)
-            kept.append((found, _found(found, float(score))))
-        if len(kept) >= wanted or k >= index.size:
-            return kept[op.offset : wanted]
+            if item_id in candidates:  # under the prefix; others are never read
+                best.setdefault(item_id, float(score))
+        found = _read(items, list(best), op, now, wanted)
+        if len(found) >= wanted or k >= index.size:
+            return [(r, _found(r, best[r.id])) for r in found[op.offset :]]
         k *= 4
 
 

@@ -24,9 +24,20 @@ from langgraph.store.base import BaseStore, PutOp, SearchItem, SearchOp
 
 from copydesk.memory.tokens import TokenCounter, vocabulary_for_model, vocabulary_loaded
 
-__all__ = ["DEFAULT_PROJECT", "Memory", "RecallPolicy", "project_namespace", "thread_namespace"]
+__all__ = [
+    "DEFAULT_PROJECT",
+    "PROJECT_CAPACITY",
+    "Memory",
+    "RecallPolicy",
+    "project_namespace",
+    "thread_namespace",
+]
 
 DEFAULT_PROJECT = "default"
+PROJECT_CAPACITY = 2_000
+"""Memories a project keeps: every thread adds to it, so it is bounded; past it, a new
+memory pushes out the one least recently recalled (or written). Thread namespaces are not
+bounded: a thread's memories grow with its own rounds only."""
 MemoryKind = Literal["fact", "issue", "revision"]
 RECALL_NAME = "memory"
 """Name of the recall message, so tests and transcripts can find it."""

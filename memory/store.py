@@ -85,13 +85,17 @@ def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     """The store in PostgreSQL (`store_url`) or under home (created on first use); the
     caller closes it."""
     from copydesk.memory._saved import ITEMS_FILE
+    from copydesk.memory.recall import PROJECT_CAPACITY, project_namespace
     from copydesk.memory.vector import FaissStore
 
+    bounds = [(project_namespace("")[:-1], PROJECT_CAPACITY)]
     if settings.store_url:
-        return FaissStore(url=settings.store_url, embedder=embedder, fields=INDEXED_FIELDS)
+        return FaissStore(
+            url=settings.store_url, embedder=embedder, fields=INDEXED_FIELDS, bounds=bounds
+        )
     path = memory_path(settings)
     try:
-        return FaissStore(path, embedder=embedder, fields=INDEXED_FIELDS)
+        return FaissStore(path, embedder=embedder, fields=INDEXED_FIELDS, bounds=bounds)
     except sqlite3.DatabaseError as error:
         if is_damage(error):
             raise DamagedMemoryError(path / ITEMS_FILE, str(error)) from None

@@ -22,8 +22,10 @@ reads in a batch see the state before the batch's writes, the last write to a ke
 wins, search without a query returns items in namespace then insertion order, search with a
 query ranks by cosine similarity (max over an item's indexed fields) and fills up with
 unindexed items. Differences: TTL is supported, and `list_namespaces` lists only namespaces
-that hold items. While the index holds at most `exact_limit` vectors every search is exact;
-past it, searches are approximate (HNSW) and do not fill with unindexed items.
+that hold items. While the namespaces searched hold at most `exact_limit` vectors the search
+is exact; past it, it is approximate (HNSW) and does not fill with unindexed items. A search
+reads only the rows under its prefix (`copydesk.memory._search`), so its cost does not grow
+with other namespaces. Namespaces that grow with the number of users can be `bounds`ed.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class FaissStore(BaseStore):
         exact_limit: Vectors up to which searches score every candidate exactly.
         faiss_from: Vectors past which the index moves from a NumPy array into FAISS (and
             `vectors.faiss` is saved); below it FAISS is not loaded at all.
+        bounds: (prefix, capacity) pairs: every namespace under `prefix` keeps at most
+            `capacity` items; a put past it removes the least recently recalled or written.
 
     Raises:
         EmbedderMismatchError: `path` holds an index built with another embedder or dims.
@@ -85,6 +89,7 @@ class FaissStore(BaseStore):
         exact_limit: int = 20_000,
         url: str | None = None,
         faiss_from: int = FAISS_FROM,
+        bounds: Sequence[tuple[tuple[str, ...], int]] = (),
     ) -> None:
         self.path = None if url else path
         self.url = url
@@ -125,6 +130,7 @@ class FaissStore(BaseStore):
             self.queries,
             exact_limit,
             semantic=embedder is not None,
+            bounds=bounds,
         )
         with self._lock, self.items.read():
             if self.path is not None:

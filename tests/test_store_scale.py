@@ -1,0 +1,124 @@
+"""`FaissStore` at scale: a search does the same database work whatever the other namespaces
+hold (counted in SQLite's virtual-machine steps, not time) and decodes only the rows it
+returns; a bounded namespace keeps its capacity, letting the least recently recalled go; and
+a store from before the bound (0.1.0's) gains its column when opened."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from langgraph.store.base import PutOp
+
+from copydesk.memory.embeddings import LexicalEmbedder
+from copydesk.memory.vector import FaissStore
+
+EMBEDDER = LexicalEmbedder(64)
+FIXTURE = Path(__file__).parent / "fixtures" / "home-0.1.0" / "memory"
+MINE = ("copydesk", "thread", "t1")
+
+
+class Minilm(LexicalEmbedder):
+    """Stands in for the embedder 0.1.0's store was written with (its vectors are not
+    compared here)."""
+
+    @property
+    def name(self) -> str:
+        return "minilm-l6-v2-int8-384"
+
+
+def _filled(others: int) -> FaissStore:
+    store = FaissStore(embedder=EMBEDDER, fields=["text"])
+    store.batch(
+        [
+            PutOp(MINE, f"m{i}", {"text": f"harbour crane tide {i}", "kind": "fact"})
+            for i in range(20)
+        ]
+        + [
+            PutOp(("copydesk", "thread", f"t1{i}"), "k", {"text": "harbour crane", "kind": "fact"})
+            for i in range(others)
+        ]  # namespaces whose text starts like MINE's, and a query they would all answer
+    )
+    return store
+
+
+@contextmanager
+def _counted(store: FaissStore) -> Iterator[list[int]]:
+    """Count the SQLite virtual-machine steps run inside the block."""
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    store.items.db.set_progress_handler(step, 1)  # type: ignore[union-attr]
+    try:
+        yield steps
+    finally:
+        store.items.db.set_progress_handler(None, 1)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("query", ["harbour crane", None])
+def test_a_search_reads_no_row_outside_its_namespace(query: str | None) -> None:
+    work = []
+    for others in (10, 400):
+        store = _filled(others)
+        store.search(MINE, query=query, filter={"kind": "fact"}, limit=5)  # caches warm
+        with _counted(store) as steps:
+            found = store.search(MINE, query=query, filter={"kind": "fact"}, limit=5)
+        assert [i.namespace for i in found] == [MINE] * 5
+        work.append(steps[0])
+        store.close()
+
+    assert work[0] == work[1] > 0
+
+
+def test_only_the_rows_returned_are_decoded() -> None:
+    store = _filled(10)
+    statements: list[str] = []
+    store.items.db.set_trace_callback(statements.append)  # type: ignore[union-attr]
+
+    found = store.search(MINE, query="harbour crane tide", limit=3)
+
+    reads = [s for s in statements if s.startswith("SELECT value, key")]
+    assert len(found) == 3 and len(reads) == 1
+    assert len(reads[0].split("IN (")[1].split(")")[0].split(",")) == 3
+    store.close()
+
+
+def test_a_bounded_namespace_lets_the_least_recently_recalled_go(
+    store_form: Callable[..., FaissStore],
+) -> None:
+    shared = ("copydesk", "project", "p")
+    store = store_form(embedder=EMBEDDER, fields=["text"], bounds=[(shared[:2], 4)])
+    for i in range(4):
+        store.put(shared, f"k{i}", {"text": f"note {i} " + ("gull rope" if i == 0 else "mast")})
+    assert [i.key for i in store.search(shared, query="gull rope", limit=1)] == ["k0"]
+
+    store.batch([PutOp(shared, f"n{i}", {"text": f"new {i} mast"}) for i in range(2)])
+    store.put(("copydesk", "thread", "t"), "x", {"text": "unbounded"})
+
+    keys = {i.key for i in store.search(shared, limit=10)}
+    assert keys == {"k0", "k3", "n0", "n1"}  # k1 and k2: never recalled, written first
+    assert store.stats()["vectors"] == 5
+    store.close()
+
+
+def test_an_old_store_gains_its_recall_column_when_opened(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURE, tmp_path / "memory")
+    with sqlite3.connect(tmp_path / "memory" / "items.sqlite") as db:
+        before = {r[1] for r in db.execute("PRAGMA table_info(items)")}
+        items = db.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert "used_at" not in before and items > 0
+
+    store = FaissStore(tmp_path / "memory", embedder=Minilm(), fields=["text"])
+    assert len(store.search(("copydesk",), limit=1000)) == items
+    store.put(("copydesk", "project", "default"), "new", {"text": "a new memory"})
+    store.close()
+
+    with sqlite3.connect(tmp_path / "memory" / "items.sqlite") as db:
+        assert "used_at" in {r[1] for r in db.execute("PRAGMA table_info(items)")}
