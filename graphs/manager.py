@@ -185,6 +185,7 @@ class ConversationManager:
         review: bool = False,
         token_budget: int = 0,
         inputs: Mapping[str, Any] | None = None,
+        live: bool = True,
     ) -> AsyncIterator[Event]:
         """Start a thread, or continue a finished one with this topology; yield its events.
 
@@ -207,6 +208,9 @@ class ConversationManager:
             max_cost: USD; the run ends with status `over_budget` once the thread spent it.
             inputs: Further state values the topology reads (the document topology's
                 `outline`, `sections_wanted`, `words`), checked by the caller.
+            live: Someone watches the replies being written: they are streamed token by
+                token (`Token` events). False asks for whole replies (no `Token` events), with
+                the same checks, checkpoints and transcript: cheaper for a batch.
 
         Raises:
             InputError: Empty topic for a new thread, invalid thread id, a topic that differs
@@ -235,7 +239,7 @@ class ConversationManager:
             start |= new_thread(thread_id, topic, rounds)
         else:
             start |= await self._continuation(thread_id, topic, rounds, compiled.name)
-        async for event in self._drive(compiled, start, config, thread_id):
+        async for event in self._drive(compiled, start, config, thread_id, live=live):
             yield event
 
     async def _continuation(
@@ -248,15 +252,18 @@ class ConversationManager:
 
     async def run(self, graph: str, *, topic: str = "", **options: Any) -> RunResult:
         """Start a thread and run it to its end (or to the first pause)."""
-        return await last_result(self.stream(graph, topic=topic, **options))
+        return await last_result(self.stream(graph, topic=topic, live=False, **options))
 
-    async def stream_resume(self, thread_id: str, *, answer: Any = None) -> AsyncIterator[Event]:
+    async def stream_resume(
+        self, thread_id: str, *, answer: Any = None, live: bool = True
+    ) -> AsyncIterator[Event]:
         """Continue an interrupted thread from its last checkpoint.
 
         Args:
             thread_id: The thread.
             answer: For a thread waiting for review: `{"action": "approve"}` or
                 `{"action": "feedback", "text": "..."}`.
+            live: Stream replies token by token (see `stream`).
 
         Raises:
             UnknownThreadError: No such thread.
@@ -279,12 +286,12 @@ class ConversationManager:
         if not snapshot.next and not snapshot.tasks:
             yield await self.result(thread_id)
             return
-        async for event in self._drive(compiled, start, config, thread_id):
+        async for event in self._drive(compiled, start, config, thread_id, live=live):
             yield event
 
     async def resume(self, thread_id: str, *, answer: Any = None) -> RunResult:
-        """Continue a thread to its end (or its next pause)."""
-        return await last_result(self.stream_resume(thread_id, answer=answer))
+        """Continue a thread to its end (or its next pause), asking for whole replies."""
+        return await last_result(self.stream_resume(thread_id, answer=answer, live=False))
 
     async def fork(
         self,
@@ -337,9 +344,16 @@ class ConversationManager:
             yield event
 
     async def _drive(
-        self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str
+        self,
+        compiled: Compiled,
+        start: Any,
+        config: RunnableConfig,
+        thread_id: str,
+        *,
+        live: bool = True,
     ) -> AsyncIterator[Event]:
-        async for event in drive(compiled, start, config, self.transcript(thread_id)):
+        transcript = self.transcript(thread_id)
+        async for event in drive(compiled, start, config, transcript, live=live):
             yield event
         yield await self.result(thread_id)
 

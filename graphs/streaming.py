@@ -1,7 +1,9 @@
 """LangGraph's stream as copydesk events, with the thread's transcript kept in step.
 
 `drive` runs a compiled topology and turns what LangGraph streams (tasks, message chunks,
-node updates, custom events) into `TurnStarted`, `Token`, `Restart` and `Turn`; each node
+node updates, custom events) into `TurnStarted`, `Token`, `Restart` and `Turn` (message
+chunks, and so token streaming from the server, only for a `live` run: one somebody
+watches); each node
 update is appended to the JSONL transcript before its `Turn` is yielded, so a reader never
 sees a turn the transcript lacks. `last_result` waits a stream out for its `RunResult`.
 """
@@ -28,6 +30,8 @@ async def drive(
     start: Any,
     config: RunnableConfig,
     transcript: Transcript,
+    *,
+    live: bool = True,
 ) -> AsyncIterator[Event]:
     """Run `compiled` from `start` and yield each event as it happens (not the `RunResult`).
 
@@ -36,11 +40,13 @@ async def drive(
         start: The input: a first state, a `Command(resume=...)`, or None to go on.
         config: The run's config (its thread id and checkpoint metadata).
         transcript: The thread's transcript; each node's new messages are appended to it.
+        live: Stream the replies token by token. Without LangGraph's "messages" stream
+            listening, the chat models ask for whole replies: no `Token` events, and no
+            per-token callbacks, chunks or wake-ups for a run nobody watches.
     """
     written = await transcript.aids()  # read once; each turn's append keeps it current
-    stream = compiled.astream(
-        start, config, stream_mode=["tasks", "messages", "updates", "custom"], durability="sync"
-    )
+    modes = ["tasks", "messages", "updates", "custom"] if live else ["tasks", "updates", "custom"]
+    stream = compiled.astream(start, config, stream_mode=modes, durability="sync")
     async for mode, item in stream:
         payload: Any = item
         if mode == "tasks":

@@ -1,4 +1,4 @@
-"""Whole runs on a llama.cpp-like server: every topology ends normally, usage missing from
+"""Whole runs, watched (streamed), on a llama.cpp-like server: every topology ends normally, usage missing from
 streams is estimated, a server that serves one request at a time gets them in turn, one
 without embeddings gets local recall, and a failed run says which thread to resume."""
 
@@ -7,15 +7,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from copydesk.agents import Settings
+from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.streaming import last_result
 from copydesk.graphs.registry import TOPOLOGIES
 from tests._capabilities import _llama, _said
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.topologies import TopologyResponder, speakers
+
+
+async def _watched(manager: ConversationManager, graph: str, **options: Any) -> RunResult:
+    """A run somebody watches (the live CLI, the review page): its replies are streamed."""
+    return await last_result(manager.stream(graph, **options))
+
 
 ENDED = {
     "turn_taking": "approved",
@@ -40,7 +49,7 @@ async def test_every_topology_completes_on_a_llama_cpp_like_server(
             checkpoint_url="memory:", openai_base_url=server.base_url, structured_output=mode
         )
         async with ConversationManager(settings) as manager:
-            result = await manager.run(name, topic="Harbour cranes", max_rounds=3)
+            result = await _watched(manager, name, topic="Harbour cranes", max_rounds=3)
         bodies = [r.body or {} for r in server.chat_requests()]
     assert result.status == ENDED[name], (result.status, speakers(server.chat_requests()))
     schema_asks = [b for b in bodies if "response_format" in b]
@@ -61,7 +70,7 @@ async def test_no_usage_in_streams_is_estimated_and_the_token_budget_holds(
         server.responder = TopologyResponder(approve_after=5)
         settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
         async with ConversationManager(settings) as manager:
-            result = await manager.run("turn_taking", topic="Bridges", token_budget=50)
+            result = await _watched(manager, "turn_taking", topic="Bridges", token_budget=50)
     assert (result.status, result.ended_by) == ("over_budget", "token_budget")
     assert _said(caplog, "reports no token usage") == 1
 
@@ -79,7 +88,7 @@ async def test_a_server_that_cuts_a_stream_for_the_next_request_gets_one_at_a_ti
             structured_output="function_calling",
         )
         async with ConversationManager(settings) as manager:
-            result = await manager.run("review_panel", topic="Tides", max_rounds=3)
+            result = await _watched(manager, "review_panel", topic="Tides", max_rounds=3)
         requests = server.chat_requests()
     assert result.status == "approved"
     assert _said(caplog, "serves one request at a time") == 1
@@ -99,7 +108,10 @@ async def test_parallel_threads_on_a_one_at_a_time_server_all_finish(
         settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
         async with ConversationManager(settings) as manager:
             results = await asyncio.gather(
-                *(manager.run("turn_taking", topic=f"Tides {n}", max_rounds=3) for n in range(3))
+                *(
+                    _watched(manager, "turn_taking", topic=f"Tides {n}", max_rounds=3)
+                    for n in range(3)
+                )
             )
         requests = server.chat_requests()
     assert [r.status for r in results] == ["approved"] * 3
@@ -118,7 +130,7 @@ async def test_a_server_without_embeddings_gets_one_probe_and_local_recall(
         settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
         for topic in ("Lighthouses", "Ferries"):
             async with ConversationManager(settings) as manager:
-                result = await manager.run("turn_taking", topic=topic, max_rounds=2)
+                result = await _watched(manager, "turn_taking", topic=topic, max_rounds=2)
                 assert result.status == "approved"
         embeddings = [r for r in server.requests if r.path == "/v1/embeddings"]
     assert len(embeddings) == 1

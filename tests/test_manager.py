@@ -117,6 +117,28 @@ async def test_failed_call_leaves_a_resumable_thread(make_settings: Any) -> None
     assert len(ids) == len(set(ids)) == 4
 
 
+async def test_a_run_nobody_watches_asks_for_whole_replies(make_settings: Any) -> None:
+    """`run` (batches, workers) asks for whole replies, yet checks, checkpoints and
+    transcripts them as a watched `stream` does; a dropped reply is asked for again."""
+    settings = make_settings()
+    with FakeOpenAIServer() as server:
+        server.responder = EditorialResponder(decisions=("revise", "approve"))
+        client = OpenAIClient(base_url=server.base_url, retry=RetryPolicy(base=0.01))
+        async with client, ConversationManager(settings, client=client) as manager:
+            server.faults.add(Fault.drop())
+            whole = await manager.run("turn_taking", topic="t", thread_id="batch")
+            asked_whole = server.chat_requests()
+            events = [e async for e in manager.stream("turn_taking", topic="t", thread_id="live")]
+            watched = server.chat_requests()[len(asked_whole) :]
+            lines = manager.transcript("batch").lines()
+    assert [(r.body or {}).get("stream", False) for r in asked_whole] == [False] * 5
+    assert all((r.body or {}).get("stream") for r in watched)
+    assert any(isinstance(e, Token) for e in events)
+    assert isinstance(events[-1], RunResult) and events[-1].status == "approved"
+    assert (whole.status, whole.rounds) == ("approved", 2)
+    assert [x["agent"] for x in lines] == ["writer", "editor", "writer", "editor"]
+
+
 async def test_resume_drops_transcript_lines_without_a_checkpoint(make_settings: Any) -> None:
     """A line written for a step whose checkpoint was lost is dropped before resuming."""
     async with ConversationManager(make_settings()) as manager:
