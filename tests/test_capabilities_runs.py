@@ -1,5 +1,5 @@
-"""Whole runs, watched (streamed), on a llama.cpp-like server: every topology ends normally, usage missing from
-streams is estimated, a server that serves one request at a time gets them in turn, one
+"""Whole runs, watched (streamed), on a llama.cpp-like server: every topology ends normally,
+usage missing from streams is estimated, a server that serves one request at a time gets them in turn, one
 without embeddings gets local recall, and a failed run says which thread to resume."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from copydesk.agents import Settings
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
-from copydesk.graphs.streaming import last_result
 from copydesk.graphs.registry import TOPOLOGIES
+from copydesk.graphs.streaming import last_result
 from tests._capabilities import _llama, _said
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.topologies import TopologyResponder, speakers
