@@ -1,6 +1,7 @@
 """Whole runs, watched (streamed), on a llama.cpp-like server: every topology ends normally,
-usage missing from streams is estimated, a server that serves one request at a time gets them in turn, one
-without embeddings gets local recall, and a failed run says which thread to resume."""
+usage missing from streams is estimated, a server that serves one request at a time gets
+them in turn, one without embeddings gets local recall, and a failed run says which thread
+to resume."""
 
 from __future__ import annotations
 
