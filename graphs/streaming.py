@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StreamMode
 
 from copydesk.agents.client import STRUCTURED_TAG
 from copydesk.agents.client.resilience import RESTART_EVENT
@@ -45,7 +46,9 @@ async def drive(
             per-token callbacks, chunks or wake-ups for a run nobody watches.
     """
     written = await transcript.aids()  # read once; each turn's append keeps it current
-    modes = ["tasks", "messages", "updates", "custom"] if live else ["tasks", "updates", "custom"]
+    modes: list[StreamMode] = ["tasks", "updates", "custom"]
+    if live:
+        modes.append("messages")
     stream = compiled.astream(start, config, stream_mode=modes, durability="sync")
     async for mode, item in stream:
         payload: Any = item
