@@ -90,11 +90,12 @@ PASSAGES = 4
 
 def section_body(text: str) -> str:
     """A section's text without a heading line the writer may have put first (the
-    document gives each section its own)."""
+    document gives each section its own), its other headings nested under the section's
+    (`#` and `##` become `###`), so the document's `## ` headings are its sections."""
     lines = text.strip().splitlines()
     if lines and re.match(r"^#{1,6}\s", lines[0]):
         lines = lines[1:]
-    return "\n".join(lines).strip()
+    return "\n".join(re.sub(r"^#{1,2}(?=\s)", "###", line) for line in lines).strip()
 
 
 def _body_of(revision: Revision) -> Revision:

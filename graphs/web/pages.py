@@ -1,5 +1,6 @@
-"""The pages: the thread list, a thread (draft, redlines, issues, timeline), a checkpoint
-(with its fork form) and the form that starts a run."""
+"""The pages: the thread list, a thread (draft, redlines, issues, timeline; a long document's
+outline and sections, `copydesk.graphs.web.document_page`), a checkpoint (with its fork
+form) and the form that starts a run."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from copydesk.graphs.web.render import highlight
 __all__ = ["checkpoint_page", "new_page", "thread_page", "threads_page"]
 
 WAITING = "waiting_for_review"
+DOCUMENT = "document"
+"""The long-document topology, whose threads have a page of their own."""
 
 
 async def threads_page(request: Request) -> Response:
@@ -78,6 +81,20 @@ async def thread_page(request: Request) -> Response:
         if live is None:
             raise
         return await page(request, "starting.html", thread_id=thread_id, live=live)
+    running = state.hub.running(thread_id)
+    context: dict[str, Any] = {
+        "live": live,  # the latest run from these pages, followed (or replayed) over SSE
+        "last_error": live.error if live is not None and live.done else "",
+        "status": "running" if running else timeline.result.status,
+        "waiting": timeline.result.status == WAITING and running is None,
+    }
+    if timeline.result.graph == DOCUMENT:
+        from copydesk.graphs.reports.document_view import load_document
+        from copydesk.graphs.web.document_page import document_page
+
+        document = await load_document(await state.manager(), thread_id)
+        assert document is not None  # a document thread
+        return await document_page(request, timeline, document, **context)
     issues_by_verdict: dict[int, list[Any]] = {}
     for issue in timeline.issues:
         issues_by_verdict.setdefault(issue.verdict, []).append(issue)
@@ -99,7 +116,6 @@ async def thread_page(request: Request) -> Response:
             }
         )
     current = entries[-1] if entries else None
-    running = state.hub.running(thread_id)
     return await page(
         request,
         "thread.html",
@@ -108,10 +124,7 @@ async def thread_page(request: Request) -> Response:
         entries=entries,
         current=current,
         compare=_compare(request, timeline),
-        live=live,  # the latest run from these pages, followed (or replayed) over SSE
-        last_error=live.error if live is not None and live.done else "",
-        status="running" if running else timeline.result.status,
-        waiting=timeline.result.status == WAITING and running is None,
+        **context,
     )
 
 

@@ -1,0 +1,172 @@
+"""A long document's page (in process, through the app's ASGI interface): the outline with
+each section's state, each section's redline since the first complete draft, every
+consistency finding anchored in each section it quotes and linked between them, open
+issues, the references; model output as text; the sections' states read while the run goes
+on (drafting, in review, approved)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import Settings
+from copydesk.graphs.events import Turn
+from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.reports.document_view import document_view, load_document, split_sections
+from copydesk.graphs.web import create_app
+from tests.fakes import FakeOpenAIServer
+from tests.fakes.harbour_report import MARKUP, TOPIC, HarbourReport, report_inputs, run_report
+from tests.fakes.reviewing import ScriptedReview
+
+Desk = tuple[httpx.AsyncClient, FakeOpenAIServer]
+
+
+@pytest.fixture
+async def desk(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[Desk]:
+    """The report, finished, and a client for the app on the same home."""
+    with FakeOpenAIServer() as server:
+        server.responder = HarbourReport()
+        settings = make_settings(openai_base_url=server.base_url)
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            await run_report(manager, tmp_path)
+            server.responder = ScriptedReview()
+            await manager.run("turn_taking", topic="Trams", thread_id="trams", max_rounds=1)
+        app = create_app(settings, token="")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            yield http, server
+        await app.state.runtime.aclose()
+
+
+def _section(page: str, index: int) -> str:
+    start = page.index(f'<section class="doc-section" id="section-{index}"')
+    return page[start : page.index("</section>", start)]
+
+
+async def test_outline_states_redlines_and_findings(desk: Desk) -> None:
+    http, _ = desk
+    response = await http.get("/desk/t/report")
+    assert response.status_code == 200
+    page = response.text
+    states = re.findall(r'<li data-section="(\d)" data-state="(\w+)">', page)
+    assert states == [("1", "revised"), ("2", "revised"), ("3", "out_of_rounds")]
+    assert '<span id="document-title">The night port</span>' in page
+    harbours, cranes, tides = (_section(page, i) for i in (1, 2, 3))
+    # Section 1 kept its text: no redline, both findings' passages marked where they stand.
+    assert "<del>" not in harbours and "<ins>" not in harbours
+    assert re.search(r'id="f1-s1"[^>]*>the night shift starts at 22:00<sup>', harbours)
+    assert re.search(r'id="f2-s1"[^>]*>14 million containers a year<sup>', harbours)
+    # Section 2's revision: the contradicting time and the drifting term struck out, the
+    # passages the findings quote marked in the text the consistency pass read.
+    assert "Changes since the first complete draft" in cranes
+    assert re.search(
+        r'<del><mark class="finding" title="finding 1">23</mark></del><ins>22</ins>', cranes
+    )
+    assert re.search(r'<del><mark class="finding" title="finding 2">box<sup>', cranes)
+    assert 'id="f1-s2"' in cranes and 'id="f2-s2"' in cranes
+    # Each section's note on a finding links to its passage in the other section.
+    assert (
+        '<a href="#f1-s2">section 2</a>' in harbours and '<a href="#f1-s1">section 1</a>' in cranes
+    )
+    findings = page[page.index('id="findings"') :]
+    assert findings.index('href="#f1-s1"') < findings.index('href="#f1-s2"')
+    assert "F2 · terminology" in findings
+    # The section out of rounds: its open issue marked and listed; markup stays text.
+    assert '<mark class="severity-major" title="issue 1">A draft of 20 metres' in tides
+    assert "Say which ships." in tides and 'data-state="open"' in tides
+    assert MARKUP not in page and "&lt;script&gt;window.__xss=1&lt;/script&gt;" in tides
+    assert page.count("<script") == 1  # the app's own
+    assert "[1] port-figures.md" in page[page.index('id="references"') :]
+    assert "2 of 3 sections approved; 1 open issue(s); 2 consistency finding(s)" in page
+
+
+async def test_other_topologies_keep_their_page(desk: Desk) -> None:
+    http, _ = desk
+    page = (await http.get("/desk/t/trams")).text
+    assert 'id="outline"' not in page and "doc-section" not in page
+    assert 'id="draft"' in page and 'id="timeline"' in page
+
+
+def test_sections_cut_from_an_assembled_document() -> None:
+    document = "# T\n\n## A\n\none\n\n### inner\n\n## B\n\ntwo\n\n## References\n\n[1] x\n"
+    assert split_sections(document, ["A", "B", "C"]) == ["one\n\n### inner", "two", None]
+    assert split_sections(document, ["B"]) == ["two"]
+    view = document_view(
+        {
+            "outline": {
+                "title": "T",
+                "sections": [
+                    {"index": 1, "heading": "A", "purpose": "", "key_points": [], "words": 100}
+                ],
+            }
+        }
+    )
+    assert [(s.state, s.text, s.first, s.changed) for s in view.sections] == [
+        ("planned", "", None, False)
+    ]
+
+
+async def test_states_while_the_sections_are_written(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Section 1 approved while section 2's writer is still drafting and section 3's editor
+    is still reviewing: the page reads each from its own loop."""
+    responder = HarbourReport(hold={("Cranes", "text"), ("Tides", "Verdict")})
+    with FakeOpenAIServer() as server:
+        server.responder = responder
+        settings = make_settings(openai_base_url=server.base_url)
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            done: asyncio.Queue[Any] = asyncio.Queue()
+
+            async def watch() -> None:
+                async for event in manager.stream(
+                    "document", topic=TOPIC, thread_id="live",
+                    inputs=report_inputs(tmp_path), max_rounds=2,
+                ):  # fmt: skip
+                    if isinstance(event, Turn) and event.agent == "section":
+                        await done.put(event)
+
+            running = asyncio.create_task(watch())
+            try:
+                await done.get()  # Harbours: the only section that can end
+                for event in responder.arrived.values():
+                    assert await asyncio.to_thread(event.wait, 60)
+                document = await load_document(manager, "live")
+                assert document is not None
+                states = [(s.heading, s.state) for s in document.sections]
+                assert states == [
+                    ("Harbours", "approved"), ("Cranes", "drafting"), ("Tides", "in_review")
+                ]  # fmt: skip
+                tides = document.sections[2]
+                assert tides.text.startswith("Tides decide when the largest ships")
+                assert tides.first is None and not document.markdown
+                app = create_app(settings, token="")
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://127.0.0.1"
+                ) as http:
+                    page = (await http.get("/desk/t/live")).text
+                await app.state.runtime.aclose()
+                assert re.findall(r'<li data-section="\d" data-state="(\w+)">', page) == [
+                    "approved", "drafting", "in_review"
+                ]  # fmt: skip
+                assert "in review</span>" in page
+            finally:
+                responder.release.set()
+                await running
+            finished = await load_document(manager, "live")
+    assert finished is not None
+    assert [s.state for s in finished.sections] == ["revised", "revised", "out_of_rounds"]
