@@ -31,6 +31,7 @@ from copydesk.agents.config import ConfigManager
 from copydesk.graphs.manager import ConversationManager
 from tests._cli import cli_env
 from tests.fakes import FakeOpenAIServer
+from tests.fakes.harbour_report import HarbourReport, run_report
 from tests.fakes.reviewing import DRAFTS, ScriptedReview
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -78,7 +79,8 @@ def model() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, model: FakeOpenAIServer) -> Path:
-    """A COPYDESK_HOME with a finished thread, an XSS thread and two waiting for review."""
+    """A COPYDESK_HOME with a finished thread, an XSS thread, two waiting for review and a
+    long document."""
     home = tmp_path_factory.mktemp("desk") / "home"
 
     async def seed() -> None:
@@ -93,6 +95,11 @@ def home(tmp_path_factory: pytest.TempPathFactory, model: FakeOpenAIServer) -> P
                 await manager.run(
                     "turn_taking", topic=thread_id, thread_id=thread_id, max_rounds=1, review=True
                 )
+            scripted, model.responder = model.responder, HarbourReport()
+            try:
+                await run_report(manager, home.parent)
+            finally:
+                model.responder = scripted
 
     asyncio.run(seed())
     return home
@@ -170,7 +177,7 @@ def test_list_thread_and_redline(desk: str, page: Any) -> None:
     rows = page.locator("#threads tbody tr")
     assert rows.first.get_attribute("data-status") == "waiting_for_review"
     assert {r.get_attribute("data-thread") for r in rows.all()} == {
-        "trams", "xss", "approve-me", "feedback-me"
+        "trams", "xss", "approve-me", "feedback-me", "report"
     }  # fmt: skip
     page.click("a[href='/desk/t/trams']")
     page.wait_for_url("**/desk/t/trams")
@@ -247,6 +254,31 @@ def test_model_output_is_inert(desk: str, page: Any) -> None:
     assert page.inner_text("h1.topic") == XSS
     assert page.locator("img").count() == 0
     assert page.locator("script").count() == 1  # the app's own, nothing from the model
+
+
+def test_a_document_page_links_each_finding_between_sections(desk: str, page: Any) -> None:
+    page.goto(f"{desk}/desk/t/report")
+    outline = page.locator("#outline li[data-section]")
+    assert [li.get_attribute("data-state") for li in outline.all()] == [
+        "revised", "revised", "out_of_rounds"
+    ]  # fmt: skip
+    assert page.evaluate("window.__xss") is None and page.dialogs == []
+    assert "<script>window.__xss=1</script>" in page.inner_text("#section-3 .section-text")
+    ARTIFACTS.mkdir(exist_ok=True)
+    findings = page.locator("#findings").bounding_box()  # the picture ends below them
+    assert findings is not None
+    bottom = findings["y"] + findings["height"] + 16
+    clip = {"x": 0, "y": 0, "width": 1200, "height": bottom}
+    page.screenshot(path=str(ARTIFACTS / "document-page.png"), full_page=True, clip=clip)
+    assert (ARTIFACTS / "document-page.png").stat().st_size > 10_000
+    page.click("#f1-s1-note .also a")  # from section 1's note on F1 to its passage in section 2
+    page.wait_for_url("**/desk/t/report#f1-s2")
+    expect(page.locator("#f1-s2")).to_be_in_viewport()
+    assert page.inner_text("#f1-s2").strip() == "The night shift starts at"
+    struck = page.locator("#section-2 del mark.finding").all_inner_texts()
+    assert [text.removesuffix("F2").strip() for text in struck] == ["box", "23"]
+    page.click("#finding-2 a[href='#f2-s1']")  # from the list of findings to section 1
+    expect(page.locator("#f2-s1")).to_be_in_viewport()
 
 
 def test_a_token_is_needed_when_set(home: Path, model: FakeOpenAIServer, page: Any) -> None:

@@ -87,7 +87,13 @@ async def test_outline_states_redlines_and_findings(desk: Desk) -> None:
     assert MARKUP not in page and "&lt;script&gt;window.__xss=1&lt;/script&gt;" in tides
     assert page.count("<script") == 1  # the app's own
     assert "[1] port-figures.md" in page[page.index('id="references"') :]
-    assert "2 of 3 sections approved; 1 open issue(s); 2 consistency finding(s)" in page
+    assert "2 of 3 sections approved; 2 consistency finding(s); 2 of 5 issues addressed" in page
+    # Each section's own drafts: the consistency round's issues addressed in section 2;
+    # section 3's editor issue open (listed), still there in its second draft, and open.
+    assert cranes.count('data-state="addressed"') == 2 and "<del>box</del>" in cranes
+    assert re.findall(r'class="issue severity-major" data-state="(\w+)"', tides) == [
+        "open", "still_there", "open"
+    ]  # fmt: skip
 
 
 async def test_other_topologies_keep_their_page(desk: Desk) -> None:

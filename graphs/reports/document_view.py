@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from copydesk.agents.document import OutlineRecord, QuoteRecord, SectionRecord
-from copydesk.agents.state import IssueRecord
+from copydesk.agents.state import IssueRecord, Revision, VerdictRecord
+from copydesk.graphs.reports.issue_tracking import IssueSummary, summarize_thread
 from copydesk.graphs.topologies.document import NAME, REVISE, SECTION, section_body
 from copydesk.memory.sources import SourceRecord, citations
 
@@ -59,6 +60,10 @@ class SectionView:
     was not in it)."""
     issues: list[IssueRecord] = field(default_factory=list)
     """Its editor's issues still open."""
+    drafts: list[Revision] = field(default_factory=list)
+    """Its drafts, oldest first: its loop's, then its revision for consistency."""
+    verdicts: list[VerdictRecord] = field(default_factory=list)
+    """The verdicts on it, oldest first: its editor's, the consistency pass's."""
 
     @property
     def changed(self) -> bool:
@@ -92,6 +97,8 @@ class DocumentView:
     """The given sources the document cites, in number order."""
     markdown: str
     """The whole document as last assembled ("" before the first assembly)."""
+    summary: IssueSummary
+    """Its issues (every section's and every finding's) counted by state."""
 
     def findings_in(self, index: int) -> list[FindingView]:
         """The findings that quote section `index`."""
@@ -183,6 +190,8 @@ def document_view(
                 text=text,
                 first=first,
                 issues=list(record["issues"]) if record else [],
+                drafts=list((record or loop).get("revisions") or []),
+                verdicts=list((record or loop).get("verdicts") or []),
             )
         )
     findings = [
@@ -192,7 +201,8 @@ def document_view(
     draft = str(values.get("draft", ""))
     cited = {c["number"] for c in citations(draft)}
     references = [s for s in values.get("sources") or [] if s["number"] in cited]
-    return DocumentView(outline["title"], sections, findings, references, draft)
+    summary = summarize_thread(values)
+    return DocumentView(outline["title"], sections, findings, references, draft, summary)
 
 
 async def load_document(manager: ConversationManager, thread_id: str) -> DocumentView | None:

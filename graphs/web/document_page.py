@@ -19,7 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from copydesk.graphs.reports.document_view import DocumentView, SectionView
-from copydesk.graphs.reports.issue_tracking import find_quote
+from copydesk.graphs.reports.issue_tracking import (
+    TrackedIssue,
+    find_quote,
+    judged_revision,
+    track_issues,
+)
 from copydesk.graphs.reports.redline import Segment, redline
 from copydesk.graphs.reports.timeline import Timeline
 from copydesk.graphs.web.app import page
@@ -132,6 +137,30 @@ def section_pieces(document: DocumentView, section: SectionView) -> list[Piece]:
     ]
 
 
+def _history(section: SectionView) -> list[dict[str, Any]]:
+    """Each draft of the section with its redline against the one before and the verdicts
+    on it, each issue marked with what the next draft did about it."""
+    tracked: dict[int, list[TrackedIssue]] = {}
+    for issue in track_issues(section.drafts, section.verdicts):
+        tracked.setdefault(issue.verdict, []).append(issue)
+    entries = []
+    for number, draft in enumerate(section.drafts):
+        judged = [
+            (verdict, tracked.get(n, []))
+            for n, verdict in enumerate(section.verdicts)
+            if judged_revision(section.drafts, int(verdict["round"])) == number
+        ]
+        previous = section.drafts[number - 1]["text"] if number else None
+        entries.append(
+            {
+                "draft": draft,
+                "segments": redline(previous, draft["text"]) if previous is not None else None,
+                "verdicts": judged,
+            }
+        )
+    return entries
+
+
 def _sections(document: DocumentView) -> list[dict[str, Any]]:
     shown = []
     for section in document.sections:
@@ -143,6 +172,7 @@ def _sections(document: DocumentView) -> list[dict[str, Any]]:
                 "pieces": pieces,
                 "anchored": {p.finding for p in pieces if p.anchor},
                 "findings": document.findings_in(section.index),
+                "history": _history(section),
             }
         )
     return shown
@@ -150,10 +180,9 @@ def _sections(document: DocumentView) -> list[dict[str, Any]]:
 
 def _issues_line(document: DocumentView) -> str:
     approved = sum(s.state in ("approved", "revised") for s in document.sections)
-    open_ = sum(len(s.issues) for s in document.sections)
     return (
         f"{approved} of {len(document.sections)} sections approved; "
-        f"{open_} open issue(s); {len(document.findings)} consistency finding(s)"
+        f"{len(document.findings)} consistency finding(s); {document.summary.describe()}"
     )
 
 
