@@ -1,6 +1,7 @@
-"""The consistency editor of a long document: it reads the assembled document two
-neighbouring sections at a time (a bounded prompt, whatever the document's length) and
-returns typed findings, each anchored to passages quoted from named sections.
+"""The consistency editor of a long document: it reads two neighbouring sections at a time
+(a bounded prompt, whatever the document's length) and returns typed findings, each
+anchored to passages quoted from named sections. The whole pass, with the map-reduce of a
+document longer than the window, is `copydesk.agents.consistency_pass`.
 
 A quote that is not in the section it names is dropped, and so is a finding left with no
 quote: a finding always points at text that is there, so it can go back to exactly the
@@ -9,16 +10,16 @@ sections it quotes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from copydesk.agents.chatbot import Chatbot, message_id
+from copydesk.agents.chatbot import Chatbot
 from copydesk.agents.document import (
     DocumentState,
     FindingRecord,
@@ -27,7 +28,7 @@ from copydesk.agents.document import (
     outline_text,
 )
 from copydesk.agents.errors import ModelOutputError
-from copydesk.agents.state import IssueRecord, UsageTotals, add_usage
+from copydesk.agents.state import IssueRecord, UsageTotals
 from copydesk.prompts.markers import DRAFT_CLOSE, DRAFT_OPEN, NUMBERED_SECTION
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "Finding",
     "Findings",
     "anchored",
+    "in_section",
     "issues_for",
+    "section_text",
 ]
 
 _log = logging.getLogger("copydesk.consistency")
@@ -84,14 +87,17 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def in_section(quote: str, text: str) -> bool:
+    """True when `quote` is in `text` (whitespace aside) and says something."""
+    return bool(quote.strip()) and _flat(quote) in _flat(text)
+
+
 def anchored(finding: Finding, sections: dict[int, SectionRecord]) -> FindingRecord | None:
     """`finding` with only the quotes found in the sections they name (None if none is)."""
     quotes: list[QuoteRecord] = [
         {"section": q.section, "text": q.text.strip()}
         for q in finding.quotes
-        if q.section in sections
-        and q.text.strip()
-        and _flat(q.text) in _flat(sections[q.section]["text"])
+        if q.section in sections and in_section(q.text, sections[q.section]["text"])
     ]
     if not quotes:
         return None
@@ -111,60 +117,36 @@ def issues_for(index: int, findings: list[FindingRecord]) -> list[IssueRecord]:
     return issues
 
 
-def _pair_text(pair: tuple[SectionRecord, ...]) -> str:
-    return "\n\n".join(
-        f"{NUMBERED_SECTION.format(index=s['index'], heading=s['heading'])}\n"
-        f"{DRAFT_OPEN}\n{s['text']}\n{DRAFT_CLOSE}"
-        for s in pair
-    )
+def section_text(section: SectionRecord, body: str | None = None) -> str:
+    """A section as the consistency prompts show it: numbered, its text (or `body`) fenced."""
+    heading = NUMBERED_SECTION.format(index=section["index"], heading=section["heading"])
+    text = section["text"] if body is None else body
+    return f"{heading}\n{DRAFT_OPEN}\n{text}\n{DRAFT_CLOSE}"
 
 
 @dataclass(frozen=True)
 class ConsistencyEditor(Chatbot):
-    """Reads neighbouring sections in pairs, all pairs at once, and returns their findings."""
+    """Reads sections side by side (two neighbours, in practice) and returns findings."""
 
-    async def review(self, state: DocumentState, config: RunnableConfig) -> DocumentState:
-        """The findings on every pair of neighbouring sections, anchored and without repeats."""
-        sections = state.get("sections") or []
-        by_index = {s["index"]: s for s in sections}
-        pairs = [tuple(sections[i : i + 2]) for i in range(len(sections) - 1)]
-        replies = await asyncio.gather(*(self._pair(state, pair, config) for pair in pairs))
-        findings: list[FindingRecord] = []
-        usage: dict[str, UsageTotals] = {}
-        for found, used in replies:
-            usage = add_usage(usage, {self.name: used})
-            for finding in found.findings:
-                record = anchored(finding, by_index)
-                if record is not None and record not in findings:
-                    findings.append(record)
-        lines = [f"{len(findings)} finding(s) across {len(pairs)} pair(s) of sections."]
-        lines += [
-            f"- {f['kind']} in section {', '.join(str(q['section']) for q in f['quotes'])}: "
-            f"{f['comment']}"
-            for f in findings
-        ]
-        said = AIMessage("\n".join(lines), name=self.name, id=message_id(config, 0, self.name))
-        update: DocumentState = {
-            "messages": [said],
-            "findings": findings,
-            "prompts": {self.name: self.prompt.ref},
-            "usage": usage,
-        }
-        return update
-
-    async def _pair(
-        self, state: DocumentState, pair: tuple[SectionRecord, ...], config: RunnableConfig
-    ) -> tuple[Findings, UsageTotals]:
-        """The findings on one pair; none when the model gives no valid typed reply (the
-        document stands as its sections' editors approved it)."""
+    def messages(
+        self, state: DocumentState, sections: Sequence[SectionRecord]
+    ) -> list[BaseMessage]:
+        """The request on `sections`, each numbered and fenced."""
         values = {
             "topic": state.get("topic", ""),
             "outline": outline_text(state["outline"]),
-            "sections": _pair_text(pair),
+            "sections": "\n\n".join(section_text(s) for s in sections),
         }
+        return [self.prompt.system_message(values), self.prompt.task_message("first", values)]
+
+    async def pair(
+        self, state: DocumentState, pair: Sequence[SectionRecord], config: RunnableConfig
+    ) -> tuple[Findings, UsageTotals]:
+        """The findings on one pair; none when the model gives no valid typed reply (the
+        document stands as its sections' editors approved it)."""
         try:
             result = await self.client.structured(
-                [self.prompt.system_message(values), self.prompt.task_message("first", values)],
+                self.messages(state, pair),
                 Findings,
                 config=config,
                 agent=self.name,

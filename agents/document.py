@@ -83,7 +83,8 @@ class FindingRecord(TypedDict):
     """One consistency finding, as stored: anchored to passages of named sections."""
 
     kind: str
-    """contradiction, terminology, repetition or transition."""
+    """contradiction, terminology, repetition, transition or omission (an outline point no
+    section covers: its one quote names the section, with no text)."""
     quotes: list[QuoteRecord]
     comment: str
 

@@ -19,10 +19,13 @@ a section's prompt carries the passages relevant to its brief, its writer cites 
 (`copydesk.agents.sections`). The final draft is the whole document in Markdown, a heading
 per section, ending with the list of the sources actually cited.
 
-The consistency editor then reads the document two neighbouring sections at a time, all
-pairs at once, and returns findings anchored to quoted passages of named sections
-(`copydesk.agents.consistency`). Each finding goes back as an issue to the sections it
-quotes, whose writers revise once; every other section stays as it was, byte for byte.
+The consistency pass then reads the document in pieces that fit the window: two
+neighbouring sections at a time, all pairs at once, and, when the whole document does not
+fit one prompt, a digest of each section's claims, the digests compared group by group;
+and it checks each outline key point against the sections
+(`copydesk.agents.consistency_pass`). Its findings are anchored to quoted passages of named
+sections. Each finding goes back as an issue to the sections it quotes, whose writers revise
+once; every other section stays as it was, byte for byte.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from langgraph.types import Send
 
 from copydesk.agents.chatbot import message_id
 from copydesk.agents.consistency import ConsistencyEditor, issues_for
+from copydesk.agents.consistency_pass import ConsistencyPass
+from copydesk.agents.digests import DigestComparer, SectionDigester
 from copydesk.agents.document import (
     DocumentState,
     SectionBrief,
@@ -323,12 +328,16 @@ def build(
     loop = turn_taking.build(
         agents=cast, store=store, max_rounds=max_rounds, endings=endings, schema=SectionState
     )
-    consistency = agents.chatbot(ConsistencyEditor, "consistency_editor", "reads across sections")
+    consistency = ConsistencyPass(
+        agents.chatbot(ConsistencyEditor, "consistency_editor", "reads neighbouring sections"),
+        agents.chatbot(SectionDigester, "section_digester", "lists a section's claims"),
+        agents.chatbot(DigestComparer, "digest_comparer", "compares the sections' claims"),
+    )
     builder = StateGraph(DocumentState)
     builder.add_node(OUTLINER, agents.chatbot(Outliner, "document_outliner", "plans the document"))
     builder.add_node(SECTION, SectionDesk(loop))
     builder.add_node(ASSEMBLE, assemble)
-    builder.add_node(CONSISTENCY, consistency.review)
+    builder.add_node(CONSISTENCY, consistency)
     builder.add_node(REVISE, SectionReviser(writer))
     builder.add_node(REASSEMBLE, assemble)
     builder.add_node(SOURCES, shelve_sources)

@@ -54,7 +54,8 @@ class DocumentResponder:
         reviews: Verdicts that ask for a revision before a section is approved.
         script: Scripted section texts; None falls back to the default text.
         findings: Consistency findings; a `Findings` request gets those whose quoted
-            passages are all in it (so a finding quotes the pair it is about).
+            passages are all in it (so a finding quotes the pair, or the digests, it is
+            about). A `Digest` request gets every sentence of its section as a claim.
         quote: What a verdict asking for a revision quotes (`{heading}` is the section's
             heading in lower case); "" quotes nothing.
     """
@@ -88,7 +89,10 @@ class DocumentResponder:
                     {
                         "heading": HEADINGS[i % len(HEADINGS)],
                         "purpose": f"Covers {HEADINGS[i % len(HEADINGS)].lower()}.",
-                        "key_points": [f"point {i + 1}a", f"point {i + 1}b"],
+                        "key_points": [  # covered by any text that names the heading
+                            HEADINGS[i % len(HEADINGS)].lower(),
+                            f"{HEADINGS[i % len(HEADINGS)].lower()} in detail",
+                        ],
                         "words": 200,
                     }
                     for i in range(count)
@@ -116,6 +120,10 @@ class DocumentResponder:
                     f for f in self.findings if all(q["text"] in asked for q in f["quotes"])
                 ]
             }
+        elif schema == "Digest":  # every sentence of the one section asked about
+            fenced = re.search(r"<<<\n(.*?)\n>>>", task, re.DOTALL)
+            sentences = re.findall(r"[^.!?\n]+[.!?]", fenced.group(1) if fenced else "")
+            value = {"claims": [{"text": t.strip(), "about": "it"} for t in sentences[:10]]}
         elif schema:
             raise AssertionError(f"unexpected schema {schema!r}")
         else:

@@ -1,5 +1,6 @@
-"""What the offline model writes for a long document: the outline, one section's body, and
-the consistency editor's findings on two neighbouring sections.
+"""What the offline model writes for a long document: the outline, one section's body, a
+section's digest, and the consistency editor's findings on the sections (or the digests) in
+front of it.
 
 Plain functions of the task in front of it, read by the markers of
 `copydesk.prompts.markers`, so the same task always gives the same text and each section's
@@ -24,7 +25,7 @@ from copydesk.prompts.markers import (
     WORDS_FIELD,
 )
 
-__all__ = ["findings", "outline", "write_section"]
+__all__ = ["digest", "findings", "outline", "write_section"]
 
 _ASPECTS = (
     ("Background", "where {t} comes from and why it is on the table now"),
@@ -124,8 +125,19 @@ _PAIR = re.compile(
 
 
 def _long_sentences(text: str) -> list[str]:
+    """Sentences of eight words or more (a digest's claim lines read without their `- `)."""
     found = re.findall(r"[^.!?\n]+[.!?]", text)
-    return [s.strip() for s in found if len(s.split()) >= 8]
+    return [s.strip().removeprefix("- ") for s in found if len(s.split()) >= 8]
+
+
+def digest(task: str) -> dict[str, Any]:
+    """A section's digest: its long sentences, as they stand, each about its first words."""
+    sections = _PAIR.findall(task)
+    text = sections[0][1] if sections else ""
+    claims = [
+        {"text": s[:160], "about": " ".join(s.split()[:4])} for s in _long_sentences(text)[:10]
+    ]
+    return {"claims": claims}
 
 
 def findings(task: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from copydesk.agents.client._schema_instance import instance_of
 from copydesk.agents.client.offline._task import field
-from copydesk.agents.client.offline.documents import findings, outline
+from copydesk.agents.client.offline.documents import digest, findings, outline
 from copydesk.prompts.markers import FEEDBACK_ITEM, LAST_SPEAKER_FIELD, PARTICIPANTS_FIELD
 
 __all__ = ["argue", "next_speaker", "review", "typed_answer", "write_first", "write_revision"]
@@ -152,6 +152,8 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
         return outline(task)
     if set(value) == {"findings"}:
         return findings(task)
+    if set(value) == {"claims"}:
+        return digest(task)
     known: dict[str, Any] = {
         "decision": verdict["decision"],
         "changes": [str(i["comment"]) for i in verdict["issues"]],

@@ -1,0 +1,147 @@
+"""The consistency pass of a document longer than one window, as map-reduce: each section
+read alone into a digest of its claims (quoted exactly), then the digests compared with each
+other, as many at a time as fit the window, every two groups once, so every two sections
+are compared whatever their distance in the document.
+
+A digest's claim that is not in its section is dropped, like a finding's quote: the
+comparison sees only text that is there, so its findings can go back to their sections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, ConfigDict, Field
+
+from copydesk.agents.chatbot import Chatbot
+from copydesk.agents.consistency import Findings, in_section, section_text
+from copydesk.agents.document import DocumentState, SectionRecord, outline_text
+from copydesk.agents.errors import ModelOutputError
+from copydesk.agents.state import UsageTotals
+
+__all__ = [
+    "Claim",
+    "Digest",
+    "DigestComparer",
+    "SectionDigester",
+    "digest_text",
+    "groups",
+]
+
+_log = logging.getLogger("copydesk.consistency")
+NO_USAGE = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
+
+
+class Claim(BaseModel):
+    """One thing a section states that another could contradict or name differently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        description="the sentence or phrase of the section, quoted exactly",
+        json_schema_extra={"maxLength": 160},
+    )
+    about: str = Field(
+        description="what it is about, in two to five words", json_schema_extra={"maxLength": 60}
+    )
+
+
+class Digest(BaseModel):
+    """A section's claims: its numbers, names, dates, definite claims and key terms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claims: list[Claim] = Field(
+        description="each number, name, date, definite claim and key term of the section",
+        json_schema_extra={"maxItems": 10},
+    )
+
+
+def digest_text(section: SectionRecord, digest: Digest) -> str:
+    """A section's digest as the comparison reads it: one claim a line, quoted as found."""
+    lines = [f"- {c.text.strip()} (about: {c.about.strip()})" for c in digest.claims]
+    return section_text(section, "\n".join(lines) or "(no claims)")
+
+
+def groups(texts: Sequence[str], budget: int, count: Callable[[str], int]) -> list[list[int]]:
+    """Consecutive indexes of `texts` in groups whose texts together count at most `budget`
+    (a text over the budget alone makes a group of its own)."""
+    found: list[list[int]] = []
+    used = 0
+    for n, text in enumerate(texts):
+        size = count(text)
+        if found and used + size <= budget:
+            found[-1].append(n)
+            used += size
+        else:
+            found.append([n])
+            used = size
+    return found
+
+
+def _values(state: DocumentState, sections: str) -> dict[str, object]:
+    return {
+        "topic": state.get("topic", ""),
+        "outline": outline_text(state["outline"]),
+        "sections": sections,
+    }
+
+
+@dataclass(frozen=True)
+class SectionDigester(Chatbot):
+    """Reads one section alone and lists its claims, each quoted exactly."""
+
+    def messages(self, state: DocumentState, section: SectionRecord) -> list[BaseMessage]:
+        """The digest request of `section`."""
+        values = _values(state, section_text(section))
+        return [self.prompt.system_message(values), self.prompt.task_message("first", values)]
+
+    async def digest(
+        self, state: DocumentState, section: SectionRecord, config: RunnableConfig
+    ) -> tuple[Digest, UsageTotals]:
+        """The section's digest, only the claims found in it; none when the model gives
+        no valid typed reply (the section is then compared by its neighbours only)."""
+        try:
+            result = await self.client.structured(
+                self.messages(state, section),
+                Digest,
+                config=config,
+                agent=self.name,
+                params=self.prompt.model_params,
+            )
+        except ModelOutputError as error:
+            _log.warning("%s: no digest of section %s: %s", self.name, section["index"], error)
+            return Digest(claims=[]), NO_USAGE
+        claims = [c for c in result.value.claims if in_section(c.text, section["text"])]
+        return Digest(claims=claims), result.usage
+
+
+@dataclass(frozen=True)
+class DigestComparer(Chatbot):
+    """Compares the digests of several sections and returns the findings across them."""
+
+    def messages(self, state: DocumentState, digests: Sequence[str]) -> list[BaseMessage]:
+        """The comparison request of `digests` (each as `digest_text` writes it)."""
+        values = _values(state, "\n\n".join(digests))
+        return [self.prompt.system_message(values), self.prompt.task_message("first", values)]
+
+    async def compare(
+        self, state: DocumentState, digests: Sequence[str], config: RunnableConfig
+    ) -> tuple[Findings, UsageTotals]:
+        """The findings across `digests`; none when the model gives no valid typed reply."""
+        try:
+            result = await self.client.structured(
+                self.messages(state, digests),
+                Findings,
+                config=config,
+                agent=self.name,
+                params=self.prompt.model_params,
+            )
+        except ModelOutputError as error:
+            _log.warning("%s: no findings on %s digests: %s", self.name, len(digests), error)
+            return Findings(findings=[]), NO_USAGE
+        return result.value, result.usage
