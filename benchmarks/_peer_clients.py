@@ -68,7 +68,10 @@ CLIENTS: dict[str, Client] = {
     "copydesk": Client("copydesk"),
     "copydesk-nomem": Client("copydesk-nomem", env={"COPYDESK_MEMORY": "false"}),
     "langgraph": Client("langgraph", "langgraph", "langgraph_loop.py"),
-    "autogen": Client("autogen", "autogen", "autogen_loop.py"),
+    "autogen": Client("autogen", "autogen", "autogen_loop.py"),  # its default: whole replies
+    "autogen-stream": Client(
+        "autogen-stream", "autogen", "autogen_loop.py", {"AUTOGEN_STREAM": "1"}
+    ),
     "crewai": Client("crewai", "crewai", "crewai_loop.py"),
 }
 

@@ -65,6 +65,8 @@ def test_tables_and_targets_from_samples() -> None:
         _sample("langgraph", 1, 30, 2.0),  # 25 ms a call
         _sample("copydesk", 4, 3, 3.0, wall=5.0, rss_mib=200.0),
         _sample("langgraph", 4, 3, 4.0, wall=10.0, rss_mib=100.0),
+        _sample("autogen", 4, 3, 2.0, wall=7.0),  # AutoGen's default: whole replies
+        _sample("autogen-stream", 4, 3, 2.5, wall=9.0),
         Sample("crewai", 1, 10, error="venv: crewai: pip failed"),
     ]
     budget = [_sample("copydesk", 12, 3, 9.0, chat=80, chat_429=8, chat_span=14.2)]
@@ -78,7 +80,7 @@ def test_tables_and_targets_from_samples() -> None:
         chat_rps=5.0,
     )
 
-    assert lines[0].startswith("PASS 4xR3 wall")  # 5 s <= 1.1 x 10 s
+    assert lines[0].startswith("PASS 4xR3 wall")  # 5 s <= 1.1 x 7 s
     assert lines[1].startswith("PASS 4xR3 CPU")  # 3 s <= 4 s
     assert lines[2].startswith("FAIL marginal")  # 50 ms > 1.1 x 25 ms
     assert "50.0 ms vs 1.1 x 25.0 ms" in lines[2]
@@ -86,6 +88,7 @@ def test_tables_and_targets_from_samples() -> None:
     assert lines[4] == "PASS chat budget used >= 95 %: 100.0 % (median)"  # 71 / (5 x 14.2)
     assert lines[5] == "FAIL chat 429s <= 1 %: 10.0 % (worst run)"
     assert lines[6].startswith("SKIP embedding 429s")  # no embedding requests counted
+    assert lines[7] == "peer to beat at 4xR3: autogen (7.0 s)"  # the faster AutoGen
     table = single_table(samples, ["copydesk", "langgraph", "crewai"], [10, 30])
     assert "| crewai | 10 | failed: venv: crewai: pip failed" in table
     assert "| copydesk | 50.0 (50.0) |" in table
