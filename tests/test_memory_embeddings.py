@@ -162,3 +162,44 @@ async def test_waiting_texts_are_embedded_on_request(tmp_path: Path) -> None:
         assert again[0].key == "j" and len(server.requests) == 2  # the query vector is cached
         await client.aclose()
         store.close()
+
+
+async def test_a_batch_reports_done_with_its_memories_embedded(make_settings: Any) -> None:
+    """`run-many` embeds the memories still waiting before it reports (the last turns'
+    would otherwise wait for the next run): each is found by a search with a score."""
+    from copydesk.graphs.cli.batch import run_batch
+
+    with FakeOpenAIServer() as server:
+        server.responder = EditorialResponder(decisions=("revise", "approve"))
+        settings = make_settings(openai_base_url=server.base_url, checkpoint_url="memory:")
+        rows = await run_batch(settings, "turn_taking", ["herons", "otters"], concurrency=2)
+        client = OpenAIClient(base_url=server.base_url)
+        embedder = ClientEmbedder(client)  # as the run's: the store is stamped with it
+        store = FaissStore(settings.home / "memory", embedder=embedder, fields=["text"])
+        stats = store.stats()
+        found = await store.asearch(("copydesk", "thread"), query="otters", limit=50)
+        await client.aclose()
+        store.close()
+    assert [r["status"] for r in rows] == ["approved", "approved"]
+    assert stats["pending"] == 0 and stats["vectors"] == stats["items"] > 0
+    assert found and all(i.score is not None for i in found)
+
+
+async def test_memories_that_cannot_be_embedded_wait_for_the_next_run(tmp_path: Path) -> None:
+    """A server that fails (or a bound that runs out) leaves the memories waiting, said in
+    one warning, never raised; the next request embeds them."""
+    from copydesk.graphs.settle import settle
+
+    with FakeOpenAIServer() as server:
+        client, embedder = _embedder(server, max_retries=0)
+        store = FaissStore(tmp_path, embedder=embedder, fields=["text"])
+        await store.aput(("a",), "k", {"text": "a heron on the salt marsh"})
+        server.faults.add(Fault.status(500))
+        assert await settle(store) == 0
+        server.faults.add(Fault.delay(3.0))
+        assert await settle(store, seconds=0.2) == 0
+        assert store.stats()["pending"] == 1
+        assert await settle(store) == 1 and store.stats()["pending"] == 0
+        assert await settle(None) == 0
+        await client.aclose()
+        store.close()

@@ -32,6 +32,7 @@ from copydesk.graphs.cli.common import (
     settings_from_flags,
 )
 from copydesk.graphs.errors import InputError
+from copydesk.graphs.settle import settle
 from copydesk.graphs.transcript import make_thread_id
 from copydesk.memory.errors import StoreError
 from copydesk.prompts.errors import PromptError
@@ -96,6 +97,7 @@ async def run_batch(
                 progress.advance(task)
 
         await asyncio.gather(*(one(i, topic) for i, topic in enumerate(topics)))
+        await settle(manager.store)  # the batch's memories searchable when it reports done
     return rows
 
 

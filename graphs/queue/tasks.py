@@ -25,6 +25,7 @@ from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.queue.jobs import Job
 from copydesk.graphs.queue.lock import BUSY_RETRY_MS, ThreadBusy, ThreadLocks
+from copydesk.graphs.settle import settle
 from copydesk.memory.errors import StoreError
 from copydesk.prompts.errors import PromptError
 
@@ -123,6 +124,7 @@ class Runner:
                 await self.locks.query(lambda jobs: jobs.finish(job_id, "failed", None, message))
                 log.warning("job %s (thread %s) failed: %s", job_id, thread_id, message)
                 return None
+            await settle(self.manager.store)  # its memories searchable once it is done
             row = result.as_json()
             await self.locks.query(lambda jobs: jobs.finish(job_id, "done", row, None))
             log.info("job %s: thread %s %s", job_id, thread_id, result.status)
