@@ -10,7 +10,7 @@ dict, list), which the strict checkpoint serializer revives without an allowlist
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NotRequired, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar
 
 from copydesk.agents.state import DraftState, IssueRecord, Revision, VerdictRecord
 from copydesk.memory.sources import SourceRecord
@@ -31,6 +31,7 @@ __all__ = [
     "merge_by_section",
     "merge_sections",
     "neighbours_text",
+    "outline_markdown",
     "outline_text",
 ]
 
@@ -181,6 +182,8 @@ class SectionState(DraftState, total=False):
     """The source passages relevant to it, one a line as `[n] passage` (empty: none)."""
     sources: list[SourceRecord]
     """Every source, to check the section's citations against."""
+    review_about: dict[str, Any]
+    """What a human reviewing the section is shown besides its draft (`stage`, `section`)."""
 
 
 def outline_text(outline: OutlineRecord) -> str:
@@ -212,3 +215,16 @@ def neighbours_text(outline: OutlineRecord, index: int) -> str:
             points = "; ".join(s["key_points"])
             lines.append(f"{where} yours: {s['heading']} ({s['purpose']} {points})".strip())
     return "\n".join(lines) or "(it stands alone)"
+
+
+def outline_markdown(outline: OutlineRecord) -> str:
+    """The outline as a Markdown file would give it (`--outline`): the title, a heading per
+    section, its purpose, its key points as bullets and its length."""
+    parts = [f"# {outline['title']}"]
+    for s in outline["sections"]:
+        lines = [f"## {s['heading']}"]
+        lines += [s["purpose"]] if s["purpose"] else []
+        lines += [f"- {p}" for p in s["key_points"]]
+        lines += [f"({s['words']} words)"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

@@ -12,7 +12,13 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from copydesk.agents.chatbot import Chatbot, message_id
-from copydesk.agents.document import DocumentState, OutlineRecord, SectionBrief, outline_text
+from copydesk.agents.document import (
+    DocumentState,
+    OutlineRecord,
+    SectionBrief,
+    outline_markdown,
+    outline_text,
+)
 from copydesk.agents.errors import CopydeskError
 from copydesk.agents.state import DraftState, DraftUpdate
 
@@ -146,27 +152,35 @@ def parse_outline(
 @dataclass(frozen=True)
 class Outliner(Chatbot):
     """Plans the document: a typed `Outline`. An outline already in the state (given by the
-    user) is kept as it is, and no model is asked."""
+    user) is kept as it is, and no model is asked, unless a human sent feedback on it
+    (`outline_feedback`): then the outliner plans it again to answer the feedback."""
 
     def values(self, state: DraftState, round_: int) -> dict[str, object]:
-        """The usual variables plus how many `sections` and `words` the document wants."""
+        """The usual variables plus how many `sections` and `words` the document wants, and,
+        when a human sent feedback on it, the current `outline` and the `feedback`."""
         document = cast(DocumentState, state)
+        given = document.get("outline")
+        feedback = document.get("outline_feedback") or ""
         return {
             **super().values(state, round_),
-            "sections": document.get("sections_wanted") or DEFAULT_SECTIONS,
+            "sections": document.get("sections_wanted")
+            or (len(given["sections"]) if given else DEFAULT_SECTIONS),
             "words": document.get("words") or DEFAULT_WORDS,
+            "outline": outline_markdown(given) if given else "",
+            "feedback": "\n".join(f"- {line}" for line in feedback.splitlines() if line.strip()),
         }
 
     async def __call__(self, state: DocumentState, config: RunnableConfig) -> DraftUpdate:
-        """Write the outline, unless one was given."""
+        """Write the outline, unless one was given; plan it again to answer feedback."""
         given = state.get("outline")
-        if given:
+        revising = bool(given and state.get("outline_feedback"))
+        if given and not revising:
             text = f"Outline (given):\n{outline_text(given)}"
             return {
                 "messages": [AIMessage(text, name=self.name, id=message_id(config, 0, self.name))]
             }
         result = await self.client.structured(
-            await self.acontext(state, "first", 0),
+            await self.acontext(state, "revise" if revising else "first", 0),
             Outline,
             config=config,
             agent=self.name,
@@ -178,13 +192,14 @@ class Outliner(Chatbot):
             words=state.get("words") or DEFAULT_WORDS,
         )
         wanted = state.get("sections_wanted")
-        if wanted:  # the outliner planned more than asked: the first `wanted` stand
+        if wanted and not revising:  # it planned more than asked: the first `wanted` stand
             record["sections"] = record["sections"][:wanted]
-        message = AIMessage(
-            outline_text(record), name=self.name, id=message_id(config, 0, self.name)
-        )
+        # A second plan is a new message (the same id would replace the first in `messages`).
+        key = f"{self.name}.{len(state.get('messages') or [])}" if revising else self.name
+        message = AIMessage(outline_text(record), name=self.name, id=message_id(config, 0, key))
         update: DocumentState = {
             "outline": record,
+            "outline_feedback": "",
             "messages": [message],
             "prompts": {self.name: self.prompt.ref},
             "usage": {self.name: result.usage},

@@ -1,5 +1,6 @@
 """What a long document starts from: the flags of `copydesk run document` (`--outline`,
-`--sections`, `--words`, `--source`) checked and turned into the thread's first state values.
+`--sections`, `--words`, `--source`, `--review POINT`) checked and turned into the thread's
+first state values.
 
 Checked before anything is opened or written; each problem is one line naming the flag and
 the fix (`InputError` or `OutlineError`, exit code 2).
@@ -7,9 +8,11 @@ the fix (`InputError` or `OutlineError`, exit code 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from copydesk.agents.document import REVIEW_POINTS
 from copydesk.agents.outline import DEFAULT_WORDS, MAX_SECTIONS, parse_outline
 from copydesk.graphs.errors import InputError
 from copydesk.memory.sources import source_record
@@ -21,6 +24,7 @@ __all__ = [
     "TEXT_SUFFIXES",
     "document_inputs",
     "read_text_file",
+    "review_points",
 ]
 
 DOCUMENT_GRAPH = "document"
@@ -66,7 +70,7 @@ def document_inputs(
     sections: int | None = None,
     words: int | None = None,
     sources: list[Path] | None = None,
-    review: bool = False,
+    review: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The state values the document flags give (nothing when none is given).
 
@@ -77,18 +81,15 @@ def document_inputs(
         sections: How many sections the outliner plans.
         words: The document's target length in words.
         sources: Plain-text or Markdown files writers may cite, numbered from 1 in order.
-        review: Whether `--review` was given (the document graph has no human review yet).
+        review: Where a document pauses for a human (`--review outline,final`): points of
+            `REVIEW_POINTS`. Empty for none, or for the bare `--review` (which means `final`).
 
     Raises:
         InputError: A flag given to another graph, out of its range, an unusable file, or
-            `--review` for a document.
+            a review point that is not one.
         OutlineError: An outline file without headings, or with too many sections.
     """
-    if review and graph == DOCUMENT_GRAPH:
-        raise InputError(
-            "--review is not available for the document graph yet; leave --review out and "
-            "read the document with `copydesk export`"
-        )
+    points = review_points(graph, review)
     given = [
         flag
         for flag, value in (
@@ -100,7 +101,7 @@ def document_inputs(
         if value is not None
     ]
     if not given:
-        return {}
+        return {"review_points": points} if points else {}
     if graph != DOCUMENT_GRAPH:
         raise InputError(
             f"{', '.join(given)} applies to the document graph only, not {graph!r}; run "
@@ -115,7 +116,7 @@ def document_inputs(
         raise InputError(f"--sections={sections}: use a number from 1 to {MAX_SECTIONS}")
     if words is not None and not MIN_WORDS <= words <= MAX_WORDS:
         raise InputError(f"--words={words}: use a number from {MIN_WORDS} to {MAX_WORDS}")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"review_points": points} if points else {}
     if words is not None:
         values["words"] = words
     if sections is not None:
@@ -130,6 +131,27 @@ def document_inputs(
             source_record(n, path.name, _source_text(path)) for n, path in enumerate(sources, 1)
         ]
     return values
+
+
+def review_points(graph: str, given: Sequence[str]) -> list[str]:
+    """The review points of `--review POINT[,POINT]`, checked, in the order a run meets them.
+
+    Raises:
+        InputError: A point that is not one, or a point given to another graph.
+    """
+    named = [p.strip() for value in given for p in value.split(",") if p.strip()]
+    for point in named:
+        if point not in REVIEW_POINTS:
+            raise InputError(
+                f"--review {point}: a document pauses at {', '.join(REVIEW_POINTS)} (several "
+                "with commas: --review outline,final), or use --review alone"
+            )
+    if named and graph != DOCUMENT_GRAPH:
+        raise InputError(
+            f"--review {','.join(named)} applies to the document graph only, not {graph!r}; "
+            "use --review alone"
+        )
+    return [p for p in REVIEW_POINTS if p in named]
 
 
 def _source_text(path: Path) -> str:

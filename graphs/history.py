@@ -9,7 +9,7 @@ Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -19,8 +19,9 @@ from langgraph.types import StateSnapshot
 from copydesk.graphs.events import CheckpointInfo, RunResult
 from copydesk.graphs.prompting import PromptChoice
 from copydesk.graphs.reports.issue_tracking import summarize_thread
+from copydesk.graphs.starts import section_of
 
-__all__ = ["checkpoint_infos", "read_history", "run_result"]
+__all__ = ["checkpoint_infos", "read_history", "run_result", "waiting_first"]
 
 
 def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: str) -> RunResult:
@@ -34,7 +35,7 @@ def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: st
     """
     values = snapshot.values
     status = str(values.get("status", "running"))
-    pending = [i.value for i in snapshot.interrupts]
+    pending = waiting_first(i.value for i in snapshot.interrupts)
     if pending:
         status = "waiting_for_review"
     elif snapshot.next or snapshot.tasks:  # tasks: a kill between writes and checkpoint
@@ -56,6 +57,17 @@ def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: st
         review=pending[0] if pending else None,
         issues_addressed=summarize_thread(values).as_json(),
     )
+
+
+def waiting_first(values: Iterable[Any]) -> list[Any]:
+    """The pauses' values, the one an answer goes to first: with several sections of a long
+    document waiting, the lowest numbered, which also lists them all (`waiting`)."""
+    pending = list(values)
+    sections = sorted((n, v) for v in pending if (n := section_of(v)) is not None)
+    if len(sections) < 2:
+        return pending
+    first = {**sections[0][1], "waiting": [n for n, _ in sections]}
+    return [first, *(v for _, v in sections[1:])]
 
 
 def _usage_with_total(by_agent: dict[str, Any]) -> dict[str, Any]:

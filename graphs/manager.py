@@ -280,7 +280,7 @@ class ConversationManager:
         snapshot = await compiled.aget_state(config)
         ids = {str(m.id) for m in snapshot.values.get("messages", [])}
         await asyncio.to_thread(self.transcript(thread_id).reconcile, ids)  # off the loop
-        start = resume_command(thread_id, waiting=bool(snapshot.interrupts), answer=answer)
+        start = resume_command(thread_id, interrupts=snapshot.interrupts, answer=answer)
         # A kill after a step's writes were saved but before its checkpoint leaves no `next`
         # yet a task with writes: that thread is not finished, LangGraph applies the writes.
         if not snapshot.next and not snapshot.tasks:

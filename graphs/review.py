@@ -53,6 +53,7 @@ class HumanReviewer:
     async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
         """Ask (the first time this runs) or read the answer (when resumed)."""
         round_ = state.get("round", 0)
+        about = dict(state).get("review_about") or {}  # a long document's section: which one
         answer = interrupt(
             {
                 "kind": "review",
@@ -60,6 +61,7 @@ class HumanReviewer:
                 "round": round_,
                 "draft": state.get("draft", ""),
                 "ended_by": state.get("ended_by", ""),
+                **dict(about),  # type: ignore[call-overload]
             }
         )
         decision, feedback = answer_of(answer)
@@ -105,6 +107,7 @@ def add_human_review(
     revise_to: str,
     *,
     as_subgraph: bool = False,
+    schema: type[Any] | None = None,
 ) -> None:
     """Add the `human_review` node: approve -> END, feedback -> `revise_to`.
 
@@ -113,9 +116,13 @@ def add_human_review(
         revise_to: The node that answers the human's feedback (the writer).
         as_subgraph: Run the review as a compiled subgraph node (it shares the parent's
             checkpointer, so its pause is checkpointed and resumed like any other).
+        schema: The state the node reads, when the graph's extends `DraftState` (a long
+            document's section: its `review_about` goes into what the person is shown).
     """
     if not as_subgraph:
-        builder.add_node(HUMAN_REVIEW, _gate(revise_to), destinations=(revise_to, END))
+        builder.add_node(
+            HUMAN_REVIEW, _gate(revise_to), destinations=(revise_to, END), input_schema=schema
+        )
         return
     inner = StateGraph(DraftState)
     inner.add_node(HUMAN, _gate(END))

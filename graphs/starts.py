@@ -8,18 +8,25 @@ what the manager has read, or raises `InputError` naming the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import HumanMessage
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt
 
 from copydesk.graphs.document_input import DOCUMENT_GRAPH
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.prompting import PromptChoice
 
-__all__ = ["check_finished", "continuation", "new_thread", "resume_command", "run_options"]
+__all__ = [
+    "check_finished",
+    "continuation",
+    "new_thread",
+    "resume_command",
+    "run_options",
+    "section_of",
+]
 
 
 def run_options(
@@ -86,13 +93,20 @@ def continuation(
     return {"max_rounds": int(values.get("round", 0)) + rounds}
 
 
-def resume_command(thread_id: str, *, waiting: bool, answer: Any) -> Command[Any] | None:
+def resume_command(
+    thread_id: str, *, interrupts: Sequence[Interrupt], answer: Any
+) -> Command[Any] | None:
     """What resumes an interrupted thread: the review `answer` if it waits for one, else None.
 
+    When several pauses wait at once (the sections of a long document under `--review
+    sections`), the answer goes to the section it names (`"section": N`), else to the lowest
+    numbered one; the others keep waiting.
+
     Raises:
-        InputError: A thread waiting for review without an answer, or an answer to a thread
-            that is not waiting for one.
+        InputError: A thread waiting for review without an answer, an answer to a thread
+            that is not waiting for one, or to a section that is not waiting.
     """
+    waiting = bool(interrupts)
     if waiting and answer is None:
         raise InputError(
             f"thread {thread_id!r} is waiting for review; resume it with --approve or "
@@ -103,4 +117,24 @@ def resume_command(thread_id: str, *, waiting: bool, answer: Any) -> Command[Any
             f"thread {thread_id!r} is not waiting for review; resume it without "
             "--approve or --feedback"
         )
-    return Command(resume=answer) if waiting else None
+    if not waiting:
+        return None
+    sections = {section_of(i.value): i for i in interrupts if section_of(i.value) is not None}
+    if not sections:
+        return Command(resume=answer)
+    wanted = answer.get("section") if isinstance(answer, dict) else None
+    if wanted is not None and wanted not in sections:
+        listed = ", ".join(str(n) for n in sorted(sections))  # type: ignore[type-var]
+        raise InputError(
+            f"section {wanted} of thread {thread_id!r} is not waiting for review; pick one "
+            f"that is with --section ({listed})"
+        )
+    chosen = sections[wanted if wanted is not None else min(sections)]  # type: ignore[type-var]
+    return Command(resume={chosen.id: answer})
+
+
+def section_of(value: Any) -> int | None:
+    """The number of the document section a pause is about (None: not a section's pause)."""
+    if isinstance(value, dict) and value.get("stage") == "section":
+        return int(value["section"]["index"])
+    return None

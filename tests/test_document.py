@@ -138,7 +138,7 @@ def test_outline_markdown_rules() -> None:
         ("document", {"words": 10}, "--words=10: use a number from 100 to 200000"),
         ("turn_taking", {"sections": 3}, "--sections applies to the document graph only"),
         ("pipeline", {"words": 500}, "--words applies to the document graph only"),
-        ("document", {"review": True}, "--review is not available for the document graph"),
+        ("document", {"review": ["later"]}, "--review later: a document pauses at outline"),
     ],
 )
 def test_bad_document_flags(graph: str, options: dict[str, Any], message: str) -> None:
@@ -153,11 +153,13 @@ def test_document_is_listed_with_its_nodes() -> None:
     assert nodes == {
         "sources",
         "outliner",
+        "outline_review",
         "section",
         "assemble",
         "consistency",
         "revise",
         "reassemble",
+        "final_review",
     }
 
 

@@ -31,8 +31,9 @@ from copydesk.prompts.template import PromptTemplate
 FOR_REAL_MODELS_ONLY = {"writer@v2"}
 """Released versions written for small real models, without the topic line and draft fences
 (they read better to a 270M model); the offline model answers them with a first draft."""
-REVISERS = {"writer", "proofreader", "section_writer"}
-"""Prompts the offline model answers with text revised from the feedback under its heading."""
+REVISERS = {"writer", "proofreader", "section_writer", "document_outliner"}
+"""Prompts the offline model revises from the feedback under its heading (the outliner's
+revision is a typed outline, changed line by line from the feedback)."""
 TYPED = {
     "editor", "fact_checker", "structure_editor", "style_editor", "moderator", "section_editor"
 }  # fmt: skip

@@ -74,6 +74,10 @@ class LiveView:
         self._end_line()
         self.console.rule("[bold]final draft[/]", align="left")
         self.console.out(result.final_draft, highlight=False)
+        asked = result.review if isinstance(result.review, dict) else {}
+        if asked.get("stage") and asked.get("draft") != result.final_draft:
+            self.console.rule(f"[bold]for review: {escape(_reviewed(asked))}[/]", align="left")
+            self.console.out(str(asked.get("draft", "")), highlight=False)
         self.console.rule()
         usage = result.usage.get("total", {})
         self.console.print(
@@ -92,6 +96,23 @@ class LiveView:
             )
         if result.status == "interrupted":
             self.console.print(f"continue with: copydesk resume {result.thread_id}")
+        if asked.get("stage"):  # a long document's pause: say what waits and how to answer
+            waiting = asked.get("waiting") or []
+            if len(waiting) > 1:
+                listed = ", ".join(map(str, waiting))
+                self.console.print(f"sections waiting for review: {listed}")
+            section = f" --section {asked['section']['index']}" if "section" in asked else ""
+            self.console.print(
+                f"answer with: copydesk resume {result.thread_id}{section} --approve, or "
+                f'--feedback "what to change"'
+            )
+
+
+def _reviewed(asked: dict[str, Any]) -> str:
+    """What a long document's pause shows: `outline`, `section 2 (Cranes)`, `document`."""
+    if "section" in asked:
+        return f"section {asked['section']['index']} ({asked['section']['heading']})"
+    return "document" if asked.get("stage") == "final" else str(asked.get("stage"))
 
 
 class RedactingFilter(logging.Filter):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from copydesk.graphs.cli.cassettes import (
     RecordFlag,
@@ -56,7 +57,12 @@ def run(
         int | None, typer.Option("--max-rounds", help="Drafts before giving up (default 3).")
     ] = None,
     review: Annotated[
-        bool, typer.Option("--review", help="Pause for a human's approval (`copydesk resume`).")
+        bool,
+        typer.Option(
+            "--review",
+            help="Pause for a human's approval (`copydesk resume`); document: --review "
+            "outline|sections|final (several with commas; alone: final).",
+        ),
     ] = False,
     token_budget: Annotated[
         int, typer.Option("--token-budget", help="End the run after this many tokens (0: none).")
@@ -86,6 +92,9 @@ def run(
     record: RecordFlag = None,
     replay: ReplayFlag = None,
     record_missing: RecordMissingFlag = None,
+    review_at: Annotated[
+        list[str] | None, typer.Option("--review-at", hidden=True)  # `--review POINT` (below)
+    ] = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
@@ -104,7 +113,7 @@ def run(
         sections=sections,
         words=words,
         sources=source,
-        review=review,
+        review=review_at or (),
     )
     if thread_id is not None:
         # Checked here, before the offline notice and before the checkpoint store is created.
@@ -157,6 +166,14 @@ def resume(
     feedback: Annotated[
         str | None, typer.Option("--feedback", help="Send a paused review back with this note.")
     ] = None,
+    section: Annotated[
+        int | None,
+        typer.Option(
+            "--section",
+            min=1,
+            help="document: the section the answer is about (default: the first waiting).",
+        ),
+    ] = None,
     model: ModelFlag = None,
     as_json: JsonFlag = False,
     queue: Annotated[
@@ -174,11 +191,16 @@ def resume(
     if feedback is not None and not feedback.strip():
         err.print('copydesk: error: the feedback is empty; pass --feedback "what to change"')
         raise typer.Exit(2)
-    answer: dict[str, str] | None = None
+    if section is not None and not (approve or feedback is not None):
+        err.print("copydesk: error: --section goes with --approve or --feedback; add one")
+        raise typer.Exit(2)
+    answer: dict[str, Any] | None = None
     if approve:
         answer = {"action": "approve"}
     elif feedback is not None:
         answer = {"action": "feedback", "text": feedback.strip()}
+    if answer is not None and section is not None:
+        answer["section"] = section
     if queue:
         from copydesk.graphs.cli.queue import resume_queued
 
@@ -196,7 +218,35 @@ def resume(
         execute(work)
 
 
+class _RunCommand(TyperCommand):
+    """`copydesk run`, whose `--review` may name where a document pauses: `--review outline`
+    (typer's options cannot take an optional value, so `--review POINT` and
+    `--review=POINT` are read as `--review --review-at POINT` before parsing)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, review_point_args(args))
+
+
+def review_point_args(args: list[str]) -> list[str]:
+    """`args` with `--review POINT[,POINT]` and `--review=VALUE` as `--review --review-at
+    ...` (a word after `--review` that is no review point stays as it was)."""
+    from copydesk.agents.document import REVIEW_POINTS
+
+    out: list[str] = []
+    for n, arg in enumerate(args):
+        if arg == "--":
+            return out + args[n:]
+        before = args[n - 1] if n else ""
+        if arg.startswith("--review="):
+            out += ["--review", "--review-at", arg.split("=", 1)[1]]
+        elif before == "--review" and all(p.strip() in REVIEW_POINTS for p in arg.split(",")):
+            out += ["--review-at", arg]
+        else:
+            out.append(arg)
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Add `copydesk run` and `copydesk resume` to `app`."""
-    app.command()(run)
+    app.command(cls=_RunCommand)(run)
     app.command()(resume)

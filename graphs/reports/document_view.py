@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from copydesk.agents.document import OutlineRecord, QuoteRecord, SectionRecord
 from copydesk.agents.state import IssueRecord, Revision, VerdictRecord
+from copydesk.graphs.document_assembly import section_body
 from copydesk.graphs.reports.issue_tracking import IssueSummary, summarize_thread
-from copydesk.graphs.topologies.document import NAME, REVISE, SECTION, section_body
+from copydesk.graphs.topologies.document import NAME, REVISE, SECTION
 from copydesk.memory.sources import SourceRecord, citations
 
 if TYPE_CHECKING:

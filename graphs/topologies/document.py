@@ -26,12 +26,17 @@ and it checks each outline key point against the sections
 (`copydesk.agents.consistency_pass`). Its findings are anchored to quoted passages of named
 sections. Each finding goes back as an issue to the sections it quotes, whose writers revise
 once; every other section stays as it was, byte for byte.
+
+With `--review outline|sections|final` a person is asked at those points
+(`copydesk.graphs.document_review`): `outline_review` after the outliner (feedback goes
+back to it), each section's loop's own `human_review`, and `final_review` where the
+document would end (feedback goes to the sections it quotes: revise -> reassemble ->
+final_review again).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -58,11 +63,25 @@ from copydesk.agents.document import (
 )
 from copydesk.agents.outline import Outliner
 from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues, thread_of
-from copydesk.agents.state import Revision, Status, VerdictRecord
+from copydesk.agents.state import IssueRecord, VerdictRecord
 from copydesk.agents.team import Agents
+from copydesk.graphs.document_assembly import (
+    ASSEMBLE,
+    assemble,
+    body_of,
+    section_body,
+)
+from copydesk.graphs.document_review import (
+    FINAL_REVIEW,
+    OUTLINE_REVIEW,
+    final_review,
+    outline_review,
+    review_points,
+)
+from copydesk.graphs.review import HUMAN
 from copydesk.graphs.termination import DEFAULT_ENDINGS, DEFAULT_MAX_ROUNDS, Ending
 from copydesk.graphs.topologies import turn_taking
-from copydesk.memory.sources import SourceRecord, citations, relevant_passages
+from copydesk.memory.sources import SourceRecord, relevant_passages
 from copydesk.memory.support import shelve
 
 __all__ = [
@@ -77,38 +96,23 @@ __all__ = [
     "SOURCES",
     "SectionDesk",
     "SectionReviser",
+    "after_document",
+    "after_outline",
     "assemble",
     "build",
     "graph",
+    "revision_sends",
     "to_revisions",
     "to_sections",
 ]
 
 NAME = "document"
 DESCRIPTION = "Outline; each section its own writer <-> editor loop, all at once; consistency."
-SOURCES, OUTLINER, SECTION, ASSEMBLE = "sources", "outliner", "section", "assemble"
+SOURCES, OUTLINER, SECTION = "sources", "outliner", "section"
 CONSISTENCY, REVISE, REASSEMBLE = "consistency", "revise", "reassemble"
 SECTION_WRITER, SECTION_EDITOR = "section_writer", "section_editor"
 PASSAGES = 4
 """Source passages a section's prompt carries at most."""
-
-
-def section_body(text: str) -> str:
-    """A section's text without a heading line the writer may have put first (the
-    document gives each section its own), its other headings nested under the section's
-    (`#` and `##` become `###`), so the document's `## ` headings are its sections."""
-    lines = text.strip().splitlines()
-    if lines and re.match(r"^#{1,6}\s", lines[0]):
-        lines = lines[1:]
-    return "\n".join(re.sub(r"^#{1,2}(?=\s)", "###", line) for line in lines).strip()
-
-
-def _body_of(revision: Revision) -> Revision:
-    return {
-        "round": revision["round"],
-        "author": revision["author"],
-        "text": section_body(revision["text"]),
-    }
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ class SectionDesk:
             "rounds": int(done.get("round", 0)),
             "status": status,
             "issues": list(verdicts[-1]["issues"]) if verdicts and status != "approved" else [],
-            "revisions": [_body_of(r) for r in done.get("revisions") or []],
+            "revisions": [body_of(r) for r in done.get("revisions") or []],
             "verdicts": list(verdicts),
         }
         rounds = record["rounds"]
@@ -171,7 +175,7 @@ class SectionReviser:
         done = await self.writer(state, config)
         text = section_body(str(done.get("draft", "")))
         sources = state.get("sources") or []
-        revision = _body_of((done.get("revisions") or [])[-1])
+        revision = body_of((done.get("revisions") or [])[-1])
         record: SectionRecord = {
             "index": brief["index"],
             "heading": brief["heading"],
@@ -184,7 +188,10 @@ class SectionReviser:
             "revisions": [*(state.get("revisions") or []), revision],
             "verdicts": list(state.get("verdicts") or []),
         }
-        said = f"Section {brief['index']} ({brief['heading']}) revised for consistency."
+        verdicts = state.get("verdicts") or []
+        asked = verdicts[-1]["agent"] if verdicts else ""
+        why = "the human reviewer's feedback" if asked == HUMAN else "consistency"
+        said = f"Section {brief['index']} ({brief['heading']}) revised for {why}."
         name = f"{REVISE}_{brief['index']}"
         return {
             "sections": [record],
@@ -231,6 +238,9 @@ def section_state(state: DocumentState, brief: SectionBrief) -> SectionState:
     sources = state.get("sources") or []
     if sources:
         section |= {"passages": section_passages(sources, brief), "sources": sources}
+    if "sections" in review_points(state):  # its loop pauses for a human, as turn_taking's
+        about = {"index": brief["index"], "heading": brief["heading"]}
+        section |= {"review": True, "review_about": {"stage": "section", "section": about}}
     return section
 
 
@@ -239,22 +249,20 @@ def to_sections(state: DocumentState) -> list[Send]:
     return [Send(SECTION, section_state(state, b)) for b in state["outline"]["sections"]]
 
 
-def to_revisions(state: DocumentState) -> list[Send] | str:
-    """One `Send` per section a consistency finding quotes, its findings as the issues of a
-    verdict; END when there is none."""
-    findings = state.get("findings") or []
-    quoted = {q["section"] for f in findings for q in f["quotes"]}
+def revision_sends(
+    state: DocumentState, targets: dict[int, list[IssueRecord]], verdict: VerdictRecord
+) -> list[Send]:
+    """One `Send` per section in `targets`, its issues as the issues of `verdict` (whose
+    agent and summary say who asked), for its writer to revise it once."""
     briefs = {b["index"]: b for b in state["outline"]["sections"]}
     sends = []
     for record in state.get("sections") or []:
-        if record["index"] not in quoted:
+        if record["index"] not in targets:
             continue
-        verdict: VerdictRecord = {
+        asked: VerdictRecord = {
+            **verdict,
             "round": record["rounds"],
-            "agent": CONSISTENCY,
-            "decision": "revise",
-            "issues": issues_for(record["index"], findings),
-            "summary": "Make this section consistent with its neighbours.",
+            "issues": targets[record["index"]],
         }
         section = section_state(state, briefs[record["index"]])
         section |= {
@@ -262,45 +270,37 @@ def to_revisions(state: DocumentState) -> list[Send] | str:
             "round": record["rounds"],
             "max_rounds": record["rounds"] + 1,
             "revisions": record.get("revisions") or [],
-            "verdicts": [*(record.get("verdicts") or []), verdict],
+            "verdicts": [*(record.get("verdicts") or []), asked],
         }
         sends.append(Send(REVISE, section))
-    return sends or END
+    return sends
 
 
-def references(text: str, sources: list[SourceRecord]) -> str:
-    """The reference list of the given sources `text` cites, in number order ("" if none)."""
-    cited = {c["number"] for c in citations(text)}
-    listed = [f"[{s['number']}] {s['name']}" for s in sources if s["number"] in cited]
-    return "## References\n\n" + "\n".join(listed) if listed else ""
+def after_document(state: DocumentState) -> str:
+    """Where the assembled document goes: to the human when `final` review is asked, else END."""
+    return FINAL_REVIEW if "final" in review_points(state) else END
 
 
-def document_markdown(state: DocumentState) -> str:
-    """The whole document: the title, each section under its heading, then the references."""
-    parts = [f"# {state['outline']['title']}"]
-    for section in state.get("sections") or []:
-        parts += [f"## {section['heading']}", section["text"]]
-    body = "\n\n".join(parts)
-    cited = references(body, state.get("sources") or [])
-    return "\n\n".join([body, cited] if cited else [body]) + "\n"
+def after_outline(state: DocumentState) -> list[Send] | str:
+    """Where the outline goes: to the human when `outline` review is asked, else to the
+    sections."""
+    return OUTLINE_REVIEW if "outline" in review_points(state) else to_sections(state)
 
 
-async def assemble(state: DocumentState, config: RunnableConfig) -> DocumentState:
-    """The sections put together as one Markdown document: the thread's draft."""
-    text = document_markdown(state)
-    sections = state.get("sections") or []
-    approved = sum(s["status"] in ("approved", "revised") for s in sections)
-    status: Status = "approved" if sections and approved == len(sections) else "completed"
-    round_ = state.get("round", 0) + 1
-    said = f"Assembled {len(sections)} section(s), {approved} approved, {len(text.split())} words."
-    return {
-        "messages": [AIMessage(said, name=ASSEMBLE, id=message_id(config, round_, ASSEMBLE))],
-        "draft": text,
-        "revisions": [{"round": round_, "author": ASSEMBLE, "text": text}],
-        "round": round_,
-        "status": status,
-        "ended_by": "assembled",
+def to_revisions(state: DocumentState) -> list[Send] | str:
+    """One `Send` per section a consistency finding quotes, its findings as the issues of a
+    verdict; when there is none, on to `after_document`."""
+    findings = state.get("findings") or []
+    quoted = {q["section"] for f in findings for q in f["quotes"]}
+    verdict: VerdictRecord = {
+        "round": 0,
+        "agent": CONSISTENCY,
+        "decision": "revise",
+        "issues": [],
+        "summary": "Make this section consistent with its neighbours.",
     }
+    targets = {index: issues_for(index, findings) for index in sorted(quoted)}
+    return revision_sends(state, targets, verdict) or after_document(state)
 
 
 def build(
@@ -343,12 +343,16 @@ def build(
     builder.add_node(SOURCES, shelve_sources)
     builder.add_edge(START, SOURCES)
     builder.add_edge(SOURCES, OUTLINER)
-    builder.add_conditional_edges(OUTLINER, to_sections, [SECTION])
+    builder.add_node(
+        OUTLINE_REVIEW, outline_review(to_sections, OUTLINER), destinations=(SECTION, OUTLINER)
+    )
+    builder.add_node(FINAL_REVIEW, final_review(revision_sends), destinations=(REVISE, END))
+    builder.add_conditional_edges(OUTLINER, after_outline, [OUTLINE_REVIEW, SECTION])
     builder.add_edge(SECTION, ASSEMBLE)
     builder.add_edge(ASSEMBLE, CONSISTENCY)
-    builder.add_conditional_edges(CONSISTENCY, to_revisions, [REVISE, END])
+    builder.add_conditional_edges(CONSISTENCY, to_revisions, [REVISE, FINAL_REVIEW, END])
     builder.add_edge(REVISE, REASSEMBLE)
-    builder.add_edge(REASSEMBLE, END)
+    builder.add_conditional_edges(REASSEMBLE, after_document, [FINAL_REVIEW, END])
     return builder.compile(checkpointer=checkpointer, store=store, name=NAME)
 
 

@@ -63,7 +63,7 @@ def build(
         destinations=(WRITER, HUMAN_REVIEW, END),
         input_schema=schema,
     )
-    add_human_review(builder, revise_to=WRITER)
+    add_human_review(builder, revise_to=WRITER, schema=schema)
     builder.add_edge(START, WRITER)
     builder.add_edge(WRITER, EDITOR)
     return builder.compile(checkpointer=checkpointer, store=store, name=NAME)

@@ -2,7 +2,8 @@
 
 Each POST is checked against cross-site requests (`security.csrf_ok`), validated, then
 started as a background run (`live.RunHub`) doing exactly what the CLI does: `start` is
-`copydesk run`, `review` is `copydesk resume --approve` / `--feedback`, `resume` is `copydesk
+`copydesk run`, `review` is `copydesk resume --approve` / `--feedback` (with `--section N`
+when a long document's form names one), `resume` is `copydesk
 resume`, `fork` is `copydesk fork --checkpoint ... [--set topic=...] [--prompt ...]`. The
 browser is sent (303) to the thread's page, which follows the run over server-sent events.
 """
@@ -104,7 +105,7 @@ async def review(request: Request) -> Response:
     _not_running(request, thread_id)
     if result.status != "waiting_for_review":
         raise HTTPException(409, f"thread {thread_id!r} is not waiting for review")
-    answer: dict[str, str]
+    answer: dict[str, Any]
     if form.get("action") == "approve":
         answer = {"action": "approve"}
     else:
@@ -112,8 +113,27 @@ async def review(request: Request) -> Response:
         if not feedback:
             raise HTTPException(400, "the feedback is empty: say what to change")
         answer = {"action": "feedback", "text": feedback}
+    if _text(form, "section"):  # a long document: the section the answer is about
+        answer["section"] = _section(_text(form, "section"), result.review)
     runtime(request).hub.start(thread_id, "review", manager.stream_resume(thread_id, answer=answer))
     return _to_thread(thread_id)
+
+
+def _section(value: str, asked: Any) -> int:
+    """The section number a review form names, checked against what waits (`copydesk resume
+    --section`): a section's pause answers only a waiting section."""
+    if not value.isdigit():
+        raise HTTPException(400, f"section {value!r} is not a section number")
+    number = int(value)
+    asked = asked if isinstance(asked, dict) else {}
+    if asked.get("stage") == "section":
+        waiting = asked.get("waiting") or [asked["section"]["index"]]
+        if number not in waiting:
+            listed = ", ".join(map(str, waiting))
+            raise HTTPException(
+                409, f"section {number} is not waiting for review (waiting: {listed})"
+            )
+    return number
 
 
 async def resume(request: Request) -> Response:

@@ -14,6 +14,7 @@ from typing import Any
 from copydesk.agents.client._schema_instance import instance_of
 from copydesk.agents.client.offline._task import field
 from copydesk.agents.client.offline.documents import digest, findings, outline
+from copydesk.agents.client.offline.outlines import revised_outline
 from copydesk.prompts.markers import FEEDBACK_ITEM, LAST_SPEAKER_FIELD, PARTICIPANTS_FIELD
 
 __all__ = ["argue", "next_speaker", "review", "typed_answer", "write_first", "write_revision"]
@@ -149,7 +150,7 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
     if set(value) == {"decision", "issues", "summary"}:
         return verdict
     if set(value) == {"title", "sections"}:
-        return outline(task)
+        return revised_outline(task) if draft else outline(task)
     if set(value) == {"findings"}:
         return findings(task)
     if set(value) == {"claims"}:
