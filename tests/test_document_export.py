@@ -1,14 +1,35 @@
-"""A long document as people take it away: `run --json`'s `final_draft` and `copydesk export`
-(Markdown with its headings and references)."""
+"""A long document as people take it away: `run --json`'s `final_draft`; `copydesk export` as
+Markdown (the document, then its review notes) and as Word (a heading per section, each
+section's changes since the first complete draft tracked, open issues and consistency
+findings as comments on their passages), read back as XML and by LibreOffice."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import docx
+import pytest
+from docx.oxml.ns import qn
 
 from copydesk.agents.client import OpenAIClient
 from copydesk.graphs.manager import ConversationManager
+from copydesk.graphs.reports.document_docx import export_document_docx, write_document_docx
+from copydesk.graphs.reports.document_markdown import render_document_markdown
+from copydesk.graphs.reports.document_view import FindingView, load_document
+from copydesk.graphs.reports.docx_export import DocxExportError
+from copydesk.graphs.reports.timeline import load_timeline
+from tests._cli import in_process_cli
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.documents import DocumentResponder, headings
+from tests.fakes.harbour_report import HarbourReport, run_report
+from tests.fakes.reviewing import ScriptedReview
+from tests.test_docx_export import changes, final_text, soffice  # noqa: F401 (a fixture)
 
 
 async def test_a_writers_own_headings_nest_under_its_section(make_settings: Any) -> None:
@@ -33,3 +54,159 @@ async def test_a_writers_own_headings_nest_under_its_section(make_settings: Any)
         "# A report on ports\n\n## Harbours\n\nQuays at night.\n\n### Big picture\n\nShips.\n\n"
         "### Detail\n\nRopes.\n\n## Cranes\n\nCranes lift boxes.\n\n### Already deep\n\nHooks.\n"
     )
+
+
+@pytest.fixture
+async def report(make_settings: Any, home: Path, tmp_path: Path) -> Path:
+    """The night-port report, finished in `home` (memory off: no embedder to match later)."""
+    with FakeOpenAIServer() as server:
+        server.responder = HarbourReport()
+        settings = make_settings(openai_base_url=server.base_url, memory=False)
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            await run_report(manager, tmp_path)
+            server.responder = ScriptedReview()
+            await manager.run("turn_taking", topic="Trams", thread_id="trams", max_rounds=1)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("COPYDESK_MEMORY", "0")
+    yield from in_process_cli(home, monkeypatch)
+
+
+def test_markdown_export_is_the_document_then_its_review_notes(report: Path, cli: Any) -> None:
+    done = cli("export", "report")
+    assert done.exit_code == 0, done.output
+    document, notes = done.stdout.split("\n\n---\n\n")
+    assert headings(document) == ["Harbours", "Cranes", "Tides", "References"]
+    assert document.startswith("# The night port\n\n## Harbours\n\nThe harbour at Rotterdam")
+    assert document.endswith("## References\n\n[1] port-figures.md")
+    assert notes.startswith("# Review notes\n\nThread `report` · graph `document`")
+    assert "| 2. Cranes | approved, revised for consistency | 2 | 0 |" in notes
+    assert "| 3. Tides | out of rounds | 2 | 1 |" in notes
+    assert '### 3. Tides\n\n- [major] "A draft of 20 metres needs high water": Say which' in notes
+    assert (
+        "1. **contradiction**: Section 1 starts the night shift at 22:00, section 2 at 23:00.\n"
+        '   - section 1: "the night shift starts at 22:00"\n'
+        '   - section 2: "The night shift starts at 23:00"'
+    ) in notes
+    blank = render_document_markdown({"status": "running"}, thread_id="new")
+    assert blank.startswith("# new\n\n(no complete draft yet)\n\n---\n\n# Review notes")
+
+
+def _comments(path: Path) -> list[tuple[str, str, str]]:
+    """(author, text, anchored text, deletions included) of every comment."""
+    document = docx.Document(str(path))
+    anchored: dict[str, list[str]] = {}
+    opened: set[str] = set()
+    for element in document.element.body.iter():
+        if element.tag == qn("w:commentRangeStart"):
+            opened.add(element.get(qn("w:id")))
+        elif element.tag == qn("w:commentRangeEnd"):
+            opened.discard(element.get(qn("w:id")))
+        elif element.tag in (qn("w:t"), qn("w:delText")):
+            for number in opened:
+                anchored.setdefault(number, []).append(element.text or "")
+    return [
+        (c.author, c.text, "".join(anchored.get(str(c.comment_id), []))) for c in document.comments
+    ]
+
+
+def test_word_export_tracks_each_sections_changes_and_comments_on_the_passages(
+    report: Path, cli: Any
+) -> None:
+    done = cli("export", "report", "-o", str(report / "report.docx"))
+    assert done.exit_code == 0, done.output
+    assert "3 section(s) with their changes since the first complete draft tracked " in done.stderr
+    assert "(2 inserted, 2 deleted), 5 comment(s)" in done.stderr
+    document = docx.Document(str(report / "report.docx"))
+    styled = [(p.style.name, p.text) for p in document.paragraphs if p.style.name != "Normal"]
+    assert styled == [
+        ("Title", "The night port"),
+        ("Heading 1", "Harbours"),
+        ("Heading 1", "Cranes"),
+        ("Heading 1", "Tides"),
+        ("Heading 1", "References"),
+    ]
+    found = [(kind, text, author) for kind, text, author, _ in changes(report / "report.docx")]
+    assert found == [
+        ("del", "box", "section_writer"),
+        ("ins", "container", "section_writer"),
+        ("del", "23", "section_writer"),
+        ("ins", "22", "section_writer"),
+    ]
+    accepted = final_text(report / "report.docx")
+    assert (
+        "Each crane moves a container in about 90 seconds. The night shift starts at 22:00"
+        in accepted
+    )
+    assert "<script>window.__xss=1</script>" in accepted  # text, as written
+    assert _comments(report / "report.docx") == [
+        ("consistency", "[contradiction] F1 (also in section 2): Section 1 starts the night "
+         "shift at 22:00, section 2 at 23:00.", "the night shift starts at 22:00"),
+        ("consistency", "[terminology] F2 (also in section 2): Say container, as section 1 "
+         "does, not box.", "14 million containers a year"),
+        ("consistency", "[contradiction] F1 (also in section 1): Section 1 starts the night "
+         "shift at 22:00, section 2 at 23:00.", "The night shift starts at 2322:00"),
+        ("consistency", "[terminology] F2 (also in section 1): Say container, as section 1 "
+         "does, not box.", "Each crane moves a box"),
+        ("section_editor", "[major] Say which ships.", "A draft of 20 metres needs high water"),
+    ]  # fmt: skip
+    again = cli("export", "report", "--against", "1", "-o", str(report / "since.docx"))
+    assert again.exit_code == 2 and "is a long document" in again.stderr
+    assert not (report / "since.docx").exists()
+
+
+async def test_word_export_edges(report: Path, make_settings: Any) -> None:
+    """A section not written yet, a finding whose passage is gone from both texts (its
+    comment on the heading, saying so), no complete draft, a thread of another topology."""
+    async with ConversationManager(make_settings(memory=False)) as manager:
+        view = await load_document(manager, "report")
+        timeline = await load_timeline(manager, "report")
+        assert view is not None
+        with pytest.raises(DocxExportError, match="'trams' is not a long document"):
+            await export_document_docx(manager, "trams", report / "t.docx")
+    harbours, cranes, tides = view.sections
+    stray = FindingView(3, "repetition", "Said twice.", [{"section": 2, "text": "not there"}])
+    edited = dataclasses.replace(
+        view, sections=[harbours, cranes, dataclasses.replace(tides, text="")], findings=[stray]
+    )
+    done = write_document_docx(edited, timeline, report / "e.docx")
+    assert (done.sections, done.comments) == (3, 1)
+    assert "(not written yet)" in [p.text for p in docx.Document(str(report / "e.docx")).paragraphs]
+    assert _comments(report / "e.docx") == [
+        ("consistency", '[repetition] F3: Said twice. (quote not found: "not there")', "Cranes")
+    ]
+    with pytest.raises(DocxExportError, match="has no complete draft yet"):
+        write_document_docx(dataclasses.replace(view, markdown=""), timeline, report / "n.docx")
+    assert not (report / "n.docx").exists()
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_reads_a_documents_headings_changes_and_comments(
+    report: Path,
+    cli: Any,
+    soffice: str,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """LibreOffice converts the export to PDF, and to flat ODF with its headings, its
+    tracked changes and its comments."""
+    assert cli("export", "report", "-o", str(report / "r.docx")).exit_code == 0
+    profile = report / "lo-profile"
+    for target in ("pdf", "fodt"):
+        subprocess.run(
+            [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
+             "--convert-to", target, "--outdir", str(report), str(report / "r.docx")],
+            check=True, capture_output=True, timeout=180, env={**os.environ, "HOME": str(report)},
+        )  # fmt: skip
+    assert (report / "r.pdf").read_bytes().startswith(b"%PDF")
+    flat = (report / "r.fodt").read_text(encoding="utf-8")
+    assert flat.count("<text:changed-region") == 4
+    assert flat.count("<office:annotation>") + flat.count("<office:annotation ") == 5
+    assert re.search(
+        r'<text:h text:style-name="[^"]*" text:outline-level="1">Cranes</text:h>', flat
+    )
+    assert "Say which ships." in flat and "<dc:creator>consistency</dc:creator>" in flat

@@ -7,7 +7,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,7 +21,14 @@ from copydesk.graphs.cli.common import (
 )
 from copydesk.graphs.errors import InputError
 
+if TYPE_CHECKING:
+    from copydesk.graphs.manager import ConversationManager
+
 __all__ = ["ExportFormat", "register"]
+
+
+DOCUMENT = "document"
+"""The long-document topology, whose Word export is its own."""
 
 
 class ExportFormat(StrEnum):
@@ -98,6 +105,8 @@ def export(
             if fmt is ExportFormat.docx and output is not None:
                 from copydesk.graphs.reports.docx_export import export_docx
 
+                if (await manager.result(thread_id)).graph == DOCUMENT:
+                    return await _document_docx(manager, thread_id, output, against)
                 done = await export_docx(manager, thread_id, output, against=against)
                 err.print(
                     f"wrote {output}: tracked changes since round {done.against_round} "
@@ -120,6 +129,28 @@ def export(
     else:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
+
+
+async def _document_docx(
+    manager: ConversationManager, thread_id: str, output: Path, against: int | None
+) -> str:
+    """A long document as Word: a heading per section, changes since its first complete
+    draft tracked per section, its open issues and findings as comments."""
+    from copydesk.graphs.reports.document_docx import export_document_docx
+
+    if against is not None:
+        raise InputError(
+            f"--against: thread {thread_id!r} is a long document, whose Word export tracks "
+            "each section's changes since its first complete draft; leave --against out"
+        )
+    done = await export_document_docx(manager, thread_id, output)
+    err.print(
+        f"wrote {output}: {done.sections} section(s) with their changes since the first "
+        f"complete draft tracked ({done.insertions} inserted, {done.deletions} deleted), "
+        f"{done.comments} comment(s): open issues and consistency findings",
+        markup=False,
+    )
+    return ""
 
 
 def register(app: typer.Typer) -> None:

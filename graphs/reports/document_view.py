@@ -35,8 +35,13 @@ __all__ = [
     "split_sections",
 ]
 
-FINISHED = {"approved": "approved", "revised": "revised"}
-"""Section record statuses shown as they are; any other is how its loop ended."""
+LABELS = {
+    "in_review": "in review",
+    "waiting_for_review": "waiting for review",
+    "revised": "approved, revised for consistency",
+    "revising": "revising for consistency",
+}
+"""How a section's state reads (others: underscores as spaces)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,11 @@ class SectionView:
     """Its drafts, oldest first: its loop's, then its revision for consistency."""
     verdicts: list[VerdictRecord] = field(default_factory=list)
     """The verdicts on it, oldest first: its editor's, the consistency pass's."""
+
+    @property
+    def label(self) -> str:
+        """Its state as people read it (`in review`, `approved, revised for consistency`)."""
+        return LABELS.get(self.state, self.state.replace("_", " "))
 
     @property
     def changed(self) -> bool:
@@ -171,7 +181,7 @@ def document_view(
         record, loop = records.get(index), loops.get(index) or {}
         state = "planned"
         if record is not None:
-            state = FINISHED.get(record["status"], record["status"])
+            state = record["status"]
         if running.get(index) == REVISE:
             state = "revising"
         elif running.get(index) == SECTION:

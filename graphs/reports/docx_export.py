@@ -20,7 +20,6 @@ import asyncio
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,14 +27,13 @@ import docx
 from docx.document import Document
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.oxml.xmlchemy import BaseOxmlElement
-from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
 from copydesk.agents.errors import CopydeskError
+from copydesk.graphs.reports._docx import mark_inserted, wrap_run
 from copydesk.graphs.reports.attribution import Change, credited_changes
 from copydesk.graphs.reports.issue_tracking import find_quote
-from copydesk.graphs.reports.timeline import Draft, Timeline, load_timeline
+from copydesk.graphs.reports.timeline import Timeline, load_timeline
 
 if TYPE_CHECKING:
     from copydesk.graphs.manager import ConversationManager
@@ -144,50 +142,18 @@ def _write(document: Document, pieces: list[Change]) -> list[tuple[int, int, Run
             deleted.set(qn("xml:space"), "preserve")
             deleted.text = " ".join(piece.text.splitlines()) or " "
             run._r.append(deleted)
-            _wrap(run, "w:del", piece.draft, next(ids))
+            wrap_run(run, "w:del", piece.draft, next(ids))
             continue
         offset = piece.start or 0
         for part in re.split(r"(\n+)", piece.text):
             if part.startswith("\n"):  # a paragraph break, however many newlines
                 if piece.kind == "insert":
-                    _mark_inserted(paragraph, piece.draft, next(ids))
+                    mark_inserted(paragraph, piece.draft, next(ids))
                 paragraph = document.add_paragraph()
             elif part:
                 run = paragraph.add_run(part)
                 if piece.kind == "insert":
-                    _wrap(run, "w:ins", piece.draft, next(ids))
+                    wrap_run(run, "w:ins", piece.draft, next(ids))
                 runs.append((offset, offset + len(part), run))
             offset += len(part)
     return runs
-
-
-def _change(tag: str, draft: Draft | None, number: int) -> BaseOxmlElement:
-    element = OxmlElement(tag)
-    element.set(qn("w:id"), str(number))
-    element.set(qn("w:author"), draft.author if draft else "copydesk")
-    element.set(qn("w:date"), _word_date(draft.made_at if draft else ""))
-    return element
-
-
-def _wrap(run: Run, tag: str, draft: Draft | None, number: int) -> None:
-    change = _change(tag, draft, number)
-    run._r.addprevious(change)
-    change.append(run._r)
-
-
-def _mark_inserted(paragraph: Paragraph, draft: Draft | None, number: int) -> None:
-    properties = paragraph._p.get_or_add_pPr()
-    marks = OxmlElement("w:rPr")
-    marks.append(_change("w:ins", draft, number))
-    properties.append(marks)
-
-
-def _word_date(iso: str) -> str:
-    """`2026-12-02T11:32:58.29+00:00` -> `2026-12-02T11:32:58Z` (Word's form); now if unknown."""
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        moment = datetime.now(UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

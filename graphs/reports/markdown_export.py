@@ -1,4 +1,5 @@
-"""The Markdown export: the final draft and its revision history (`copydesk export THREAD`).
+"""The Markdown export: the final draft and its revision history (`copydesk export THREAD`);
+a long document's is its own (`copydesk.graphs.reports.document_markdown`).
 
 Each round's draft is followed by the editor's verdict on it and each of its issues, marked
 with where the issue stands now (open, addressed...; `copydesk.graphs.reports.issue_tracking`).
@@ -22,6 +23,10 @@ def render_markdown(values: Mapping[str, Any], *, thread_id: str, graph: str) ->
         thread_id: The thread (the title when the state has no topic).
         graph: The topology that wrote the state.
     """
+    if graph == "document":  # the document itself, then its review notes
+        from copydesk.graphs.reports.document_markdown import render_document_markdown
+
+        return render_document_markdown(values, thread_id=thread_id)
     verdicts = {v["round"]: v for v in values.get("verdicts") or []}
     tracked = track_issues(values.get("revisions") or [], values.get("verdicts") or [])
     states = {(i.round, i.quote, i.comment): i.state.replace("_", " ") for i in tracked}

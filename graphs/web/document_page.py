@@ -2,16 +2,14 @@
 redline since the first complete draft with its open issues and the consistency findings
 that quote it, and every finding linked to its passages in each section it quotes.
 
-A section's text is drawn as one redline (the first complete draft against now): a finding
-quotes the section as the consistency pass read it, so its passage is found in the earlier
-text (and is struck through when the revision removed it); an open issue quotes the text as
-it is now. Whatever a model wrote reaches the page as text (autoescaped templates).
+A section's text is drawn as one redline (the first complete draft against now), its
+passages marked as `copydesk.graphs.reports.section_marks` finds them. Whatever a model
+wrote reaches the page as text (autoescaped templates).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,25 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from copydesk.graphs.reports.document_view import DocumentView, SectionView
-from copydesk.graphs.reports.issue_tracking import (
-    TrackedIssue,
-    find_quote,
-    judged_revision,
-    track_issues,
-)
-from copydesk.graphs.reports.redline import Segment, redline
+from copydesk.graphs.reports.issue_tracking import TrackedIssue, judged_revision, track_issues
+from copydesk.graphs.reports.redline import redline
+from copydesk.graphs.reports.section_marks import marked_redline, section_marks
 from copydesk.graphs.reports.timeline import Timeline
 from copydesk.graphs.web.app import page
 
 __all__ = ["Piece", "document_page", "section_pieces"]
-
-LABELS = {
-    "in_review": "in review",
-    "waiting_for_review": "waiting for review",
-    "revised": "approved, revised for consistency",
-    "revising": "revising for consistency",
-}
-"""How a section's state reads on the page (others: underscores as spaces)."""
 
 
 @dataclass(frozen=True)
@@ -61,76 +47,27 @@ def anchor(finding: int, section: int) -> str:
     return f"f{finding}-s{section}"
 
 
-Span = tuple[str, int, int, int, int, str]
-"""(coordinates `old` or `new`, start, end, finding number, issue number, severity)."""
-
-
-def _spans(document: DocumentView, section: SectionView, old: str) -> list[Span]:
-    spans: list[Span] = []
-    for finding in document.findings_in(section.index):
-        for quote in finding.quotes:
-            if quote["section"] != section.index:
-                continue
-            for where, text in (("old", old), ("new", section.text)):
-                found = find_quote(text, quote["text"])
-                if found:
-                    spans.append((where, *found, finding.number, 0, ""))
-                    break
-    for number, issue in enumerate(section.issues, 1):
-        found = find_quote(section.text, issue["quote"])
-        if found:
-            spans.append(("new", *found, 0, number, issue["severity"]))
-    return spans
-
-
-def _coordinates(segment: Segment) -> list[tuple[str, int]]:
-    """Where a segment starts in the earlier and the later text (when it is in them)."""
-    places = []
-    if segment.old_start is not None:
-        places.append(("old", segment.old_start))
-    if segment.new_start is not None:
-        places.append(("new", segment.new_start))
-    return places
-
-
 def section_pieces(document: DocumentView, section: SectionView) -> list[Piece]:
     """The section's redline since the first complete draft (its text alone when it has not
     changed), each stretch marked with the finding or open issue that quotes it."""
-    old = section.first if section.first is not None else section.text
-    segments = redline(old, section.text) if old != section.text else [Segment("equal", old, 0, 0)]
-    spans = _spans(document, section, old)
+    issues = {f"i{n}": issue for n, issue in enumerate(section.issues, 1)}
+    stretches = marked_redline(section.first, section.text, section_marks(document, section))
     pieces: list[Piece] = []
     anchored: set[int] = set()
-    for segment in segments:
-        places = _coordinates(segment)
-        cuts = {0, len(segment.text)}
-        for where, start, end, *_ in spans:
-            for place, at in places:
-                if place == where:
-                    cuts |= {c - at for c in (start, end) if 0 < c - at < len(segment.text)}
-        edges = sorted(cuts)
-        for a, b in itertools.pairwise(edges):
-            covering = [
-                s
-                for s in spans
-                for place, at in places
-                if s[0] == place and s[1] <= at + a and at + b <= s[2]
-            ]
-            covering.sort(key=lambda s: (s[3] == 0, s[1]))  # findings first
-            piece = Piece(segment.kind, segment.text[a:b])
-            if covering:
-                _, _, _, finding, issue, severity = covering[0]
-                first = bool(finding) and finding not in anchored
-                anchored.add(finding)
-                piece = Piece(
-                    segment.kind,
-                    segment.text[a:b],
-                    finding or None,
-                    issue or None,
-                    severity,
-                    anchor(finding, section.index) if first else "",
-                )
-            pieces.append(piece)
+    for stretch in stretches:
+        if not stretch.marks:
+            pieces.append(Piece(stretch.kind, stretch.text))
+            continue
+        key = stretch.marks[0]
+        number = int(key[1:])
+        if key.startswith("i"):
+            severity = issues[key]["severity"]
+            pieces.append(Piece(stretch.kind, stretch.text, issue=number, severity=severity))
+            continue
+        first = number not in anchored
+        anchored.add(number)
+        where = anchor(number, section.index) if first else ""
+        pieces.append(Piece(stretch.kind, stretch.text, finding=number, anchor=where))
     ends = {p.finding: n for n, p in enumerate(pieces) if p.finding}
     return [
         dataclasses.replace(p, last=True) if n in ends.values() else p for n, p in enumerate(pieces)
@@ -168,7 +105,6 @@ def _sections(document: DocumentView) -> list[dict[str, Any]]:
         shown.append(
             {
                 "section": section,
-                "label": LABELS.get(section.state, section.state.replace("_", " ")),
                 "pieces": pieces,
                 "anchored": {p.finding for p in pieces if p.anchor},
                 "findings": document.findings_in(section.index),
