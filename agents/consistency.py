@@ -79,7 +79,7 @@ class Findings(BaseModel):
 
     findings: list[Finding] = Field(
         description="every finding, most important first (empty when they hold together)",
-        json_schema_extra={"maxItems": 5},
+        json_schema_extra={"maxItems": 10},
     )
 
 

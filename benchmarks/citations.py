@@ -10,6 +10,7 @@ on this set; docs/long-documents.md has the figures.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
@@ -87,6 +88,7 @@ async def measure(embedder: Embedder) -> dict[str, tuple[int, int]]:
 
 def main() -> None:
     """Print the table of docs/long-documents.md."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     from copydesk.memory.minilm import MiniLMEmbedder, minilm_available
 
     embedders: list[Embedder] = [LexicalEmbedder()]

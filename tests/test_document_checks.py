@@ -19,11 +19,7 @@ from copydesk.memory.sources import citations, relevant_passages, source_record,
 from tests.fakes import FakeOpenAIServer
 from tests.fakes._replies import messages_text
 from tests.fakes.documents import DocumentResponder, chat_texts, headings, section_of
-
-CRANES = (
-    "Harbour cranes lift containers from ships at night.\n\nCrane drivers work eight-hour shifts."
-)
-TIDES = "Tides decide when the largest ships can enter the harbour."
+from tests.fakes.seeded import CRANES, TIDES, citing_writer
 
 
 async def test_unsupported_citations_go_back_to_the_writer(
@@ -40,22 +36,9 @@ async def test_unsupported_citations_go_back_to_the_writer(
         sources=[tmp_path / "cranes.md", tmp_path / "tides.txt"],
     )
 
-    def script(heading: str, n: int, task: str) -> str | None:
-        if heading != "Harbours":
-            return None
-        if n == 1:
-            return (
-                "Harbour cranes lift containers from ships at night [1]. The moon is made of "
-                "green cheese [2]. Pilots always bring every vessel in safely [7]."
-            )
-        return (
-            "Harbour cranes lift containers from ships at night [1]. Tides decide when the "
-            "largest ships can enter the harbour [2]."
-        )
-
     settings = make_settings(checkpoint_url="memory:")
     with FakeOpenAIServer() as server:
-        server.responder = DocumentResponder(reviews=0, script=script)
+        server.responder = DocumentResponder(reviews=0, script=citing_writer)
         async with (
             OpenAIClient(base_url=server.base_url) as client,
             ConversationManager(settings, client=client) as manager,

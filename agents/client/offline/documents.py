@@ -157,4 +157,4 @@ def findings(task: str) -> dict[str, Any]:
                         "comment": f"This repeats a sentence of section {first}; say it once.",
                     }
                 )
-    return {"findings": found[:5]}
+    return {"findings": found[:10]}
