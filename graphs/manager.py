@@ -362,6 +362,10 @@ class ConversationManager:
         graph, snapshot = await self._latest(thread_id)
         return run_result(snapshot, thread_id=thread_id, graph=graph, model=self.client.model_label)
 
+    async def values(self, thread_id: str) -> Mapping[str, Any]:
+        """The thread's latest state values (its drafts, revisions, verdicts, usage, ...)."""
+        return (await self._latest(thread_id))[1].values
+
     async def history(self, thread_id: str) -> list[CheckpointInfo]:
         """Every checkpoint of a thread, newest first."""
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError

@@ -270,3 +270,33 @@ def test_a_request_with_no_recorded_counterpart_says_why() -> None:
     assert "the model's call differs from the cassette at body" in explain(
         Seen("[]", b"\xff"), recorded, {0: 1}
     )
+
+
+def test_embeddings_are_served_text_by_text_however_they_were_batched() -> None:
+    from copydesk.agents.client.embedding_replay import EmbeddingBook
+
+    class Seen:
+        def __init__(self, body: Any, path: str = "/v1/embeddings") -> None:
+            self.path, self.body = path, body if isinstance(body, bytes) else json.dumps(body)
+
+    def reply(vectors: list[Any], code: int = 200) -> dict[str, Any]:
+        data = [{"index": n, "embedding": v} for n, v in enumerate(vectors)]
+        return {"status": {"code": code}, "body": {"string": json.dumps({"data": data})}}
+
+    book = EmbeddingBook()
+    book.learn([
+        (Seen({"model": "e", "input": ["tide", "pool"]}), reply(["T", "P"])),
+        (Seen({"model": "e", "input": "crab"}), reply(["C"])),
+        (Seen({"model": "e", "input": ["lost"]}), reply(["L"], code=429)),
+        (Seen(b"not json"), reply([])),
+        (Seen({"model": "e", "input": ["x"]}), {"status": {"code": 200}, "body": {}}),
+        (Seen({"model": "m"}, path="/v1/chat/completions"), reply([])),
+    ])  # fmt: skip
+
+    served = book.reply(Seen({"model": "e", "input": ["pool", "crab", "tide"]}))
+    assert served is not None
+    vectors = [d["embedding"] for d in json.loads(served["body"]["string"])["data"]]
+    assert vectors == ["P", "C", "T"]
+    assert book.reply(Seen({"model": "e", "input": ["lost"]})) is None  # a 429 taught nothing
+    assert book.reply(Seen({"model": "other", "input": ["tide"]})) is None
+    assert book.reply(Seen(b"[1]")) is None

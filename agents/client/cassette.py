@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from copydesk.agents.client import matching
+from copydesk.agents.client.embedding_replay import EmbeddingBook, is_embeddings
 from copydesk.agents.errors import CassetteError, ReplayMismatchError
 
 if TYPE_CHECKING:
@@ -175,15 +176,27 @@ def _cassette_class() -> Any:
     from vcr.cassette import Cassette
 
     class _Cassette(Cassette):  # type: ignore[misc]
-        """A vcrpy cassette whose replay names the first request it cannot serve."""
+        """A vcrpy cassette that serves embeddings text by text (`embedding_replay`) and
+        whose replay names the first request it cannot serve."""
+
+        def _embedding_reply(self, request: Any) -> dict[str, Any] | None:
+            if not self.rewound or self.record_mode == "all" or not is_embeddings(request):
+                return None
+            book: EmbeddingBook = self.__dict__.setdefault("_book", EmbeddingBook())
+            book.learn(self.data)
+            return book.reply(request)
 
         def can_play_response_for(self, request: Any) -> bool:
-            if super().can_play_response_for(request):
+            if self._embedding_reply(request) is not None or super().can_play_response_for(request):
                 return True
             if not self.write_protected:
                 return False  # recorded now
             wanted = self._before_record_request(request)
             raise ReplayMismatchError(matching.explain(wanted, self.data, self.play_counts))
+
+        def play_response(self, request: Any) -> Any:
+            reply = self._embedding_reply(request)
+            return reply if reply is not None else super().play_response(request)
 
     return _Cassette
 

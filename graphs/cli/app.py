@@ -47,6 +47,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "copydesk.graphs.cli.fork",
     "copydesk.graphs.cli.serve",
     "copydesk.graphs.cli.queue",
+    "copydesk.graphs.cli.eval",
 )
 """Modules (`copydesk.graphs.cli.<area>`) whose `register(app)` adds their commands."""
 

@@ -180,7 +180,7 @@ def create_app(
         root_redirect: Answer `/` with a redirect to the thread list (off when mounted beside
             another app that owns `/`).
     """
-    from copydesk.graphs.web import actions, pages
+    from copydesk.graphs.web import actions, evals, pages
 
     # The pages are one app (with its guard and error pages) mounted at PREFIX inside an
     # outer app that has neither: LangGraph Server merges the outer app's middleware and
@@ -196,6 +196,8 @@ def create_app(
             Route("/t/{thread_id}/review", actions.review, methods=["POST"]),
             Route("/t/{thread_id}/resume", actions.resume, methods=["POST"]),
             Route("/t/{thread_id}/fork", actions.fork, methods=["POST"]),
+            Route("/evals", evals.evals_page),
+            Route("/evals/{eval_id}", evals.eval_page),
             Route("/static/{name}", _static),
         ],
         exception_handlers={

@@ -121,3 +121,22 @@ class TopologyResponder:
         names = [n.strip() for n in _field(task, "Participants").split(",")]
         last = _field(task, "Last speaker")
         return names[(names.index(last) + 1) % len(names)] if last in names else names[0]
+
+
+@dataclass
+class JudgingResponder(TopologyResponder):
+    """A `TopologyResponder` that also answers the rubric judge: each criterion in the task
+    (`Criterion NAME: ...`) scores 1 + the draft's word count modulo 5, resting on the
+    draft's first four words."""
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        if _schema_name(body) != "RubricScores":
+            return super().__call__(body)
+        task = last_user_text(body)
+        found = re.search(r"<<<\n(.*?)\n>>>", task, re.DOTALL)
+        draft = found.group(1) if found else ""
+        names = re.findall(r"^Criterion ([^:\n]+):", task, re.MULTILINE)
+        score = 1 + len(draft.split()) % 5
+        quote = " ".join(draft.split()[:4])
+        value = {"scores": [{"criterion": n, "score": score, "quote": quote} for n in names]}
+        return Reply(content=json.dumps(value))

@@ -17,7 +17,15 @@ from copydesk.agents.client.offline.documents import digest, findings, outline
 from copydesk.agents.client.offline.outlines import revised_outline
 from copydesk.prompts.markers import FEEDBACK_ITEM, LAST_SPEAKER_FIELD, PARTICIPANTS_FIELD
 
-__all__ = ["argue", "next_speaker", "review", "typed_answer", "write_first", "write_revision"]
+__all__ = [
+    "argue",
+    "next_speaker",
+    "review",
+    "rubric_scores",
+    "typed_answer",
+    "write_first",
+    "write_revision",
+]
 
 _EXAMPLE, _TAKEAWAY = "For example,", "In short,"
 """How a draft gives its concrete example and its closing takeaway (what the editor asks for)."""
@@ -155,6 +163,8 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
         return findings(task)
     if set(value) == {"claims"}:
         return digest(task)
+    if set(value) == {"scores"}:
+        return rubric_scores(task, draft)
     known: dict[str, Any] = {
         "decision": verdict["decision"],
         "changes": [str(i["comment"]) for i in verdict["issues"]],
@@ -168,3 +178,17 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
         if name in known and (enum is None or known[name] in enum):
             value[name] = known[name]
     return value
+
+
+def rubric_scores(task: str, draft: str) -> dict[str, Any]:
+    """A rubric judge's scores: each criterion named in the task (`Criterion NAME: ...`) gets
+    1 plus a point for a concrete example, a closing takeaway, 80 words or more and a title,
+    resting on the draft's first sentence."""
+    names = re.findall(r"^Criterion ([^:\n]+):", task, re.MULTILINE)
+    points = (_EXAMPLE in draft, _TAKEAWAY in draft, len(draft.split()) >= 80, "# " in draft)
+    quote = _sentences(draft)[0].strip()
+    return {
+        "scores": [
+            {"criterion": name.strip(), "score": 1 + sum(points), "quote": quote} for name in names
+        ]
+    }
