@@ -50,7 +50,7 @@ def search(
     if len(scored) > exact_limit:
         return _approximate(items, rows, cache, query, op, now, set(order))
     vectors = cache.vectors([v for v, _ in scored], rows.blobs)
-    scores = _cosine(np.asarray(query, np.float64), vectors.astype(np.float64))
+    scores = _cosine(query, vectors)
     best: dict[int, float] = {}
     for score, (_, item_id) in sorted(
         zip(scores, scored, strict=True), key=lambda s: -s[0]
@@ -118,11 +118,13 @@ def _found(row: ItemRow, score: float | None) -> SearchItem:
 
 
 def _cosine(query: Any, matrix: Any) -> list[float]:
+    """Cosine similarity of each row with `query`. Embedders return L2-normalised rows
+    (`copydesk.memory.embeddings.Embedder`), so a row's norm is 1 (or 0 for an empty text,
+    whose dot product is 0 too): one float32 matrix-vector product, no copies."""
     if len(matrix) == 0:
         return []
-    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(query)
-    dots = matrix @ query
-    out = np.zeros(len(matrix))
-    mask = norms != 0
-    out[mask] = dots[mask] / norms[mask]
-    return [float(x) for x in out]
+    query = np.asarray(query, np.float32)
+    norm = float(np.linalg.norm(query))
+    if norm == 0:
+        return [0.0] * len(matrix)
+    return (np.asarray(matrix, np.float32) @ query / norm).tolist()  # type: ignore[no-any-return]
