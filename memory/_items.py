@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 from langgraph.store.base import Item
 
 from copydesk.memory._select import filter_sql, ns_sql
@@ -189,18 +190,19 @@ class ItemTable:
 
     def candidates(
         self, prefix: tuple[str, ...], now: float, where: Mapping[str, Any] | None
-    ) -> list[tuple[int, int | None]]:
-        """(item id, vector id or None) of the live items under `prefix` that may match
-        `where`, in namespace, item then vector order; reads ids only, through the indexes."""
+    ) -> Any:
+        """(item id, vector id or -1) rows, an int64 array, of the live items under `prefix`
+        that may match `where`, in namespace, item then vector order; reads ids only, through
+        the indexes."""
         names, names_args = ns_sql(prefix)
         pushed, pushed_args = filter_sql(where, "json_extract(i.value, '$.{key}')", numbers=True)
         rows = self.db.execute(
-            "SELECT i.id, v.id FROM namespaces n JOIN items i ON i.ns_id = n.id "
+            "SELECT i.id, coalesce(v.id, -1) FROM namespaces n JOIN items i ON i.ns_id = n.id "
             f"LEFT JOIN vectors v ON v.item_id = i.id WHERE {names} AND {_LIVE} AND {pushed} "
             "ORDER BY n.id, i.id, v.id",
             (*names_args, now, *pushed_args),
         )
-        return [(int(i), None if v is None else int(v)) for i, v in rows]
+        return np.array(rows.fetchall(), np.int64).reshape(-1, 2)
 
     def by_ids(self, item_ids: Sequence[int], now: float) -> dict[int, ItemRow]:
         """Live items by id (only these rows are read and decoded)."""

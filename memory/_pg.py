@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 from langgraph.store.base import Item
 
@@ -157,18 +158,20 @@ class PgItemTable:
 
     def candidates(
         self, prefix: tuple[str, ...], now: float, where: Mapping[str, Any] | None
-    ) -> list[tuple[int, int | None]]:
-        """(item id, vector id or None) of the live items under `prefix` that may match
-        `where`, in namespace, item then vector order; reads ids only, through the indexes."""
+    ) -> Any:
+        """(item id, vector id or -1) rows, an int64 array, of the live items under `prefix`
+        that may match `where`, in namespace, item then vector order; reads ids only, through
+        the indexes."""
         names, names_args = ns_sql(prefix, collate=' COLLATE "C"')
         pushed, pushed_args = filter_sql(where, "(i.value::jsonb ->> '{key}')", numbers=False)
         rows = self.db.execute(
-            "SELECT i.id, v.id FROM memory_namespaces n JOIN memory_items i ON i.ns_id = n.id "
-            f"LEFT JOIN memory_vectors v ON v.item_id = i.id WHERE {names} AND {_LIVE} "
+            "SELECT i.id, coalesce(v.id, -1) FROM memory_namespaces n "
+            "JOIN memory_items i ON i.ns_id = n.id LEFT JOIN memory_vectors v ON v.item_id = i.id "
+            f"WHERE {names} AND {_LIVE} "
             f"AND {pushed} ORDER BY n.id, i.id, v.id".replace("?", "%s"),
             (*names_args, now, *pushed_args),
         ).fetchall()
-        return [(int(i), None if v is None else int(v)) for i, v in rows]
+        return np.array(rows, np.int64).reshape(-1, 2)
 
     def by_ids(self, item_ids: Sequence[int], now: float) -> dict[int, ItemRow]:
         """Live items by id (only these rows are read and decoded)."""

@@ -43,23 +43,22 @@ def search(
     """
     wanted = op.offset + op.limit
     pairs = items.candidates(op.namespace_prefix, now, op.filter)
-    order = list(dict.fromkeys(i for i, _ in pairs))
+    item_ids = pairs[:, 0]
+    order = item_ids[np.r_[True, item_ids[1:] != item_ids[:-1]]] if len(pairs) else item_ids
     if query is None:
-        return [(r, _found(r, None)) for r in _read(items, order, op, now, wanted)[op.offset :]]
-    scored = [(v, i) for i, v in pairs if v is not None]
+        found = _read(items, order.tolist(), op, now, wanted)[op.offset :]
+        return [(r, _found(r, None)) for r in found]
+    scored = pairs[pairs[:, 1] >= 0]
     if len(scored) > exact_limit:
-        return _approximate(items, rows, cache, query, op, now, set(order))
-    vectors = cache.vectors([v for v, _ in scored], rows.blobs)
-    scores = _cosine(query, vectors)
-    best: dict[int, float] = {}
-    for score, (_, item_id) in sorted(
-        zip(scores, scored, strict=True), key=lambda s: -s[0]
-    ):  # stable: ties keep namespace and insertion order
-        best.setdefault(item_id, score)
-    kept = [
-        (r, _found(r, best[r.id])) for r in _read(items, list(best), op, now, wanted)[op.offset :]
-    ]
-    unscored = [i for i in order if i not in best]
+        return _approximate(items, rows, cache, query, op, now, set(order.tolist()))
+    scores = _cosine(query, cache.vectors(scored[:, 1], rows.blobs))
+    rank = np.argsort(-scores, kind="stable")  # ties keep namespace and insertion order
+    ranked = scored[rank, 0]
+    firsts = np.sort(np.unique(ranked, return_index=True)[1])  # an item at its best vector
+    best = dict(zip(ranked[firsts].tolist(), scores[rank][firsts].tolist(), strict=True))
+    ranked_rows = _read(items, list(best), op, now, wanted)[op.offset :]
+    kept = [(r, _found(r, best[r.id])) for r in ranked_rows]
+    unscored = order[~np.isin(order, ranked[firsts])].tolist()
     fill = _read(items, unscored, op, now, max(0, op.limit - len(kept)))
     return kept + [(r, _found(r, None)) for r in fill]
 
@@ -117,14 +116,12 @@ def _found(row: ItemRow, score: float | None) -> SearchItem:
     )
 
 
-def _cosine(query: Any, matrix: Any) -> list[float]:
+def _cosine(query: Any, matrix: Any) -> Any:
     """Cosine similarity of each row with `query`. Embedders return L2-normalised rows
     (`copydesk.memory.embeddings.Embedder`), so a row's norm is 1 (or 0 for an empty text,
     whose dot product is 0 too): one float32 matrix-vector product, no copies."""
-    if len(matrix) == 0:
-        return []
     query = np.asarray(query, np.float32)
     norm = float(np.linalg.norm(query))
-    if norm == 0:
-        return [0.0] * len(matrix)
-    return (np.asarray(matrix, np.float32) @ query / norm).tolist()  # type: ignore[no-any-return]
+    if len(matrix) == 0 or norm == 0:
+        return np.zeros(len(matrix), np.float32)
+    return np.asarray(matrix, np.float32) @ query / np.float32(norm)
