@@ -60,7 +60,7 @@ def test_client_embeddings_through_the_base_url() -> None:
         async def twice() -> tuple[Any, Any, bool]:
             first = await embedder.aembed(["one", "two"])
             second = await embedder.aembed(["three"])
-            shared = embedder._wire()._http is client.http_client()
+            shared = embedder._wire()._shards == [client.http_client()]
             await client.aclose()
             return first, second, shared
 

@@ -6,11 +6,17 @@ keeps one httpx pool, and one `ChatOpenAI` per model on it, per live event loop.
 embeddings share it. Its hooks serve the limiter of the call in progress (set with
 `observing`, per asyncio task): a request that follows the ones before it too closely waits,
 and every response's `x-ratelimit-*` headers are learned from.
+
+A large pool is several httpx pools of at most `SHARD` connections, taken in turn: httpcore
+looks at every connection of a pool on each request (to hand it out, to drop expired ones,
+with a system call per idle connection), so one pool of a thousand connections made each
+call's CPU grow with the number of conversations at once; shards keep it constant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +34,8 @@ __all__ = ["DEFAULT_ENDPOINT", "LoopPool"]
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 """Where calls go when no base URL is set."""
+SHARD = 64
+"""Connections per httpx pool; a larger `max_connections` is split into several."""
 
 
 class LoopPool:
@@ -48,7 +56,7 @@ class LoopPool:
         self.max_connections = max_connections
         self._auth = auth
         self._per_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[dict[str, ChatOpenAI], httpx.AsyncClient]
+            asyncio.AbstractEventLoop, tuple[dict[str, ChatOpenAI], list[httpx.AsyncClient]]
         ] = weakref.WeakKeyDictionary()
         # The limiter of the call in progress, for the hooks (per asyncio task).
         self._limiter_now: ContextVar[RateLimiter | None] = ContextVar(
@@ -57,7 +65,7 @@ class LoopPool:
 
     def chat_model(self, name: str) -> ChatOpenAI:
         """The `ChatOpenAI` of model `name` for the running event loop (made on first use)."""
-        models, http = self._loop_state()
+        models, shards = self._loop_state()
         chat = models.get(name)
         if chat is None:
             chat = models[name] = ChatOpenAI(
@@ -69,38 +77,41 @@ class LoopPool:
                 max_retries=0,  # retries are ours, so each one is counted and paced
                 stream_chunk_timeout=self.timeout,  # a chunk gap is bounded like any read
                 stream_usage=True,
-                http_async_client=http,
+                http_async_client=shards[0],
                 # The request and its chunks as plain JSON (wire.py says why: the SDK's
                 # per-request and per-chunk model walks were most of copydesk's CPU per call).
-                async_client=ChatCompletionsWire(http, self.base_url or DEFAULT_ENDPOINT),
+                async_client=ChatCompletionsWire(shards, self.base_url or DEFAULT_ENDPOINT),
                 client=NoSyncCalls(),
             )
         return chat
 
     def http_client(self) -> httpx.AsyncClient:
-        """The connection pool of the running event loop (made on first use)."""
-        return self._loop_state()[1]
+        """The (first) connection pool of the running event loop (made on first use)."""
+        return self._loop_state()[1][0]
 
-    def _loop_state(self) -> tuple[dict[str, ChatOpenAI], httpx.AsyncClient]:
+    def _loop_state(self) -> tuple[dict[str, ChatOpenAI], list[httpx.AsyncClient]]:
         loop = asyncio.get_running_loop()
         known = self._per_loop.get(loop)
         if known is None:
-            # A pool much larger than the concurrency made throughput worse: size it to fit.
-            limits = httpx.Limits(
-                max_connections=self.max_connections,
-                max_keepalive_connections=self.max_connections,
-            )
+            # A pool much larger than the concurrency made throughput worse: size it to fit
+            # (a quarter more per shard, as calls taken in turn do not end in turn).
+            count = math.ceil(self.max_connections / SHARD)
+            size = self.max_connections if count == 1 else math.ceil(1.25 * SHARD)
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
             hooks: dict[str, list[Callable[..., Any]]] = {
                 "request": [self._on_request],
                 "response": [self._on_response],
             }
-            http = httpx.AsyncClient(
-                timeout=self.timeout,
-                limits=limits,
-                auth=self._auth,  # every request asks for the key of its moment
-                event_hooks=hooks,  # after the auth: the send time is the request's own
-            )
-            known = self._per_loop[loop] = ({}, http)
+            shards = [
+                httpx.AsyncClient(
+                    timeout=self.timeout,
+                    limits=limits,
+                    auth=self._auth,  # every request asks for the key of its moment
+                    event_hooks=hooks,  # after the auth: the send time is the request's own
+                )
+                for _ in range(count)
+            ]
+            known = self._per_loop[loop] = ({}, shards)
         return known
 
     @contextmanager
@@ -129,5 +140,5 @@ class LoopPool:
     async def aclose(self) -> None:
         """Close the running event loop's pool (made again if used later)."""
         known = self._per_loop.pop(asyncio.get_running_loop(), None)
-        if known is not None:
-            await known[1].aclose()
+        for http in known[1] if known is not None else []:
+            await http.aclose()

@@ -20,8 +20,9 @@ the SDK's parsing helpers).
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -48,7 +49,8 @@ class ChatCompletionsWire:
     """`create` for `/chat/completions`, plain or streamed, returning dicts.
 
     Args:
-        http: The shared connection pool (its response hooks see every reply).
+        http: The shared connection pool (its response hooks see every reply), or several,
+            taken in turn (`copydesk.agents.client.pool.SHARD` says why).
         base_url: The API's base URL, e.g. `https://api.openai.com/v1`.
         api_key: Sent as a bearer token; never logged or put in an error. None when the
             pool's `auth` signs each request (the client's `KeyAuth`).
@@ -57,12 +59,13 @@ class ChatCompletionsWire:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | Sequence[httpx.AsyncClient],
         base_url: str,
         api_key: str | None = None,
         path: str = "/chat/completions",
     ) -> None:
-        self._http = http
+        self._shards = list(http) if isinstance(http, Sequence) else [http]
+        self._turn = itertools.cycle(range(len(self._shards)))
         self._url = base_url.rstrip("/") + path
         self._headers = {"Accept": "application/json"}
         if api_key is not None:
@@ -83,7 +86,8 @@ class ChatCompletionsWire:
         headers = {**self._headers, **(payload.get("extra_headers") or {})}
         # Typed Any: the openai SDK annotates its errors with its own httpx fork (httpx2), whose
         # Request and Response have the same surface as httpx's.
-        request: Any = self._http.build_request(
+        http = self._shards[next(self._turn)]
+        request: Any = http.build_request(
             "POST",
             self._url,
             content=json.dumps(body).encode(),
@@ -91,7 +95,7 @@ class ChatCompletionsWire:
             params=payload.get("extra_query"),
         )
         try:
-            response = await self._http.send(request, stream=True)
+            response = await http.send(request, stream=True)
         except httpx.TimeoutException as error:
             raise openai.APITimeoutError(request=request) from error
         except httpx.TransportError as error:
