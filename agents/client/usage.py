@@ -110,9 +110,7 @@ class UsageLedger:
         call = CallRecord(
             thread_id, agent, model, prompt, completion, seconds, attempts, cost, estimated
         )
-        self.calls.append(call)
-        if self.path is not None:
-            await asyncio.to_thread(self._write, call)
+        await self.arecord(call)
         totals = UsageTotals(
             calls=1, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
         )
