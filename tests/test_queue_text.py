@@ -12,11 +12,11 @@ import pytest
 
 from copydesk.agents.config import Settings
 from tests._cli import copydesk, ok_json
-from tests._queue import finished
 
 # Fixtures, imported under their own names so that pytest finds them in this module.
 from tests._queue import broker_url as broker_url
 from tests._queue import env as env
+from tests._queue import finished
 from tests._queue import queue as queue
 from tests._queue import settings as settings
 from tests._queue import workers as workers
