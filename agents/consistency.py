@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
@@ -39,6 +39,7 @@ __all__ = [
     "in_section",
     "issues_for",
     "section_text",
+    "typed_or_none",
 ]
 
 _log = logging.getLogger("copydesk.consistency")
@@ -144,16 +145,27 @@ class ConsistencyEditor(Chatbot):
     ) -> tuple[Findings, UsageTotals]:
         """The findings on one pair; none when the model gives no valid typed reply (the
         document stands as its sections' editors approved it)."""
-        try:
-            result = await self.client.structured(
-                self.messages(state, pair),
-                Findings,
-                config=config,
-                agent=self.name,
-                params=self.prompt.model_params,
-            )
-        except ModelOutputError as error:
-            numbers = " and ".join(str(s["index"]) for s in pair)
-            _log.warning("%s: no findings on sections %s: %s", self.name, numbers, error)
-            return Findings(findings=[]), UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
-        return result.value, result.usage
+        numbers = " and ".join(str(s["index"]) for s in pair)
+        found, used = await typed_or_none(
+            self, self.messages(state, pair), Findings, config, f"findings on sections {numbers}"
+        )
+        return found or Findings(findings=[]), used
+
+
+T = TypeVar("T", bound=BaseModel)
+NO_USAGE = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
+
+
+async def typed_or_none(
+    bot: Chatbot, messages: list[BaseMessage], schema: type[T], config: RunnableConfig, what: str
+) -> tuple[T | None, UsageTotals]:
+    """`bot`'s typed reply to `messages` and its usage; None, said in a warning naming
+    `what`, when the model gives no valid one (a consistency reading helps, never stops)."""
+    try:
+        result = await bot.client.structured(
+            messages, schema, config=config, agent=bot.name, params=bot.prompt.model_params
+        )
+    except ModelOutputError as error:
+        _log.warning("%s: no %s: %s", bot.name, what, error)
+        return None, NO_USAGE
+    return result.value, result.usage

@@ -9,7 +9,6 @@ comparison sees only text that is there, so its findings can go back to their se
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,9 +17,8 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from copydesk.agents.chatbot import Chatbot
-from copydesk.agents.consistency import Findings, in_section, section_text
+from copydesk.agents.consistency import Findings, in_section, section_text, typed_or_none
 from copydesk.agents.document import DocumentState, SectionRecord, outline_text
-from copydesk.agents.errors import ModelOutputError
 from copydesk.agents.state import UsageTotals
 
 __all__ = [
@@ -31,9 +29,6 @@ __all__ = [
     "digest_text",
     "groups",
 ]
-
-_log = logging.getLogger("copydesk.consistency")
-NO_USAGE = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0)
 
 
 class Claim(BaseModel):
@@ -105,19 +100,17 @@ class SectionDigester(Chatbot):
     ) -> tuple[Digest, UsageTotals]:
         """The section's digest, only the claims found in it; none when the model gives
         no valid typed reply (the section is then compared by its neighbours only)."""
-        try:
-            result = await self.client.structured(
-                self.messages(state, section),
-                Digest,
-                config=config,
-                agent=self.name,
-                params=self.prompt.model_params,
-            )
-        except ModelOutputError as error:
-            _log.warning("%s: no digest of section %s: %s", self.name, section["index"], error)
-            return Digest(claims=[]), NO_USAGE
-        claims = [c for c in result.value.claims if in_section(c.text, section["text"])]
-        return Digest(claims=claims), result.usage
+        digest, used = await typed_or_none(
+            self,
+            self.messages(state, section),
+            Digest,
+            config,
+            f"digest of section {section['index']}",
+        )
+        claims = [
+            c for c in (digest.claims if digest else []) if in_section(c.text, section["text"])
+        ]
+        return Digest(claims=claims), used
 
 
 @dataclass(frozen=True)
@@ -133,15 +126,11 @@ class DigestComparer(Chatbot):
         self, state: DocumentState, digests: Sequence[str], config: RunnableConfig
     ) -> tuple[Findings, UsageTotals]:
         """The findings across `digests`; none when the model gives no valid typed reply."""
-        try:
-            result = await self.client.structured(
-                self.messages(state, digests),
-                Findings,
-                config=config,
-                agent=self.name,
-                params=self.prompt.model_params,
-            )
-        except ModelOutputError as error:
-            _log.warning("%s: no findings on %s digests: %s", self.name, len(digests), error)
-            return Findings(findings=[]), NO_USAGE
-        return result.value, result.usage
+        found, used = await typed_or_none(
+            self,
+            self.messages(state, digests),
+            Findings,
+            config,
+            f"findings on {len(digests)} digests",
+        )
+        return found or Findings(findings=[]), used

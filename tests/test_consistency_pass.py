@@ -19,7 +19,7 @@ from copydesk.graphs.document_input import document_inputs
 from copydesk.graphs.manager import ConversationManager
 from copydesk.memory.tokens import TokenCounter
 from tests.fakes import FakeOpenAIServer
-from tests.fakes._replies import messages_text
+from tests.fakes._replies import Reply, messages_text
 from tests.fakes.documents import HEADINGS, DocumentResponder, section_of
 from tests.test_document_checks import assemblies, sections_of
 
@@ -200,3 +200,23 @@ async def test_offline_map_reduce_finds_each_repeat_once(
     assert result.usage["digest_comparer"]["calls"] >= 1
     repeats = [f["quotes"][0]["section"] for f in state.values["findings"]]
     assert sorted(repeats) == [2, 3, 4]
+
+
+async def test_digests_and_comparisons_the_model_cannot_type_leave_the_document_as_it_is(
+    make_settings: Any, caplog: Any
+) -> None:
+    """A digest or a comparison that never validates is logged; the pairs still read."""
+    inner = DocumentResponder(reviews=0, script=lambda h, n, task: long_text(h, n))
+
+    def broken(body: dict[str, Any]) -> Any:
+        if schema_of(body) == "Digest" and "Section 1:" not in messages_text(body):
+            return Reply(content=json.dumps({"claims": "none"}))
+        if schema_of(body) == "Findings" and "(about: it)" in messages_text(body):
+            return Reply(content=json.dumps({"findings": "none"}))
+        return inner(body)
+
+    settings = make_settings(checkpoint_url="memory:")
+    ran = await run(broken, settings, sections_wanted=4)  # type: ignore[arg-type]
+    assert ran.result.status == "approved" and ran.first == ran.final
+    assert "section_digester: no digest of section 2" in caplog.text
+    assert "digest_comparer: no findings on " in caplog.text
