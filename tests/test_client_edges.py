@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
+from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.capabilities import (
     CapabilityBook,
     ContextExceeded,
@@ -17,6 +18,7 @@ from copydesk.agents.client.capabilities import (
     refusal_of,
 )
 from copydesk.agents.client.cuts import Reading
+from copydesk.agents.client.embeddings import ClientEmbedder
 from copydesk.agents.client.shaping import capped, fit_to_context
 from copydesk.agents.client.typed import ask_for_json, json_text, problem_of
 from copydesk.agents.client.usage import usage_of
@@ -24,6 +26,12 @@ from copydesk.agents.client.windows import TOKEN_WINDOW, LocalWindows
 from copydesk.agents.client.wire import NoSyncCalls
 from copydesk.agents.errors import ModelRequestError
 from copydesk.memory.tokens import token_counter
+from tests._client import MESSAGES, ClientFactory
+
+# Fixtures, imported under their own names so that pytest finds them in this module.
+from tests._client import make_client as make_client
+from tests._client import sleep as sleep
+from tests.fakes import FakeOpenAIServer, Fault
 
 _TOOL = {"function": {"name": "Verdict", "parameters": {"type": "object"}}}
 
@@ -192,3 +200,37 @@ def test_an_error_inside_a_stream_is_the_sdk_error_with_the_server_message() -> 
 
 def test_a_reply_without_usage_counts_as_none() -> None:
     assert usage_of(AIMessage("hi")) == (0, 0)
+
+
+# --- replies and embeddings through the fake server ---------------------------------------
+
+
+async def test_an_empty_reply_is_asked_again(
+    fake_server: FakeOpenAIServer, make_client: ClientFactory
+) -> None:
+    fake_server.faults.add(Fault.bad_content(""))
+    client = make_client()
+
+    reply = await client.complete(MESSAGES)
+
+    assert reply.text.startswith("Fake reply")
+    assert len(fake_server.chat_requests()) == 2
+
+
+async def test_no_texts_are_embedded_without_a_request(fake_server: FakeOpenAIServer) -> None:
+    client = OpenAIClient(base_url=fake_server.base_url)
+    vectors = await ClientEmbedder(client, dimensions=8).aembed([])
+    await client.aclose()
+    assert vectors.shape == (0, 8)
+    assert fake_server.requests == []
+
+
+async def test_an_embedding_model_the_server_does_not_have_is_named(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    fake_server.always = Fault.status(404)
+    client = OpenAIClient(base_url=fake_server.base_url)
+    embedder = ClientEmbedder(client, model="text-embedding-nope", dimensions=8)
+    with pytest.raises(ModelRequestError, match="'text-embedding-nope' not found; set COPYDESK"):
+        await embedder.aembed(["kites"])
+    await client.aclose()
