@@ -17,6 +17,7 @@ import pytest
 
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.config import Settings
+from copydesk.graphs.document_input import document_inputs
 from copydesk.graphs.events import Turn
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.reports.document_view import document_view, load_document, split_sections
@@ -176,3 +177,71 @@ async def test_states_while_the_sections_are_written(
             finished = await load_document(manager, "live")
     assert finished is not None
     assert [s.state for s in finished.sections] == ["revised", "revised", "out_of_rounds"]
+
+
+async def test_style_sheet_and_fact_ledger(
+    desk: Desk, make_settings: Callable[..., Settings]
+) -> None:
+    """The style sheet and the fact ledger the approved sections built, in section order."""
+    http, server = desk
+    settings = make_settings(openai_base_url=server.base_url)
+    async with ConversationManager(settings) as manager:
+        config: Any = {"configurable": {"thread_id": "report"}, "metadata": {"graph": "document"}}
+        await manager.graph("document").aupdate_state(
+            config,
+            {
+                "style_sheet": {
+                    "2": [{"section": 2, "kind": "term", "rule": "container, not box"}],
+                    "1": [{"section": 1, "kind": "numbers", "rule": "24-hour times <b>"}],
+                },
+                "fact_ledger": {
+                    "1": [{"section": 1, "claim": "Rotterdam handles 14 million containers",
+                           "value": "14 million", "kind": "number", "source": 1}],
+                },
+            },
+        )  # fmt: skip
+    page = (await http.get("/desk/t/report")).text
+    style = page[page.index('id="style-sheet"') : page.index('id="fact-ledger"')]
+    assert style.index("24-hour times &lt;b&gt;") < style.index("container, not box")
+    ledger = page[page.index('id="fact-ledger"') : page.index('id="references"')]
+    assert "Rotterdam handles 14 million containers" in ledger and "[1]" in ledger
+    assert '<a href="#section-1">section 1</a>' in ledger
+
+
+async def test_review_forms_at_each_pause(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Offline: the outline, a section and the whole document each wait; the page says what
+    waits and offers the sections an answer can be for; approving section 1 from the page
+    leaves section 2 waiting."""
+    settings = make_settings()
+    async with ConversationManager(settings) as manager:
+        for point in ("outline", "sections", "final"):
+            inputs = document_inputs("document", topic="Ports", sections=2, review=[point])
+            await manager.run("document", topic="Ports", thread_id=point, inputs=inputs)
+    app = create_app(settings, token="")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        outline = (await http.get("/desk/t/outline")).text
+        assert "The outline waits for you (below)" in outline and "<select" not in outline
+        final = (await http.get("/desk/t/final")).text
+        assert "The whole document waits for you" in final
+        assert re.findall(r'<option value="(\d*)">', final) == ["", "1", "2"]
+        sections = (await http.get("/desk/t/sections")).text
+        assert "Waiting for your review: 1. Background, 2. The case for it." in sections
+        assert re.findall(r'id="approve-section"><option value="1">', sections)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', sections)
+        assert csrf is not None
+        form = {"csrf": csrf.group(1), "action": "approve", "section": "1"}
+        sent = await http.post("/desk/t/sections/review", data=form)
+        assert sent.status_code == 303
+        async with http.stream("GET", "/desk/t/sections/events") as events:
+            async for _ in events.aiter_lines():
+                pass
+        after = (await http.get("/desk/t/sections")).text
+        states = re.findall(r'<li data-section="\d" data-state="(\w+)">', after)
+        assert states == ["approved", "waiting_for_review"]
+        assert (
+            'id="approve-section"><option value="2">2. The case for it</option></select>' in after
+        )
+    await app.state.runtime.aclose()

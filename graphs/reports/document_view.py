@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from copydesk.agents.document import OutlineRecord, QuoteRecord, SectionRecord
+from copydesk.agents.document import (
+    FactRecord,
+    OutlineRecord,
+    QuoteRecord,
+    SectionRecord,
+    StyleRecord,
+    by_section,
+)
 from copydesk.agents.state import IssueRecord, Revision, VerdictRecord
 from copydesk.graphs.document_assembly import section_body
 from copydesk.graphs.reports.issue_tracking import IssueSummary, summarize_thread
@@ -110,6 +117,10 @@ class DocumentView:
     """The whole document as last assembled ("" before the first assembly)."""
     summary: IssueSummary
     """Its issues (every section's and every finding's) counted by state."""
+    style_sheet: list[StyleRecord] = field(default_factory=list)
+    """Its terms, spellings, voice, tense and number style, in section order."""
+    fact_ledger: list[FactRecord] = field(default_factory=list)
+    """Its claims with a number, name or date, in section order."""
 
     def findings_in(self, index: int) -> list[FindingView]:
         """The findings that quote section `index`."""
@@ -213,7 +224,16 @@ def document_view(
     cited = {c["number"] for c in citations(draft)}
     references = [s for s in values.get("sources") or [] if s["number"] in cited]
     summary = summarize_thread(values)
-    return DocumentView(outline["title"], sections, findings, references, draft, summary)
+    return DocumentView(
+        outline["title"],
+        sections,
+        findings,
+        references,
+        draft,
+        summary,
+        by_section(values.get("style_sheet")),
+        by_section(values.get("fact_ledger")),
+    )
 
 
 async def load_document(manager: ConversationManager, thread_id: str) -> DocumentView | None:

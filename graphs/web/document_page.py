@@ -114,6 +114,38 @@ def _sections(document: DocumentView) -> list[dict[str, Any]]:
     return shown
 
 
+def _review(document: DocumentView, asked: Any) -> dict[str, Any]:
+    """What the review forms say and offer at a document's pause (`--review outline`,
+    `sections` or `final`): which sections an answer can be for."""
+    asked = asked if isinstance(asked, dict) else {}
+    headings = {s.index: s.heading for s in document.sections}
+    options = [(str(i), f"{i}. {h}") for i, h in headings.items()]
+    stage = asked.get("stage")
+    if stage == "outline":
+        prompt = (
+            "The outline waits for you (below): approve it, or send feedback that the "
+            "outliner answers with a new outline."
+        )
+        return {"review_prompt": prompt}
+    if stage == "section":
+        waiting = [int(i) for i in asked.get("waiting") or [asked["section"]["index"]]]
+        picks = [(str(i), f"{i}. {headings.get(i, '')}") for i in sorted(waiting)]
+        names = ", ".join(label for _, label in picks)
+        prompt = (
+            f"Waiting for your review: {names}. Approve a section, or send it back with "
+            "feedback for its writer."
+        )
+        return {"review_prompt": prompt, "approve_sections": picks, "feedback_sections": picks}
+    if stage == "final":
+        prompt = (
+            "The whole document waits for you: approve it, or send feedback; it goes to the "
+            "section you pick, else to those it quotes or names, else to every section."
+        )
+        anyone = [("", "the sections it quotes or names"), *options]
+        return {"review_prompt": prompt, "feedback_sections": anyone}
+    return {}
+
+
 def _issues_line(document: DocumentView) -> str:
     approved = sum(s.state in ("approved", "revised") for s in document.sections)
     return (
@@ -140,5 +172,6 @@ async def document_page(
         sections=sections,
         anchored=anchored,
         issues_line=_issues_line(document),
+        **(_review(document, timeline.result.review) if context.get("waiting") else {}),
         **context,
     )
