@@ -15,7 +15,6 @@ from typing import Any
 
 import docx
 import pytest
-from docx.oxml.ns import qn
 
 from copydesk.agents.client import OpenAIClient
 from copydesk.graphs.manager import ConversationManager
@@ -27,9 +26,8 @@ from copydesk.graphs.reports.timeline import load_timeline
 from tests._cli import in_process_cli
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.documents import DocumentResponder, headings
-from tests.fakes.harbour_report import HarbourReport, run_report
-from tests.fakes.reviewing import ScriptedReview
-from tests.test_docx_export import changes, final_text, soffice  # noqa: F401 (a fixture)
+from tests.fakes.harbour_report import seed
+from tests.test_docx_export import changes, comments, final_text, soffice  # noqa: F401 (a fixture)
 
 
 async def test_a_writers_own_headings_nest_under_its_section(make_settings: Any) -> None:
@@ -60,15 +58,7 @@ async def test_a_writers_own_headings_nest_under_its_section(make_settings: Any)
 async def report(make_settings: Any, home: Path, tmp_path: Path) -> Path:
     """The night-port report, finished in `home` (memory off: no embedder to match later)."""
     with FakeOpenAIServer() as server:
-        server.responder = HarbourReport()
-        settings = make_settings(openai_base_url=server.base_url, memory=False)
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            await run_report(manager, tmp_path)
-            server.responder = ScriptedReview()
-            await manager.run("turn_taking", topic="Trams", thread_id="trams", max_rounds=1)
+        await seed(server, make_settings(openai_base_url=server.base_url, memory=False), tmp_path)
     return tmp_path
 
 
@@ -96,24 +86,6 @@ def test_markdown_export_is_the_document_then_its_review_notes(report: Path, cli
     ) in notes
     blank = render_document_markdown({"status": "running"}, thread_id="new")
     assert blank.startswith("# new\n\n(no complete draft yet)\n\n---\n\n# Review notes")
-
-
-def _comments(path: Path) -> list[tuple[str, str, str]]:
-    """(author, text, anchored text, deletions included) of every comment."""
-    document = docx.Document(str(path))
-    anchored: dict[str, list[str]] = {}
-    opened: set[str] = set()
-    for element in document.element.body.iter():
-        if element.tag == qn("w:commentRangeStart"):
-            opened.add(element.get(qn("w:id")))
-        elif element.tag == qn("w:commentRangeEnd"):
-            opened.discard(element.get(qn("w:id")))
-        elif element.tag in (qn("w:t"), qn("w:delText")):
-            for number in opened:
-                anchored.setdefault(number, []).append(element.text or "")
-    return [
-        (c.author, c.text, "".join(anchored.get(str(c.comment_id), []))) for c in document.comments
-    ]
 
 
 def test_word_export_tracks_each_sections_changes_and_comments_on_the_passages(
@@ -145,7 +117,7 @@ def test_word_export_tracks_each_sections_changes_and_comments_on_the_passages(
         in accepted
     )
     assert "<script>window.__xss=1</script>" in accepted  # text, as written
-    assert _comments(report / "report.docx") == [
+    assert comments(report / "report.docx", deleted=True) == [
         ("consistency", "[contradiction] F1 (also in section 2): Section 1 starts the night "
          "shift at 22:00, section 2 at 23:00.", "the night shift starts at 22:00"),
         ("consistency", "[terminology] F2 (also in section 2): Say container, as section 1 "
@@ -178,7 +150,7 @@ async def test_word_export_edges(report: Path, make_settings: Any) -> None:
     done = write_document_docx(edited, timeline, report / "e.docx")
     assert (done.sections, done.comments) == (3, 1)
     assert "(not written yet)" in [p.text for p in docx.Document(str(report / "e.docx")).paragraphs]
-    assert _comments(report / "e.docx") == [
+    assert comments(report / "e.docx", deleted=True) == [
         ("consistency", '[repetition] F3: Said twice. (quote not found: "not there")', "Cranes")
     ]
     with pytest.raises(DocxExportError, match="has no complete draft yet"):

@@ -57,8 +57,10 @@ def final_text(path: Path) -> str:
     return "\n".join("".join(t.text or "" for t in p.iter(qn("w:t"))) for p in body.iter(qn("w:p")))
 
 
-def comments(path: Path) -> list[tuple[str, str, str]]:
-    """(author, comment text, anchored text) of every comment."""
+def comments(path: Path, *, deleted: bool = False) -> list[tuple[str, str, str]]:
+    """(author, comment text, anchored text) of every comment; `deleted`: tracked deletions
+    inside a comment's range count as anchored text too."""
+    texts = (qn("w:t"), qn("w:delText")) if deleted else (qn("w:t"),)
     document = docx.Document(str(path))
     anchored: dict[str, list[str]] = {}
     open_ids: set[str] = set()
@@ -67,7 +69,7 @@ def comments(path: Path) -> list[tuple[str, str, str]]:
             open_ids.add(element.get(qn("w:id")))
         elif element.tag == qn("w:commentRangeEnd"):
             open_ids.discard(element.get(qn("w:id")))
-        elif element.tag == qn("w:t"):
+        elif element.tag in texts:
             for comment_id in open_ids:
                 anchored.setdefault(comment_id, []).append(element.text or "")
     return [

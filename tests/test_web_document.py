@@ -23,8 +23,7 @@ from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.reports.document_view import document_view, load_document, split_sections
 from copydesk.graphs.web import create_app
 from tests.fakes import FakeOpenAIServer
-from tests.fakes.harbour_report import MARKUP, TOPIC, HarbourReport, report_inputs, run_report
-from tests.fakes.reviewing import ScriptedReview
+from tests.fakes.harbour_report import MARKUP, TOPIC, HarbourReport, report_inputs, seed
 
 Desk = tuple[httpx.AsyncClient, FakeOpenAIServer]
 
@@ -33,15 +32,8 @@ Desk = tuple[httpx.AsyncClient, FakeOpenAIServer]
 async def desk(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncIterator[Desk]:
     """The report, finished, and a client for the app on the same home."""
     with FakeOpenAIServer() as server:
-        server.responder = HarbourReport()
         settings = make_settings(openai_base_url=server.base_url)
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            await run_report(manager, tmp_path)
-            server.responder = ScriptedReview()
-            await manager.run("turn_taking", topic="Trams", thread_id="trams", max_rounds=1)
+        await seed(server, settings, tmp_path)
         app = create_app(settings, token="")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:

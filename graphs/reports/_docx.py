@@ -14,7 +14,7 @@ from docx.text.run import Run
 
 from copydesk.graphs.reports.timeline import Draft
 
-__all__ = ["change_element", "mark_inserted", "word_date", "wrap_run"]
+__all__ = ["change_element", "deleted_run", "mark_inserted", "word_date", "wrap_run"]
 
 
 def change_element(tag: str, draft: Draft | None, number: int) -> BaseOxmlElement:
@@ -24,6 +24,17 @@ def change_element(tag: str, draft: Draft | None, number: int) -> BaseOxmlElemen
     element.set(qn("w:author"), draft.author if draft else "copydesk")
     element.set(qn("w:date"), word_date(draft.made_at if draft else ""))
     return element
+
+
+def deleted_run(paragraph: Paragraph, text: str) -> Run:
+    """A run at the end of `paragraph` holding `text` as deleted text (its line breaks as
+    spaces); wrap it in `w:del` to track it."""
+    run = paragraph.add_run()
+    deleted = OxmlElement("w:delText")
+    deleted.set(qn("xml:space"), "preserve")
+    deleted.text = " ".join(text.splitlines()) or " "
+    run._r.append(deleted)
+    return run
 
 
 def wrap_run(run: Run, tag: str, draft: Draft | None, number: int) -> None:

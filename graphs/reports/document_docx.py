@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING
 
 import docx
 from docx.document import Document
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
 from docx.text.run import Run
 
-from copydesk.graphs.reports._docx import mark_inserted, wrap_run
+from copydesk.graphs.reports._docx import deleted_run, mark_inserted, wrap_run
 from copydesk.graphs.reports.document_view import DocumentView, SectionView, load_document
 from copydesk.graphs.reports.docx_export import DocxExportError
 from copydesk.graphs.reports.section_marks import Stretch, marked_redline, section_marks
@@ -124,11 +122,7 @@ def _write(
     for stretch in stretches:
         made: list[Run] = []
         if stretch.kind == "delete":
-            run = paragraph.add_run()
-            deleted = OxmlElement("w:delText")
-            deleted.set(qn("xml:space"), "preserve")
-            deleted.text = " ".join(stretch.text.splitlines()) or " "
-            run._r.append(deleted)
+            run = deleted_run(paragraph, stretch.text)
             made.append(run)
         else:
             for part in re.split(r"(\n+)", stretch.text):

@@ -25,12 +25,10 @@ from typing import TYPE_CHECKING
 
 import docx
 from docx.document import Document
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
 from docx.text.run import Run
 
 from copydesk.agents.errors import CopydeskError
-from copydesk.graphs.reports._docx import mark_inserted, wrap_run
+from copydesk.graphs.reports._docx import deleted_run, mark_inserted, wrap_run
 from copydesk.graphs.reports.attribution import Change, credited_changes
 from copydesk.graphs.reports.issue_tracking import find_quote
 from copydesk.graphs.reports.timeline import Timeline, load_timeline
@@ -137,11 +135,7 @@ def _write(document: Document, pieces: list[Change]) -> list[tuple[int, int, Run
     runs: list[tuple[int, int, Run]] = []
     for piece in pieces:
         if piece.kind == "delete":
-            run = paragraph.add_run()
-            deleted = OxmlElement("w:delText")
-            deleted.set(qn("xml:space"), "preserve")
-            deleted.text = " ".join(piece.text.splitlines()) or " "
-            run._r.append(deleted)
+            run = deleted_run(paragraph, piece.text)
             wrap_run(run, "w:del", piece.draft, next(ids))
             continue
         offset = piece.start or 0

@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.config import Settings
 from copydesk.graphs.document_input import document_inputs
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
 from tests.fakes._replies import Reply
 from tests.fakes.documents import DocumentResponder, _schema_name, section_of
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.reviewing import ScriptedReview
 
-__all__ = ["MARKUP", "TOPIC", "HarbourReport", "report_inputs", "run_report"]
+__all__ = ["MARKUP", "TOPIC", "HarbourReport", "report_inputs", "run_report", "seed"]
 
 TOPIC = "The night port"
 
@@ -133,3 +137,16 @@ async def run_report(
     return await manager.run(
         "document", topic=TOPIC, thread_id=thread_id, inputs=inputs, max_rounds=2
     )
+
+
+async def seed(server: FakeOpenAIServer, settings: Settings, folder: Path) -> None:
+    """Through `server`: the report (thread `report`) and a `turn_taking` thread (`trams`),
+    in the home of `settings`."""
+    async with (
+        OpenAIClient(base_url=server.base_url) as client,
+        ConversationManager(settings, client=client) as manager,
+    ):
+        server.responder = HarbourReport()
+        await run_report(manager, folder)
+        server.responder = ScriptedReview()
+        await manager.run("turn_taking", topic="Trams", thread_id="trams", max_rounds=1)
