@@ -220,7 +220,7 @@ class VectorIndex:
             return scores[0], ids[0]
         if self._count == 0:
             return np.full(k, -np.inf, np.float32), np.full(k, -1, np.int64)
-        all_scores = self._rows[: self._count] @ row[0]
+        all_scores = np.einsum("ij,j->i", self._rows[: self._count], row[0])  # no BLAS threads
         top = np.argpartition(-all_scores, k - 1)[:k] if k < self._count else np.arange(k)
         top = top[np.argsort(-all_scores[top], kind="stable")]
         return all_scores[top].astype(np.float32), self._ids[top]
