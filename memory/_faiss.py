@@ -61,6 +61,10 @@ def file_sha256(path: Path) -> str:
 def _faiss() -> Any:
     import faiss  # loaded only once an index outgrows NumPy
 
+    # One OpenMP thread: a store asks one query (or a few thousand ids) at a time, where
+    # FAISS's thread team only spins. Measured on 2 busy cores: reconstructing 2,000 vectors
+    # took 5 ms of CPU (28 ms wall) with the default team, 0.02 ms with one thread.
+    faiss.omp_set_num_threads(1)
     return faiss
 
 

@@ -25,7 +25,7 @@ from langgraph.store.base import Item
 
 from copydesk.memory._select import filter_sql, ns_sql
 
-__all__ = ["SQLITE_CORRUPT", "SQLITE_NOTADB", "ItemRow", "ItemTable"]
+__all__ = ["SQLITE_CORRUPT", "SQLITE_NOTADB", "ItemRow", "ItemTable", "namespace_of"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,15 @@ CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at I
 """
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
 _COLUMNS = "value, key, created_at, updated_at, id, ttl_minutes"
+
+
+def namespace_of(names: dict[int, tuple[str, ...]], ns_id: int, text: str) -> tuple[str, ...]:
+    """The namespace of id `ns_id` stored as `text`, decoded once into `names` (namespaces are
+    never renamed)."""
+    name = names.get(ns_id)
+    if name is None:
+        name = names[ns_id] = tuple(json.loads(text))
+    return name
 
 
 def _add_used_at(db: sqlite3.Connection) -> None:
@@ -216,15 +225,9 @@ class ItemTable:
                 (*chunk, now),
             )
             for row in rows:
-                found = self._row(self._name(int(row[6]), str(row[7])), row)
+                found = self._row(namespace_of(self._names, int(row[6]), str(row[7])), row)
                 out[found.id] = found
         return out
-
-    def _name(self, ns_id: int, text: str) -> tuple[str, ...]:
-        name = self._names.get(ns_id)
-        if name is None:  # namespaces are never renamed: decode each once
-            name = self._names[ns_id] = tuple(json.loads(text))
-        return name
 
     def used(self, recalls: Mapping[int, float]) -> None:
         """Record when items were last recalled (item id -> time), for `evict`."""

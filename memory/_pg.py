@@ -24,7 +24,7 @@ import numpy as np
 import psycopg
 from langgraph.store.base import Item
 
-from copydesk.memory._items import ItemRow
+from copydesk.memory._items import ItemRow, namespace_of
 from copydesk.memory._select import filter_sql, ns_sql
 
 __all__ = ["PgItemTable", "clear"]
@@ -180,14 +180,9 @@ class PgItemTable:
             f"ON n.id = i.ns_id WHERE i.id = ANY(%s) AND {_LIVE}".replace("?", "%s"),
             (list(item_ids), now),
         ).fetchall()
-        found = [self._row(self._name(int(row[6]), str(row[7])), row) for row in rows]
+        names = self._names
+        found = [self._row(namespace_of(names, int(row[6]), str(row[7])), row) for row in rows]
         return {row.id: row for row in found}
-
-    def _name(self, ns_id: int, text: str) -> tuple[str, ...]:
-        name = self._names.get(ns_id)
-        if name is None:  # namespaces are never renamed: decode each once
-            name = self._names[ns_id] = tuple(json.loads(text))
-        return name
 
     def used(self, recalls: Mapping[int, float]) -> None:
         """Record when items were last recalled (item id -> time), for `evict`."""

@@ -122,3 +122,15 @@ def test_an_old_store_gains_its_recall_column_when_opened(tmp_path: Path) -> Non
 
     with sqlite3.connect(tmp_path / "memory" / "items.sqlite") as db:
         assert "used_at" in {r[1] for r in db.execute("PRAGMA table_info(items)")}
+
+
+def test_faiss_runs_one_thread_once_the_index_moves_into_it() -> None:
+    """A store asks FAISS one query at a time; a team of OpenMP threads would only spin."""
+    import faiss
+
+    store = FaissStore(embedder=EMBEDDER, fields=["text"], faiss_from=2)
+    store.batch([PutOp(MINE, f"m{i}", {"text": f"tide {i}"}) for i in range(4)])
+
+    assert faiss.omp_get_max_threads() == 1
+    assert [i.key for i in store.search(MINE, query="tide 3", limit=1)] == ["m3"]
+    store.close()
