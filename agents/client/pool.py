@@ -34,7 +34,7 @@ __all__ = ["DEFAULT_ENDPOINT", "LoopPool"]
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 """Where calls go when no base URL is set."""
-SHARD = 64
+SHARD = 16
 """Connections per httpx pool; a larger `max_connections` is split into several."""
 
 
