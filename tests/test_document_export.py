@@ -144,14 +144,25 @@ async def test_word_export_edges(report: Path, make_settings: Any) -> None:
             await export_document_docx(manager, "trams", report / "t.docx")
     harbours, cranes, tides = view.sections
     stray = FindingView(3, "repetition", "Said twice.", [{"section": 2, "text": "not there"}])
+    vague = {"severity": "minor", "quote": "nowhere", "comment": "Hm."}
     edited = dataclasses.replace(
-        view, sections=[harbours, cranes, dataclasses.replace(tides, text="")], findings=[stray]
+        view,
+        sections=[
+            dataclasses.replace(harbours, text=f"{harbours.text}\n\nA new paragraph."),
+            dataclasses.replace(cranes, issues=[vague]),
+            dataclasses.replace(tides, text=""),
+        ],
+        findings=[stray],
+        references=[],
     )
     done = write_document_docx(edited, timeline, report / "e.docx")
-    assert (done.sections, done.comments) == (3, 1)
-    assert "(not written yet)" in [p.text for p in docx.Document(str(report / "e.docx")).paragraphs]
+    assert (done.sections, done.insertions, done.comments) == (3, 3, 2)
+    paragraphs = [p.text for p in docx.Document(str(report / "e.docx")).paragraphs]
+    assert "(not written yet)" in paragraphs and "References" not in paragraphs
+    assert ("ins", "A new paragraph.") in [c[:2] for c in changes(report / "e.docx")]
     assert comments(report / "e.docx", deleted=True) == [
-        ("consistency", '[repetition] F3: Said twice. (quote not found: "not there")', "Cranes")
+        ("section_editor", '[minor] Hm. (quote not found: "nowhere")', "Cranes"),
+        ("consistency", '[repetition] F3: Said twice. (quote not found: "not there")', "Cranes"),
     ]
     with pytest.raises(DocxExportError, match="has no complete draft yet"):
         write_document_docx(dataclasses.replace(view, markdown=""), timeline, report / "n.docx")

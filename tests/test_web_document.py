@@ -237,3 +237,34 @@ async def test_review_forms_at_each_pause(
             'id="approve-section"><option value="2">2. The case for it</option></select>' in after
         )
     await app.state.runtime.aclose()
+
+
+async def test_sections_revising_for_consistency(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """While the sections the findings quote revise, each reads `revising for consistency`;
+    the section no finding quotes keeps how its loop ended."""
+    responder = HarbourReport(hold={("Harbours", "revision"), ("Cranes", "revision")})
+    with FakeOpenAIServer() as server:
+        server.responder = responder
+        settings = make_settings(openai_base_url=server.base_url)
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            running = asyncio.create_task(
+                manager.run("document", topic=TOPIC, thread_id="rev",
+                            inputs=report_inputs(tmp_path), max_rounds=2)
+            )  # fmt: skip
+            try:
+                for event in responder.arrived.values():
+                    assert await asyncio.to_thread(event.wait, 60)
+                document = await load_document(manager, "rev")
+            finally:
+                responder.release.set()
+                await running
+    assert document is not None
+    assert [s.label for s in document.sections] == [
+        "revising for consistency", "revising for consistency", "out of rounds"
+    ]  # fmt: skip
+    assert document.sections[1].text.startswith("Each crane moves a box")

@@ -149,10 +149,11 @@ def _comment(
     """A comment for each open issue of `section` and each finding quoting it, on its
     passage (on the heading, saying so, when the passage is not in the section)."""
     notes: list[tuple[str, str, str]] = []  # key, author, text
-    editor = section.verdicts[-1]["agent"] if section.verdicts else "section_editor"
     for number, issue in enumerate(section.issues, 1):
+        raised = [v["agent"] for v in section.verdicts if issue in v["issues"]]
         where = "" if f"i{number}" in runs else f' (quote not found: "{issue["quote"]}")'
-        notes.append((f"i{number}", editor, f"[{issue['severity']}] {issue['comment']}{where}"))
+        text = f"[{issue['severity']}] {issue['comment']}{where}"
+        notes.append((f"i{number}", raised[-1] if raised else "section_editor", text))
     for finding in document.findings_in(section.index):
         key = f"f{finding.number}"
         others = [str(n) for n in finding.sections if n != section.index]

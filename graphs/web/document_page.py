@@ -136,14 +136,12 @@ def _review(document: DocumentView, asked: Any) -> dict[str, Any]:
             "feedback for its writer."
         )
         return {"review_prompt": prompt, "approve_sections": picks, "feedback_sections": picks}
-    if stage == "final":
-        prompt = (
-            "The whole document waits for you: approve it, or send feedback; it goes to the "
-            "section you pick, else to those it quotes or names, else to every section."
-        )
-        anyone = [("", "the sections it quotes or names"), *options]
-        return {"review_prompt": prompt, "feedback_sections": anyone}
-    return {}
+    prompt = (  # the final review
+        "The whole document waits for you: approve it, or send feedback; it goes to the "
+        "section you pick, else to those it quotes or names, else to every section."
+    )
+    anyone = [("", "the sections it quotes or names"), *options]
+    return {"review_prompt": prompt, "feedback_sections": anyone}
 
 
 def _issues_line(document: DocumentView) -> str:

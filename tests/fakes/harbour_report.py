@@ -18,7 +18,7 @@ from copydesk.agents.config import Settings
 from copydesk.graphs.document_input import document_inputs
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
-from tests.fakes._replies import Reply
+from tests.fakes._replies import Reply, messages_text
 from tests.fakes.documents import DocumentResponder, _schema_name, section_of
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.reviewing import ScriptedReview
@@ -87,8 +87,9 @@ TIDES_ISSUE = "A draft of 20 metres needs high water"
 
 @dataclass
 class HarbourReport(DocumentResponder):
-    """The report's model. `hold` names (section, schema) calls that wait for `release`
-    (each sets its own event in `arrived` when it comes in)."""
+    """The report's model. `hold` names (section, kind) calls that wait for `release`, each
+    setting its own event in `arrived` when it comes in; a kind is the schema of a typed
+    call, `text` for a first draft, `revision` for a writer's revision."""
 
     reviews: int = 0
     hold: set[tuple[str, str]] = field(default_factory=set)
@@ -101,7 +102,8 @@ class HarbourReport(DocumentResponder):
         self.arrived = {key: threading.Event() for key in self.hold}
 
     def __call__(self, body: dict[str, Any]) -> Reply:
-        key = (section_of(body), _schema_name(body) or "text")
+        kind = _schema_name(body) or ("revision" if "changes:" in messages_text(body) else "text")
+        key = (section_of(body), kind)
         if key in self.hold:
             self.arrived[key].set()
             self.release.wait(timeout=120)
