@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -241,6 +241,13 @@ class Writer(Chatbot):
 class Editor(Chatbot):
     """Reviews the current draft and returns a typed `Verdict`."""
 
+    verdict_schema: ClassVar[type[Verdict]] = Verdict
+    """The typed reply asked for: `Verdict`, or a subclass that carries more (`noted`)."""
+
+    def noted(self, state: DraftState, verdict: Verdict, update: DraftUpdate) -> DraftUpdate:
+        """The turn's update, with what a subclass keeps of its verdict beyond the decision."""
+        return update
+
     async def __call__(
         self,
         state: DraftState,
@@ -255,7 +262,11 @@ class Editor(Chatbot):
         part = "revise" if state.get("verdicts") else "first"
         prompt = await self.prompt_for(state, config, part, round_, store)
         result = await self.client.structured(
-            prompt, Verdict, config=config, agent=self.name, params=self.prompt.model_params
+            prompt,
+            self.verdict_schema,
+            config=config,
+            agent=self.name,
+            params=self.prompt.model_params,
         )
         verdict = result.value
         key = message_id(config, round_, self.name)
@@ -280,9 +291,10 @@ class Editor(Chatbot):
         message = AIMessage(
             verdict.as_text(), name=self.name, id=message_id(config, round_, self.name)
         )
-        return {
+        update: DraftUpdate = {
             "messages": [message],
             "verdicts": [record],
             "prompts": {self.name: self.prompt.ref},
             "usage": {self.name: result.usage},
         }
+        return self.noted(state, verdict, update)

@@ -29,6 +29,7 @@ from copydesk.agents.document import (
 )
 from copydesk.agents.errors import ModelOutputError
 from copydesk.agents.state import IssueRecord, UsageTotals
+from copydesk.agents.style_sheet import style_sheet_text
 from copydesk.prompts.markers import DRAFT_CLOSE, DRAFT_OPEN, NUMBERED_SECTION
 
 __all__ = [
@@ -136,6 +137,7 @@ class ConsistencyEditor(Chatbot):
         values = {
             "topic": state.get("topic", ""),
             "outline": outline_text(state["outline"]),
+            "style_sheet": style_sheet_text(state.get("style_sheet")),
             "sections": "\n\n".join(section_text(s) for s in sections),
         }
         return [self.prompt.system_message(values), self.prompt.task_message("first", values)]

@@ -184,6 +184,12 @@ class SectionState(DraftState, total=False):
     """Every source, to check the section's citations against."""
     review_about: dict[str, Any]
     """What a human reviewing the section is shown besides its draft (`stage`, `section`)."""
+    style_sheet_text: str
+    """The document's style sheet so far, one rule a line."""
+    facts_text: str
+    """The fact-ledger entries of other sections that concern this one, one a line."""
+    section_notes: dict[str, Any]
+    """What its approving verdict settled: `{"style": [StyleRecord], "facts": [FactRecord]}`."""
 
 
 def outline_text(outline: OutlineRecord) -> str:

@@ -16,26 +16,36 @@ so the writer revises it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, cast
+from typing import ClassVar, Optional, cast
 
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
+from pydantic import ConfigDict, Field
 
 from copydesk.agents.chatbot import Editor, Writer
 from copydesk.agents.document import SectionState, brief_text
 from copydesk.agents.state import DraftState, DraftUpdate, IssueRecord, VerdictRecord
+from copydesk.agents.style_sheet import NONE_YET, SectionNotes, notes_records
+from copydesk.agents.verdict import Verdict
 from copydesk.memory.sources import SourceRecord, citations
 from copydesk.memory.support import judge
 
-__all__ = ["SectionEditor", "SectionWriter", "citation_issues", "section_values", "thread_of"]
+__all__ = [
+    "SectionEditor",
+    "SectionVerdict",
+    "SectionWriter",
+    "citation_issues",
+    "section_values",
+    "thread_of",
+]
 
 NO_SOURCES = "(none: write from general knowledge and cite nothing)"
 
 
 def section_values(state: DraftState) -> dict[str, object]:
     """The prompt variables a section adds: its heading, brief, length, the outline, its
-    neighbours and its source passages."""
+    neighbours, its source passages, the style sheet and the ledger entries concerning it."""
     section = cast(SectionState, state)
     brief = section.get("section")
     if brief is None:
@@ -48,6 +58,8 @@ def section_values(state: DraftState) -> dict[str, object]:
         "outline": section.get("outline_text", ""),
         "neighbours": section.get("neighbours", ""),
         "passages": section.get("passages") or NO_SOURCES,
+        "style_sheet": section.get("style_sheet_text") or NONE_YET,
+        "facts": section.get("facts_text") or NONE_YET,
     }
 
 
@@ -102,13 +114,38 @@ class SectionWriter(Writer):
         return {**super().values(state, round_), **section_values(state)}
 
 
+class SectionVerdict(Verdict):
+    """A section editor's verdict: the decision, and, when it approves, what the section
+    settles for the others (`copydesk.agents.style_sheet`). On the wire it is named
+    `Verdict`, as every editor's is: a server, a recording or a fake that knows the verdict
+    knows this one."""
+
+    model_config = ConfigDict(extra="forbid", title="Verdict")
+
+    notes: SectionNotes = Field(
+        default_factory=SectionNotes,
+        description="when you approve: the section's terms, style and facts; else empty",
+    )
+
+
 @dataclass(frozen=True)
 class SectionEditor(Editor):
-    """Reviews one section against its brief, and checks its citations; a typed verdict."""
+    """Reviews one section against its brief, and checks its citations; a typed verdict
+    that, when it approves, carries the section's style and facts (`section_notes`)."""
+
+    verdict_schema: ClassVar[type[Verdict]] = SectionVerdict
 
     def values(self, state: DraftState, round_: int) -> dict[str, object]:
         """The editor's variables plus the section's."""
         return {**super().values(state, round_), **section_values(state)}
+
+    def noted(self, state: DraftState, verdict: Verdict, update: DraftUpdate) -> DraftUpdate:
+        """An approving verdict's notes, as the section's style and ledger entries."""
+        brief = cast(SectionState, state).get("section")
+        if verdict.decision != "approve" or not isinstance(verdict, SectionVerdict) or not brief:
+            return update
+        style, facts = notes_records(verdict.notes, brief["index"])
+        return cast(DraftUpdate, {**update, "section_notes": {"style": style, "facts": facts}})
 
     async def __call__(
         self,
@@ -128,6 +165,7 @@ class SectionEditor(Editor):
         )
         if not found:
             return update
+        update = {k: v for k, v in update.items() if k != "section_notes"}  # type: ignore[assignment]
         verdict = (update.get("verdicts") or [])[-1]
         record: VerdictRecord = {
             **verdict,

@@ -28,8 +28,9 @@ from langgraph.graph import END
 from langgraph.types import Command, Send, interrupt
 
 from copydesk.agents.chatbot import message_id
-from copydesk.agents.document import DocumentState, SectionRecord, outline_markdown
+from copydesk.agents.document import DocumentState, SectionRecord, by_section, outline_markdown
 from copydesk.agents.state import IssueRecord, VerdictRecord
+from copydesk.agents.style_sheet import style_rules
 from copydesk.graphs.reports.issue_tracking import find_quote
 from copydesk.graphs.review import HUMAN, answer_of
 
@@ -140,6 +141,8 @@ def final_review(revise: Revisions) -> Any:
                     for s in sections
                 ],
                 "findings": state.get("findings") or [],
+                "style_sheet": style_rules(state.get("style_sheet")),
+                "fact_ledger": by_section(state.get("fact_ledger")),
             }
         )
         decision, feedback = answer_of(answer)

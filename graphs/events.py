@@ -72,10 +72,17 @@ class RunResult:
     issues_addressed: dict[str, Any] = field(default_factory=dict)
     """The editor issues by state and the share addressed
     (`copydesk.graphs.reports.issue_tracking`)."""
+    style_sheet: list[dict[str, Any]] = field(default_factory=list)
+    """A long document's style sheet: each rule with the section that set it."""
+    fact_ledger: list[dict[str, Any]] = field(default_factory=list)
+    """A long document's fact ledger: each claim with its value, section and source."""
 
     def as_json(self) -> dict[str, Any]:
-        """The `--json` output of `copydesk run`."""
+        """The `--json` output of `copydesk run` (a long document's style sheet and fact
+        ledger only when it has them)."""
         extra = {"review": self.review} if self.review is not None else {}
+        if self.style_sheet or self.fact_ledger:
+            extra |= {"style_sheet": self.style_sheet, "fact_ledger": self.fact_ledger}
         return {
             "thread_id": self.thread_id,
             "status": self.status,

@@ -16,6 +16,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 
+from copydesk.agents.document import by_section
+from copydesk.agents.style_sheet import style_rules
 from copydesk.graphs.events import CheckpointInfo, RunResult
 from copydesk.graphs.prompting import PromptChoice
 from copydesk.graphs.reports.issue_tracking import summarize_thread
@@ -56,6 +58,8 @@ def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: st
         ended_by=str(values.get("ended_by") or "") if not (snapshot.next or snapshot.tasks) else "",
         review=pending[0] if pending else None,
         issues_addressed=summarize_thread(values).as_json(),
+        style_sheet=[dict(r) for r in style_rules(values.get("style_sheet"))],
+        fact_ledger=[dict(f) for f in by_section(values.get("fact_ledger"))],
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "SECTIONS_FIELD",
     "SECTION_FIELD",
     "SOURCES_HEADING",
+    "STYLE_SHEET_HEADING",
     "TOPIC_FIELD",
     "WORDS_FIELD",
 ]
@@ -76,3 +77,7 @@ SOURCES_HEADING = "Sources you may cite:"
 NUMBERED_SECTION = "Section {index}: {heading}"
 """How the consistency editor's task names each section it reads, on the line before that
 section's text fenced by `DRAFT_OPEN` and `DRAFT_CLOSE`."""
+
+STYLE_SHEET_HEADING = "Style sheet:"
+"""The line before a long document's style sheet, one rule a line as `- kind: rule (section
+n)` (`- term: e-mail (section 1)`)."""

@@ -69,6 +69,19 @@ class LiveView:
                 f"{escape(issue['comment'])}"
             )
 
+    def _notes(self, result: RunResult) -> None:
+        """A long document's style sheet and fact ledger, one entry a line."""
+        if result.style_sheet:
+            self.console.rule("[bold]style sheet[/]", align="left")
+            for r in result.style_sheet:
+                self.console.print(escape(f"{r['kind']}: {r['rule']} (section {r['section']})"))
+        if result.fact_ledger:
+            self.console.rule("[bold]fact ledger[/]", align="left")
+            for f in result.fact_ledger:
+                cited = f" [{f['source']}]" if f["source"] else ""
+                line = f"section {f['section']}: {f['claim']} ({f['kind']}: {f['value']}){cited}"
+                self.console.print(escape(line))
+
     def finish(self, result: RunResult) -> None:
         """Print the final draft and how the run ended."""
         self._end_line()
@@ -78,6 +91,7 @@ class LiveView:
         if asked.get("stage") and asked.get("draft") != result.final_draft:
             self.console.rule(f"[bold]for review: {escape(_reviewed(asked))}[/]", align="left")
             self.console.out(str(asked.get("draft", "")), highlight=False)
+        self._notes(result)
         self.console.rule()
         usage = result.usage.get("total", {})
         self.console.print(

@@ -64,6 +64,13 @@ from copydesk.agents.document import (
 from copydesk.agents.outline import Outliner
 from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues, thread_of
 from copydesk.agents.state import IssueRecord, VerdictRecord
+from copydesk.agents.style_sheet import (
+    facts_for,
+    facts_text,
+    still_stated,
+    style_rules,
+    style_sheet_text,
+)
 from copydesk.agents.team import Agents
 from copydesk.graphs.document_assembly import (
     ASSEMBLE,
@@ -145,12 +152,13 @@ class SectionDesk:
         rounds = record["rounds"]
         said = f"Section {brief['index']} ({brief['heading']}): {status} after {rounds} round(s)."
         name = f"{SECTION}_{brief['index']}"
-        return {
+        update: DocumentState = {
             "sections": [record],
             "messages": [AIMessage(said, name=SECTION, id=message_id(config, 0, name))],
             "usage": done.get("usage") or {},
             "prompts": done.get("prompts") or {},
         }
+        return update | _notes(brief["index"], done.get("section_notes"))
 
 
 @dataclass(frozen=True)
@@ -193,12 +201,23 @@ class SectionReviser:
         why = "the human reviewer's feedback" if asked == HUMAN else "consistency"
         said = f"Section {brief['index']} ({brief['heading']}) revised for {why}."
         name = f"{REVISE}_{brief['index']}"
-        return {
+        update: DocumentState = {
             "sections": [record],
             "messages": [AIMessage(said, name=REVISE, id=message_id(config, 0, name))],
             "usage": done.get("usage") or {},
             "prompts": done.get("prompts") or {},
         }
+        noted = state.get("section_notes") or {}
+        style, facts = still_stated(text, noted.get("style") or [], noted.get("facts") or [])
+        return update | _notes(brief["index"], {"style": style, "facts": facts})
+
+
+def _notes(index: int, notes: dict[str, Any] | None) -> DocumentState:
+    """A section's entries of the style sheet and the fact ledger, as a state update."""
+    if notes is None:
+        return {}
+    key = str(index)
+    return {"style_sheet": {key: notes["style"]}, "fact_ledger": {key: notes["facts"]}}
 
 
 async def shelve_sources(
@@ -223,9 +242,10 @@ def section_passages(sources: list[SourceRecord], brief: SectionBrief) -> str:
     return "\n".join(f"[{n}] {p}" for n, p in relevant_passages(sources, query, PASSAGES))
 
 
-def section_state(state: DocumentState, brief: SectionBrief) -> SectionState:
+def section_state(state: DocumentState, brief: SectionBrief, text: str = "") -> SectionState:
     """What a section's writer and editor see: the outline, its neighbours' briefs, its own
-    brief and its sources' relevant passages."""
+    brief, its sources' relevant passages, the style sheet and the ledger entries that
+    concern it (by its brief and its current `text`)."""
     outline = state["outline"]
     section = SectionState(
         topic=state.get("topic", ""),
@@ -238,9 +258,19 @@ def section_state(state: DocumentState, brief: SectionBrief) -> SectionState:
     sources = state.get("sources") or []
     if sources:
         section |= {"passages": section_passages(sources, brief), "sources": sources}
+    facts = facts_for(state.get("fact_ledger"), brief, text)
+    section |= {
+        "style_sheet_text": style_sheet_text(state.get("style_sheet")),
+        "facts_text": facts_text(facts),
+    }
     if "sections" in review_points(state):  # its loop pauses for a human, as turn_taking's
-        about = {"index": brief["index"], "heading": brief["heading"]}
-        section |= {"review": True, "review_about": {"stage": "section", "section": about}}
+        about = {
+            "stage": "section",
+            "section": {"index": brief["index"], "heading": brief["heading"]},
+            "style_sheet": style_rules(state.get("style_sheet")),
+            "facts": facts,
+        }
+        section |= {"review": True, "review_about": about}
     return section
 
 
@@ -264,8 +294,14 @@ def revision_sends(
             "round": record["rounds"],
             "issues": targets[record["index"]],
         }
-        section = section_state(state, briefs[record["index"]])
+        section = section_state(state, briefs[record["index"]], record["text"])
+        key = str(record["index"])
+        notes = {
+            "style": (state.get("style_sheet") or {}).get(key) or [],
+            "facts": (state.get("fact_ledger") or {}).get(key) or [],
+        }
         section |= {
+            "section_notes": notes,
             "draft": record["text"],
             "round": record["rounds"],
             "max_rounds": record["rounds"] + 1,

@@ -1,6 +1,8 @@
 """A fake-server responder for the long-document topology: it plans an outline, writes each
 section's text (its own words, so a test can find them in other requests), and reviews each
-section once before approving it. Replies can be scripted per section and call.
+section once before approving it (the approving verdict's notes and the terminology findings
+are the offline model's, read from the request). Replies can be scripted per section and
+call.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from copydesk.agents.client.offline._task import draft
+from copydesk.agents.client.offline.notes import section_notes, terminology_findings
 from tests.fakes._replies import Reply, last_user_text, messages_text
 
 if TYPE_CHECKING:
@@ -113,12 +117,16 @@ class DocumentResponder:
                 else [],
                 "summary": "revise" if revise else "approve",
             }
+            if "notes" in json.dumps(body.get("response_format") or body.get("tools")):
+                # a section editor's verdict: approving, the offline model's notes on the draft
+                value["notes"] = section_notes("" if revise else draft(task))
         elif schema == "Findings":  # those whose every quote is in the sections asked about
             asked = messages_text(body)
             value = {
                 "findings": [
                     f for f in self.findings if all(q["text"] in asked for q in f["quotes"])
                 ]
+                + terminology_findings(task)  # what drifts from the style sheet, as offline
             }
         elif schema == "Digest":  # every sentence of the one section asked about
             fenced = re.search(r"<<<\n(.*?)\n>>>", task, re.DOTALL)

@@ -14,6 +14,11 @@ from typing import Any
 from copydesk.agents.client._schema_instance import instance_of
 from copydesk.agents.client.offline._task import field
 from copydesk.agents.client.offline.documents import digest, findings, outline
+from copydesk.agents.client.offline.notes import (
+    fix_terminology,
+    section_notes,
+    terminology_findings,
+)
 from copydesk.agents.client.offline.outlines import revised_outline
 from copydesk.prompts.markers import FEEDBACK_ITEM, LAST_SPEAKER_FIELD, PARTICIPANTS_FIELD
 
@@ -78,6 +83,8 @@ def write_revision(topic: str, draft: str, feedback: str) -> str:
             # Said already in another section: the sentence goes, with its citations.
             text = re.sub(re.escape(quoted.group(1)) + r"(\s*\[\d+\])*[ \t]*", "", text)
             text = re.sub(r"[ \t]+\n", "\n", text).rstrip()
+        elif (fixed := fix_terminology(text, line)) is not None:
+            text = fixed
         elif "example" in lowered and _EXAMPLE not in text:
             text += (
                 f"\n\n{_EXAMPLE} a group that reviews its {focus} every week catches problems "
@@ -157,10 +164,14 @@ def typed_answer(schema: dict[str, Any], task: str, draft: str) -> Any:
         return value
     if set(value) == {"decision", "issues", "summary"}:
         return verdict
+    if set(schema["properties"]) == {"decision", "issues", "summary", "notes"}:
+        empty = {"terms": [], "spellings": [], "voice": "", "tense": "", "numbers": "", "facts": []}
+        approving = verdict["decision"] == "approve"
+        return {**verdict, "notes": section_notes(draft) if approving else empty}
     if set(value) == {"title", "sections"}:
         return revised_outline(task) if draft else outline(task)
     if set(value) == {"findings"}:
-        return findings(task)
+        return {"findings": [*terminology_findings(task), *findings(task)["findings"]][:5]}
     if set(value) == {"claims"}:
         return digest(task)
     if set(value) == {"scores"}:
