@@ -20,6 +20,7 @@ import numpy as np
 from langgraph.store.base import GetOp, ListNamespacesOp, Op, PutOp, Result, SearchOp
 
 from copydesk.memory._cache import IndexCache
+from copydesk.memory._candidates import Candidates
 from copydesk.memory._filters import namespace_matches
 from copydesk.memory._items import ItemTable
 from copydesk.memory._pending import Backlog
@@ -58,6 +59,8 @@ class Tables:
     the least recently recalled or written going first."""
     recalls: dict[int, float] = field(default_factory=dict)
     """When items of bounded namespaces were last recalled, written with the next batch."""
+    kept: Candidates = field(default_factory=Candidates)
+    """Candidate ids and vectors of the largest prefixes searched."""
 
     def capacity(self, namespace: tuple[str, ...]) -> int | None:
         """The bound on `namespace`, if any."""
@@ -69,7 +72,8 @@ class Tables:
     def sync(self) -> None:
         """Catch the cache (and the backlog) up with the tables; inside a transaction."""
         current = self.items.generation()
-        if current != self.cache.generation:
+        if current != self.cache.generation:  # another process wrote
+            self.kept.clear()
             self.cache.catch_up(self.rows, current)
             self.backlog.refresh(self.rows.waiting(self.backlog.size))
 
@@ -90,6 +94,7 @@ class Tables:
             )
             self.items.set_meta(generation=str(generation))
         self.cache.apply(ids, np.stack([work.vectors[r[3]] for r in found]), [], generation)
+        self.kept.forget(items=[row[1] for row in found])
         self.backlog.settled(found)
         return len(found)
 
@@ -120,7 +125,14 @@ class Tables:
                         results.append([])
                         continue
                     found = search(
-                        self.items, self.rows, self.cache, query, self.exact_limit, op, now
+                        self.items,
+                        self.rows,
+                        self.cache,
+                        query,
+                        self.exact_limit,
+                        op,
+                        now,
+                        self.kept,
                     )
                     results.append([item for _, item in found])
                     if self.bounds:
@@ -193,6 +205,7 @@ class Tables:
         if changed:
             stacked = np.stack(vectors) if vectors else np.empty((0, self.cache.dims))
             self.cache.apply(ids, stacked, dropped, generation)
+            self.kept.forget(namespaces=[op.namespace for op in puts])
 
     def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
         names = [

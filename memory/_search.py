@@ -14,6 +14,7 @@ import numpy as np
 from langgraph.store.base import Item, SearchItem, SearchOp
 
 from copydesk.memory._cache import IndexCache
+from copydesk.memory._candidates import Candidates
 from copydesk.memory._filters import matches
 from copydesk.memory._items import ItemRow, ItemTable
 from copydesk.memory._rows import VectorRows
@@ -33,16 +34,28 @@ def search(
     exact_limit: int,
     op: SearchOp,
     now: float,
+    known: Candidates | None = None,
 ) -> list[tuple[ItemRow, SearchItem]]:
     """(row, result) for a search ranked by the `query` vector (None: unranked), exact while
     its namespace holds up to `exact_limit` vectors, else approximate. Call inside a read
     transaction.
 
     The database selects the candidates by namespace and filter through its indexes (ids
-    only); they are ranked by vector; and only the rows returned are read and decoded.
+    only), or `known` has them with their vectors; they are ranked by vector; and only the
+    rows returned are read and decoded.
     """
     wanted = op.offset + op.limit
-    pairs = items.candidates(op.namespace_prefix, now, op.filter)
+    prefix = op.namespace_prefix
+    found_vectors = None
+    if known is not None and query is not None and not op.filter:
+        pairs, found_vectors = known.get(
+            prefix,
+            lambda: items.candidates(prefix, now, None),
+            lambda ids: cache.vectors(ids, rows.blobs),
+            exact_limit,
+        )
+    else:
+        pairs = items.candidates(prefix, now, op.filter)
     item_ids = pairs[:, 0]
     order = item_ids[np.r_[True, item_ids[1:] != item_ids[:-1]]] if len(pairs) else item_ids
     if query is None:
@@ -51,7 +64,9 @@ def search(
     scored = pairs[pairs[:, 1] >= 0]
     if len(scored) > exact_limit:
         return _approximate(items, rows, cache, query, op, now, set(order.tolist()))
-    scores = _cosine(query, cache.vectors(scored[:, 1], rows.blobs))
+    if found_vectors is None:
+        found_vectors = cache.vectors(scored[:, 1], rows.blobs)
+    scores = _cosine(query, found_vectors)
     rank = np.argsort(-scores, kind="stable")  # ties keep namespace and insertion order
     ranked = scored[rank, 0]
     firsts = np.sort(np.unique(ranked, return_index=True)[1])  # an item at its best vector

@@ -134,3 +134,32 @@ def test_faiss_runs_one_thread_once_the_index_moves_into_it() -> None:
     assert faiss.omp_get_max_threads() == 1
     assert [i.key for i in store.search(MINE, query="tide 3", limit=1)] == ["m3"]
     store.close()
+
+
+def test_a_large_namespace_kept_between_searches_follows_every_write(tmp_path: Path) -> None:
+    """The ids and vectors of a large namespace are kept between searches, and every write
+    that changes it, this process's or another's, is seen by the next search."""
+    shared = ("copydesk", "project", "p")
+    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    other = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])  # another process
+    store.batch([PutOp(shared, f"k{i}", {"text": f"note {i} mast sail"}) for i in range(250)])
+
+    def top(query: str) -> list[str]:
+        found = [i.key for i in store.search(shared, query=query, limit=3)]
+        store._tables.kept.clear()
+        assert found == [i.key for i in store.search(shared, query=query, limit=3)]  # as read
+        store.search(shared, query=query, limit=3)  # kept again for the next step
+        return found
+
+    assert top("heron marsh") and shared in store._tables.kept._entries
+    store.put(shared, "heron", {"text": "heron marsh"})
+    assert top("heron marsh")[0] == "heron"
+    store.put(shared, "heron", {"text": "otter creek"})
+    assert top("otter creek")[0] == "heron" and top("heron marsh")[0] != "heron"
+    other.put(shared, "gull", {"text": "gull pier"})
+    assert top("gull pier")[0] == "gull"
+    other.delete(shared, "gull")
+    store.delete(shared, "heron")
+    assert "gull" not in top("gull pier") and "heron" not in top("otter creek")
+    other.close()
+    store.close()
