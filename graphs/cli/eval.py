@@ -23,9 +23,11 @@ from copydesk.graphs.cli.cassettes import (
 )
 from copydesk.graphs.cli.common import (
     JsonFlag,
+    LocalFlag,
     ModelFlag,
     announce_offline,
     execute,
+    local_model_for,
     open_manager,
     out,
     require_topology,
@@ -52,6 +54,7 @@ def eval_command(
     ] = "rubric_judge@production",
     model: ModelFlag = None,
     as_json: JsonFlag = False,
+    local: LocalFlag = False,
     record: RecordFlag = None,
     replay: ReplayFlag = None,
     record_missing: RecordMissingFlag = None,
@@ -61,7 +64,8 @@ def eval_command(
 
     # Without the memory store: a run must not recall what another run of the suite wrote
     # (its score would depend on which ran first, and a replay could not match).
-    settings = settings_from_flags(model=model).model_copy(update={"memory": False})
+    flags = settings_from_flags(model=model, local=local or None)
+    settings = flags.model_copy(update={"memory": False})
     suite = load_suite(suite_path)
     _check(settings, suite, judge_prompt)
     graphs = ",".join(sorted({v.graph for v in suite.variants}))
@@ -90,7 +94,10 @@ def eval_command(
                     await client.aclose()
         return eval_report(suite.name, runs) | {"id": stamp, "judge_prompt": judge_prompt}
 
-    with cassette_for(settings, tape, thread=stamp, model_given=model is not None) as settings:
+    with (
+        local_model_for(settings) as settings,  # unchanged unless --local
+        cassette_for(settings, tape, thread=stamp, model_given=model is not None) as settings,
+    ):
         report = execute(work)
     folder = settings.home / "evals"
     folder.mkdir(parents=True, exist_ok=True)
