@@ -166,6 +166,21 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _prompts(root, "p-labels-toml", lambda p: _append(p / "labels.toml", "\n[[[\n"))
     _prompts(root, "p-experiments", lambda p: _append(p / "experiments.toml", "\n[[[\n"))
     (root / "p-empty").mkdir()
+    variant = '[[variant]]\nname = "a"\ngraph = "turn_taking"\nprompts = ["editor@v1"]\n'
+    (root / "suite-no-cases.toml").write_text(variant, encoding="utf-8")
+    (root / "suite-prompt.toml").write_text(
+        '[[case]]\ntopic = "Trees"\n' + variant.replace("editor@v1", "editor@v9"), encoding="utf-8"
+    )
+    (root / "rubric.toml").write_text('[[criterion]]\nname = "clarity"\n', encoding="utf-8")
+    (root / "suite-rubric.toml").write_text(
+        'rubric = "rubric.toml"\n[[case]]\ntopic = "Trees"\n' + variant, encoding="utf-8"
+    )
+    (root / "suite.toml").write_text('[[case]]\ntopic = "Trees"\n' + variant, encoding="utf-8")
+    (root / "not-cassette.json").write_text('{"interactions": []}', encoding="utf-8")
+    (root / "debate-cassette.json").write_text(
+        '{"copydesk": {"format": "copydesk-cassette/1", "graph": "debate"}, "interactions": []}',
+        encoding="utf-8",
+    )
     return root
 
 
