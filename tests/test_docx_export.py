@@ -230,6 +230,20 @@ def soffice() -> str:
     return found
 
 
+def libreoffice_reads(soffice: str, path: Path) -> str:
+    """Convert the Word file `path` with LibreOffice to PDF (checked to be one) and to flat
+    ODF beside it; the flat ODF's text."""
+    folder = path.parent
+    for target in ("pdf", "fodt"):
+        subprocess.run(
+            [soffice, f"-env:UserInstallation=file://{folder / 'lo-profile'}", "--headless",
+             "--norestore", "--convert-to", target, "--outdir", str(folder), str(path)],
+            check=True, capture_output=True, timeout=180, env={**os.environ, "HOME": str(folder)},
+        )  # fmt: skip
+    assert path.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    return path.with_suffix(".fodt").read_text(encoding="utf-8")
+
+
 @pytest.mark.libreoffice
 def test_libreoffice_reads_the_tracked_changes_and_comments(soffice: str, tmp_path: Path) -> None:
     """LibreOffice converts the file to PDF, and to flat ODF with the changes and comments."""
@@ -242,15 +256,7 @@ def test_libreoffice_reads_the_tracked_changes_and_comments(soffice: str, tmp_pa
           "issues": [{"severity": "minor", "quote": "pass slowly", "comment": "How slowly?"}]}],
     )  # fmt: skip
     write_docx(timeline, tmp_path / "c.docx")
-    profile = tmp_path / "lo-profile"
-    for target in ("pdf", "fodt"):
-        subprocess.run(
-            [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
-             "--convert-to", target, "--outdir", str(tmp_path), str(tmp_path / "c.docx")],
-            check=True, capture_output=True, timeout=180, env={**os.environ, "HOME": str(tmp_path)},
-        )  # fmt: skip
-    assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
-    flat = (tmp_path / "c.fodt").read_text(encoding="utf-8")
+    flat = libreoffice_reads(soffice, tmp_path / "c.docx")
     assert flat.count("<text:changed-region") == 4  # 2 insertions, 1 deletion, 1 paragraph mark
     assert "<text:deletion>" in flat and "<text:insertion>" in flat
     assert "<dc:creator>writer</dc:creator>" in flat

@@ -7,6 +7,7 @@ on (drafting, in review, approved)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -39,6 +40,21 @@ async def desk(make_settings: Callable[..., Settings], tmp_path: Path) -> AsyncI
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             yield http, server
         await app.state.runtime.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _through(
+    make_settings: Callable[..., Settings], responder: HarbourReport
+) -> AsyncIterator[ConversationManager]:
+    """A manager whose client talks to a fake server answering with `responder`."""
+    with FakeOpenAIServer() as server:
+        server.responder = responder
+        settings = make_settings(openai_base_url=server.base_url)
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            yield manager
 
 
 def _section(page: str, index: int) -> str:
@@ -121,52 +137,44 @@ async def test_states_while_the_sections_are_written(
     """Section 1 approved while section 2's writer is still drafting and section 3's editor
     is still reviewing: the page reads each from its own loop."""
     responder = HarbourReport(hold={("Cranes", "text"), ("Tides", "Verdict")})
-    with FakeOpenAIServer() as server:
-        server.responder = responder
-        settings = make_settings(openai_base_url=server.base_url)
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            done: asyncio.Queue[Any] = asyncio.Queue()
+    async with _through(make_settings, responder) as manager:
+        done: asyncio.Queue[Any] = asyncio.Queue()
 
-            async def watch() -> None:
-                async for event in manager.stream(
-                    "document", topic=TOPIC, thread_id="live",
-                    inputs=report_inputs(tmp_path), max_rounds=2,
-                ):  # fmt: skip
-                    if isinstance(event, Turn) and event.agent == "section":
-                        await done.put(event)
+        async def watch() -> None:
+            async for event in manager.stream(
+                "document", topic=TOPIC, thread_id="live",
+                inputs=report_inputs(tmp_path), max_rounds=2,
+            ):  # fmt: skip
+                if isinstance(event, Turn) and event.agent == "section":
+                    await done.put(event)
 
-            running = asyncio.create_task(watch())
-            try:
-                await done.get()  # Harbours: the only section that can end
-                for event in responder.arrived.values():
-                    assert await asyncio.to_thread(event.wait, 60)
-                document = await load_document(manager, "live")
-                assert document is not None
-                states = [(s.heading, s.state) for s in document.sections]
-                assert states == [
-                    ("Harbours", "approved"), ("Cranes", "drafting"), ("Tides", "in_review")
-                ]  # fmt: skip
-                tides = document.sections[2]
-                assert tides.text.startswith("Tides decide when the largest ships")
-                assert tides.first is None and not document.markdown
-                app = create_app(settings, token="")
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(
-                    transport=transport, base_url="http://127.0.0.1"
-                ) as http:
-                    page = (await http.get("/desk/t/live")).text
-                await app.state.runtime.aclose()
-                assert re.findall(r'<li data-section="\d" data-state="(\w+)">', page) == [
-                    "approved", "drafting", "in_review"
-                ]  # fmt: skip
-                assert "in review</span>" in page
-            finally:
-                responder.release.set()
-                await running
-            finished = await load_document(manager, "live")
+        running = asyncio.create_task(watch())
+        try:
+            await done.get()  # Harbours: the only section that can end
+            for event in responder.arrived.values():
+                assert await asyncio.to_thread(event.wait, 60)
+            document = await load_document(manager, "live")
+            assert document is not None
+            states = [(s.heading, s.state) for s in document.sections]
+            assert states == [
+                ("Harbours", "approved"), ("Cranes", "drafting"), ("Tides", "in_review")
+            ]  # fmt: skip
+            tides = document.sections[2]
+            assert tides.text.startswith("Tides decide when the largest ships")
+            assert tides.first is None and not document.markdown
+            app = create_app(manager.settings, token="")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+                page = (await http.get("/desk/t/live")).text
+            await app.state.runtime.aclose()
+            assert re.findall(r'<li data-section="\d" data-state="(\w+)">', page) == [
+                "approved", "drafting", "in_review"
+            ]  # fmt: skip
+            assert "in review</span>" in page
+        finally:
+            responder.release.set()
+            await running
+        finished = await load_document(manager, "live")
     assert finished is not None
     assert [s.state for s in finished.sections] == ["revised", "revised", "out_of_rounds"]
 
@@ -245,24 +253,18 @@ async def test_sections_revising_for_consistency(
     """While the sections the findings quote revise, each reads `revising for consistency`;
     the section no finding quotes keeps how its loop ended."""
     responder = HarbourReport(hold={("Harbours", "revision"), ("Cranes", "revision")})
-    with FakeOpenAIServer() as server:
-        server.responder = responder
-        settings = make_settings(openai_base_url=server.base_url)
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            running = asyncio.create_task(
-                manager.run("document", topic=TOPIC, thread_id="rev",
-                            inputs=report_inputs(tmp_path), max_rounds=2)
-            )  # fmt: skip
-            try:
-                for event in responder.arrived.values():
-                    assert await asyncio.to_thread(event.wait, 60)
-                document = await load_document(manager, "rev")
-            finally:
-                responder.release.set()
-                await running
+    async with _through(make_settings, responder) as manager:
+        running = asyncio.create_task(
+            manager.run("document", topic=TOPIC, thread_id="rev",
+                        inputs=report_inputs(tmp_path), max_rounds=2)
+        )  # fmt: skip
+        try:
+            for event in responder.arrived.values():
+                assert await asyncio.to_thread(event.wait, 60)
+            document = await load_document(manager, "rev")
+        finally:
+            responder.release.set()
+            await running
     assert document is not None
     assert [s.label for s in document.sections] == [
         "revising for consistency", "revising for consistency", "out of rounds"
