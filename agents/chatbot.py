@@ -21,6 +21,7 @@ from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.sites import calling, in_round
 from copydesk.agents.errors import ReplayMismatchError
 from copydesk.agents.state import DraftState, DraftUpdate, VerdictRecord
+from copydesk.agents.telemetry.turns import traced_turn
 from copydesk.agents.verdict import Verdict
 from copydesk.memory.buffer import WindowPolicy
 from copydesk.memory.recall import Memory, RecallPolicy
@@ -89,6 +90,12 @@ class Chatbot:
     client: OpenAIClient
     window: WindowPolicy
     recall: RecallPolicy | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each role's turn (its `__call__`) is a span while tracing is on (`traced_turn`)."""
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = traced_turn(cls.__dict__["__call__"])  # type: ignore[method-assign]
 
     def values(self, state: DraftState, round_: int) -> dict[str, object]:
         """The prompt variables for this turn."""
@@ -171,11 +178,16 @@ class Chatbot:
         query = "\n".join(_new_user_texts(state, self.name)) or (
             f"{state.get('topic', '')}\n{feedback_text(_last_verdict(state))}"
         )
+        telemetry = self.client.telemetry
         try:
-            with calling(self.name):  # its embeddings are this agent's, on a cassette
+            with (
+                calling(self.name),  # its embeddings are this agent's, on a cassette
+                telemetry.span("recall", {"openinference.span.kind": "RETRIEVER"}) as span,
+            ):
                 recalled = await self.recall.recall(
                     store, _thread(config), query, [m.text for m in plain]
                 )
+                span.set_attribute("copydesk.recalled", recalled is not None)
         except ReplayMismatchError:
             raise  # a replay that went astray stops here, not at the next request
         except Exception as error:  # memory helps a turn; it must never be why a turn fails
@@ -189,7 +201,8 @@ class Chatbot:
         """Store what this turn produced worth recalling later."""
         if store is not None and self.recall is not None and memories:
             try:
-                await self.recall.remember(store, _thread(config), memories)
+                with self.client.telemetry.span("remember", {"copydesk.memories": len(memories)}):
+                    await self.recall.remember(store, _thread(config), memories)
             except Exception as error:  # the turn's result is in the checkpoint regardless
                 _log.warning("%s: could not store %d memories: %s", self.name, len(memories), error)
 

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     """Folder of prompt versions, labels and experiments; the shipped `prompts/` when unset."""
     price_per_1k_tokens: float | None = Field(None, alias="COPYDESK_PRICE_PER_1K_TOKENS", ge=0)
     """Price of 1,000 tokens (prompt + completion), for costs in `copydesk prompts ab-report`."""
+    traces: bool = Field(False, alias="COPYDESK_TRACES")
+    """Export OpenTelemetry traces and metrics over OTLP (also on when
+    `OTEL_EXPORTER_OTLP_ENDPOINT` is set); `copydesk traces` starts a local viewer."""
+    trace_content: bool = Field(False, alias="COPYDESK_TRACE_CONTENT")
+    """Put the messages sent and the replies in the model-call spans (off: counts only)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", alias="COPYDESK_LOG_LEVEL"
     )

@@ -26,6 +26,7 @@ from langgraph.types import StateSnapshot
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.settings import Settings
 from copydesk.agents.team import Agents
+from copydesk.agents.telemetry.checkpoints import trace_checkpoints
 from copydesk.graphs.errors import InputError, UnknownThreadError
 from copydesk.graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo
 from copydesk.graphs.fork import make_fork
@@ -40,8 +41,9 @@ from copydesk.graphs.starts import (
     resume_command,
     run_options,
 )
-from copydesk.graphs.streaming import drive, last_result
+from copydesk.graphs.streaming import last_result
 from copydesk.graphs.threads import list_threads
+from copydesk.graphs.traced_run import earlier_trace, traced_run
 from copydesk.graphs.transcript import Transcript, check_thread_id, make_thread_id
 from copydesk.memory.checkpoint import open_checkpointer
 from copydesk.memory.embeddings import EmbedderMismatchError
@@ -99,6 +101,7 @@ class ConversationManager:
             except EmbedderMismatchError as error:  # memory helps; it never stops a run
                 _log.warning("%s; this run goes on without memory", error)
         await self._open_checkpointer()
+        trace_checkpoints(self.checkpointer, self.client.telemetry)
         return self
 
     async def _open_checkpointer(self) -> None:
@@ -239,7 +242,7 @@ class ConversationManager:
             start |= new_thread(thread_id, topic, rounds)
         else:
             start |= await self._continuation(thread_id, topic, rounds, compiled.name)
-        async for event in self._drive(compiled, start, config, thread_id, live=live):
+        async for event in self._drive(compiled, start, config, thread_id, "run", live=live):
             yield event
 
     async def _continuation(
@@ -286,7 +289,10 @@ class ConversationManager:
         if not snapshot.next and not snapshot.tasks:
             yield await self.result(thread_id)
             return
-        async for event in self._drive(compiled, start, config, thread_id, live=live):
+        earlier = earlier_trace(metadata)
+        async for event in self._drive(
+            compiled, start, config, thread_id, "resume", earlier, live=live
+        ):
             yield event
 
     async def resume(self, thread_id: str, *, answer: Any = None) -> RunResult:
@@ -320,7 +326,7 @@ class ConversationManager:
             ForkError: No such checkpoint, or a value that cannot be set.
             InputError: An invalid or existing new thread id.
         """
-        await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
+        source = await self._metadata_of(thread_id)  # unknown thread -> UnknownThreadError
         made = await make_fork(
             self.checkpointer,
             self.settings.home,
@@ -340,22 +346,32 @@ class ConversationManager:
         if not snapshot.next or snapshot.interrupts:
             yield await self.result(made.thread_id)
             return
-        async for event in self._drive(compiled, None, config, made.thread_id):
+        earlier = earlier_trace(source)
+        async for event in self._drive(compiled, None, config, made.thread_id, "fork", earlier):
             yield event
 
-    async def _drive(
+    def _drive(
         self,
         compiled: Compiled,
         start: Any,
         config: RunnableConfig,
         thread_id: str,
+        kind: str,
+        earlier: list[str] | None = None,
         *,
         live: bool = True,
     ) -> AsyncIterator[Event]:
-        transcript = self.transcript(thread_id)
-        async for event in drive(compiled, start, config, transcript, live=live):
-            yield event
-        yield await self.result(thread_id)
+        return traced_run(
+            self.client.telemetry,
+            kind,
+            compiled,
+            start,
+            config,
+            self.transcript(thread_id),
+            lambda: self.result(thread_id),
+            earlier=earlier or (),
+            live=live,
+        )
 
     async def result(self, thread_id: str) -> RunResult:
         """Where a thread stands now."""

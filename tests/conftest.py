@@ -14,7 +14,7 @@ import pytest
 from copydesk.agents.config import ConfigManager, Settings
 from tests.fakes import FakeOpenAIServer
 
-_SETTING_PREFIXES = ("OPENAI_", "COPYDESK_", "LANGCHAIN_", "LANGSMITH_")
+_SETTING_PREFIXES = ("OPENAI_", "COPYDESK_", "LANGCHAIN_", "LANGSMITH_", "OTEL_")
 
 
 def _is_loopback(address: Any) -> bool:

@@ -50,11 +50,14 @@ log = logging.getLogger("copydesk.client")
 
 
 class Outcome(NamedTuple):
-    """Which model answered a call, after how many attempts and seconds."""
+    """Which model answered a call, after how many attempts and seconds (of which `waited`
+    in the rate limiter), and how many of the attempts were refused with a 429."""
 
     model: str
     attempts: int
     seconds: float
+    rate_limited: int = 0
+    waited: float = 0.0
 
 
 class CallPath:
@@ -145,10 +148,13 @@ class CallPath:
         watch = StreamWatch()
         watched = merge_configs(config, {"callbacks": [watch]})
         thread = str((config or {}).get("configurable", {}).get("thread_id", ""))
-        attempt = 0
+        attempt = rate_limited = 0
+        waited = 0.0
         while True:
             attempt += 1
+            asked = time.monotonic()
             permit = await limiter.acquire(estimate, priority=priority, thread=thread)
+            waited += time.monotonic() - asked
             streamed = watch.tokens
             caps = client.capabilities.of(endpoint, model)
             turn = self._turns.turn(endpoint, model, one_at_a_time=caps.one_at_a_time)
@@ -162,6 +168,7 @@ class CallPath:
                     # it: it serves one at a time. Learned once; this call waits its turn.
                     client.capabilities.serves_one_at_a_time(endpoint, model)
                 lesson = None if cut_short else lesson_in(error, feature)
+                rate_limited += getattr(error, "status_code", None) == 429
                 await retries.give_back(permit, error, unbilled=cut_short or lesson is not None)
                 if cut_short:
                     if watch.tokens > streamed:
@@ -184,7 +191,8 @@ class CallPath:
             if estimate_usage(message, messages, model):
                 client.capabilities.no_usage(endpoint, model)
             await limiter.settle(permit, *usage_of(message))
-            return message, Outcome(model, attempt, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            return message, Outcome(model, attempt, seconds, rate_limited, waited)
 
     async def _invoke(
         self,

@@ -43,6 +43,7 @@ from copydesk.agents.client.replies import STRUCTURED_TAG, Reply, Structured
 from copydesk.agents.client.request import Requests
 from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.sites import calling
+from copydesk.agents.client.spans import watch_call
 from copydesk.agents.client.typed import ask_for_json, typed_cap
 from copydesk.agents.client.usage import UsageLedger
 from copydesk.agents.client.waiting import Priority
@@ -50,6 +51,7 @@ from copydesk.agents.config import ConfigManager
 from copydesk.agents.errors import ModelRequestError, fingerprint
 from copydesk.agents.settings import Settings
 from copydesk.agents.state import UsageTotals
+from copydesk.agents.telemetry.core import Telemetry
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
 
@@ -88,6 +90,7 @@ class OpenAIClient:
         config: Where each request asks for the key (`ConfigManager.secret`: a rotated
             `OPENAI_API_KEY_FILE` is re-read, every use is audited); `api_key` is the key of
             every request when None.
+        telemetry: Where the span and metrics of each call go (none when None).
     """
 
     def __init__(
@@ -113,8 +116,10 @@ class OpenAIClient:
         context_tokens: int | None = None,
         capabilities: CapabilityBook | None = None,
         config: ConfigManager | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.model = model
+        self.telemetry = telemetry or Telemetry()
         self.base_url = base_url
         self.offline = (
             offline
@@ -145,9 +150,15 @@ class OpenAIClient:
         self._key_id = fingerprint(secret) if secret else "(none)"
 
     @classmethod
-    def from_settings(cls, settings: Settings, config: ConfigManager | None = None) -> OpenAIClient:
+    def from_settings(
+        cls,
+        settings: Settings,
+        config: ConfigManager | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> OpenAIClient:
         """A client configured from settings, asking `config` (a manager of these settings
-        when None) for the key on every request."""
+        when None) for the key on every request, tracing as `telemetry` says (as the
+        settings say when None)."""
         key = settings.openai_api_key
         return cls(
             model=settings.model,
@@ -168,6 +179,7 @@ class OpenAIClient:
             call_timeout=settings.call_timeout,
             context_tokens=settings.context_tokens,
             config=(config or ConfigManager.of(settings)) if key is not None else None,
+            telemetry=telemetry or Telemetry.from_settings(settings),
         )
 
     @property
@@ -265,14 +277,20 @@ class OpenAIClient:
         stream = True
         for _ in range(4):  # a lesson (empty stream, context) at most three times
             sent = self._requests.params(params, self.max_output_tokens)
+            asked = self._requests.messages(messages, sent)
             try:
-                message, outcome = await self._calls.call(
-                    partial(self._requests.plain, params=sent, stream=stream),
-                    self._requests.messages(messages, sent),
-                    config,
-                    agent,
-                    priority,
-                )
+                with watch_call(
+                    self, agent=agent, config=config, params=sent, messages=asked
+                ) as watch:
+                    message, outcome = await self._calls.call(
+                        partial(self._requests.plain, params=sent, stream=stream),
+                        asked,
+                        config,
+                        agent,
+                        priority,
+                    )
+                    usage = await self._account(message, config, agent, outcome)
+                    watch.answered(message, outcome, usage)
                 break
             except EmptyReply:
                 stream = False  # the whole answer at once says what went wrong, if anything
@@ -285,7 +303,7 @@ class OpenAIClient:
                 f"{self.endpoint} ({self.model}) sent no usable reply (empty, or the prompt "
                 "does not fit its context); set COPYDESK_CONTEXT_TOKENS or use a larger model"
             )
-        return Reply(message, await self._account(message, config, agent, outcome))
+        return Reply(message, usage)
 
     async def structured(
         self,
@@ -332,28 +350,34 @@ class OpenAIClient:
             asked = repairs.conversation
             if mode == "json_prompt":
                 asked = ask_for_json(asked, tool)
+            asked = self._requests.messages(asked, sent)
             try:
-                message, outcome = await self._calls.call(
-                    partial(
-                        self._requests.typed,
-                        schema,
-                        mode=mode,
-                        params=sent,
-                        stream=caps.stream_structured,
-                    ),
-                    self._requests.messages(asked, sent),
-                    tagged,
-                    agent,
-                    priority,
-                    feature=mode,
-                )
+                with watch_call(
+                    self, agent=agent, config=config, params=sent, messages=asked, mode=mode
+                ) as watch:
+                    message, outcome = await self._calls.call(
+                        partial(
+                            self._requests.typed,
+                            schema,
+                            mode=mode,
+                            params=sent,
+                            stream=caps.stream_structured,
+                        ),
+                        asked,
+                        tagged,
+                        agent,
+                        priority,
+                        feature=mode,
+                    )
+                    usage = await self._account(message, config, agent, outcome)
+                    watch.answered(message, outcome, usage)
             except (FeatureRefused, EmptyReply, ContextExceeded, StreamCut) as lesson:
                 repairs.taught(lesson, f"{self.endpoint} ({self.model})")
                 self.capabilities.learn(
                     self.endpoint, self.model, lesson, mode, caps.stream_structured
                 )
                 continue
-            repairs.add(await self._account(message, config, agent, outcome))
+            repairs.add(usage)
             value = repairs.read(message)
             if value is not None:
                 return Structured(value, message, repairs.usage)

@@ -27,9 +27,11 @@ import openai
 
 from copydesk.agents.client.failures import Retries, translate
 from copydesk.agents.client.retry import RetryPolicy, is_retryable
+from copydesk.agents.client.spans import server_attributes
 from copydesk.agents.client.waiting import Priority
 from copydesk.agents.client.wire import ChatCompletionsWire
 from copydesk.agents.errors import ModelRequestError, ModelUnavailableError
+from copydesk.agents.telemetry.core import AttributeValue
 from copydesk.memory.embeddings import Embedder, EmbedderMismatchError, Vectors, normalise
 
 if TYPE_CHECKING:
@@ -110,6 +112,18 @@ class ClientEmbedder:
         """
         if not texts:
             return np.empty((0, self.dimensions), np.float32)
+        attributes: dict[str, AttributeValue] = {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": self.model,
+            "copydesk.texts": len(texts),
+            "openinference.span.kind": "EMBEDDING",
+            **server_attributes(self.client.endpoint),
+        }
+        telemetry = self.client.telemetry
+        with telemetry.span(f"embeddings {self.model}", attributes, kind="client"):
+            return await self._embed(texts)
+
+    async def _embed(self, texts: Sequence[str]) -> Vectors:
         client = self.client
         limiter = client.limiters.get(client.endpoint, self.model, client.key_id)
         breaker = client.limiters.breaker(client.endpoint, self.model)
@@ -153,6 +167,9 @@ class ClientEmbedder:
             breaker.success()
             used = int((reply.get("usage") or {}).get("prompt_tokens") or 0)
             await limiter.settle(permit, used, 0)
+            client.telemetry.annotate(
+                {"gen_ai.usage.input_tokens": used, "copydesk.attempts": attempt}
+            )
             return vectors
 
     def _matrix(self, reply: Any, count: int) -> Vectors:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dramatiq.errors
@@ -19,6 +19,7 @@ import psycopg
 
 from copydesk.agents.errors import ConfigError
 from copydesk.agents.settings import Settings
+from copydesk.agents.telemetry import Telemetry
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.queue.broker import (
@@ -86,6 +87,21 @@ def _publish(url: str, queue: str, job_ids: Sequence[str]) -> None:
 
 
 async def _enqueue(settings: Settings, jobs: list[Job]) -> list[Submission]:
+    """Record and publish `jobs`; while tracing, in a `submit` span whose traceparent each
+    job carries, so the worker's spans join this trace."""
+    telemetry = Telemetry.from_settings(settings)
+    with telemetry.span(
+        "submit",
+        {"copydesk.jobs": len(jobs), "copydesk.thread_id": jobs[0].thread_id},
+        kind="producer",
+    ):
+        carried = telemetry.traceparent()
+        if carried is not None:
+            jobs = [replace(j, request={**j.request, "traceparent": carried}) for j in jobs]
+        return await _publish_jobs(settings, jobs)
+
+
+async def _publish_jobs(settings: Settings, jobs: list[Job]) -> list[Submission]:
     async with _jobs(settings) as table:
         await table.add(jobs)
         try:

@@ -115,8 +115,17 @@ class Runner:
                     thread_id,
                     taken.deliveries,
                 )
+            telemetry = self.manager.client.telemetry
             try:
-                result = await self._advance(taken, latest)
+                with (
+                    telemetry.joined(taken.request.get("traceparent")),
+                    telemetry.span(
+                        "job",
+                        {"copydesk.job_id": job_id, "copydesk.deliveries": taken.deliveries},
+                        kind="consumer",
+                    ),
+                ):
+                    result = await self._advance(taken, latest)
             except (StoreError, PromptError):
                 raise  # the store or the prompts, not this job: Dramatiq delivers it again
             except CopydeskError as error:
