@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo demo-local local-model test test-real check lint format types docs pytest bench bench-embeddings bench-peers bench-real clean system-deps
+.PHONY: demo demo-local local-model traces test test-real check lint format types docs pytest bench bench-embeddings bench-peers bench-real clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ local-model: $(VENV)/.installed
 
 demo-local: local-model
 	$(BIN)/copydesk run turn_taking --topic "$(TOPIC)" --local
+
+# Arize Phoenix on this machine (the `traces` extra), the viewer of traced runs: runs with
+# COPYDESK_TRACES=1 and this COPYDESK_HOME send their spans to it. Ctrl-C stops it.
+$(VENV)/.installed-traces: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[traces]"
+	touch $@ $(VENV)/.installed
+
+traces: $(VENV)/.installed-traces
+	$(BIN)/copydesk traces
 
 test: system-deps check
 

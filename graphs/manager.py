@@ -26,6 +26,7 @@ from langgraph.types import StateSnapshot
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.settings import Settings
 from copydesk.agents.team import Agents
+from copydesk.agents.telemetry import Telemetry
 from copydesk.agents.telemetry.checkpoints import trace_checkpoints
 from copydesk.graphs.errors import InputError, UnknownThreadError
 from copydesk.graphs.events import CheckpointInfo, Event, RunResult, ThreadInfo
@@ -68,6 +69,8 @@ class ConversationManager:
         client: The model client to share; made from settings (and closed on exit) when None.
         checkpointer: An open checkpointer to use instead of the settings' URL.
         store: A long-term memory store to use instead of the one under `home/memory`.
+        telemetry: Where the spans and metrics of the client made from settings go (as the
+            settings say when None).
     """
 
     def __init__(
@@ -77,10 +80,11 @@ class ConversationManager:
         client: OpenAIClient | None = None,
         checkpointer: BaseCheckpointSaver[str] | None = None,
         store: BaseStore | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
         self._owns_client = client is None
-        self.client = client or OpenAIClient.from_settings(settings)
+        self.client = client or OpenAIClient.from_settings(settings, telemetry=telemetry)
         self._checkpointer = checkpointer
         self.store = store
         self._stack = AsyncExitStack()

@@ -112,6 +112,16 @@ COMMANDS = [
     c("worker-sqlite", "worker", says="COPYDESK_CHECKPOINT_URL"),
     c("worker-concurrency", "worker", "--concurrency", "0"),
     c(
+        "worker-metrics-public-no-token",
+        "worker",
+        "--metrics-port",
+        "9464",
+        "--metrics-host",
+        "0.0.0.0",
+        says="COPYDESK_SERVE_TOKEN",
+    ),
+    c("traces-port-zero", "traces", "--port", "0", says="--port"),
+    c(
         "worker-postgres-down",
         "worker",
         env={"COPYDESK_CHECKPOINT_URL": f"postgresql://{CLOSED}/x"},

@@ -72,6 +72,7 @@ SETTINGS = [
     c("rpm-nan", *RUN, env={"COPYDESK_RPM": "nan"}),
     c("call-timeout-zero", *RUN, env={"COPYDESK_CALL_TIMEOUT": "0"}),
     c("memory-flag-text", *RUN, env={"COPYDESK_MEMORY": "maybe"}),
+    c("traces-flag-text", *RUN, env={"COPYDESK_TRACES": "maybe"}, says="COPYDESK_TRACES"),
     c("log-level-unknown", *RUN, env={"COPYDESK_LOG_LEVEL": "LOUD"}),
     c("project-spaces", *RUN, env={"COPYDESK_PROJECT": "my project"}),
     c("queue-name", "worker", env={"COPYDESK_QUEUE": "1 queue"}),

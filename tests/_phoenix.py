@@ -1,7 +1,7 @@
 """Arize Phoenix for the trace tests: one real Phoenix server per test session, and its spans.
 
-`phoenix` starts `phoenix serve` (the `traces` extra) on free loopback ports with its SQLite
-in a temporary folder and its own telemetry off, once per session; each test sends its spans
+`phoenix` starts Phoenix (the `traces` extra) with `copydesk traces` on a free loopback port,
+its SQLite in a temporary home, once per session; each test sends its spans
 to a Phoenix project of its own (`OTEL_RESOURCE_ATTRIBUTES`) and reads them back through
 Phoenix's REST API. Without Phoenix installed the tests skip (fail under
 COPYDESK_REQUIRE_SERVICES=1).
@@ -10,7 +10,6 @@ COPYDESK_REQUIRE_SERVICES=1).
 from __future__ import annotations
 
 import importlib.util
-import os
 import secrets
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._cli import ENTRY, cli_env
 from tests.conftest import _service_unavailable
 
 STARTUP = 240.0  # Phoenix imports a lot; on a loaded 2-core machine it takes a while
@@ -38,9 +38,11 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Phoenix:
-    """A running Phoenix: where to send spans, and how to read them back."""
+    """A running Phoenix: where to send spans, how to read them back, and the home whose
+    `COPYDESK_TRACES=1` runs go there."""
 
     url: str
+    home: Path
 
     def project_env(self, **extra: str) -> tuple[str, dict[str, str]]:
         """A fresh project name, and the variables that send a process's spans there."""
@@ -69,7 +71,9 @@ class Phoenix:
             if not cursor:
                 return out
 
-    def wait_for(self, project: str, ready: Callable[[Spans], bool], timeout: float = 60.0) -> Spans:
+    def wait_for(
+        self, project: str, ready: Callable[[Spans], bool], timeout: float = 60.0
+    ) -> Spans:
         """The project's spans once `ready(spans)` holds (Phoenix stores what it is sent a
         little later, in batches)."""
         deadline = time.monotonic() + timeout
@@ -93,42 +97,32 @@ def children(spans: Spans, parent: dict[str, Any]) -> Spans:
 
 @pytest.fixture(scope="session")
 def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
-    """A real Phoenix server for the whole session."""
+    """A real Phoenix for the whole session, started as a user does: `copydesk traces`."""
     if importlib.util.find_spec("phoenix") is None:
         _service_unavailable("Arize Phoenix is not installed (pip install 'copydesk[traces]')")
-    folder: Path = tmp_path_factory.mktemp("phoenix")
-    port, grpc = free_port(), free_port()
-    env = {
-        "PHOENIX_WORKING_DIR": str(folder),
-        "PHOENIX_HOST": "127.0.0.1",
-        "PHOENIX_PORT": str(port),
-        "PHOENIX_GRPC_PORT": str(grpc),
-        "PHOENIX_TELEMETRY_ENABLED": "false",
-    }
-    with (folder / "phoenix.log").open("wb") as log:
+    home: Path = tmp_path_factory.mktemp("phoenix-home")
+    port = free_port()
+    env = cli_env(home)
+    with (home.parent / f"{home.name}.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "phoenix.server.main", "serve"],
-            env={**os.environ, **env},
+            [sys.executable, "-c", ENTRY, "traces", "--port", str(port)],
+            env=env,
+            cwd=home,
             stdout=log,
             stderr=log,
         )
-    url = f"http://127.0.0.1:{port}"
+    address = home / "phoenix" / "address"
     try:
         deadline = time.monotonic() + STARTUP
-        while True:
-            assert process.poll() is None, (folder / "phoenix.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while not address.exists():
+            assert process.poll() is None, Path(log.name).read_text()[-3000:]
             assert time.monotonic() < deadline, "Phoenix did not start"
             time.sleep(0.2)
-        yield Phoenix(url)
+        url = address.read_text().strip()
+        assert url == f"http://127.0.0.1:{port}"
+        yield Phoenix(url, home)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a Phoenix that hangs on exit
-            process.kill()
-            process.wait()
+        process.terminate()  # copydesk traces stops Phoenix and removes the address
+        process.wait(timeout=60)
+    assert not address.exists()
+    assert "copydesk traces: Phoenix at" in Path(log.name).read_text()

@@ -75,8 +75,9 @@ def workers(tmp_path: Path, env: dict[str, str]) -> Iterator[Callable[..., Worke
     """Start worker processes (`workers()` -> a started one); all are stopped afterwards."""
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 4) -> WorkerProcess:
-        worker = WorkerProcess(tmp_path, env, tmp_path / f"worker{len(started)}.log", concurrency)
+    def start(concurrency: int = 4, *args: str) -> WorkerProcess:
+        log = tmp_path / f"worker{len(started)}.log"
+        worker = WorkerProcess(tmp_path, env, log, concurrency, args)
         started.append(worker)
         return worker.start()
 

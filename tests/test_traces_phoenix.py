@@ -8,21 +8,23 @@ against the fake OpenAI server, exporting over OTLP/HTTP as a user's would.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from copydesk.agents.config import Settings
 from tests._cli import cli_env, copydesk, ok
-from tests._phoenix import Phoenix, Spans, children, names, phoenix  # noqa: F401
-from tests._queue import (  # noqa: F401
-    broker_url,
-    env,
-    finished,
-    queue,
-    settings,
-    workers,
-)
+from tests._phoenix import Phoenix, Spans, children, free_port, names
+from tests._phoenix import phoenix as phoenix
+from tests._queue import broker_url as broker_url
+from tests._queue import env as env
+from tests._queue import finished
+from tests._queue import queue as queue
+from tests._queue import settings as settings
+from tests._queue import workers as workers
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.workers import WorkerProcess
 from tests.fakes.writing import EditorialResponder
@@ -117,7 +119,8 @@ def test_a_queued_threads_worker_spans_join_the_submitters_trace(
     fake_server.responder = EditorialResponder(decisions=("approve",))
     project, tracing = phoenix.project_env()
     env.update(tracing, OPENAI_API_KEY=CANARY)
-    workers(concurrency=2)
+    port = free_port()
+    workers(2, "--metrics-port", str(port))
     submitted = ok(copydesk(tmp_path, env, "submit", "turn_taking", "--topic", "Lighthouses",
                             "--json"))  # fmt: skip
     job: dict[str, Any] = json.loads(submitted.stdout)
@@ -139,3 +142,25 @@ def test_a_queued_threads_worker_spans_join_the_submitters_trace(
     ]  # fmt: skip
     assert _chat_tokens(spans) == _usage(home)
     assert CANARY not in json.dumps(spans)
+
+    # The worker's metrics, as Prometheus reads them (loopback: no token needed).
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    calls = re.search(r'copydesk_model_calls_total\{gen_ai_agent_name="editor",.*\} (\S+)', scraped)
+    assert calls is not None and float(calls.group(1)) == 1.0, scraped
+    assert "copydesk_limiter_wait_seconds_count" in scraped
+    assert "copydesk_breaker_open" in scraped
+
+
+def test_copydesk_traces_receives_the_traced_runs_of_its_home(
+    phoenix: Phoenix, tmp_path: Path
+) -> None:
+    env = cli_env(phoenix.home, COPYDESK_OFFLINE="1", COPYDESK_TRACES="1")
+    ok(copydesk(tmp_path, env, "run", "turn_taking", "--topic", "Buoys", "--thread-id", "buoys"))
+
+    def runs(spans: Spans) -> Spans:
+        return [
+            s for s in _named(spans, "run turn_taking") if s["attributes"]["session.id"] == "buoys"
+        ]
+
+    (run,) = runs(phoenix.wait_for("copydesk", lambda s: bool(runs(s))))
+    assert run["attributes"]["copydesk.status"] == "approved"

@@ -2,9 +2,10 @@
 
 Counters of calls, tokens (input and output), cost, retries and 429s; histograms of call
 duration and of the time a call waited in the rate limiter; a gauge of each circuit breaker
-(1 open, 0 closed). Names follow OpenTelemetry's GenAI conventions where they have one
-(`gen_ai.client.token.usage`, `gen_ai.client.operation.duration`) and are `copydesk.*`
-otherwise; Prometheus shows them with dots as underscores (`copydesk_model_calls_total`).
+(1 open, 0 closed; set when it changes). Names follow OpenTelemetry's GenAI conventions where
+they have one (`gen_ai.client.operation.duration`) and are `copydesk.*` otherwise; Prometheus
+shows them with dots as underscores (`copydesk_model_calls_total`). Each instrument costs
+CPU at every call, so there are no more of them than the questions need.
 """
 
 from __future__ import annotations
@@ -30,15 +31,13 @@ class Meters:
     def __init__(self, provider: MeterProvider, registry: CollectorRegistry | None = None) -> None:
         self.provider = provider
         self.registry = registry
+        self._breakers: dict[tuple[str, str], bool] = {}
         meter = provider.get_meter("copydesk")
         self.calls = meter.create_counter(
             "copydesk.model.calls", unit="{call}", description="Model calls, by outcome"
         )
         self.tokens = meter.create_counter(
             "copydesk.model.tokens", unit="{token}", description="Tokens, input and output"
-        )
-        self.token_usage = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Tokens per call"
         )
         self.cost = meter.create_counter(
             "copydesk.model.cost", unit="USD", description="Cost of the calls by the price table"
@@ -81,7 +80,6 @@ class Meters:
         for kind, count in (("input", input_tokens), ("output", output_tokens)):
             if count:
                 self.tokens.add(count, {**who, "gen_ai.token.type": kind})
-                self.token_usage.record(count, {**who, "gen_ai.token.type": kind})
         if cost:
             self.cost.add(cost, who)
         if attempts > 1:
@@ -90,9 +88,11 @@ class Meters:
             self.rate_limited.add(rate_limited, who)
         self.limiter_wait.record(waited, who)
         self.duration.record(seconds, {**who, "gen_ai.operation.name": "chat"})
-        self.breaker_open.set(
-            1 if breaker_open else 0, {"server.address": server, "gen_ai.request.model": model}
-        )
+        if self._breakers.get((server, model)) != breaker_open:  # a gauge: set on change
+            self._breakers[(server, model)] = breaker_open
+            self.breaker_open.set(
+                int(breaker_open), {"server.address": server, "gen_ai.request.model": model}
+            )
 
     def prometheus_text(self) -> str:
         """The metrics in Prometheus' text format."""

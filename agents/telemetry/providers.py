@@ -122,7 +122,9 @@ def meter_provider(
         return metrics.get_meter_provider()
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
-    readers: list[MetricReader] = [PrometheusMetricReader(disable_target_info=True)]
+    readers: list[MetricReader] = [
+        PrometheusMetricReader(disable_target_info=True, scope_info_enabled=False)
+    ]
     url = endpoint("metrics", home=home)
     wanted = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none"
     if otlp and wanted and url is not None:

@@ -48,6 +48,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "copydesk.graphs.cli.serve",
     "copydesk.graphs.cli.queue",
     "copydesk.graphs.cli.eval",
+    "copydesk.graphs.cli.traces",
 )
 """Modules (`copydesk.graphs.cli.<area>`) whose `register(app)` adds their commands."""
 

@@ -50,10 +50,22 @@ def worker(
         typer.Option("--grace", min=0.0, help="Seconds running conversations get on SIGTERM."),
     ] = 10.0,
     model: ModelFlag = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=1, max=65535, help="Serve Prometheus /metrics on this port."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option("--metrics-host", help="Address of /metrics; not loopback needs a token."),
+    ] = "127.0.0.1",
 ) -> None:
     """Run a worker: take queued conversations from RabbitMQ and run them, many at once."""
     from copydesk.graphs.cli.console import configure_logging
+    from copydesk.graphs.cli.serve import serve_token
 
+    token = serve_token(metrics_host, "--metrics-host") if metrics_port else None
     settings = settings_from_flags(model=model, worker_concurrency=concurrency)
     secrets = [s.get_secret_value() for s in [settings.openai_api_key] if s]
     password = urlsplit(settings.broker_url).password
@@ -62,7 +74,16 @@ def worker(
         logging.getLogger("copydesk.queue").setLevel(logging.INFO)
     from copydesk.graphs.queue import run_worker
 
-    run_worker(settings, grace=grace)
+    metrics = None
+    if metrics_port is not None:
+        from copydesk.graphs.web.metrics import MetricsServer
+
+        metrics = MetricsServer(metrics_host, metrics_port, token).start()
+    try:
+        run_worker(settings, grace=grace)
+    finally:
+        if metrics is not None:
+            metrics.stop()
 
 
 def submit_command(

@@ -19,7 +19,7 @@ from copydesk.graphs.cli.common import (
     settings_from_flags,
 )
 
-__all__ = ["ServeError", "register"]
+__all__ = ["ServeError", "register", "serve_token"]
 
 
 class ServeError(CopydeskError):
@@ -40,17 +40,8 @@ def serve(
     Binds 127.0.0.1 by default. Any other address needs COPYDESK_SERVE_TOKEN: every request
     must then carry it (`/desk/?token=...` once in a browser, or `Authorization: Bearer`).
     """
-    from copydesk.graphs.web.security import is_loopback
-
     settings = settings_from_flags(model=model)
-    token = os.environ.get("COPYDESK_SERVE_TOKEN", "").strip() or None
-    if not is_loopback(host) and token is None:
-        raise ServeError(
-            f"--host {host} serves other machines; set COPYDESK_SERVE_TOKEN to a long "
-            "random secret first (requests without it get 401), or bind 127.0.0.1"
-        )
-    if token is not None and len(token) < 16:
-        raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
+    token = serve_token(host, "--host")
     execute(lambda: check_checkpoints(settings))  # a damaged or unreachable store: one line
     listening = _bind(host, port)  # before saying where: a taken port is one line, exit 2
     import uvicorn
@@ -73,6 +64,25 @@ def serve(
     )
     with listening:
         uvicorn.Server(config).run(sockets=[listening])
+
+
+def serve_token(host: str, flag: str) -> str | None:
+    """`COPYDESK_SERVE_TOKEN`, which any `host` but loopback needs (None: loopback only).
+
+    Raises:
+        ServeError: Another address without a token, or a token too short.
+    """
+    from copydesk.graphs.web.security import is_loopback
+
+    token = os.environ.get("COPYDESK_SERVE_TOKEN", "").strip() or None
+    if not is_loopback(host) and token is None:
+        raise ServeError(
+            f"{flag} {host} serves other machines; set COPYDESK_SERVE_TOKEN to a long "
+            "random secret first (requests without it get 401), or bind 127.0.0.1"
+        )
+    if token is not None and len(token) < 16:
+        raise ServeError("COPYDESK_SERVE_TOKEN is too short; use 16 characters or more")
+    return token
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from copydesk.agents.settings import Settings
+from copydesk.agents.telemetry import Telemetry
 from copydesk.errors import CopydeskError
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.manager import ConversationManager
@@ -54,7 +55,11 @@ class Runner:
         """Connect to the database and open the manager (checkpointer, store, client)."""
         await self.locks.open()
         self._stack.push_async_callback(self.locks.close)
-        self._manager = await self._stack.enter_async_context(ConversationManager(self.settings))
+        # Metrics for `copydesk worker --metrics-port`, traced or not.
+        telemetry = Telemetry.from_settings(self.settings, metrics=True)
+        self._manager = await self._stack.enter_async_context(
+            ConversationManager(self.settings, telemetry=telemetry)
+        )
         self._watch = asyncio.create_task(self.locks.watch(self.on_lost))
 
     async def close(self) -> None:

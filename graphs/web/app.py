@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from copydesk.agents.errors import CopydeskError
 from copydesk.graphs.errors import UnknownThreadError
 from copydesk.graphs.web.live import RunHub
+from copydesk.graphs.web.metrics import metrics_route
 from copydesk.graphs.web.render import Assets
 from copydesk.graphs.web.security import CSRF_COOKIE, Guard, csrf_token
 from copydesk.memory.errors import StoreError, StoreUnavailableError
@@ -69,7 +70,13 @@ class Runtime:
             settings = self._settings
             if settings is None:
                 settings = await asyncio.to_thread(_load_settings)
-            client = await asyncio.to_thread(OpenAIClient.from_settings, settings)
+            from copydesk.agents.telemetry import Telemetry
+
+            # Metrics for /metrics, traced or not; traces as the settings say.
+            telemetry = await asyncio.to_thread(Telemetry.from_settings, settings, metrics=True)
+            client = await asyncio.to_thread(
+                OpenAIClient.from_settings, settings, telemetry=telemetry
+            )
             self._stack.push_async_callback(client.aclose)
             store = None
             if settings.memory:
@@ -177,8 +184,8 @@ def create_app(
             and `copydesk.toml` on first request when None).
         token: Required on every request when set (default: the environment's
             `COPYDESK_SERVE_TOKEN`); without one only loopback requests are served.
-        root_redirect: Answer `/` with a redirect to the thread list (off when mounted beside
-            another app that owns `/`).
+        root_redirect: Answer `/` with a redirect to the thread list, and `/metrics` with the
+            Prometheus metrics (off when mounted beside another app that owns `/`).
     """
     from copydesk.graphs.web import actions, evals, pages
 
@@ -209,12 +216,12 @@ def create_app(
     )
     state = Runtime(settings)
     pages_app.state.runtime = state
-    pages_app.add_middleware(
-        Guard, token=token if token is not None else os.environ.get(TOKEN_VARIABLE)
-    )
+    guard_token = token if token is not None else os.environ.get(TOKEN_VARIABLE)
+    pages_app.add_middleware(Guard, token=guard_token)
     routes: list[BaseRoute] = [Mount(PREFIX, app=pages_app)]
-    if root_redirect:
+    if root_redirect:  # `copydesk serve`, not mounted under LangGraph Server
         routes.append(Route("/", lambda request: RedirectResponse(f"{PREFIX}/", 303)))
+        routes.append(metrics_route(guard_token, state.manager))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -61,17 +61,34 @@ class WorkerProcess:
         env: Its whole environment (settings included).
         log: File its stderr goes to.
         concurrency: `--concurrency`.
+        args: More `copydesk worker` flags.
     """
 
-    def __init__(self, cwd: Path, env: dict[str, str], log: Path, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        cwd: Path,
+        env: dict[str, str],
+        log: Path,
+        concurrency: int = 4,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.cwd, self.env, self.log, self.concurrency = cwd, env, log, concurrency
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         """Start the worker and wait until it says it is ready."""
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", ENTRY, "worker", "--concurrency", str(self.concurrency)],
+                [
+                    sys.executable,
+                    "-c",
+                    ENTRY,
+                    "worker",
+                    "--concurrency",
+                    str(self.concurrency),
+                    *self.args,
+                ],
                 cwd=self.cwd,
                 env=self.env,
                 stdout=sink,
