@@ -22,8 +22,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from copydesk.agents.telemetry.core import LOCAL_VIEWER
 from copydesk.agents.telemetry.dropping import Collectors, DroppingMetrics, DroppingSpans, Reach
-from copydesk.agents.telemetry.providers import LOCAL_VIEWER, endpoint, resource
+from copydesk.agents.telemetry.providers import endpoint, resource
 from tests._cli import cli_env, copydesk, ok
 
 WARNING = "no OpenTelemetry collector answers"
@@ -171,3 +172,15 @@ def test_the_resource_is_copydesk_unless_the_environment_names_it(
     named = resource().attributes
     assert (named["service.name"], named["openinference.project.name"]) == ("desk", "mine")
     assert isinstance(resource(), Resource)
+
+
+def test_copydesk_traces_on_a_taken_port_is_one_line(tmp_path: Path, home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        proc = copydesk(tmp_path, cli_env(home), "traces", "--port", str(port))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"copydesk: error: port {port} on 127.0.0.1 is taken; pick another --port"
+    ]
+    assert not (home / "phoenix").exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from copydesk.agents.config import Settings
 from tests._cli import cli_env, copydesk, ok
@@ -151,7 +152,8 @@ def test_a_queued_threads_worker_spans_join_the_submitters_trace(
     assert "copydesk_breaker_open" in scraped
 
 
-def test_copydesk_traces_receives_the_traced_runs_of_its_home(
+@pytest.mark.browser
+def test_copydesk_traces_receives_and_shows_the_traced_runs_of_its_home(
     phoenix: Phoenix, tmp_path: Path
 ) -> None:
     env = cli_env(phoenix.home, COPYDESK_OFFLINE="1", COPYDESK_TRACES="1")
@@ -164,3 +166,25 @@ def test_copydesk_traces_receives_the_traced_runs_of_its_home(
 
     (run,) = runs(phoenix.wait_for("copydesk", lambda s: bool(runs(s))))
     assert run["attributes"]["copydesk.status"] == "approved"
+
+    # As a person sees it: Phoenix's page of the trace, a model call's GenAI attributes.
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_web_browser import ARTIFACTS, CHROMIUM_ARGS, _chromium
+
+    projects = httpx.get(f"{phoenix.url}/v1/projects", timeout=30).json()["data"]
+    project = next(p["id"] for p in projects if p["name"] == "copydesk")
+    trace = run["context"]["trace_id"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(120_000)  # a loaded CI machine; nothing here measures time
+        page.goto(f"{phoenix.url}/projects/{project}/traces/{trace}")
+        page.get_by_text("invoke_agent editor").first.wait_for()
+        page.get_by_text("chat gpt-4o-mini").first.click()
+        page.get_by_role("tab", name="Attributes").click()
+        page.get_by_text("gen_ai.usage.input_tokens").first.wait_for()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "phoenix-trace.png"))  # docs/phoenix-trace.png
+        browser.close()
+    assert (ARTIFACTS / "phoenix-trace.png").stat().st_size > 10_000

@@ -1,6 +1,6 @@
 """Public surface of `copydesk.agents.telemetry`, loaded lazily (see lazy_loader)."""
 
-from .core import QUIET, SpanLike, Telemetry, traces_wanted
+from .core import LOCAL_VIEWER, QUIET, SpanLike, Telemetry, traces_wanted
 from .meters import Meters
 
-__all__ = ["QUIET", "Meters", "SpanLike", "Telemetry", "traces_wanted"]
+__all__ = ["LOCAL_VIEWER", "QUIET", "Meters", "SpanLike", "Telemetry", "traces_wanted"]

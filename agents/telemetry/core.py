@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -22,9 +23,12 @@ if TYPE_CHECKING:
     from copydesk.agents.settings import Settings
     from copydesk.agents.telemetry.meters import Meters
 
-__all__ = ["QUIET", "Attributes", "SpanLike", "Telemetry", "traces_wanted"]
+__all__ = ["LOCAL_VIEWER", "QUIET", "Attributes", "SpanLike", "Telemetry", "traces_wanted"]
 
 T = TypeVar("T")
+
+LOCAL_VIEWER = Path("phoenix") / "address"
+"""Under `COPYDESK_HOME`: the address of the Phoenix `copydesk traces` runs, while it runs."""
 
 AttributeValue = str | bool | int | float | Sequence[str] | Sequence[int] | Sequence[float]
 Attributes = Mapping[str, AttributeValue]

@@ -27,10 +27,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from copydesk.agents.telemetry.core import LOCAL_VIEWER
 from copydesk.agents.telemetry.dropping import Collectors, DroppingMetrics, DroppingSpans
 
 __all__ = [
-    "LOCAL_VIEWER",
     "endpoint",
     "meter_provider",
     "otlp_tracer_provider",
@@ -40,9 +40,6 @@ __all__ = [
 
 DEFAULT_ENDPOINT = "http://localhost:4318"
 """OTLP/HTTP's standard address, used when no endpoint is set and no local viewer runs."""
-
-LOCAL_VIEWER = Path("phoenix") / "address"
-"""Under `COPYDESK_HOME`: the address of the Phoenix `copydesk traces` runs, while it runs."""
 
 _OURS = {"service.name": "copydesk", "openinference.project.name": "copydesk"}
 

@@ -20,11 +20,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
-import httpx
 import typer
 
 from copydesk.agents.errors import CopydeskError
-from copydesk.agents.telemetry.providers import LOCAL_VIEWER
+from copydesk.agents.telemetry.core import LOCAL_VIEWER
 from copydesk.graphs.cli.common import err, settings_from_flags
 
 __all__ = ["TracesError", "register"]
@@ -59,7 +58,7 @@ def traces(
 ) -> None:
     """Start Arize Phoenix here and send this home's traced runs to it (Ctrl-C stops)."""
     settings = settings_from_flags()
-    if importlib.util.find_spec("phoenix") is None:
+    if importlib.util.find_spec("phoenix") is None:  # pragma: no cover - tests have the extra
         raise TracesError(
             "Arize Phoenix is not installed; pip install 'copydesk[traces]' (or `make traces`)"
         )
@@ -106,6 +105,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _wait_until_up(phoenix: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    import httpx
+
     deadline = time.monotonic() + STARTUP
     while phoenix.poll() is None and time.monotonic() < deadline:
         try:
@@ -114,8 +115,12 @@ def _wait_until_up(phoenix: subprocess.Popen[bytes], url: str, log: Path) -> Non
         except httpx.TransportError:
             pass
         time.sleep(0.2)
+    raise _not_started(log)  # pragma: no cover - tests run a Phoenix that starts
+
+
+def _not_started(log: Path) -> TracesError:  # pragma: no cover - as above
     tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
-    raise TracesError(f"Phoenix did not start ({' '.join(tail) or 'no output'}); its log is {log}")
+    return TracesError(f"Phoenix did not start ({' '.join(tail) or 'no output'}); its log is {log}")
 
 
 def register(app: typer.Typer) -> None:
