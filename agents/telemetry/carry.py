@@ -7,7 +7,7 @@ Imported only while tracing is on: importing it imports OpenTelemetry's API.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from opentelemetry import context, trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
@@ -52,23 +52,22 @@ def links(values: Sequence[str]) -> list[Link]:
 
 
 @contextmanager
-def joined(value: str) -> Iterator[None]:
+def _attached(ctx: context.Context) -> Iterator[None]:
+    token = context.attach(ctx)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def joined(value: str) -> AbstractContextManager[None]:
     """Spans started in this block are children of the remote span `value` names."""
-    token = context.attach(_context(value))
-    try:
-        yield
-    finally:
-        context.detach(token)
+    return _attached(_context(value))
 
 
-@contextmanager
-def current(span: Span) -> Iterator[None]:
+def current(span: Span) -> AbstractContextManager[None]:
     """`span` is the current span inside this block (it does not end with it)."""
-    token = context.attach(trace.set_span_in_context(span))
-    try:
-        yield
-    finally:
-        context.detach(token)
+    return _attached(trace.set_span_in_context(span))
 
 
 @contextmanager
