@@ -355,27 +355,13 @@ class ConversationManager:
             yield event
 
     def _drive(
-        self,
-        compiled: Compiled,
-        start: Any,
-        config: RunnableConfig,
-        thread_id: str,
-        kind: str,
-        earlier: list[str] | None = None,
-        *,
-        live: bool = True,
-    ) -> AsyncIterator[Event]:
+        self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str, kind: str,
+        earlier: list[str] | None = None, *, live: bool = True,
+    ) -> AsyncIterator[Event]:  # fmt: skip
         return traced_run(
-            self.client.telemetry,
-            kind,
-            compiled,
-            start,
-            config,
-            self.transcript(thread_id),
-            lambda: self.result(thread_id),
-            earlier=earlier or (),
-            live=live,
-        )
+            self.client.telemetry, kind, compiled, start, config, self.transcript(thread_id),
+            lambda: self.result(thread_id), earlier=earlier or (), live=live,
+        )  # fmt: skip
 
     async def result(self, thread_id: str) -> RunResult:
         """Where a thread stands now."""
