@@ -30,6 +30,7 @@ or keeps failing (run the command again later; the thread is saved). Python call
     ├── ForkError                     a fork that cannot start       2  graphs.fork
     ├── DocxExportError               a Word file not written        2  graphs.reports.docx_export
     ├── ServeError                    the pages cannot start         2  graphs.cli.serve
+    ├── TracesError                   Phoenix cannot start           2  graphs.cli.traces
     ├── BrokerUnavailableError        RabbitMQ unreachable           1  graphs.queue.broker
     └── DatabaseLostError             a worker lost its database     1  graphs.queue.worker
 
