@@ -131,6 +131,7 @@ class Runner:
                     ),
                 ):
                     result = await self._advance(taken, latest)
+                    await settle(self.manager.store)  # its memories searchable once it is done
             except (StoreError, PromptError):
                 raise  # the store or the prompts, not this job: Dramatiq delivers it again
             except CopydeskError as error:
@@ -138,7 +139,6 @@ class Runner:
                 await self.locks.query(lambda jobs: jobs.finish(job_id, "failed", None, message))
                 log.warning("job %s (thread %s) failed: %s", job_id, thread_id, message)
                 return None
-            await settle(self.manager.store)  # its memories searchable once it is done
             row = result.as_json()
             await self.locks.query(lambda jobs: jobs.finish(job_id, "done", row, None))
             log.info("job %s: thread %s %s", job_id, thread_id, result.status)
