@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.offline.notes import (
     fix_terminology,
     section_notes,
@@ -20,8 +19,7 @@ from copydesk.agents.document import merge_by_section
 from copydesk.agents.style_sheet import facts_for, still_stated, style_rules, style_sheet_text
 from copydesk.graphs.manager import ConversationManager
 from tests._cli import in_process_cli
-from tests.fakes import FakeOpenAIServer
-from tests.fakes.documents import DocumentResponder, chat_texts, document_values
+from tests.fakes.documents import DocumentResponder, chat_texts, document_values, served
 
 HARBOURS = "Harbour staff send an e-mail to every crane driver. The port opened in 1998."
 CRANES = "Crane drivers read their email at night. The port has 40 cranes on the quay."
@@ -46,16 +44,11 @@ async def test_the_ledger_and_style_sheet_reach_later_prompts_and_fix_drift(
     the ledger entry of section 1 that concerns it, and writes `e-mail`; section 1 is
     untouched; the run shows the style sheet and the ledger."""
     settings = make_settings(checkpoint_url="memory:")
-    with FakeOpenAIServer() as server:
-        server.responder = DocumentResponder(reviews=0, script=_script)
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            result = await manager.run(
-                "document", topic="ports", thread_id="l", inputs={"sections_wanted": 2}
-            )
-            values = await document_values(manager, "l")
+    async with served(settings, DocumentResponder(reviews=0, script=_script)) as (server, manager):
+        result = await manager.run(
+            "document", topic="ports", thread_id="l", inputs={"sections_wanted": 2}
+        )
+        values = await document_values(manager, "l")
         requests = chat_texts(server)
         bodies = [
             "\n".join(str(m.get("content", "")) for m in (r.body or {}).get("messages") or [])
@@ -146,3 +139,23 @@ def test_run_shows_the_style_sheet_and_ledger(cli: Any) -> None:
     done = cli("run", "document", "-t", "Night trains", "--sections", "2", "--words", "200")
     assert done.exit_code == 0, done.output
     assert "style sheet" in done.output and "voice: active (section 1)" in done.output
+
+
+def test_offline_notes_of_names_and_tasks_without_a_style_sheet() -> None:
+    """A sentence with a name and no number is a name fact; a task without a style sheet, or
+    whose style sheet ends the task, finds no terminology."""
+    notes = section_notes("Night trains matter. We met Anna Berg at the quay.")
+    assert [(f["value"], f["kind"]) for f in notes["facts"]] == [("Anna Berg", "name")]
+    assert terminology_findings("Section 1: A\n<<<\nemail\n>>>\n") == []
+    assert terminology_findings("Style sheet:\n- term: Anna Berg (section 1)") == []
+
+
+async def test_a_section_out_of_rounds_settles_nothing(make_settings: Any) -> None:
+    """Offline, one round: the editor never approves, so no section adds to the style sheet
+    or the ledger, and the run shows neither."""
+    async with ConversationManager(make_settings()) as manager:
+        result = await manager.run(
+            "document", topic="Night trains", max_rounds=1, inputs={"sections_wanted": 1}
+        )
+    assert result.style_sheet == result.fact_ledger == []
+    assert "style_sheet" not in result.as_json()

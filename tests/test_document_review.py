@@ -12,14 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from copydesk.agents.client import OpenAIClient
 from copydesk.graphs.document_review import feedback_targets
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.web import create_app
 from tests._cli import in_process_cli
-from tests.fakes import FakeOpenAIServer
-from tests.fakes.documents import DocumentResponder, document_values, headings
+from tests.fakes.documents import DocumentResponder, document_values, headings, served
 
 FEEDBACK = {"action": "feedback", "text": "Add a section on costs"}
 APPROVE = {"action": "approve"}
@@ -75,18 +73,13 @@ async def test_outline_feedback_reaches_the_outliner_with_the_given_outline(
     plan.write_text("# Ports\n\n## Harbours\n- the quay\n\n## Cranes\n- the night shift\n")
     inputs = document_inputs("document", topic="ports", outline=plan, words=400, review=["outline"])
     settings = make_settings(checkpoint_url="memory:")
-    with FakeOpenAIServer() as server:
-        server.responder = DocumentResponder(reviews=0)
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            paused = await manager.run("document", topic="ports", thread_id="p", inputs=inputs)
-            assert len(server.chat_requests()) == 0
-            assert "## Harbours\n- the quay" in paused.review["draft"]
-            again = await manager.resume("p", answer={"action": "feedback", "text": "Add tides"})
-            asked = server.chat_requests()[0].body or {}
-            done = await manager.resume("p", answer=APPROVE)
+    async with served(settings, DocumentResponder(reviews=0)) as (server, manager):
+        paused = await manager.run("document", topic="ports", thread_id="p", inputs=inputs)
+        assert len(server.chat_requests()) == 0
+        assert "## Harbours\n- the quay" in paused.review["draft"]
+        again = await manager.resume("p", answer={"action": "feedback", "text": "Add tides"})
+        asked = server.chat_requests()[0].body or {}
+        done = await manager.resume("p", answer=APPROVE)
     task = asked["messages"][-1]["content"]
     assert "## Cranes\n- the night shift" in task and "- Add tides" in task
     assert [s["heading"] for s in again.review["outline"]["sections"]] == ["Harbours", "Cranes"]
@@ -219,3 +212,47 @@ async def test_the_review_page_answers_a_waiting_section(make_settings: Any) -> 
         result = await manager.result("w")
     assert (result.status, result.review["section"]["index"]) == ("waiting_for_review", 1)
     assert result.review.get("waiting") is None
+
+
+def test_offline_outline_feedback_line_by_line() -> None:
+    """The offline outliner answers outline feedback line by line: add a section, drop one
+    (by heading or number; never the last), any other line a key point of the section it
+    names (else the last)."""
+    from copydesk.agents.client.offline.outlines import revised_outline
+
+    task = (
+        "Topic: ports\n\nThe current outline:\n<<<\n# Ports\n\n## Harbours\nWhy.\n- the quay\n"
+        "(200 words)\n\n## Cranes\n- the shift\n(300 words)\n>>>\n\n"
+        "The reviewer asked for these changes:\n{lines}\n\nPlan the document again."
+    )
+    asked = "- Drop Harbours\n- Add a section on tides\n- Name the cranes' makers.\n- More colour"
+    revised = revised_outline(task.format(lines=asked))
+    assert revised["title"] == "Ports"
+    assert [(s["heading"], s["key_points"], s["words"]) for s in revised["sections"]] == [
+        ("Cranes", ["the shift", "Name the cranes' makers"], 300),
+        ("Tides", ["the scope of tides", "the evidence on tides", "More colour"], 300),
+    ]
+    lone = revised_outline(task.format(lines="- Remove section 1\n- Remove section 1"))
+    assert [s["heading"] for s in lone["sections"]] == ["Cranes"]
+
+
+def test_review_flag_words_and_bad_section_answers() -> None:
+    """`--review POINT` is read before typer parses (a word after `--` is left alone); a
+    review form's section that is not a number is a 400."""
+    from starlette.exceptions import HTTPException
+
+    from copydesk.graphs.cli.run import review_point_args
+    from copydesk.graphs.document_review import _number
+    from copydesk.graphs.web.actions import _section
+
+    assert review_point_args(["document", "--review", "outline,final", "-t", "x"]) == [
+        "document", "--review", "--review-at", "outline,final", "-t", "x"
+    ]  # fmt: skip
+    assert review_point_args(["--review=final", "--", "--review", "final"]) == [
+        "--review", "--review-at", "final", "--", "--review", "final"
+    ]  # fmt: skip
+    assert review_point_args(["--review", "turn_taking"]) == ["--review", "turn_taking"]
+    with pytest.raises(HTTPException, match="not a section number"):
+        _section("two", None)
+    assert _section("3", {"stage": "final"}) == 3
+    assert (_number("2"), _number("x"), _number(True), _number(None)) == (2, None, None, None)

@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from copydesk.agents.client import OpenAIClient
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.reports.issue_tracking import summarize, summarize_thread
-from tests.fakes import FakeOpenAIServer
-from tests.fakes.documents import DocumentResponder, document_values
+from tests.fakes.documents import DocumentResponder, document_values, served
 
 
 async def test_issues_are_followed_per_section_and_per_finding(make_settings: Any) -> None:
@@ -33,16 +31,11 @@ async def test_issues_are_followed_per_section_and_per_finding(make_settings: An
             }
         ],
     )
-    with FakeOpenAIServer() as server:
-        server.responder = responder
-        async with (
-            OpenAIClient(base_url=server.base_url) as client,
-            ConversationManager(settings, client=client) as manager,
-        ):
-            result = await manager.run(
-                "document", topic="harbour cranes", thread_id="d1", inputs={"sections_wanted": 3}
-            )
-            values = await document_values(manager, "d1")
+    async with served(settings, responder) as (_, manager):
+        result = await manager.run(
+            "document", topic="harbour cranes", thread_id="d1", inputs={"sections_wanted": 3}
+        )
+        values = await document_values(manager, "d1")
     assert result.issues_addressed == {
         "share": 1.0,
         "addressed": 4,

@@ -11,7 +11,8 @@ import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,18 @@ from copydesk.agents.client.offline.notes import section_notes, terminology_find
 from tests.fakes._replies import Reply, last_user_text, messages_text
 
 if TYPE_CHECKING:
+    from copydesk.agents.settings import Settings
     from copydesk.graphs.manager import ConversationManager
     from tests.fakes.openai_server import FakeOpenAIServer
 
-__all__ = ["DocumentResponder", "chat_texts", "document_values", "headings", "section_of"]
+__all__ = [
+    "DocumentResponder",
+    "chat_texts",
+    "document_values",
+    "headings",
+    "section_of",
+    "served",
+]
 
 HEADINGS = ("Harbours", "Cranes", "Tides", "Ledgers", "Pilots", "Dredging")
 
@@ -163,3 +172,21 @@ async def document_values(manager: ConversationManager, thread_id: str) -> dict[
     config = {"configurable": {"thread_id": thread_id}}
     snapshot = await manager.graph("document").aget_state(config)  # type: ignore[arg-type]
     return dict(snapshot.values)
+
+
+@asynccontextmanager
+async def served(
+    settings: Settings, responder: DocumentResponder
+) -> AsyncIterator[tuple[FakeOpenAIServer, ConversationManager]]:
+    """A fake server answering with `responder`, and a manager whose client talks to it."""
+    from copydesk.agents.client import OpenAIClient
+    from copydesk.graphs.manager import ConversationManager
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        server.responder = responder
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            yield server, manager
