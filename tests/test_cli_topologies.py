@@ -98,7 +98,7 @@ def test_graphs_lists_every_topology_and_draws_one(tmp_path: Path, home: Path) -
         "supervisor": 5,
         "review_panel": 6,
         "pipeline": 5,
-        "document": 7,
+        "document": 9,
     }
     diagram = ok(copydesk(tmp_path, env, "graphs", "review_panel", "--mermaid")).stdout
     assert "writer -.-> structure_editor" in diagram and re.search(r"merge -.-> __end__", diagram)
