@@ -11,6 +11,7 @@ made them however the runs interleave. A run is scored when it ends
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from copydesk.graphs.manager import ConversationManager
 
 __all__ = ["RunRecord", "client_for", "inputs_of", "run_suite"]
+
+log = logging.getLogger("copydesk.eval")
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ async def run_suite(
                 inputs=inputs_of(case, variant),
             )
             values = await manager.values(thread)
-            judged = await judge.judge(case.topic, result.final_draft) if judge else None
+            judged = await _judged(judge, case.topic, result.final_draft)
         tokens, cost = _totals(result.usage)
         if judged is not None:
             tokens += judged.usage["prompt_tokens"] + judged.usage["completion_tokens"]
@@ -164,6 +167,20 @@ async def run_suite(
         for manager in managers.values():
             if manager is not base:
                 await manager.client.aclose()
+
+
+async def _judged(judge: RubricJudge | None, topic: str, draft: str) -> Judgement | None:
+    """The judge's scores, or None when it gave no valid reply (a small model may not): the
+    run keeps its other scores, and the report counts the runs left unjudged."""
+    from copydesk.agents.errors import ModelOutputError
+
+    if judge is None:
+        return None
+    try:
+        return await judge.judge(topic, draft)
+    except ModelOutputError as error:
+        log.warning("%s; this run is left unjudged", error)
+        return None
 
 
 def _overrides(variant: Variant) -> dict[str, str]:

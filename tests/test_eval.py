@@ -208,3 +208,30 @@ def test_an_eval_recorded_through_a_server_replays_with_none(
     assert recorded["variants"]["v1"]["judge"]["mean"] is not None
     models = {r.body.get("model") for r in fake_server.chat_requests()}
     assert "judge-m" in models  # the judge on a model apart from the writers'
+
+
+def test_a_judge_that_gives_no_valid_scores_leaves_the_run_unjudged(
+    cli: Any, fake_server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes._replies import Reply
+
+    judging = JudgingResponder(approve_after=0)
+
+    def zero_scores(body: dict[str, Any]) -> Reply:
+        if '"RubricScores"' not in json.dumps(body):
+            return judging(body)
+        score = {"criterion": "clarity", "score": 0, "quote": "x"}  # as Gemma 3 270M answered
+        return Reply(content=json.dumps({"scores": [score]}))
+
+    fake_server.responder = zero_scores
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    suite = SUITE.replace("repeats = 2", "repeats = 1")
+
+    result = cli("eval", str(write_suite(tmp_path, suite)), "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["variants"]["v1"]["unjudged"] == 2
+    assert report["variants"]["v1"]["judge"]["mean"] is None
+    assert report["variants"]["v1"]["readability"]["mean"] is not None  # the rest is scored

@@ -72,6 +72,7 @@ def eval_report(suite: str, runs: Sequence[RunRecord]) -> dict[str, Any]:
         summary["tokens"] = sum(r.tokens for r in mine)
         summary["cost_usd"] = round(sum(r.cost_usd for r in mine), 6)
         summary["runs"] = len(mine)
+        summary["unjudged"] = sum(r.judge is None or not r.judge.scores for r in mine)
         summary["statuses"] = dict(sorted(_count(r.status for r in mine).items()))
         variants[name] = summary
     comparison: dict[str, Any] = {}
