@@ -9,7 +9,7 @@ from typing import cast
 
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from copydesk.agents.chatbot import Chatbot, message_id
 from copydesk.agents.document import (
@@ -31,6 +31,7 @@ __all__ = [
     "Outliner",
     "SectionPlan",
     "outline_record",
+    "outline_schema",
     "parse_outline",
 ]
 
@@ -70,6 +71,19 @@ class Outline(BaseModel):
 
     title: str = Field(description="the document's title", json_schema_extra={"maxLength": 120})
     sections: list[SectionPlan] = Field(description="the sections, in reading order")
+
+
+def outline_schema(count: int | None) -> type[Outline]:
+    """`Outline`, with exactly `count` sections when given: a grammar-constrained server
+    (llama.cpp) then plans that many, where a small model left free plans one. Servers
+    without grammars get the bounds left out (`copydesk.agents.client.typed`)."""
+    if not count:
+        return Outline
+    sections = Field(
+        description="the sections, in reading order",
+        json_schema_extra={"minItems": count, "maxItems": count},
+    )
+    return create_model("Outline", __base__=Outline, sections=(list[SectionPlan], sections))
 
 
 def outline_record(outline: Outline, *, topic: str, words: int) -> OutlineRecord:
@@ -179,9 +193,10 @@ class Outliner(Chatbot):
             return {
                 "messages": [AIMessage(text, name=self.name, id=message_id(config, 0, self.name))]
             }
+        wanted = state.get("sections_wanted")
         result = await self.client.structured(
             await self.acontext(state, "revise" if revising else "first", 0),
-            Outline,
+            outline_schema(None if revising else wanted),
             config=config,
             agent=self.name,
             params=self.prompt.model_params,
@@ -191,7 +206,6 @@ class Outliner(Chatbot):
             topic=state.get("topic", ""),
             words=state.get("words") or DEFAULT_WORDS,
         )
-        wanted = state.get("sections_wanted")
         if wanted and not revising:  # it planned more than asked: the first `wanted` stand
             record["sections"] = record["sections"][:wanted]
         # A second plan is a new message (the same id would replace the first in `messages`).

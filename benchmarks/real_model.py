@@ -79,7 +79,8 @@ async def measure(
             ConversationManager(settings, client=client) as manager,
         ):
             client.http_client().event_hooks["response"].append(responses)
-            result = await manager.run(name, topic=TOPIC)
+            inputs = {"sections_wanted": 3, "words": 300} if name == "document" else {}
+            result = await manager.run(name, topic=TOPIC, inputs=inputs)
         outcome = f"{result.status} ({result.rounds} rounds)"
     except Exception as error:  # a benchmark reports a failure, it does not hide it
         outcome, result = f"failed: {type(error).__name__}: {error}", None

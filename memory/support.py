@@ -111,8 +111,7 @@ async def shelve(store: BaseStore, thread_id: str, sources: list[SourceRecord]) 
         for source in sources
         for n, unit in enumerate(source_units(source))
     ]
-    if ops:
-        await store.abatch(ops)
+    await store.abatch(ops)
     return len(ops)
 
 

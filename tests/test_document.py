@@ -202,3 +202,17 @@ def test_cli_runs_a_document_and_refuses_bad_input(tmp_path: Path, home: Path) -
     )  # fmt: skip
     assert headings(planned["final_draft"]) == ["Background", "The case for it", "References"]
     assert planned["final_draft"].endswith("## References\n\n[1] background.md\n")
+
+
+def test_the_outline_schema_asks_for_the_sections_wanted() -> None:
+    """A grammar-constrained server is asked for exactly the sections wanted (a 270M model
+    left free plans one); a server without grammars gets no bounds; no count, no bounds."""
+    from copydesk.agents.client.typed import typed_tool
+    from copydesk.agents.outline import Outline, outline_schema
+
+    bounded = typed_tool(outline_schema(3), bounded=True)["function"]
+    sections = bounded["parameters"]["properties"]["sections"]
+    assert (bounded["name"], sections["minItems"], sections["maxItems"]) == ("Outline", 3, 3)
+    free = typed_tool(outline_schema(3), bounded=False)["function"]["parameters"]
+    assert "minItems" not in free["properties"]["sections"]
+    assert outline_schema(None) is Outline

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -181,13 +182,34 @@ def test_turn_taking_in_both_structured_modes(llama: Llama, tmp_path: Path, mode
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "function_calling"])
-# The document topology's real-model run (a 3-section document) is not written yet.
 @pytest.mark.parametrize("graph", sorted(set(TOPOLOGIES) - {"turn_taking", "document"}))
 def test_every_topology_against_the_real_model(
     llama: Llama, tmp_path: Path, graph: str, mode: str
 ) -> None:
     result = run_real(tmp_path, llama, graph, mode, rounds=1)
     check_result(tmp_path, result, graph)
+
+
+DOCUMENT = ("--sections", "3", "--words", "300")
+"""A 3-section document: the real-model runs of the `document` topology."""
+
+
+def check_document(result: dict[str, Any]) -> None:
+    """A 3-section document the model wrote, each section written and reviewed."""
+    assert result["model"] == LOCAL_MODEL
+    assert result["status"] in {"approved", "completed"}
+    draft = result["final_draft"]
+    assert draft.startswith("# ") and "offline" not in draft.lower()
+    bodies = re.split(r"^## .+$", draft, flags=re.MULTILINE)[1:]
+    assert len(bodies) == 3 and all(len(b.split()) >= 5 for b in bodies)
+    usage = result["usage"]
+    assert usage["section_writer"]["calls"] >= 3 and usage["section_editor"]["calls"] >= 3
+
+
+def test_a_three_section_document_against_the_real_model(llama: Llama, tmp_path: Path) -> None:
+    """The outline, three sections written and reviewed at once, the consistency pass."""
+    result = run_real(tmp_path, llama, "document", "json_schema", *DOCUMENT, rounds=1)
+    check_document(result)
 
 
 def test_local_flag_starts_and_stops_its_own_server(tmp_path: Path) -> None:
@@ -219,3 +241,4 @@ def test_local_flag_starts_and_stops_its_own_server(tmp_path: Path) -> None:
         check=False,
     )
     assert probe.returncode != 0  # the server is gone
+

@@ -34,7 +34,7 @@ __all__ = [
     "was_cut",
 ]
 
-_BOUNDS = frozenset({"maxLength", "maxItems"})
+_BOUNDS = frozenset({"maxLength", "maxItems", "minItems"})
 
 TYPED_MIN_CAP = 384
 """The least output cap a typed reply starts with when its prompt sets none: a cut typed
