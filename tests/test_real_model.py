@@ -241,4 +241,3 @@ def test_local_flag_starts_and_stops_its_own_server(tmp_path: Path) -> None:
         check=False,
     )
     assert probe.returncode != 0  # the server is gone
-
