@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from copydesk.memory._checked import checked
-from copydesk.memory.errors import DamagedStoreError, StoreError, StoreUnavailableError
+from copydesk.memory.errors import (
+    DamagedStoreError,
+    StoreError,
+    StoreUnavailableError,
+    unwritable,
+)
 
 if TYPE_CHECKING:  # LangGraph loads when a checkpointer is opened, not when this is imported
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -156,7 +161,11 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
         saver_kind = checked(
             AsyncSqliteSaver, f"checkpoint database {path}", move_aside_advice(path)
         )
-        async with aiosqlite.connect(path) as connection:
+        try:
+            connection = await aiosqlite.connect(path)
+        except sqlite3.OperationalError as error:
+            raise unwritable("checkpoint database", path, error) from None
+        try:
             saver: Any = saver_kind(connection, serde=serde)  # type: ignore[misc, arg-type]
             try:
                 # A task of its own: setup's ALTER TABLE fails on every database it already
@@ -165,14 +174,13 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[str]]
                 await asyncio.create_task(saver.setup())
             except sqlite3.DatabaseError as error:
                 if isinstance(error, sqlite3.OperationalError):
-                    raise StoreError(
-                        f"cannot open checkpoint database {path}: {error}; check the file and "
-                        "its folder are writable, or set COPYDESK_HOME to a folder you own"
-                    ) from error
+                    raise unwritable("checkpoint database", path, error) from None
                 raise DamagedStoreError(
                     f"checkpoint database {path} is damaged ({error}); " + move_aside_advice(path)
                 ) from error
             yield saver
+        finally:
+            await connection.close()
     elif url.startswith(("postgresql://", "postgres://")):
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from copydesk.memory.checkpoint import check_sqlite_file, move_aside_advice
-from copydesk.memory.errors import DamagedStoreError, StoreError
+from copydesk.memory.errors import DamagedStoreError, StoreError, unwritable, why_unwritable
 
 __all__ = ["LatestCheckpoint", "latest_sqlite_checkpoints"]
 
@@ -77,6 +77,8 @@ def latest_sqlite_checkpoints(path: Path) -> list[LatestCheckpoint] | None:
             return []  # a database no checkpoint was written to yet
         if "no such column" in str(error):
             return None
+        if why_unwritable(path):  # SQLite writes beside a database it reads (its WAL)
+            raise unwritable("checkpoint database", path, error) from None
         raise StoreError(
             f"cannot read checkpoint database {path}: {error}; check the file is readable, "
             "or set COPYDESK_HOME to a folder you own"

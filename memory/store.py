@@ -97,6 +97,8 @@ def make_store(settings: MemorySettings, embedder: Embedder) -> FaissStore:
     try:
         return FaissStore(path, embedder=embedder, fields=INDEXED_FIELDS, bounds=bounds)
     except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError) and not is_damage(error):
+            raise errors.unwritable("the memory database", path / ITEMS_FILE, error) from None
         if is_damage(error):
             raise DamagedMemoryError(path / ITEMS_FILE, str(error)) from None
         raise

@@ -46,6 +46,7 @@ from copydesk.memory._faiss import FAISS_FROM, VectorIndex
 from copydesk.memory._items import ItemTable
 from copydesk.memory._pending import Backlog
 from copydesk.memory._plan import Plan, VectorCache, chunks, plan
+from copydesk.memory._repair import repair_vectors
 from copydesk.memory._rows import VectorRows
 from copydesk.memory._saved import ITEMS_FILE, check_embedder, load_index, save_index
 from copydesk.memory.embeddings import Embedder
@@ -117,6 +118,10 @@ class FaissStore(BaseStore):
             self.rows = VectorRows(self.items.db)
         if embedder is not None:
             check_embedder(self.items, embedder, str(self.path or "COPYDESK_STORE_URL"))
+            if isinstance(self.items, ItemTable) and isinstance(self.rows, VectorRows):
+                # Rows that cannot be read, or are missing, are embedded again from items.
+                where = str(self.path / ITEMS_FILE) if self.path else "in memory"
+                repair_vectors(self.items, self.rows, embedder.dims, self.fields, where)
         self.cache = IndexCache(
             embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from
         )

@@ -140,3 +140,28 @@ def test_make_store_names_the_damaged_file(home: Path) -> None:
 
     assert caught.value.path == home / "memory" / "items.sqlite"
     assert "file is not a database" in str(caught.value)
+
+
+def test_damaged_and_missing_vector_rows_are_embedded_again_said_once(
+    tmp_path: Path, home: Path, env: dict[str, str]
+) -> None:
+    """Vector rows of the wrong length and rows deleted: `memory search` works, says so in
+    one warning, and finds every memory as before; the next command says nothing."""
+    before = memories(tmp_path, env, "lighthouse bees")
+    (home / "memory" / "vectors.faiss").unlink()  # the index is rebuilt from the rows
+    db = sqlite3.connect(home / "memory" / "items.sqlite")
+    with db:
+        ids = [row[0] for row in db.execute("SELECT id FROM vectors ORDER BY id")]
+        db.execute("UPDATE vectors SET vec = substr(vec, 1, 21) WHERE id = ?", (ids[0],))
+        db.execute("DELETE FROM vectors WHERE id = ?", (ids[1],))
+    db.close()
+
+    done = ok(copydesk(tmp_path, env, "memory", "search", "lighthouse bees", "--json",
+                       "--limit", "50"))  # fmt: skip
+
+    warnings = [line for line in done.stderr.splitlines() if line.startswith(WARNING)]
+    assert len(warnings) == 1 and "1 damaged and 1 missing" in warnings[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert [row["key"] for row in json.loads(done.stdout)] == [row["key"] for row in before]
+    again = ok(copydesk(tmp_path, env, "memory", "stats", "--json"))
+    assert WARNING not in again.stderr and json.loads(again.stdout)["pending"] == 0

@@ -20,6 +20,7 @@ from copydesk.graphs.errors import InputError, UnknownThreadError
 from copydesk.graphs.events import Event, RunResult
 from copydesk.graphs.transcript import shown_id
 from copydesk.memory.checkpoint import sqlite_path
+from copydesk.memory.errors import why_unwritable
 
 if TYPE_CHECKING:  # loaded by the commands that need them, so `--help` starts fast
     from copydesk.agents.settings import Settings
@@ -158,6 +159,18 @@ def require_writable_home(settings: Settings) -> None:
             f"COPYDESK_HOME={home} is read-only ({existing} cannot be written); point "
             "COPYDESK_HOME at a folder you can write"
         )
+    # What `os.access` cannot see (a read-only file system or an immutable file under the
+    # home, which bind even root): each place a run writes is tried once.
+    url = settings.resolved_checkpoint_url
+    places = [existing, home / "memory", home / "memory" / "items.sqlite", home / "transcripts"]
+    places += [home / "usage.jsonl", *([sqlite_path(url)] if url.startswith("sqlite:") else [])]
+    for place in places:
+        reason = why_unwritable(place) if place.exists() else None
+        if reason:
+            raise InputError(
+                f"COPYDESK_HOME={home} cannot be written ({reason}); make it writable, or point "
+                "COPYDESK_HOME at a folder you can write"
+            )
 
 
 async def check_checkpoints(settings: Settings) -> None:
