@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore
 
+from copydesk.agents.budgets import within_budget
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.sites import calling, in_round
 from copydesk.agents.errors import ReplayMismatchError
@@ -217,6 +218,7 @@ class Chatbot:
 class Writer(Chatbot):
     """Writes the first draft, then revises it to answer each of the editor's issues."""
 
+    @within_budget
     async def __call__(
         self,
         state: DraftState,
@@ -261,6 +263,7 @@ class Editor(Chatbot):
         """The turn's update, with what a subclass keeps of its verdict beyond the decision."""
         return update
 
+    @within_budget
     async def __call__(
         self,
         state: DraftState,

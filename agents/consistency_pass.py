@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
+from copydesk.agents.budgets import within_budget
 from copydesk.agents.chatbot import message_id
 from copydesk.agents.consistency import ConsistencyEditor, Findings, anchored
 from copydesk.agents.coverage import omissions
@@ -60,6 +61,12 @@ class ConsistencyPass:
     digester: SectionDigester
     comparer: DigestComparer
 
+    @property
+    def name(self) -> str:
+        """The consistency editor's name (whose usage a refused pass records)."""
+        return self.editor.name
+
+    @within_budget
     async def __call__(self, state: DocumentState, config: RunnableConfig) -> DocumentState:
         """The findings on the assembled document, anchored and each kept once."""
         sections = state.get("sections") or []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar
 
-from copydesk.agents.state import DraftState, IssueRecord, Revision, VerdictRecord
+from copydesk.agents.state import DraftState, IssueRecord, Revision, UsageTotals, VerdictRecord
 from copydesk.memory.sources import SourceRecord
 
 __all__ = [
@@ -71,6 +71,8 @@ class SectionRecord(TypedDict):
     feedback (absent in threads from before they were kept)."""
     verdicts: NotRequired[list[VerdictRecord]]
     """The verdicts on it, oldest first: its editor's, a human's, the consistency pass's."""
+    ended_by: NotRequired[str]
+    """Which budget ran out, when its status is `over_budget`."""
 
 
 class QuoteRecord(TypedDict):
@@ -190,6 +192,8 @@ class SectionState(DraftState, total=False):
     """The fact-ledger entries of other sections that concern this one, one a line."""
     section_notes: dict[str, Any]
     """What its approving verdict settled: `{"style": [StyleRecord], "facts": [FactRecord]}`."""
+    spent_before: UsageTotals
+    """What the document had spent when the section began (its budget counts it)."""
 
 
 def outline_text(outline: OutlineRecord) -> str:

@@ -7,10 +7,16 @@ is re-exported here for the `copydesk.agents` surface.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from copydesk.agents.client.budget import Allowance
+    from copydesk.agents.state import UsageTotals
 
 from copydesk.errors import CopydeskError
 
 __all__ = [
+    "BudgetSpentError",
     "CassetteError",
     "ConfigError",
     "CopydeskError",
@@ -73,3 +79,34 @@ class CassetteError(CopydeskError):
 class ReplayMismatchError(CassetteError):
     """A replayed run sent a request the cassette did not record; names the agent, the round
     and the first field that differs. The thread is saved."""
+
+
+class BudgetSpentError(CopydeskError):
+    """A thread's token or cost budget has no room for the next call: it was not sent (or its
+    reply was cut where the budget ran out). A node that meets it ends the run `over_budget`.
+
+    Attributes:
+        ending: `token_budget` or `cost_budget`: which budget ran out.
+        usage: What the call that met it used before it did (None when nothing was sent).
+    """
+
+    def __init__(self, message: str, ending: str, usage: UsageTotals | None = None) -> None:
+        super().__init__(message)
+        self.ending = ending
+        self.usage = usage
+
+    @classmethod
+    def of(
+        cls, allowance: Allowance, ending: str, usage: UsageTotals | None = None
+    ) -> BudgetSpentError:
+        """The error of `allowance`'s thread running out of its `ending` budget."""
+        if ending == "cost_budget":
+            what = f"its ${allowance.cost:g} budget (--max-cost)"
+        else:
+            what = f"its {allowance.tokens} token budget (--token-budget)"
+        return cls(
+            f"thread {allowance.thread!r} has spent {what}; the run ends over_budget, "
+            "continue it with a larger budget",
+            ending,
+            usage,
+        )

@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from copydesk.agents.budgets import within_budget
 from copydesk.agents.chatbot import Chatbot, message_id
 from copydesk.agents.document import (
     DocumentState,
@@ -184,6 +185,7 @@ class Outliner(Chatbot):
             "feedback": "\n".join(f"- {line}" for line in feedback.splitlines() if line.strip()),
         }
 
+    @within_budget
     async def __call__(self, state: DocumentState, config: RunnableConfig) -> DraftUpdate:
         """Write the outline, unless one was given; plan it again to answer feedback."""
         given = state.get("outline")

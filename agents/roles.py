@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
+from copydesk.agents.budgets import within_budget
 from copydesk.agents.chatbot import Chatbot, message_id
 from copydesk.agents.errors import ModelOutputError
 from copydesk.agents.state import DraftState, DraftUpdate, UsageTotals, VerdictRecord, add_usage
@@ -98,6 +99,7 @@ def _step_id(config: RunnableConfig, state: DraftState, name: str) -> str:
 class Speaker(Chatbot):
     """Says its piece (an argument, an outline) without touching the draft."""
 
+    @within_budget
     async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
         """Speak once."""
         round_ = state.get("round", 0)
@@ -120,6 +122,7 @@ class Speaker(Chatbot):
 class Judge(Chatbot):
     """Hears the debate and rules how the draft should change; the ruling is a verdict."""
 
+    @within_budget
     async def __call__(self, state: DraftState, config: RunnableConfig) -> DraftUpdate:
         """Rule on the debate."""
         round_ = state.get("round", 0)

@@ -159,6 +159,8 @@ class SectionEditor(Editor):
         """The editor's verdict, with an issue for each unsupported citation (which makes
         it a revision)."""
         update = await super().__call__(state, config, store=store)
+        if not update.get("verdicts"):  # none: the budget refused the call
+            return update
         sources = cast(SectionState, state).get("sources") or []
         found = await citation_issues(
             state.get("draft", ""), sources, store=store, thread_id=thread_of(config)

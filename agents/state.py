@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import reduce
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar
 
 from langchain_core.messages import AnyMessage
 from langgraph.channels import DeltaChannel
@@ -25,8 +25,12 @@ __all__ = [
     "UsageTotals",
     "VerdictRecord",
     "add_usage",
+    "latest",
     "merge_dicts",
+    "usage_total",
 ]
+
+T = TypeVar("T")
 
 Status = Literal[
     "running",
@@ -106,6 +110,19 @@ def add_usage(
     return merged
 
 
+def usage_total(usage: dict[str, UsageTotals] | None) -> UsageTotals:
+    """Every agent's usage summed into one."""
+    whole = UsageTotals(calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
+    for part in (usage or {}).values():
+        whole = add_usage({"all": whole}, {"all": part})["all"]
+    return whole
+
+
+def latest(left: T | None, right: T) -> T:
+    """Reducer: the value written last (several writes in one step are allowed)."""
+    return right
+
+
 def merge_dicts(left: dict[str, str] | None, right: dict[str, str] | None) -> dict[str, str]:
     """Reducer: later keys win."""
     return {**(left or {}), **(right or {})}
@@ -157,15 +174,16 @@ class DraftState(TypedDict, total=False):
     """Drafts allowed before the run ends without approval."""
     max_cost: float
     """USD the thread may spend; the run ends `over_budget` once it has (absent: no limit)."""
-    status: Status
-    """Why the run stopped, or `running`."""
+    status: Annotated[Status, latest]
+    """Why the run stopped, or `running` (parallel editors that all met the end of the
+    budget may each say `over_budget` in one step: the reducer takes any)."""
     prompts: Annotated[dict[str, str], merge_dicts]
     """Agent name -> `prompt@version` it used last."""
     usage: Annotated[dict[str, UsageTotals], add_usage]
     """Token usage per agent."""
     experiment: ExperimentRecord
     """The A/B experiment variant this thread was assigned, if it runs in one."""
-    ended_by: str
+    ended_by: Annotated[str, latest]
     """The name of the ending that stopped the run (`approved`, `max_rounds`, ...)."""
     review: bool
     """Ask a human (LangGraph `interrupt`) before the draft is accepted."""

@@ -14,6 +14,7 @@ or keeps failing (run the command again later; the thread is saved). Python call
     │   ├── ModelRequestError         the request was refused        1  agents.errors
     │   └── ModelOutputError          no valid typed reply           1  agents.errors
     ├── LocalModelError               the local llama.cpp model      1  agents.errors
+    ├── BudgetSpentError              a thread's budget has no room  1  agents.errors
     ├── CassetteError                 a cassette cannot be used      2  agents.errors
     │   └── ReplayMismatchError       a replay that went astray      2  agents.errors
     ├── OutlineError                  an outline file, no headings   2  agents.outline

@@ -68,6 +68,10 @@ async def assemble(state: DocumentState, config: RunnableConfig) -> DocumentStat
     sections = state.get("sections") or []
     approved = sum(s["status"] in ("approved", "revised") for s in sections)
     status: Status = "approved" if sections and approved == len(sections) else "completed"
+    ended_by = "assembled"
+    spent = [s.get("ended_by", "token_budget") for s in sections if s["status"] == "over_budget"]
+    if spent or state.get("status") == "over_budget":  # the budget ended a section's loop
+        status, ended_by = "over_budget", spent[0] if spent else state.get("ended_by", "")
     round_ = state.get("round", 0) + 1
     said = f"Assembled {len(sections)} section(s), {approved} approved, {len(text.split())} words."
     return {
@@ -76,5 +80,5 @@ async def assemble(state: DocumentState, config: RunnableConfig) -> DocumentStat
         "revisions": [{"round": round_, "author": ASSEMBLE, "text": text}],
         "round": round_,
         "status": status,
-        "ended_by": "assembled",
+        "ended_by": ended_by,
     }

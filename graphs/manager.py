@@ -358,6 +358,7 @@ class ConversationManager:
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str, kind: str,
         earlier: list[str] | None = None, *, live: bool = True,
     ) -> AsyncIterator[Event]:  # fmt: skip
+        self.client.spending.book.forget(thread_id)  # its budget counts from its state again
         return traced_run(
             self.client.telemetry, kind, compiled, start, config, self.transcript(thread_id),
             lambda: self.result(thread_id), earlier=earlier or (), live=live,

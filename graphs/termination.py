@@ -22,6 +22,7 @@ from langgraph.graph import END
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
+from copydesk.agents.budgets import budget_refused
 from copydesk.agents.state import DraftState, DraftUpdate, Status, add_usage
 
 __all__ = [
@@ -271,7 +272,7 @@ def then_decide(
         # Pass the injected store on to nodes that declare it.
         update = await (node(state, config, store=store) if takes_store else node(state, config))  # type: ignore[call-arg]
         after = preview(state, update)
-        ending = ending_of(endings, after)
+        ending = budget_refused(after) or ending_of(endings, after)
         if ending is None:
             return Command(update=update, goto=otherwise)
         done, goto = finish(after if review else {**after, "review": False}, ending)

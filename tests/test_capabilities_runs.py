@@ -71,8 +71,10 @@ async def test_no_usage_in_streams_is_estimated_and_the_token_budget_holds(
         server.responder = TopologyResponder(approve_after=5)
         settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
         async with ConversationManager(settings) as manager:
-            result = await _watched(manager, "turn_taking", topic="Bridges", token_budget=50)
+            result = await _watched(manager, "turn_taking", topic="Bridges", token_budget=400)
+    total = result.usage["total"]
     assert (result.status, result.ended_by) == ("over_budget", "token_budget")
+    assert 0 < total["prompt_tokens"] + total["completion_tokens"] <= 400
     assert _said(caplog, "reports no token usage") == 1
 
 

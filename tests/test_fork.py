@@ -68,7 +68,7 @@ async def test_fork_errors(make_settings: Any) -> None:
 async def test_token_budget_from_the_run_and_a_continued_thread(make_settings: Any) -> None:
     """`token_budget` ends a run over budget; continuing a thread keeps its usage."""
     async with ConversationManager(make_settings()) as manager:
-        first = await manager.run("turn_taking", topic="Bells", thread_id="b", token_budget=50)
+        first = await manager.run("turn_taking", topic="Bells", thread_id="b", token_budget=200)
         moved = await manager.run("round_robin", thread_id="b", max_rounds=1)
     assert (first.status, first.ended_by, first.rounds) == ("over_budget", "token_budget", 1)
     assert moved.usage["writer"]["calls"] == 2  # one draft in each run, summed

@@ -161,7 +161,7 @@ async def test_manager_reports_a_restart_and_keeps_the_whole_draft(make_settings
 
 
 async def test_max_cost_ends_the_run_over_budget(make_settings: Any) -> None:
-    """The editor never approves; a budget smaller than two rounds ends the run cleanly."""
+    """A budget too small for the first prompt ends the run cleanly before any request."""
     settings = make_settings(checkpoint_url="memory:", max_rounds=10)
     with FakeOpenAIServer() as server:
         server.responder = EditorialResponder(decisions=("revise",))
@@ -170,9 +170,9 @@ async def test_max_cost_ends_the_run_over_budget(make_settings: Any) -> None:
             ConversationManager(settings, client=client) as manager,
         ):
             result = await manager.run("turn_taking", topic="t", max_cost=0.0000001)
-    assert result.status == "over_budget"
-    assert result.rounds == 1
-    assert result.usage["total"]["cost_usd"] >= 0.0000001
+        sent = server.chat_requests()
+    assert (result.status, result.ended_by, result.rounds) == ("over_budget", "cost_budget", 0)
+    assert sent == [] and result.usage["total"]["calls"] == 0
 
 
 async def test_with_no_fallback_the_model_keeps_its_retries(fake_server: FakeOpenAIServer) -> None:

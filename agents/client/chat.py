@@ -1,11 +1,10 @@
 """`OpenAIClient`: the single door to any OpenAI-compatible API, or to the offline model.
 
-Built on langchain-openai's `ChatOpenAI`, so LangGraph streams its tokens and LangSmith traces
-its calls. One client serves every agent and thread of a process; it puts together the parts
-of a call, each in a module of its own: the connection pool of each event loop (`pool.py`),
-the way a call goes through the limiter, retries and fallbacks (`calls.py`), what a failure
-means (`failures.py`), the request each server accepts (`shaping.py`), what each server can
-do (`capabilities.py`), a typed reply's repairs (`repair.py`) and the accounting (`usage.py`).
+Built on langchain-openai's `ChatOpenAI` (LangGraph streams its tokens, LangSmith traces its
+calls); one client serves every agent and thread of a process and puts together the parts of
+a call, each its own module: the pool (`pool.py`), limiter, retries and fallbacks (`calls.py`),
+failures (`failures.py`), requests (`shaping.py`), capabilities (`capabilities.py`), typed
+repairs (`repair.py`), the thread's budget (`budget.py`) and the accounting (`usage.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +18,12 @@ from typing import Any, TypeVar
 
 import httpx
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, SecretStr
 
-from copydesk.agents.client.calls import CallPath, Outcome
+from copydesk.agents.client.budget import Spending
+from copydesk.agents.client.calls import CallPath
 from copydesk.agents.client.capabilities import (
     CapabilityBook,
     ContextExceeded,
@@ -44,13 +44,12 @@ from copydesk.agents.client.request import Requests
 from copydesk.agents.client.retry import RetryPolicy
 from copydesk.agents.client.sites import calling
 from copydesk.agents.client.spans import watch_call
-from copydesk.agents.client.typed import ask_for_json, typed_cap
-from copydesk.agents.client.usage import UsageLedger
+from copydesk.agents.client.typed import ask_for_json, typed_cap, was_cut
+from copydesk.agents.client.usage import UsageLedger, charge_call
 from copydesk.agents.client.waiting import Priority
 from copydesk.agents.config import ConfigManager
 from copydesk.agents.errors import ModelRequestError, fingerprint
 from copydesk.agents.settings import Settings
-from copydesk.agents.state import UsageTotals
 from copydesk.agents.telemetry.core import Telemetry
 
 __all__ = ["STRUCTURED_TAG", "OpenAIClient", "Reply", "Structured"]
@@ -146,6 +145,7 @@ class OpenAIClient:
         )
         self._calls = CallPath(self, self._pool, sleep)
         self._requests = Requests(self, as_is=chat_model is not None)
+        self.spending = Spending(model, self.prices, self._requests.params)
         secret = api_key.get_secret_value() if api_key is not None else ""
         self._key_id = fingerprint(secret) if secret else "(none)"
 
@@ -278,10 +278,14 @@ class OpenAIClient:
         for _ in range(4):  # a lesson (empty stream, context) at most three times
             sent = self._requests.params(params, self.max_output_tokens)
             asked = self._requests.messages(messages, sent)
+            hold, sent = await self.spending.capped(asked, sent, params)
             try:
-                with watch_call(
-                    self, agent=agent, config=config, params=sent, messages=asked
-                ) as watch:
+                with (
+                    watch_call(
+                        self, agent=agent, config=config, params=sent, messages=asked
+                    ) as watch,
+                    self.spending.holding(hold),
+                ):
                     message, outcome = await self._calls.call(
                         partial(self._requests.plain, params=sent, stream=stream),
                         asked,
@@ -289,8 +293,9 @@ class OpenAIClient:
                         agent,
                         priority,
                     )
-                    usage = await self._account(message, config, agent, outcome)
+                    usage = await charge_call(self, message, config, agent, outcome)
                     watch.answered(message, outcome, usage)
+                self.spending.close(hold, usage, cut=was_cut(message))  # no part of a draft
                 break
             except EmptyReply:
                 stream = False  # the whole answer at once says what went wrong, if anything
@@ -349,12 +354,16 @@ class OpenAIClient:
             sent = self._requests.params(repairs.params(params), None)
             asked = repairs.conversation
             if mode == "json_prompt":
-                asked = ask_for_json(asked, tool)
+                asked, tool = ask_for_json(asked, tool), {}  # the schema is in the prompt
             asked = self._requests.messages(asked, sent)
+            hold, sent = await self.spending.capped(asked, sent, repairs.params(params), tool)
             try:
-                with watch_call(
-                    self, agent=agent, config=config, params=sent, messages=asked, mode=mode
-                ) as watch:
+                with (
+                    watch_call(
+                        self, agent=agent, config=config, params=sent, messages=asked, mode=mode
+                    ) as watch,
+                    self.spending.holding(hold),
+                ):
                     message, outcome = await self._calls.call(
                         partial(
                             self._requests.typed,
@@ -369,7 +378,7 @@ class OpenAIClient:
                         priority,
                         feature=mode,
                     )
-                    usage = await self._account(message, config, agent, outcome)
+                    usage = await charge_call(self, message, config, agent, outcome)
                     watch.answered(message, outcome, usage)
             except (FeatureRefused, EmptyReply, ContextExceeded, StreamCut) as lesson:
                 repairs.taught(lesson, f"{self.endpoint} ({self.model})")
@@ -377,22 +386,10 @@ class OpenAIClient:
                     self.endpoint, self.model, lesson, mode, caps.stream_structured
                 )
                 continue
+            self.spending.close(hold, usage, cut=was_cut(message))
             repairs.add(usage)
             value = repairs.read(message)
             if value is not None:
                 return Structured(value, message, repairs.usage)
+            self.spending.refuse(hold, repairs.usage)  # a repair past the budget: none
         raise repairs.failed()
-
-    async def _account(
-        self, message: AIMessage, config: RunnableConfig | None, agent: str, outcome: Outcome
-    ) -> UsageTotals:
-        fixed = self._fixed_model is not None or self.offline
-        return await self.ledger.charge(
-            message,
-            self.prices,
-            thread_id=str((config or {}).get("configurable", {}).get("thread_id", "")),
-            agent=agent,
-            model=self.model_label if fixed else outcome.model,
-            seconds=outcome.seconds,
-            attempts=outcome.attempts,
-        )

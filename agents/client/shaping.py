@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from copydesk.memory.tokens import TokenCounter, token_counter
 
-__all__ = ["alternate", "capped", "fit_to_context", "output_params", "shaped"]
+__all__ = ["alternate", "cap_of", "capped", "fit_to_context", "output_params", "shaped"]
 
 _CUT = "\n[... {n} words cut to fit the model's context ...]\n"
 
@@ -109,6 +109,12 @@ def output_params(
         else:
             out["extra_body"] = {**out.get("extra_body", {}), "max_tokens": int(cap)}
     return out
+
+
+def cap_of(params: Mapping[str, Any]) -> int | None:
+    """The output cap `params` send (wherever `output_params` put it), or None."""
+    cap = params.get("max_tokens") or params.get("extra_body", {}).get("max_tokens")
+    return int(cap) if cap else None
 
 
 def capped(params: dict[str, Any], context_tokens: int | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -17,7 +18,20 @@ from copydesk.agents.client.prices import PriceTable
 from copydesk.agents.state import UsageTotals
 from copydesk.memory.tokens import token_counter
 
-__all__ = ["ESTIMATED", "CallRecord", "UsageLedger", "estimate_usage", "usage_of"]
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
+    from copydesk.agents.client.calls import Outcome
+    from copydesk.agents.client.chat import OpenAIClient
+
+__all__ = [
+    "ESTIMATED",
+    "CallRecord",
+    "UsageLedger",
+    "charge_call",
+    "estimate_usage",
+    "usage_of",
+]
 
 ESTIMATED = "copydesk_usage_estimated"
 """`response_metadata` flag of a message whose usage was counted here, not reported."""
@@ -141,3 +155,24 @@ class UsageLedger:
                 out[key]["completion_tokens"] += call.completion_tokens
                 out[key]["cost_usd"] = out[key].get("cost_usd", 0.0) + call.cost_usd
         return dict(out)
+
+
+async def charge_call(
+    client: OpenAIClient,
+    message: AIMessage,
+    config: RunnableConfig | None,
+    agent: str,
+    outcome: Outcome,
+) -> UsageTotals:
+    """Charge one call of `client` to its ledger: the thread, the agent, the model that
+    answered (the label of a fixed or offline model), its time and attempts."""
+    label = client.model_label  # a fixed or offline model's own name, else the one asked
+    return await client.ledger.charge(
+        message,
+        client.prices,
+        thread_id=str((config or {}).get("configurable", {}).get("thread_id", "")),
+        agent=agent,
+        model=outcome.model if label == client.model else label,
+        seconds=outcome.seconds,
+        attempts=outcome.attempts,
+    )

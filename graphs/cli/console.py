@@ -104,9 +104,11 @@ class LiveView:
             open_issues = len(result.verdict.get("issues", []))
             self.console.print(f"the editor did not approve: {open_issues} issue(s) still open")
         if result.status == "over_budget":
+            flag = "--max-cost" if result.ended_by == "cost_budget" else "--token-budget"
             self.console.print(
-                f"the thread spent its budget (${usage.get('cost_usd', 0):.4f}); "
-                f"raise --max-cost and resume it to go on"
+                f"the thread spent its budget (${usage.get('cost_usd', 0):.4f}); continue it "
+                f"with a larger one: copydesk run {result.graph} --thread-id {result.thread_id} "
+                f"{flag} ..."
             )
         if result.status == "interrupted":
             self.console.print(f"continue with: copydesk resume {result.thread_id}")

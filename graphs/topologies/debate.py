@@ -79,6 +79,8 @@ def build(
         return first if state.get("draft") else WRITER
 
     def another_round_or_judge(state: DraftState) -> str:
+        if state.get("status") == "over_budget":  # the budget refused a debater: rule now
+            return JUDGE
         return first if debate_rounds_held(state, first) < debate_rounds else JUDGE
 
     builder = StateGraph(DraftState)

@@ -21,6 +21,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
+from copydesk.agents.budgets import BudgetRefused, allowance_of, spent_update
+from copydesk.agents.client.budget import allowance_scope
+from copydesk.agents.errors import BudgetSpentError
 from copydesk.agents.roles import Moderator
 from copydesk.agents.state import DraftState, Status
 from copydesk.agents.team import Agents
@@ -73,7 +76,13 @@ class Moderate:
         if self.limit(state):
             update, goto = finish(state, self.limit)
             return Command(update=update, goto=goto)
-        choice, update = await self.moderator.choose(state, config)
+        try:
+            with allowance_scope(allowance_of(state, config)):
+                choice, update = await self.moderator.choose(state, config)
+        except BudgetSpentError as spent:  # no budget left to choose with: the run ends
+            update = spent_update(self.moderator.name, spent)
+            done, goto = finish(state, BudgetRefused(spent.ending))
+            return Command(update={**update, **done}, goto=goto)
         return Command(update={**update, "steps": state.get("steps", 0) + 1}, goto=choice)
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from tests.fakes import _payloads
 from tests.fakes._budget import format_seconds
 from tests.fakes._faults import Fault, FaultKind, error_body
-from tests.fakes._replies import Reply, usage_of
+from tests.fakes._replies import Reply, cut_at, usage_of
 
 if TYPE_CHECKING:
     from tests.fakes.openai_server import FakeOpenAIServer
@@ -216,11 +216,15 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
                 return
         if quirks is not None:
             reply = quirks.respond(body, reply)
-        usage = usage_of(body, reply)
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if self.server.fake.cap_replies and isinstance(limit, int):
+            reply = cut_at(reply, limit)
+        usage = usage_of(body, reply)
         budgeted = limit if isinstance(limit, int) else usage["completion_tokens"]
         if not self._admit(usage["prompt_tokens"] + budgeted):
             return
+        with self.server.fake._lock:
+            self.server.fake.served.append(usage)
         if body.get("stream") is True:
             shaped = quirks.stream_body(body) if quirks is not None else body
             self._stream(_payloads.chat_chunks(shaped, reply, usage), fault)

@@ -23,6 +23,7 @@ __all__ = [
     "Reply",
     "Responder",
     "call_arguments",
+    "cut_at",
     "estimate_tokens",
     "last_user_text",
     "messages_text",
@@ -70,6 +71,18 @@ def call_arguments(call: Mapping[str, Any]) -> str:
 def estimate_tokens(text: str) -> int:
     """Estimate tokens the cheap way: one per four characters, rounded up."""
     return math.ceil(len(text) / 4)
+
+
+def cut_at(reply: Reply, cap: int) -> Reply:
+    """`reply` cut at `cap` tokens as OpenAI cuts it: the text or the tool call's arguments
+    end there, the finish reason is `length` and the completion counts `cap` tokens."""
+    if estimate_tokens(reply.text()) <= cap:
+        return reply
+    calls = reply.tool_calls or []
+    if calls:
+        cut = {**calls[0], "arguments": call_arguments(calls[0])[: cap * 4]}
+        return Reply(None, [cut], reply.prompt_tokens, cap, "length")
+    return Reply((reply.content or "")[: cap * 4], None, reply.prompt_tokens, cap, "length")
 
 
 def _content_text(content: Any) -> str:

@@ -120,6 +120,10 @@ class FakeOpenAIServer:
         `tests.fakes._llamacpp`)."""
         self.chat_serial = 0
         """Chat requests received so far (a stream notices a newer one arriving)."""
+        self.cap_replies = False
+        """Cut each reply at the request's `max_tokens` as OpenAI does (`length`)."""
+        self.served: list[dict[str, int]] = []
+        """The usage of every chat reply sent, as billed: the server's own log of spend."""
 
     def start(self) -> None:
         """Bind the port and serve in a daemon thread.
