@@ -12,18 +12,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 
 from copydesk.agents.client.budget import Allowance, allowance_scope
+from copydesk.agents.document import SectionState
 from copydesk.agents.errors import BudgetSpentError
-from copydesk.agents.state import DraftUpdate, Status
+from copydesk.agents.state import DraftUpdate, Status, usage_total
 
 __all__ = [
     "BudgetRefused",
     "allowance_of",
+    "budget_ended",
     "budget_refused",
+    "section_budget",
     "spent_update",
     "within_budget",
 ]
@@ -80,3 +83,28 @@ def budget_refused(state: Mapping[str, Any]) -> BudgetRefused | None:
     if state.get("status") == "over_budget" and state.get("ended_by"):
         return BudgetRefused(str(state["ended_by"]))
     return None
+
+
+class Ended(TypedDict, total=False):
+    """Which budget ended a section (absent: none did)."""
+
+    ended_by: str
+
+
+def budget_ended(done: Mapping[str, Any]) -> Ended:
+    """`{"ended_by": ...}` when a section's loop (`done`) ended over budget, else empty."""
+    if done.get("status") != "over_budget":
+        return {}
+    return {"ended_by": str(done.get("ended_by") or "token_budget")}
+
+
+def section_budget(state: Mapping[str, Any]) -> SectionState:
+    """What a document's section takes of its budget: the same limits, and what the document
+    had spent when the section began (`spent_before`): one budget for the whole document."""
+    if not (state.get("token_budget") or state.get("max_cost")):
+        return {}
+    return SectionState(
+        token_budget=state.get("token_budget", 0),
+        max_cost=state.get("max_cost", 0.0),
+        spent_before=usage_total(state.get("usage")),
+    )

@@ -49,6 +49,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 from langgraph.types import Send
 
+from copydesk.agents.budgets import budget_ended, section_budget
 from copydesk.agents.chatbot import message_id
 from copydesk.agents.consistency import ConsistencyEditor, issues_for
 from copydesk.agents.consistency_pass import ConsistencyPass
@@ -63,7 +64,7 @@ from copydesk.agents.document import (
 )
 from copydesk.agents.outline import Outliner
 from copydesk.agents.sections import SectionEditor, SectionWriter, citation_issues, thread_of
-from copydesk.agents.state import IssueRecord, VerdictRecord, usage_total
+from copydesk.agents.state import IssueRecord, VerdictRecord
 from copydesk.agents.style_sheet import (
     facts_for,
     facts_text,
@@ -148,9 +149,8 @@ class SectionDesk:
             "issues": list(verdicts[-1]["issues"]) if verdicts and status != "approved" else [],
             "revisions": [body_of(r) for r in done.get("revisions") or []],
             "verdicts": list(verdicts),
+            **budget_ended(done),
         }
-        if status == "over_budget":
-            record["ended_by"] = str(done.get("ended_by") or "token_budget")
         rounds = record["rounds"]
         said = f"Section {brief['index']} ({brief['heading']}): {status} after {rounds} round(s)."
         name = f"{SECTION}_{brief['index']}"
@@ -183,25 +183,21 @@ class SectionReviser:
         """One revision of the section; its citations checked again."""
         brief = state["section"]
         done = await self.writer(state, config)
-        # A revision the budget refused leaves the section as it was.
-        text = section_body(str(done.get("draft") or state.get("draft", "")))
-        sources = state.get("sources") or []
+        text = section_body(str(done.get("draft") or state.get("draft", "")))  # budget: as was
         revised = [body_of(r) for r in done.get("revisions") or []][-1:]
-        spent = done.get("status") == "over_budget"
         record: SectionRecord = {
             "index": brief["index"],
             "heading": brief["heading"],
             "text": text,
             "rounds": int(done.get("round", state.get("round", 0))),
-            "status": "over_budget" if spent else "revised",
+            "status": "over_budget" if budget_ended(done) else "revised",
             "issues": await citation_issues(
-                text, sources, store=store, thread_id=thread_of(config)
+                text, state.get("sources") or [], store=store, thread_id=thread_of(config)
             ),
             "revisions": [*(state.get("revisions") or []), *revised],
             "verdicts": list(state.get("verdicts") or []),
+            **budget_ended(done),
         }
-        if spent:
-            record["ended_by"] = str(done.get("ended_by") or "token_budget")
         verdicts = state.get("verdicts") or []
         asked = verdicts[-1]["agent"] if verdicts else ""
         why = "the human reviewer's feedback" if asked == HUMAN else "consistency"
@@ -269,12 +265,7 @@ def section_state(state: DocumentState, brief: SectionBrief, text: str = "") -> 
         "style_sheet_text": style_sheet_text(state.get("style_sheet")),
         "facts_text": facts_text(facts),
     }
-    if state.get("token_budget") or state.get("max_cost"):  # one budget for the document
-        section |= {
-            "token_budget": state.get("token_budget", 0),
-            "max_cost": state.get("max_cost", 0.0),
-            "spent_before": usage_total(state.get("usage")),
-        }
+    section |= section_budget(state)  # one budget for the whole document
     if "sections" in review_points(state):  # its loop pauses for a human, as turn_taking's
         about = {
             "stage": "section",
@@ -288,7 +279,8 @@ def section_state(state: DocumentState, brief: SectionBrief, text: str = "") -> 
 
 def to_sections(state: DocumentState) -> list[Send]:
     """One `Send` per section of the outline, each with its bounded context."""
-    return [Send(SECTION, section_state(state, b)) for b in state["outline"]["sections"]]
+    outline = state.get("outline")  # none: the budget refused the outliner
+    return [Send(SECTION, section_state(state, b)) for b in outline["sections"]] if outline else []
 
 
 def revision_sends(
@@ -331,9 +323,7 @@ def after_document(state: DocumentState) -> str:
 
 def after_outline(state: DocumentState) -> list[Send] | str:
     """Where the outline goes: to the human when `outline` review is asked, else to the
-    sections (END when the budget left no outline)."""
-    if "outline" not in state:
-        return END
+    sections."""
     return OUTLINE_REVIEW if "outline" in review_points(state) else to_sections(state)
 
 
@@ -397,7 +387,7 @@ def build(
         OUTLINE_REVIEW, outline_review(to_sections, OUTLINER), destinations=(SECTION, OUTLINER)
     )
     builder.add_node(FINAL_REVIEW, final_review(revision_sends), destinations=(REVISE, END))
-    builder.add_conditional_edges(OUTLINER, after_outline, [OUTLINE_REVIEW, SECTION, END])
+    builder.add_conditional_edges(OUTLINER, after_outline, [OUTLINE_REVIEW, SECTION])
     builder.add_edge(SECTION, ASSEMBLE)
     builder.add_edge(ASSEMBLE, CONSISTENCY)
     builder.add_conditional_edges(CONSISTENCY, to_revisions, [REVISE, FINAL_REVIEW, END])
