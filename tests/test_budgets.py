@@ -65,6 +65,23 @@ async def test_a_token_budget_holds_in_every_topology(make_settings: Any, name: 
     assert total["calls"] == len(server.served)
 
 
+@pytest.mark.parametrize("name", list(BUDGETS))
+async def test_a_budget_too_small_for_the_first_prompt_sends_nothing(
+    make_settings: Any, name: str
+) -> None:
+    """Whichever node speaks first (writer, moderator, outliner) is refused: no request, and
+    the run ends over budget, not in an error or a loop."""
+    settings = make_settings(checkpoint_url="memory:")
+    with FakeOpenAIServer() as server:
+        async with (
+            OpenAIClient(base_url=server.base_url) as client,
+            ConversationManager(settings, client=client) as manager,
+        ):
+            result = await manager.run(name, topic="Harbour cranes", token_budget=30)
+    assert (result.status, result.ended_by) == ("over_budget", "token_budget")
+    assert server.chat_requests() == [] and result.usage["total"]["calls"] == 0
+
+
 async def test_max_cost_holds_and_names_the_cost_budget(make_settings: Any) -> None:
     """At gpt-4o's prices, `max_cost` stops the thread before the server served more."""
     settings = make_settings(checkpoint_url="memory:")
