@@ -39,6 +39,7 @@ __all__ = [
     "anchored",
     "in_section",
     "issues_for",
+    "request",
     "section_text",
     "typed_or_none",
 ]
@@ -134,13 +135,7 @@ class ConsistencyEditor(Chatbot):
         self, state: DocumentState, sections: Sequence[SectionRecord]
     ) -> list[BaseMessage]:
         """The request on `sections`, each numbered and fenced."""
-        values = {
-            "topic": state.get("topic", ""),
-            "outline": outline_text(state["outline"]),
-            "style_sheet": style_sheet_text(state.get("style_sheet")),
-            "sections": "\n\n".join(section_text(s) for s in sections),
-        }
-        return [self.prompt.system_message(values), self.prompt.task_message("first", values)]
+        return request(self, state, "\n\n".join(section_text(s) for s in sections))
 
     async def pair(
         self, state: DocumentState, pair: Sequence[SectionRecord], config: RunnableConfig
@@ -152,6 +147,18 @@ class ConsistencyEditor(Chatbot):
             self, self.messages(state, pair), Findings, config, f"findings on sections {numbers}"
         )
         return found or Findings(findings=[]), used
+
+
+def request(bot: Chatbot, state: DocumentState, sections: str) -> list[BaseMessage]:
+    """`bot`'s first task on `sections` (sections or digests, as its prompt reads them),
+    with the document's topic, outline and style sheet."""
+    values = {
+        "topic": state.get("topic", ""),
+        "outline": outline_text(state["outline"]),
+        "style_sheet": style_sheet_text(state.get("style_sheet")),
+        "sections": sections,
+    }
+    return [bot.prompt.system_message(values), bot.prompt.task_message("first", values)]
 
 
 T = TypeVar("T", bound=BaseModel)

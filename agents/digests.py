@@ -17,8 +17,14 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 from copydesk.agents.chatbot import Chatbot
-from copydesk.agents.consistency import Findings, in_section, section_text, typed_or_none
-from copydesk.agents.document import DocumentState, SectionRecord, outline_text
+from copydesk.agents.consistency import (
+    Findings,
+    in_section,
+    request,
+    section_text,
+    typed_or_none,
+)
+from copydesk.agents.document import DocumentState, SectionRecord
 from copydesk.agents.state import UsageTotals
 
 __all__ = [
@@ -78,22 +84,13 @@ def groups(texts: Sequence[str], budget: int, count: Callable[[str], int]) -> li
     return found
 
 
-def _values(state: DocumentState, sections: str) -> dict[str, object]:
-    return {
-        "topic": state.get("topic", ""),
-        "outline": outline_text(state["outline"]),
-        "sections": sections,
-    }
-
-
 @dataclass(frozen=True)
 class SectionDigester(Chatbot):
     """Reads one section alone and lists its claims, each quoted exactly."""
 
     def messages(self, state: DocumentState, section: SectionRecord) -> list[BaseMessage]:
         """The digest request of `section`."""
-        values = _values(state, section_text(section))
-        return [self.prompt.system_message(values), self.prompt.task_message("first", values)]
+        return request(self, state, section_text(section))
 
     async def digest(
         self, state: DocumentState, section: SectionRecord, config: RunnableConfig
@@ -119,8 +116,7 @@ class DigestComparer(Chatbot):
 
     def messages(self, state: DocumentState, digests: Sequence[str]) -> list[BaseMessage]:
         """The comparison request of `digests` (each as `digest_text` writes it)."""
-        values = _values(state, "\n\n".join(digests))
-        return [self.prompt.system_message(values), self.prompt.task_message("first", values)]
+        return request(self, state, "\n\n".join(digests))
 
     async def compare(
         self, state: DocumentState, digests: Sequence[str], config: RunnableConfig
