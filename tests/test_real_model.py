@@ -241,3 +241,17 @@ def test_local_flag_starts_and_stops_its_own_server(tmp_path: Path) -> None:
         check=False,
     )
     assert probe.returncode != 0  # the server is gone
+
+
+def test_local_flag_writes_a_document(tmp_path: Path) -> None:
+    """`copydesk run document --local`: a 3-section document on the server it starts."""
+    if not (VENV / ".copydesk-ready").exists():
+        pytest.skip(f"no local model in {VENV}; run `make local-model` first")
+    done = copydesk(
+        tmp_path, "run", "document", "--topic", TOPIC, *DOCUMENT, "--max-rounds", "1",
+        "--local", "--json", COPYDESK_LLAMA_VENV=str(VENV), COPYDESK_MAX_OUTPUT_TOKENS="160",
+        COPYDESK_REQUEST_TIMEOUT="600", COPYDESK_CALL_TIMEOUT="900",
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_document(json.loads(done.stdout))
