@@ -191,6 +191,8 @@ class DraftState(TypedDict, total=False):
     """Choices a moderator has made in this run (bounds the supervisor)."""
     token_budget: int
     """Tokens (prompt + completion, whole thread) after which the run ends; 0 for none."""
+    until: str
+    """An `--until` expression that replaces the topology's endings ("" or absent: none)."""
 
 
 DraftUpdate = DraftState

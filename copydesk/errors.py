@@ -26,6 +26,7 @@ or keeps failing (run the command again later; the thread is saved). Python call
     │   └── EmbedderMismatchError     another embedder's index       2  memory.embeddings
     ├── PromptError                   a prompt or its reference      2  prompts.errors
     ├── InputError                    a value a run refuses          2  graphs.errors
+    │   └── EndingError               an --until or --timeout        2  graphs.errors
     ├── UnknownThreadError            no such thread                 2  graphs.errors
     ├── TopologyError                 no such graph, bad file        2  graphs.registry
     ├── ForkError                     a fork that cannot start       2  graphs.fork

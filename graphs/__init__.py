@@ -1,8 +1,8 @@
 """How the agents talk: topologies as graph files, the conversation manager and the CLI.
 
 Importing this package compiles nothing and opens nothing; `load("debate")` imports a
-topology module and returns its compiled graph. Endings (`Approved() | MaxRounds(5)`) are
-the composable conditions every topology's `build(endings=...)` takes.
+topology module and returns its compiled graph. Endings (`Approved() | MaxRounds(5) &
+NoChange()`) are the composable conditions every topology's `build(endings=...)` takes.
 
 
 Names are loaded on first use (`__init__.pyi` lists them): importing the package

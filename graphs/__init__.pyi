@@ -1,5 +1,18 @@
 """Public surface of `graphs`, loaded lazily by `__init__.py` (see lazy_loader)."""
 
+from .endings import (
+    AllAgree,
+    AllOf,
+    Approved,
+    Completed,
+    CostBudget,
+    Ending,
+    Endings,
+    MaxRounds,
+    NoChange,
+    Reached,
+    TokenBudget,
+)
 from .events import (
     CheckpointInfo,
     Event,
@@ -13,19 +26,10 @@ from .events import (
 from .manager import ConversationManager
 from .registry import TopologyError, find, known, load
 from .state import DraftState
-from .termination import (
-    AllAgree,
-    Approved,
-    Completed,
-    CostBudget,
-    Ending,
-    MaxRounds,
-    NoChange,
-    TokenBudget,
-)
 
 __all__ = [
     "AllAgree",
+    "AllOf",
     "Approved",
     "CheckpointInfo",
     "Completed",
@@ -33,9 +37,11 @@ __all__ = [
     "CostBudget",
     "DraftState",
     "Ending",
+    "Endings",
     "Event",
     "MaxRounds",
     "NoChange",
+    "Reached",
     "Restart",
     "RunResult",
     "ThreadInfo",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from copydesk.agents.errors import CopydeskError
 
-__all__ = ["InputError", "UnknownThreadError"]
+__all__ = ["EndingError", "InputError", "UnknownThreadError"]
 
 
 class InputError(CopydeskError):
@@ -27,3 +27,7 @@ class UnknownThreadError(CopydeskError):
         from copydesk.graphs.transcript import shown_id  # the transcript module imports this one
 
         return cls(f"unknown thread {shown_id(thread_id)}; `copydesk threads` lists the known ones")
+
+
+class EndingError(InputError):
+    """An `--until` expression or a `--timeout` that cannot be read."""

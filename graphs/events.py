@@ -114,6 +114,9 @@ class ThreadInfo:
     status: str
     rounds: int
     updated_at: str
+    ended_by: str = ""
+    """What ended its last run (`approved`, ..., or `timeout` / `stopped` for a run stopped
+    before an ending); "" while it runs or after a crash."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON form."""

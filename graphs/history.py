@@ -26,7 +26,9 @@ from copydesk.graphs.starts import section_of
 __all__ = ["checkpoint_infos", "read_history", "run_result", "waiting_first"]
 
 
-def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: str) -> RunResult:
+def run_result(
+    snapshot: StateSnapshot, *, thread_id: str, graph: str, model: str, stopped_by: str = ""
+) -> RunResult:
     """Where the thread stands at `snapshot` (its latest).
 
     Args:
@@ -34,6 +36,8 @@ def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: st
         thread_id: The thread.
         graph: The topology that wrote the snapshot.
         model: The label of the model the agents speak through.
+        stopped_by: `stopped` or `timeout` when the run was stopped at `snapshot`
+            (`copydesk.graphs.stopping`): the result is `interrupted` and says so.
     """
     values = snapshot.values
     status = str(values.get("status", "running"))
@@ -55,7 +59,9 @@ def run_result(snapshot: StateSnapshot, *, thread_id: str, graph: str, model: st
         next=tuple(snapshot.next),
         prompts=dict(values.get("prompts") or {}),
         experiment=dict(values.get("experiment") or {}),
-        ended_by=str(values.get("ended_by") or "") if not (snapshot.next or snapshot.tasks) else "",
+        ended_by=str(values.get("ended_by") or "")
+        if not (snapshot.next or snapshot.tasks)
+        else stopped_by,
         review=pending[0] if pending else None,
         issues_addressed=summarize_thread(values).as_json(),
         style_sheet=[dict(r) for r in style_rules(values.get("style_sheet"))],

@@ -3,8 +3,8 @@
 It owns the checkpointer (opened from `COPYDESK_CHECKPOINT_URL`) and the memory store,
 compiles topologies with them and answers for every thread. The jobs behind it live beside it:
 what a run starts from (`starts`), LangGraph's stream as events with the transcript kept in
-step (`streaming`), the thread's results and checkpoints read (`history`), forks (`fork`),
-the thread list (`threads`) and the Markdown export (`reports.markdown_export`). Many threads
+step (`streaming`), timeouts and stops (`stopping`), the thread's results and checkpoints
+read (`history`), forks (`fork`), the thread list (`threads`) and the Markdown export. Many threads
 may run at once on one manager: all per-thread state is in checkpoints, never on the manager.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import RunControl
 from langgraph.store.base import BaseStore
 from langgraph.types import StateSnapshot
 
@@ -42,12 +43,14 @@ from copydesk.graphs.starts import (
     resume_command,
     run_options,
 )
+from copydesk.graphs.stopping import StopAnswer, Stops, answer_stop
 from copydesk.graphs.streaming import last_result
 from copydesk.graphs.threads import list_threads
 from copydesk.graphs.traced_run import earlier_trace, traced_run
 from copydesk.graphs.transcript import Transcript, check_thread_id, make_thread_id
 from copydesk.memory.checkpoint import open_checkpointer
 from copydesk.memory.embeddings import EmbedderMismatchError
+from copydesk.memory.runs import RunTable, open_run_table
 from copydesk.memory.store import open_store
 from copydesk.prompts.errors import PromptError
 from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
@@ -86,6 +89,8 @@ class ConversationManager:
         self._owns_client = client is None
         self.client = client or OpenAIClient.from_settings(settings, telemetry=telemetry)
         self._checkpointer = checkpointer
+        url = settings.resolved_checkpoint_url  # stops travel through the checkpoint store
+        self.stops = Stops(RunTable() if checkpointer else open_run_table(url))
         self.store = store
         self._stack = AsyncExitStack()
         self.registry = PromptRegistry(settings.prompts_dir or DEFAULT_PROMPTS_DIR)
@@ -120,6 +125,7 @@ class ConversationManager:
         trace: TracebackType | None,
     ) -> None:
         await self._stack.aclose()
+        await self.stops.table.aclose()
         if self._owns_client:
             await self.client.aclose()
 
@@ -193,6 +199,8 @@ class ConversationManager:
         token_budget: int = 0,
         inputs: Mapping[str, Any] | None = None,
         live: bool = True,
+        until: str = "",
+        time_limit: float | None = None,
     ) -> AsyncIterator[Event]:
         """Start a thread, or continue a finished one with this topology; yield its events.
 
@@ -218,59 +226,60 @@ class ConversationManager:
             live: Someone watches the replies being written: they are streamed token by
                 token (`Token` events). False asks for whole replies (no `Token` events), with
                 the same checks, checkpoints and transcript: cheaper for a batch.
+            until: Endings for this thread instead of the topology's, as an expression
+                (`approved | rounds>=5 & tokens>=20000`); rounds and budgets still hold.
+            time_limit: Seconds this run may take; it then stops at the next step, saved,
+                `ended_by: timeout`, and `resume` continues it.
 
         Raises:
             InputError: Empty topic for a new thread, invalid thread id, a topic that differs
                 from the thread's, a thread that has not finished, or an unknown prompt,
                 version, label or experiment.
+            EndingError: An `until` expression that cannot be read.
         """
         topic = topic.strip()
         thread_id = thread_id or make_thread_id()
         check_thread_id(thread_id)
-        try:
-            choice = await asyncio.to_thread(  # reads prompt files: off the event loop
-                PromptChoice.choose,
-                self.registry,
-                thread_id,
-                overrides=prompts,
-                experiment=experiment,
-            )
-        except PromptError as error:
-            raise InputError(str(error)) from None
+        choice = await PromptChoice.for_run(
+            self.registry, thread_id, overrides=prompts, experiment=experiment
+        )
         compiled = self.graph(graph, choice.prompts)
         config = self._config(thread_id, compiled.name, choice)
         rounds = max_rounds or self.settings.max_rounds
-        start = run_options(choice, review=review, token_budget=token_budget, max_cost=max_cost)
+        start = run_options(
+            choice, review=review, token_budget=token_budget, max_cost=max_cost, until=until
+        )
         start |= dict(inputs or {})
         if await self.checkpointer.aget_tuple(config) is None:
             start |= new_thread(thread_id, topic, rounds)
-        else:
-            start |= await self._continuation(thread_id, topic, rounds, compiled.name)
-        async for event in self._drive(compiled, start, config, thread_id, "run", live=live):
+        else:  # a finished thread continues, under this topology
+            check_finished(thread_id, await self.result(thread_id))
+            _, latest = await self._latest(thread_id)
+            start |= continuation(thread_id, topic, rounds, latest.values, graph=compiled.name)
+        run = self._drive(compiled, start, config, thread_id, "run", live=live, limit=time_limit)
+        async for event in run:
             yield event
-
-    async def _continuation(
-        self, thread_id: str, topic: str, rounds: int, graph: str
-    ) -> dict[str, Any]:
-        """The input that continues a finished thread under another (or the same) topology."""
-        check_finished(thread_id, await self.result(thread_id))
-        _, latest = await self._latest(thread_id)
-        return continuation(thread_id, topic, rounds, latest.values, graph=graph)
 
     async def run(self, graph: str, *, topic: str = "", **options: Any) -> RunResult:
         """Start a thread and run it to its end (or to the first pause)."""
         return await last_result(self.stream(graph, topic=topic, live=False, **options))
 
     async def stream_resume(
-        self, thread_id: str, *, answer: Any = None, live: bool = True
+        self,
+        thread_id: str,
+        *,
+        answer: Any = None,
+        live: bool = True,
+        time_limit: float | None = None,
     ) -> AsyncIterator[Event]:
-        """Continue an interrupted thread from its last checkpoint.
+        """Continue an interrupted (or stopped) thread from its last checkpoint.
 
         Args:
             thread_id: The thread.
             answer: For a thread waiting for review: `{"action": "approve"}` or
                 `{"action": "feedback", "text": "..."}`.
             live: Stream replies token by token (see `stream`).
+            time_limit: Seconds this run may take (an earlier run's limit is not kept).
 
         Raises:
             UnknownThreadError: No such thread.
@@ -294,14 +303,16 @@ class ConversationManager:
             yield await self.result(thread_id)
             return
         earlier = earlier_trace(metadata)
-        async for event in self._drive(
-            compiled, start, config, thread_id, "resume", earlier, live=live
-        ):
+        run = self._drive(
+            compiled, start, config, thread_id, "resume", earlier, live=live, limit=time_limit
+        )
+        async for event in run:
             yield event
 
-    async def resume(self, thread_id: str, *, answer: Any = None) -> RunResult:
-        """Continue a thread to its end (or its next pause), asking for whole replies."""
-        return await last_result(self.stream_resume(thread_id, answer=answer, live=False))
+    async def resume(self, thread_id: str, **options: Any) -> RunResult:
+        """Continue a thread to its end (or its next pause), asking for whole replies;
+        options as `stream_resume`'s."""
+        return await last_result(self.stream_resume(thread_id, live=False, **options))
 
     async def fork(
         self,
@@ -356,18 +367,37 @@ class ConversationManager:
 
     def _drive(
         self, compiled: Compiled, start: Any, config: RunnableConfig, thread_id: str, kind: str,
-        earlier: list[str] | None = None, *, live: bool = True,
+        earlier: list[str] | None = None, *, live: bool = True, limit: float | None = None,
     ) -> AsyncIterator[Event]:  # fmt: skip
         self.client.spending.book.forget(thread_id)  # its budget counts from its state again
-        return traced_run(
-            self.client.telemetry, kind, compiled, start, config, self.transcript(thread_id),
-            lambda: self.result(thread_id), earlier=earlier or (), live=live,
-        )  # fmt: skip
+
+        def events(control: RunControl) -> AsyncIterator[Event]:
+            return traced_run(
+                self.client.telemetry, kind, compiled, start, config, self.transcript(thread_id),
+                lambda: self.result(thread_id), earlier=earlier or (), live=live, control=control,
+            )  # fmt: skip
+
+        return self.stops.run(thread_id, limit, events, self.checkpointer, self.result)
 
     async def result(self, thread_id: str) -> RunResult:
         """Where a thread stands now."""
         graph, snapshot = await self._latest(thread_id)
-        return run_result(snapshot, thread_id=thread_id, graph=graph, model=self.client.model_label)
+        stopped = await self.stops.stopped_at(thread_id, snapshot)
+        model = self.client.model_label
+        return run_result(
+            snapshot, thread_id=thread_id, graph=graph, model=model, stopped_by=stopped
+        )
+
+    async def stop(self, thread_id: str) -> StopAnswer:
+        """Ask a running thread to stop at its next step, from this or any other process:
+        it saves the step in progress, ends `ended_by: stopped`, and `resume` continues it.
+
+        Raises:
+            UnknownThreadError, InputError: No such thread; one not running, not ended.
+        """
+        await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
+        asked = await self.stops.stop(thread_id)
+        return answer_stop(thread_id, asked, await self.result(thread_id) if not asked else None)
 
     async def values(self, thread_id: str) -> Mapping[str, Any]:
         """The thread's latest state values (its drafts, revisions, verdicts, usage, ...)."""
@@ -381,9 +411,16 @@ class ConversationManager:
 
     async def threads(self) -> list[ThreadInfo]:
         """Every thread with a checkpoint, most recently updated first."""
-        return await list_threads(self.checkpointer)
+        return await list_threads(self.checkpointer, await self.stops.table.stopped())
 
     async def export_markdown(self, thread_id: str) -> str:
         """The final draft and its revision history, as Markdown."""
         graph, latest = await self._latest(thread_id)
-        return render_markdown(latest.values, thread_id=thread_id, graph=graph)
+        done = await self.result(thread_id)
+        return render_markdown(
+            latest.values,
+            thread_id=thread_id,
+            graph=graph,
+            status=done.status,
+            ended_by=done.ended_by,
+        )

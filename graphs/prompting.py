@@ -9,10 +9,12 @@ a label moves.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from copydesk.graphs.errors import InputError
 from copydesk.prompts.errors import PromptError
 from copydesk.prompts.experiments import Experiment, load_experiments
 from copydesk.prompts.overrides import prompt_overrides
@@ -87,6 +89,27 @@ class PromptChoice:
             prompts[found.prompt] = variant.ref
             record = {"name": found.name, "variant": variant.name, "prompt": variant.ref}
         return cls(prompts, record)
+
+    @classmethod
+    async def for_run(
+        cls,
+        registry: PromptRegistry,
+        thread_id: str,
+        *,
+        overrides: Mapping[str, str] | None = None,
+        experiment: str | None = None,
+    ) -> PromptChoice:
+        """`choose`, off the event loop (it reads prompt files).
+
+        Raises:
+            InputError: What `choose` refuses, as a bad input to the run.
+        """
+        try:
+            return await asyncio.to_thread(
+                cls.choose, registry, thread_id, overrides=overrides, experiment=experiment
+            )
+        except PromptError as error:
+            raise InputError(str(error)) from None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> PromptChoice:

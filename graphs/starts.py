@@ -18,6 +18,7 @@ from copydesk.graphs.document_input import DOCUMENT_GRAPH
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.events import RunResult
 from copydesk.graphs.prompting import PromptChoice
+from copydesk.graphs.until import until_endings
 
 __all__ = [
     "check_finished",
@@ -30,9 +31,20 @@ __all__ = [
 
 
 def run_options(
-    choice: PromptChoice, *, review: bool, token_budget: int, max_cost: float | None
+    choice: PromptChoice,
+    *,
+    review: bool,
+    token_budget: int,
+    max_cost: float | None,
+    until: str = "",
 ) -> dict[str, Any]:
-    """The values every run writes first: a fresh status, its options and its prompts."""
+    """The values every run writes first: a fresh status, its options and its prompts.
+
+    Raises:
+        EndingError: An `until` expression that cannot be read (before anything is written).
+    """
+    if until:
+        until_endings(until)
     start: dict[str, Any] = {
         "status": "running",
         "ended_by": "",
@@ -40,6 +52,7 @@ def run_options(
         "steps": 0,
         "token_budget": token_budget,
         "prompts": choice.prompts,
+        "until": until,
     }
     if choice.experiment is not None:
         start["experiment"] = choice.experiment

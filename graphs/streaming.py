@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import RunControl
 from langgraph.types import StreamMode
 
 from copydesk.agents.client import STRUCTURED_TAG
@@ -31,6 +32,7 @@ async def drive(
     start: Any,
     config: RunnableConfig,
     transcript: Transcript,
+    control: RunControl | None = None,
     *,
     live: bool = True,
 ) -> AsyncIterator[Event]:
@@ -41,6 +43,8 @@ async def drive(
         start: The input: a first state, a `Command(resume=...)`, or None to go on.
         config: The run's config (its thread id and checkpoint metadata).
         transcript: The thread's transcript; each node's new messages are appended to it.
+        control: Drains the run at its next step when asked (`copydesk.graphs.stopping`);
+            the stream then ends with LangGraph's `GraphDrained`.
         live: Stream the replies token by token. Without LangGraph's "messages" stream
             listening, the chat models ask for whole replies: no `Token` events, and no
             per-token callbacks, chunks or wake-ups for a run nobody watches.
@@ -49,7 +53,7 @@ async def drive(
     modes: list[StreamMode] = ["tasks", "updates", "custom"]
     if live:
         modes.append("messages")
-    stream = compiled.astream(start, config, stream_mode=modes, durability="sync")
+    stream = compiled.astream(start, config, stream_mode=modes, durability="sync", control=control)
     async for mode, item in stream:
         payload: Any = item
         if mode == "tasks":

@@ -1,10 +1,12 @@
-"""Why a run ends: conditions shared by every topology, checked after each review.
+"""Why a run ends: the endings every topology shares, checked after each review.
 
-An ending is a small frozen value with a `name`, a `status` and a test on the state. A
-topology takes a tuple of them (compose with `+`, or `Approved() | MaxRounds(5)`); the first
-that holds ends the run, and its status and name (`ended_by`) are recorded, so the result
-always says which one ended it. Running out of rounds is a normal ending, never a
-`GraphRecursionError`.
+A topology takes its endings (`copydesk.graphs.endings`, re-exported here) composed with `|`
+and `&`: `Approved() | MaxRounds(5)`; the first that holds ends the run, and its status and
+name (`ended_by`) are recorded, so the result always says which one ended it. Running out of
+rounds is a normal ending, never a `GraphRecursionError`.
+
+A thread run with `--until EXPR` keeps the expression in its state (`until`); it replaces the
+topology's endings, while the limits (rounds, tokens, cost) still hold (`until_endings`).
 
 When the state asks for human review (`review: true`), an ending does not end the run: it
 hands the draft to the `human_review` node instead, which every topology has.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
 from langchain_core.runnables import RunnableConfig
@@ -24,12 +25,32 @@ from langgraph.types import Command
 
 from copydesk.agents.budgets import budget_refused
 from copydesk.agents.state import DraftState, DraftUpdate, Status, add_usage
+from copydesk.graphs.endings import (
+    DEFAULT_ENDINGS,
+    DEFAULT_MAX_ROUNDS,
+    NAMED_ENDINGS,
+    AllAgree,
+    AllOf,
+    Approved,
+    Completed,
+    CostBudget,
+    Ending,
+    Endings,
+    MaxRounds,
+    NoChange,
+    Reached,
+    TokenBudget,
+    narrowed,
+)
+from copydesk.graphs.until import until_endings
 
 __all__ = [
     "DEFAULT_ENDINGS",
     "DEFAULT_MAX_ROUNDS",
     "HUMAN_REVIEW",
+    "NAMED_ENDINGS",
     "AllAgree",
+    "AllOf",
     "Approved",
     "Completed",
     "CostBudget",
@@ -37,16 +58,17 @@ __all__ = [
     "Endings",
     "MaxRounds",
     "NoChange",
+    "Reached",
     "TokenBudget",
     "ending_of",
     "finish",
     "first_ending",
     "preview",
     "then_decide",
+    "until_endings",
     "with_max_rounds",
 ]
 
-DEFAULT_MAX_ROUNDS = 3
 HUMAN_REVIEW = "human_review"
 """The node every topology routes to instead of END when the state asks for review."""
 Node = Callable[[DraftState, RunnableConfig], Awaitable[DraftUpdate]]
@@ -76,151 +98,13 @@ class DecidingNode(Protocol):
         ...
 
 
-class Ending(Protocol):
-    """A condition that ends a run."""
-
-    @property
-    def name(self) -> str:
-        """What the result's `ended_by` says when this ending stopped the run."""
-        ...
-
-    @property
-    def status(self) -> Status:
-        """The status a run ended by this condition gets."""
-        ...
-
-    def __call__(self, state: DraftState) -> bool:
-        """True when the run should end."""
-        ...
-
-
-class Endings(tuple[Ending, ...]):
-    """Endings composed with `|`: the first that holds ends the run."""
-
-    def __or__(self, other: object) -> Endings:
-        extra = tuple(other) if isinstance(other, tuple) else (other,)
-        return Endings((*self, *extra))
-
-
-class _Composable:
-    """Lets one ending be composed with another: `Approved() | MaxRounds(5)`."""
-
-    def __or__(self, other: object) -> Endings:
-        extra = tuple(other) if isinstance(other, tuple) else (other,)
-        return Endings((self, *extra))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Approved(_Composable):
-    """The latest verdict approves the draft."""
-
-    name: str = "approved"
-    status: Status = "approved"
-
-    def __call__(self, state: DraftState) -> bool:
-        verdicts = state.get("verdicts") or []
-        return bool(verdicts) and verdicts[-1]["decision"] == "approve"
-
-
-@dataclass(frozen=True)
-class MaxRounds(_Composable):
-    """The writer has used every round (`max_rounds` in the state, else `default`)."""
-
-    default: int = DEFAULT_MAX_ROUNDS
-    name: str = "max_rounds"
-    status: Status = "out_of_rounds"
-
-    def __call__(self, state: DraftState) -> bool:
-        return state.get("round", 0) >= state.get("max_rounds", self.default)
-
-
-@dataclass(frozen=True)
-class AllAgree(_Composable):
-    """Every reviewer who gave a verdict on the current draft approves it."""
-
-    name: str = "all_agree"
-    status: Status = "approved"
-
-    def __call__(self, state: DraftState) -> bool:
-        round_ = state.get("round", 0)
-        current = [v for v in state.get("verdicts") or [] if v["round"] == round_]
-        latest = {v["agent"]: v["decision"] for v in current}  # a reviewer's last word counts
-        return bool(latest) and all(d == "approve" for d in latest.values())
-
-
-def _total_tokens(state: DraftState) -> tuple[int, int]:
-    usage = state.get("usage") or {}
-    return (
-        sum(u["prompt_tokens"] for u in usage.values()),
-        sum(u["completion_tokens"] for u in usage.values()),
-    )
-
-
-@dataclass(frozen=True)
-class TokenBudget(_Composable):
-    """The thread has used `limit` tokens or more (`token_budget` in the state wins; 0 = none)."""
-
-    limit: int = 0
-    name: str = "token_budget"
-    status: Status = "over_budget"
-
-    def __call__(self, state: DraftState) -> bool:
-        limit = state.get("token_budget") or self.limit
-        return limit > 0 and sum(_total_tokens(state)) >= limit
-
-
-@dataclass(frozen=True)
-class CostBudget(_Composable):
-    """The thread has spent `limit_usd` or more (`max_cost` in the state wins; 0 = none).
-
-    Spending is the `cost_usd` the client priced each call at (its price table), summed.
-    """
-
-    limit_usd: float = 0.0
-    name: str = "cost_budget"
-    status: Status = "over_budget"
-
-    def __call__(self, state: DraftState) -> bool:
-        limit = state.get("max_cost") or self.limit_usd
-        spent = sum(u.get("cost_usd", 0.0) for u in (state.get("usage") or {}).values())
-        return limit > 0 and spent >= limit
-
-
-@dataclass(frozen=True)
-class NoChange(_Composable):
-    """The last two drafts are the same text: another round would not help."""
-
-    name: str = "no_change"
-    status: Status = "unchanged"
-
-    def __call__(self, state: DraftState) -> bool:
-        revisions = state.get("revisions") or []
-        return (
-            len(revisions) >= 2 and revisions[-1]["text"].strip() == revisions[-2]["text"].strip()
-        )
-
-
-@dataclass(frozen=True)
-class Completed(_Composable):
-    """Always holds: for topologies that end after one pass (the pipeline)."""
-
-    name: str = "completed"
-    status: Status = "completed"
-
-    def __call__(self, state: DraftState) -> bool:
-        return True
-
-
-DEFAULT_ENDINGS: Endings = Endings((Approved(), MaxRounds(), TokenBudget(), CostBudget()))
-"""Approved, out of rounds, or over the state's `token_budget` or `max_cost`. Add
-`NoChange()` to stop when the writer repeats itself."""
-
-
 def ending_of(endings: Sequence[Ending], state: DraftState) -> Ending | None:
-    """The first ending that holds, or None to go on."""
-    for ending in endings:
+    """The first ending that holds, or None to go on (the state's `until`, when set,
+    replaces `endings`; see `until_endings`)."""
+    chosen = until_endings(state["until"]) if state.get("until") else endings
+    for ending in chosen:
         if ending(state):
-            return ending
+            return narrowed(ending, state)
     return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import RunControl
 
 from copydesk.agents.telemetry import Telemetry
 from copydesk.graphs.events import Event, RunResult
@@ -41,9 +42,11 @@ def traced_run(
     *,
     earlier: Sequence[str] = (),
     live: bool = True,
+    control: RunControl | None = None,
 ) -> AsyncIterator[Event]:
     """The run's events then its `result()`, in one span of `telemetry` named
-    `KIND TOPOLOGY`, linked to the `earlier` runs' traces (`live`: as `drive` takes it)."""
+    `KIND TOPOLOGY`, linked to the `earlier` runs' traces (`live`, `control`: as `drive` takes
+    them; a drained run ends with `GraphDrained`, before its result)."""
     thread_id = str((config.get("configurable") or {}).get("thread_id", ""))
 
     async def events(traceparent: str | None) -> AsyncIterator[Event]:
@@ -51,7 +54,7 @@ def traced_run(
         if traceparent is not None:
             metadata = {**config.get("metadata", {}), "traceparent": traceparent}
             run_config = {**config, "metadata": metadata}
-        async for event in drive(compiled, start, run_config, transcript, live=live):
+        async for event in drive(compiled, start, run_config, transcript, control, live=live):
             yield event
         ended = await result()
         telemetry.annotate({"copydesk.status": ended.status, "copydesk.rounds": ended.rounds})

@@ -50,6 +50,7 @@ class LatestCheckpoint:
     ts: str
     paused: bool
     """An interrupt is pending: the thread waits for a human."""
+    checkpoint_id: str = ""
 
 
 def latest_sqlite_checkpoints(path: Path) -> list[LatestCheckpoint] | None:
@@ -104,6 +105,7 @@ def latest_sqlite_checkpoints(path: Path) -> list[LatestCheckpoint] | None:
                 metadata=meta if isinstance(meta, dict) else {},
                 ts=str(checkpoint.get("ts", "")),
                 paused=bool(paused),
+                checkpoint_id=str(checkpoint.get("id", "")),
             )
         )
     return out

@@ -151,6 +151,18 @@ COMMANDS = [
     c("run-many-binary", "run-many", "{assets}/binary.key", "--graph", "turn_taking"),
     c("run-many-folder", "run-many", "{assets}", "--graph", "turn_taking"),
     c("run-many-graph", "run-many", "{assets}/topics.txt", "--graph", "nosuch"),
+    c("run-many-until", "run-many", "{assets}/topics.txt", "-g", "debate", "--until", "&"),
+    c(
+        "run-many-timeout-queue",
+        "run-many",
+        "{assets}/topics.txt",
+        "-g",
+        "debate",
+        "--timeout",
+        "1m",
+        "--queue",
+        says="--queue",
+    ),
     c("run-many-no-wait", "run-many", "{assets}/topics.txt", "--graph", "turn_taking", "--no-wait"),
     c(
         "run-many-concurrency",

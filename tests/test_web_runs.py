@@ -187,3 +187,31 @@ async def test_events_of_a_thread_not_run_by_this_server_are_idle(desk: Any) -> 
     http, _, _, _ = desk
 
     assert await _events(http, "ferries") == "event: idle\ndata: {}\n\n"
+
+
+async def test_the_stop_button_stops_a_running_thread_after_its_step(desk: Any) -> None:
+    http, _, manager, model = desk
+    csrf = await _csrf(http, "/desk/new")
+    model.open.clear()
+    model.asked.clear()
+    started = await http.post(
+        "/desk/new", data={"csrf": csrf, "graph": "turn_taking", "topic": "Locks"}
+    )
+    thread_id = started.headers["location"].rsplit("/", 1)[1]
+    assert await asyncio.to_thread(model.asked.wait, 60)  # the writer is speaking
+    assert 'id="stop"' in (await http.get(f"/desk/t/{thread_id}")).text
+
+    refused = await http.post(f"/desk/t/{thread_id}/stop", data={"csrf": "forged"})
+    stopped = await http.post(f"/desk/t/{thread_id}/stop", data={"csrf": csrf})
+    model.open.set()
+    ended = await _events(http, thread_id)
+
+    assert refused.status_code == 403
+    assert stopped.status_code == 303
+    assert "event: end" in ended
+    result = await manager.result(thread_id)
+    assert (result.status, result.ended_by, result.rounds) == ("interrupted", "stopped", 1)
+    page = (await http.get(f"/desk/t/{thread_id}")).text
+    assert "ended by stopped" in page and 'id="resume"' in page and 'id="stop"' not in page
+    waiting = await http.post("/desk/t/ferries/stop", data={"csrf": csrf})
+    assert waiting.status_code == 409 and "waiting for review" in waiting.text

@@ -31,6 +31,7 @@ from copydesk.graphs.cli.common import (
     require_writable_home,
     settings_from_flags,
 )
+from copydesk.graphs.cli.run import TimeoutFlag, UntilFlag, checked_endings
 from copydesk.graphs.errors import InputError
 from copydesk.graphs.settle import settle
 from copydesk.graphs.transcript import make_thread_id
@@ -52,10 +53,14 @@ async def run_batch(
     max_cost: float | None = None,
     progress: Progress | None = None,
     opened: Callable[[], None] | None = None,
+    until: str = "",
+    time_limit: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run one conversation per topic, `concurrency` at a time; one result row per topic.
 
-    `opened` is called once the checkpoints and the memory store are open.
+    `opened` is called once the checkpoints and the memory store are open. `until` and
+    `time_limit` apply to each conversation, as `run --until` and `--timeout` do; `copydesk
+    stop THREAD` stops one conversation, the others go on.
     """
     gate = asyncio.Semaphore(concurrency)
     rows: list[dict[str, Any]] = [{} for _ in topics]
@@ -74,11 +79,14 @@ async def run_batch(
                         thread_id=thread_id,
                         max_rounds=settings.max_rounds,
                         max_cost=max_cost,
+                        until=until,
+                        time_limit=time_limit,
                     )
                     rows[index] = {
                         "topic": topic,
                         "thread_id": thread_id,
                         "status": result.status,
+                        "ended_by": result.ended_by,
                         "final_draft": result.final_draft,
                         "usage": result.usage.get("total", {}),
                     }
@@ -138,6 +146,8 @@ def run_many(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="With --queue: print the thread ids and return.")
     ] = False,
+    until: UntilFlag = "",
+    timeout: TimeoutFlag = None,
 ) -> None:
     """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
@@ -145,6 +155,14 @@ def run_many(
 
     require_topology(settings, graph)
     check_run_flags(max_cost=max_cost)
+    time_limit = checked_endings(until, timeout)
+    if queue and (until or timeout):
+        err.print(
+            "copydesk: error: --until and --timeout do not go with --queue; leave them out, "
+            "or run without --queue",
+            markup=False,
+        )
+        raise typer.Exit(2)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -182,6 +200,8 @@ def run_many(
                 max_cost=max_cost,
                 progress=progress,
                 opened=lambda: announce_offline(settings, as_json),
+                until=until,
+                time_limit=time_limit,
             )
 
     rows = execute(work)

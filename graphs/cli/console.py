@@ -95,7 +95,13 @@ class LiveView:
         self.console.rule()
         usage = result.usage.get("total", {})
         self.console.print(
-            f"status: [bold]{result.status}[/] · rounds: {result.rounds} · "
+            f"status: [bold]{result.status}[/]"
+            + (
+                f" ({result.ended_by})"
+                if result.status == "interrupted" and result.ended_by
+                else ""
+            )
+            + f" · rounds: {result.rounds} · "
             f"tokens: {usage.get('prompt_tokens', 0)} in / {usage.get('completion_tokens', 0)} out"
             f"{' (estimated)' if usage.get('estimated_calls') else ''}"
             f" · thread: {result.thread_id}"
@@ -111,7 +117,10 @@ class LiveView:
                 f"{flag} ..."
             )
         if result.status == "interrupted":
-            self.console.print(f"continue with: copydesk resume {result.thread_id}")
+            why = {"timeout": "the run took its --timeout; ", "stopped": "the run was stopped; "}
+            self.console.print(
+                f"{why.get(result.ended_by, '')}continue with: copydesk resume {result.thread_id}"
+            )
         if asked.get("stage"):  # a long document's pause: say what waits and how to answer
             waiting = asked.get("waiting") or []
             if len(waiting) > 1:

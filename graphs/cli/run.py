@@ -1,7 +1,9 @@
-"""`copydesk run` and `copydesk resume`: start or continue a thread and stream it live."""
+"""`copydesk run`, `copydesk resume` and `copydesk stop`: start or continue a thread and
+stream it live, or stop a running one at its next step."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +28,7 @@ from copydesk.graphs.cli.common import (
     follow,
     local_model_for,
     open_manager,
+    out,
     require_existing_store,
     require_topology,
     require_writable_home,
@@ -38,8 +41,33 @@ from copydesk.memory.checkpoint import sqlite_path
 
 if TYPE_CHECKING:
     from copydesk.agents.settings import Settings
+    from copydesk.graphs.stopping import StopAnswer
 
 __all__ = ["register"]
+
+UntilFlag = Annotated[
+    str,
+    typer.Option(
+        "--until",
+        help='End when this holds, e.g. "approved | rounds>=5 & tokens>=20000" (docs: Endings).',
+    ),
+]
+TimeoutFlag = Annotated[
+    str | None,
+    typer.Option(
+        "--timeout", help="Stop at the next step after this long (90s, 10m, 2h); resumable."
+    ),
+]
+
+
+def checked_endings(until: str, timeout: str | None) -> float | None:
+    """Check `--until` and `--timeout` before anything is written; the timeout in seconds."""
+    from copydesk.graphs.stopping import parse_timeout
+    from copydesk.graphs.until import until_endings
+
+    if until:
+        until_endings(until)
+    return parse_timeout(timeout) if timeout is not None else None
 
 
 def run(
@@ -95,6 +123,8 @@ def run(
     review_at: Annotated[
         list[str] | None, typer.Option("--review-at", hidden=True)  # `--review POINT` (below)
     ] = None,
+    until: UntilFlag = "",
+    timeout: TimeoutFlag = None,
 ) -> None:
     """Start a conversation (or continue a thread) and stream it live; end with the draft."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, local=local or None)
@@ -106,6 +136,7 @@ def run(
     from copydesk.graphs.run_values import check_run_flags  # pydantic and the state load here
 
     check_run_flags(topic=topic, token_budget=token_budget, max_cost=max_cost)
+    time_limit = checked_endings(until, timeout)
     inputs = document_inputs(
         graph,
         topic=topic.strip(),
@@ -138,6 +169,8 @@ def run(
                 review=review,
                 token_budget=token_budget,
                 inputs=inputs,
+                until=until,
+                time_limit=time_limit,
             )
             return await follow(stream, as_json, settings)
 
@@ -182,9 +215,11 @@ def resume(
     record: RecordFlag = None,
     replay: ReplayFlag = None,
     record_missing: RecordMissingFlag = None,
+    timeout: TimeoutFlag = None,
 ) -> None:
-    """Continue an interrupted thread, or answer a review it is waiting for."""
+    """Continue an interrupted or stopped thread, or answer a review it is waiting for."""
     settings = settings_from_flags(model=model)
+    time_limit = checked_endings("", timeout)
     if approve and feedback is not None:
         err.print("copydesk: error: pass either --approve or --feedback, not both")
         raise typer.Exit(2)
@@ -202,6 +237,9 @@ def resume(
     if answer is not None and section is not None:
         answer["section"] = section
     if queue:
+        if time_limit is not None:
+            err.print("copydesk: error: --timeout does not go with --queue; leave one out")
+            raise typer.Exit(2)
         from copydesk.graphs.cli.queue import resume_queued
 
         resume_queued(settings, thread_id, answer, as_json)
@@ -212,7 +250,8 @@ def resume(
 
     async def work() -> RunResult:
         async with open_manager(settings) as manager:
-            return await follow(manager.stream_resume(thread_id, answer=answer), as_json, settings)
+            stream = manager.stream_resume(thread_id, answer=answer, time_limit=time_limit)
+            return await follow(stream, as_json, settings)
 
     with cassette_for(settings, tape, thread=thread_id, model_given=model is not None) as settings:
         execute(work)
@@ -246,7 +285,40 @@ def review_point_args(args: list[str]) -> list[str]:
     return out
 
 
+def stop(
+    thread_id: Annotated[str, typer.Argument(help="The running thread to stop.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop a running thread (here or in another process) after the step in progress; it is
+    saved with `ended_by: stopped` and `copydesk resume` continues it."""
+    settings = settings_from_flags()
+    check_thread_id(thread_id)
+    require_existing_store(settings, thread_id)
+
+    async def work() -> StopAnswer:
+        async with open_manager(settings) as manager:
+            return await manager.stop(thread_id)
+
+    answer = execute(work)
+    if as_json:
+        asked = answer.asked
+        out.print_json(
+            json.dumps(
+                {
+                    "thread_id": thread_id,
+                    "asked": asked is not None,
+                    "host": asked.host if asked else None,
+                    "pid": asked.pid if asked else None,
+                    "result": answer.result.as_json() if answer.result else None,
+                }
+            )
+        )
+    else:
+        out.print(answer.message(), markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `copydesk run` and `copydesk resume` to `app`."""
+    """Add `copydesk run`, `copydesk resume` and `copydesk stop` to `app`."""
     app.command(cls=_RunCommand)(run)
     app.command()(resume)
+    app.command()(stop)

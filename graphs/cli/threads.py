@@ -39,8 +39,11 @@ def threads(as_json: JsonFlag = False) -> None:
     if not rows:
         out.print('no threads yet; start one with: copydesk run turn_taking --topic "..."')
     for row in rows:
+        status = row["status"]
+        if status == "interrupted" and row["ended_by"]:  # stopped, or timed out: say which
+            status += f" ({row['ended_by']})"
         out.print(
-            f"{row['thread_id']}  {row['graph']:<12} {row['status']:<14} "
+            f"{row['thread_id']}  {row['graph']:<12} {status:<14} "
             f"rounds={row['rounds']}  {row['topic'][:60]}",
             markup=False,
         )

@@ -96,6 +96,9 @@ def write_docx(timeline: Timeline, path: Path, *, against: int | None = None) ->
     document = docx.Document()
     document.core_properties.title = timeline.topic[:250]
     document.core_properties.author = "copydesk"
+    ended = f" (ended by {timeline.result.ended_by})" if timeline.result.ended_by else ""
+    # Where the thread stands, in the file's properties: the page holds only the draft.
+    document.core_properties.subject = f"status {timeline.result.status}{ended}"[:250]
     runs = _write(document, _cut(pieces, cuts))
     comments = 0
     for span, issue in spans:

@@ -15,13 +15,22 @@ from copydesk.graphs.reports.issue_tracking import summarize, track_issues
 __all__ = ["render_markdown"]
 
 
-def render_markdown(values: Mapping[str, Any], *, thread_id: str, graph: str) -> str:
+def render_markdown(
+    values: Mapping[str, Any],
+    *,
+    thread_id: str,
+    graph: str,
+    status: str | None = None,
+    ended_by: str = "",
+) -> str:
     """The Markdown of a thread whose latest state values are `values`.
 
     Args:
         values: The thread's state values.
         thread_id: The thread (the title when the state has no topic).
         graph: The topology that wrote the state.
+        status: Where the thread stands (its result's status); the state's when None.
+        ended_by: What ended its last run (`approved`, `timeout`, `stopped`...), if known.
     """
     if graph == "document":  # the document itself, then its review notes
         from copydesk.graphs.reports.document_markdown import render_document_markdown
@@ -32,8 +41,9 @@ def render_markdown(values: Mapping[str, Any], *, thread_id: str, graph: str) ->
     states = {(i.round, i.quote, i.comment): i.state.replace("_", " ") for i in tracked}
     parts = [
         f"# {values.get('topic', thread_id)}",
-        f"Thread `{thread_id}` · graph `{graph}` · status **{values.get('status', '?')}** · "
-        f"{values.get('round', 0)} round(s) · "
+        f"Thread `{thread_id}` · graph `{graph}` · status **{status or values.get('status', '?')}**"
+        + (f" (ended by `{ended_by}`)" if ended_by else "")
+        + f" · {values.get('round', 0)} round(s) · "
         + summarize(values.get("revisions"), values.get("verdicts")).describe(),
         "## Final draft",
         str(values.get("draft", "")),

@@ -3,9 +3,10 @@
 Each POST is checked against cross-site requests (`security.csrf_ok`), validated, then
 started as a background run (`live.RunHub`) doing exactly what the CLI does: `start` is
 `copydesk run`, `review` is `copydesk resume --approve` / `--feedback` (with `--section N`
-when a long document's form names one), `resume` is `copydesk
-resume`, `fork` is `copydesk fork --checkpoint ... [--set topic=...] [--prompt ...]`. The
-browser is sent (303) to the thread's page, which follows the run over server-sent events.
+when a long document's form names one), `resume` is `copydesk resume`, `stop` is `copydesk
+stop` (the run ends after its current step), `fork` is `copydesk fork --checkpoint ...
+[--set topic=...] [--prompt ...]`. The browser is sent (303) to the thread's page, which
+follows the run over server-sent events.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from copydesk.graphs.transcript import make_thread_id, thread_id_problem
 from copydesk.graphs.web.app import PREFIX, page, runtime
 from copydesk.graphs.web.security import csrf_ok
 
-__all__ = ["events", "fork", "resume", "review", "start"]
+__all__ = ["events", "fork", "resume", "review", "start", "stop"]
 
 MAX_TEXT = 20_000
 
@@ -146,6 +147,18 @@ async def resume(request: Request) -> Response:
     if result.status != "interrupted":
         raise HTTPException(409, f"thread {thread_id!r} is {result.status}, not interrupted")
     runtime(request).hub.start(thread_id, "resume", manager.stream_resume(thread_id))
+    return _to_thread(thread_id)
+
+
+async def stop(request: Request) -> Response:
+    """Stop a running thread after its current step: `copydesk stop THREAD`."""
+    thread_id = request.path_params["thread_id"]
+    await _form(request)
+    manager = await runtime(request).manager()
+    try:
+        await manager.stop(thread_id)  # unknown thread -> 404
+    except InputError as error:
+        raise HTTPException(409, str(error)) from None
     return _to_thread(thread_id)
 
 

@@ -202,6 +202,7 @@ def create_app(
             Route("/t/{thread_id}/events", actions.events),
             Route("/t/{thread_id}/review", actions.review, methods=["POST"]),
             Route("/t/{thread_id}/resume", actions.resume, methods=["POST"]),
+            Route("/t/{thread_id}/stop", actions.stop, methods=["POST"]),
             Route("/t/{thread_id}/fork", actions.fork, methods=["POST"]),
             Route("/evals", evals.evals_page),
             Route("/evals/{eval_id}", evals.eval_page),
