@@ -22,7 +22,8 @@ EXPECTED = {
         "CheckpointInfo", "ConversationManager", "DraftState", "Event", "RunResult",
         "ThreadInfo", "Token", "Turn", "TurnStarted", "Restart", "TopologyError", "load", "known",
         "find",
-        "AllAgree", "Approved", "Completed", "CostBudget", "Ending", "MaxRounds", "NoChange",
+        "AllAgree", "AllOf", "Approved", "Completed", "CostBudget", "Ending", "Endings",
+        "MaxRounds", "NoChange", "Reached",
         "TokenBudget",
     },
     "copydesk.graphs.queue": {

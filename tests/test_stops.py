@@ -235,3 +235,15 @@ def test_stop_from_another_process(
     assert [line["id"] for line in transcript(home, "bells")][: len(saved)] == [
         line["id"] for line in saved
     ]
+
+
+async def test_run_many_gives_each_conversation_its_timeout_and_endings(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from copydesk.graphs.cli.batch import run_batch
+
+    settings = make_settings(max_rounds=6, memory=False)
+    timed = await run_batch(settings, "debate", ["a", "b"], concurrency=2, time_limit=1e-6)
+    assert [(r["status"], r["ended_by"]) for r in timed] == [("interrupted", "timeout")] * 2
+    until = await run_batch(settings, "turn_taking", ["c"], concurrency=1, until="rounds>=2")
+    assert (until[0]["status"], until[0]["ended_by"]) == ("out_of_rounds", "rounds>=2")

@@ -30,7 +30,8 @@ def render_markdown(
         thread_id: The thread (the title when the state has no topic).
         graph: The topology that wrote the state.
         status: Where the thread stands (its result's status); the state's when None.
-        ended_by: What ended its last run (`approved`, `timeout`, `stopped`...), if known.
+        ended_by: What ended its last run; shown for an interrupted one (`timeout`,
+            `stopped`), as the command's own summary line does.
     """
     if graph == "document":  # the document itself, then its review notes
         from copydesk.graphs.reports.document_markdown import render_document_markdown
@@ -42,7 +43,7 @@ def render_markdown(
     parts = [
         f"# {values.get('topic', thread_id)}",
         f"Thread `{thread_id}` · graph `{graph}` · status **{status or values.get('status', '?')}**"
-        + (f" (ended by `{ended_by}`)" if ended_by else "")
+        + (f" (ended by `{ended_by}`)" if ended_by and status == "interrupted" else "")
         + f" · {values.get('round', 0)} round(s) · "
         + summarize(values.get("revisions"), values.get("verdicts")).describe(),
         "## Final draft",
