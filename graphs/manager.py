@@ -1,11 +1,11 @@
 """`ConversationManager`: run, stream, resume and inspect threads of any topology.
 
 It owns the checkpointer (opened from `COPYDESK_CHECKPOINT_URL`) and the memory store,
-compiles topologies with them and answers for every thread. The jobs behind it live beside it:
-what a run starts from (`starts`), LangGraph's stream as events with the transcript kept in
-step (`streaming`), timeouts and stops (`stopping`), the thread's results and checkpoints
-read (`history`), forks (`fork`), the thread list (`threads`) and the Markdown export. Many threads
-may run at once on one manager: all per-thread state is in checkpoints, never on the manager.
+compiles topologies with them and answers for every thread. Its jobs live beside it: what a
+run starts from (`starts`), the stream as events with the transcript in step (`streaming`),
+timeouts and stops (`stopping`), results and checkpoints read (`history`), forks (`fork`),
+the thread list (`threads`), the Markdown export. Many threads may run at once on one
+manager: all per-thread state is in checkpoints, never on the manager.
 """
 
 from __future__ import annotations
@@ -155,9 +155,9 @@ class ConversationManager:
         agents speaking with `prompts` (agent -> `name@version`; the defaults when None)."""
         key = (name, tuple(sorted((prompts or {}).items())))
         if key not in self._graphs:
-            topology = find(name)
-            self._graphs[key] = topology.build(
-                agents=self.agents_for(prompts), checkpointer=self.checkpointer, store=self.store
+            agents, saver = self.agents_for(prompts), self.checkpointer
+            self._graphs[key] = find(name).build(
+                agents=agents, checkpointer=saver, store=self.store
             )
         return self._graphs[key]
 
@@ -223,9 +223,8 @@ class ConversationManager:
             max_cost: USD; the run ends with status `over_budget` once the thread spent it.
             inputs: Further state values the topology reads (the document topology's
                 `outline`, `sections_wanted`, `words`), checked by the caller.
-            live: Someone watches the replies being written: they are streamed token by
-                token (`Token` events). False asks for whole replies (no `Token` events), with
-                the same checks, checkpoints and transcript: cheaper for a batch.
+            live: Stream the replies token by token (`Token` events). False asks for whole
+                replies, with the same checks, checkpoints and transcript: cheaper in a batch.
             until: Endings for this thread instead of the topology's, as an expression
                 (`approved | rounds>=5 & tokens>=20000`); rounds and budgets still hold.
             time_limit: Seconds this run may take; it then stops at the next step, saved,
@@ -383,18 +382,14 @@ class ConversationManager:
         """Where a thread stands now."""
         graph, snapshot = await self._latest(thread_id)
         stopped = await self.stops.stopped_at(thread_id, snapshot)
-        model = self.client.model_label
+        label = self.client.model_label
         return run_result(
-            snapshot, thread_id=thread_id, graph=graph, model=model, stopped_by=stopped
+            snapshot, thread_id=thread_id, graph=graph, model=label, stopped_by=stopped
         )
 
     async def stop(self, thread_id: str) -> StopAnswer:
-        """Ask a running thread to stop at its next step, from this or any other process:
-        it saves the step in progress, ends `ended_by: stopped`, and `resume` continues it.
-
-        Raises:
-            UnknownThreadError, InputError: No such thread; one not running, not ended.
-        """
+        """Ask a running thread, in any process, to stop after its step (`ended_by: stopped`;
+        `resume` continues it); `UnknownThreadError`, or `InputError` if it is not running."""
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
         asked = await self.stops.stop(thread_id)
         return answer_stop(thread_id, asked, await self.result(thread_id) if not asked else None)
@@ -417,10 +412,4 @@ class ConversationManager:
         """The final draft and its revision history, as Markdown."""
         graph, latest = await self._latest(thread_id)
         done = await self.result(thread_id)
-        return render_markdown(
-            latest.values,
-            thread_id=thread_id,
-            graph=graph,
-            status=done.status,
-            ended_by=done.ended_by,
-        )
+        return render_markdown(latest.values, thread_id=thread_id, graph=graph, result=done)

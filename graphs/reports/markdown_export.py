@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from copydesk.graphs.events import RunResult
 from copydesk.graphs.reports.issue_tracking import summarize, track_issues
 
 __all__ = ["render_markdown"]
@@ -20,8 +21,7 @@ def render_markdown(
     *,
     thread_id: str,
     graph: str,
-    status: str | None = None,
-    ended_by: str = "",
+    result: RunResult | None = None,
 ) -> str:
     """The Markdown of a thread whose latest state values are `values`.
 
@@ -29,21 +29,22 @@ def render_markdown(
         values: The thread's state values.
         thread_id: The thread (the title when the state has no topic).
         graph: The topology that wrote the state.
-        status: Where the thread stands (its result's status); the state's when None.
-        ended_by: What ended its last run; shown for an interrupted one (`timeout`,
-            `stopped`), as the command's own summary line does.
+        result: Where the thread stands (its status; what ended an interrupted run, such as
+            `timeout` or `stopped`); the state's status when None.
     """
     if graph == "document":  # the document itself, then its review notes
         from copydesk.graphs.reports.document_markdown import render_document_markdown
 
         return render_document_markdown(values, thread_id=thread_id)
+    status = result.status if result else str(values.get("status", "?"))
+    ended_by = result.ended_by if result and status == "interrupted" else ""
     verdicts = {v["round"]: v for v in values.get("verdicts") or []}
     tracked = track_issues(values.get("revisions") or [], values.get("verdicts") or [])
     states = {(i.round, i.quote, i.comment): i.state.replace("_", " ") for i in tracked}
     parts = [
         f"# {values.get('topic', thread_id)}",
-        f"Thread `{thread_id}` · graph `{graph}` · status **{status or values.get('status', '?')}**"
-        + (f" (ended by `{ended_by}`)" if ended_by and status == "interrupted" else "")
+        f"Thread `{thread_id}` · graph `{graph}` · status **{status}**"
+        + (f" (ended by `{ended_by}`)" if ended_by else "")
         + f" · {values.get('round', 0)} round(s) · "
         + summarize(values.get("revisions"), values.get("verdicts")).describe(),
         "## Final draft",
