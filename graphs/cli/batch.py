@@ -33,7 +33,6 @@ from copydesk.graphs.cli.common import (
 )
 from copydesk.graphs.cli.run import TimeoutFlag, UntilFlag, checked_endings
 from copydesk.graphs.errors import InputError
-from copydesk.graphs.settle import settle
 from copydesk.graphs.transcript import make_thread_id
 from copydesk.memory.errors import StoreError
 from copydesk.prompts.errors import PromptError
@@ -105,6 +104,8 @@ async def run_batch(
                 progress.advance(task)
 
         await asyncio.gather(*(one(i, topic) for i, topic in enumerate(topics)))
+        from copydesk.graphs.settle import settle  # LangGraph's store: not at `--help` time
+
         await settle(manager.store)  # the batch's memories searchable when it reports done
     return rows
 
