@@ -26,18 +26,13 @@ __all__ = ["list_threads", "threads_at"]
 async def threads_at(url: str) -> list[ThreadInfo]:
     """Every thread in the checkpoint store `url` names, most recently updated first."""
     from copydesk.memory.checkpoint import open_checkpointer, sqlite_path
-    from copydesk.memory.runs import open_run_table
 
-    table = open_run_table(url)
-    try:
-        stopped = await table.stopped()
-    finally:
-        await table.aclose()
     if url.startswith("sqlite:"):
         from copydesk.memory.checkpoint_rows import latest_sqlite_checkpoints
 
         rows = await asyncio.to_thread(latest_sqlite_checkpoints, sqlite_path(url))
-        if rows is not None:
+        if rows is not None:  # the file is checked: its stopped runs can be read
+            stopped = await _stopped_runs(url)
             return _newest_first(
                 _info(
                     row.thread_id,
@@ -50,7 +45,17 @@ async def threads_at(url: str) -> list[ThreadInfo]:
                 for row in rows
             )
     async with open_checkpointer(url) as checkpointer:
-        return await list_threads(checkpointer, stopped)
+        return await list_threads(checkpointer, await _stopped_runs(url))
+
+
+async def _stopped_runs(url: str) -> Mapping[str, RunRecord]:
+    from copydesk.memory.runs import open_run_table
+
+    table = open_run_table(url)
+    try:
+        return await table.stopped()
+    finally:
+        await table.aclose()
 
 
 def _stopped(stopped: Mapping[str, RunRecord], thread_id: str, checkpoint_id: str) -> str:
