@@ -92,22 +92,12 @@ class PromptChoice:
 
     @classmethod
     async def for_run(
-        cls,
-        registry: PromptRegistry,
-        thread_id: str,
-        *,
-        overrides: Mapping[str, str] | None = None,
-        experiment: str | None = None,
+        cls, registry: PromptRegistry, thread_id: str, **options: Any
     ) -> PromptChoice:
-        """`choose`, off the event loop (it reads prompt files).
-
-        Raises:
-            InputError: What `choose` refuses, as a bad input to the run.
-        """
+        """`choose` (with its `overrides` and `experiment`), off the event loop: it reads
+        prompt files. What it refuses is an `InputError` of the run."""
         try:
-            return await asyncio.to_thread(
-                cls.choose, registry, thread_id, overrides=overrides, experiment=experiment
-            )
+            return await asyncio.to_thread(cls.choose, registry, thread_id, **options)
         except PromptError as error:
             raise InputError(str(error)) from None
 

@@ -6,31 +6,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests._cli import ENTRY, cli_env, copydesk, ok_json
-from tests.fakes import FakeOpenAIServer, Reply
-from tests.fakes.writing import EditorialResponder
+from tests.fakes import FakeOpenAIServer
+from tests.fakes.writing import EditorialResponder, HeldEditor
 
 pytestmark = pytest.mark.slow
-
-
-class HeldEditor:
-    """Approves; holds the editor's first call until released, saying when it arrived."""
-
-    def __init__(self) -> None:
-        self.editorial = EditorialResponder(decisions=("approve",))
-        self.asked, self.release = threading.Event(), threading.Event()
-
-    def __call__(self, body: dict[str, Any]) -> Reply:
-        if "response_format" in body or "tools" in body:
-            self.asked.set()
-            self.release.wait(timeout=60)
-        return self.editorial(body)
 
 
 def test_ctrl_c_saves_the_thread_and_says_how_to_continue(

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,8 +23,8 @@ from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.stopping import STALE_SECONDS, parse_timeout
 from copydesk.memory.runs import open_run_table
 from tests._cli import ENTRY, cli_env, copydesk, in_process_cli, ok_json, transcript
-from tests.fakes import FakeOpenAIServer, Fault, Reply
-from tests.fakes.writing import EditorialResponder
+from tests.fakes import FakeOpenAIServer, Fault
+from tests.fakes.writing import HeldEditor
 
 LONG = "rounds>=6"  # an ending far off: only the stop or the timeout ends these runs
 
@@ -173,25 +172,11 @@ def test_stop_of_an_ended_thread_says_so(cli: Any) -> None:
     assert "status: out_of_rounds · rounds: 1" in shown.output  # done well within its time
 
 
-class HeldEditor:
-    """Always asks for a revision; holds the editor's first call until released."""
-
-    def __init__(self) -> None:
-        self.editorial = EditorialResponder(decisions=("revise",))
-        self.asked, self.release = threading.Event(), threading.Event()
-
-    def __call__(self, body: dict[str, Any]) -> Reply:
-        if "response_format" in body or "tools" in body:
-            self.asked.set()
-            self.release.wait(timeout=60)
-        return self.editorial(body)
-
-
 @pytest.mark.slow
 def test_stop_from_another_process(
     tmp_path: Path, home: Path, fake_server: FakeOpenAIServer
 ) -> None:
-    held = HeldEditor()
+    held = HeldEditor(decisions=("revise",))
     fake_server.responder = held
     fake_server.latency = 0.2  # a run of 40 rounds takes far longer than a stop takes to arrive
     env = cli_env(home, fake_server)

@@ -85,6 +85,18 @@ async def _csrf(http: httpx.AsyncClient, path: str) -> str:
     return found.group(1)
 
 
+async def _held_run(http: httpx.AsyncClient, model: Model, topic: str) -> tuple[str, str]:
+    """A run started from the form, waiting on its first model call; its id and the token."""
+    csrf = await _csrf(http, "/desk/new")
+    model.open.clear()
+    model.asked.clear()
+    started = await http.post(
+        "/desk/new", data={"csrf": csrf, "graph": "turn_taking", "topic": topic}
+    )
+    assert await asyncio.to_thread(model.asked.wait, 60)  # the run waits for the model
+    return started.headers["location"].rsplit("/", 1)[1], csrf
+
+
 async def _events(http: httpx.AsyncClient, thread_id: str) -> str:
     """The thread's event stream from the start to its end."""
     return (await http.get(f"/desk/t/{thread_id}/events")).text
@@ -135,14 +147,7 @@ async def test_a_second_answer_while_the_first_runs_is_refused(desk: Any) -> Non
 
 async def test_stopping_the_server_mid_run_leaves_a_resumable_thread(desk: Any) -> None:
     http, app, manager, model = desk
-    csrf = await _csrf(http, "/desk/new")
-    model.open.clear()
-    model.asked.clear()
-    started = await http.post(
-        "/desk/new", data={"csrf": csrf, "graph": "turn_taking", "topic": "Weirs"}
-    )
-    thread_id = started.headers["location"].rsplit("/", 1)[1]
-    assert await asyncio.to_thread(model.asked.wait, 60)  # the run waits for the model
+    thread_id, _ = await _held_run(http, model, "Weirs")
 
     await app.state.runtime.aclose()  # as when `copydesk serve` is stopped
     model.open.set()
@@ -191,14 +196,7 @@ async def test_events_of_a_thread_not_run_by_this_server_are_idle(desk: Any) -> 
 
 async def test_the_stop_button_stops_a_running_thread_after_its_step(desk: Any) -> None:
     http, _, manager, model = desk
-    csrf = await _csrf(http, "/desk/new")
-    model.open.clear()
-    model.asked.clear()
-    started = await http.post(
-        "/desk/new", data={"csrf": csrf, "graph": "turn_taking", "topic": "Locks"}
-    )
-    thread_id = started.headers["location"].rsplit("/", 1)[1]
-    assert await asyncio.to_thread(model.asked.wait, 60)  # the writer is speaking
+    thread_id, csrf = await _held_run(http, model, "Locks")  # the writer is speaking
     assert 'id="stop"' in (await http.get(f"/desk/t/{thread_id}")).text
 
     refused = await http.post(f"/desk/t/{thread_id}/stop", data={"csrf": "forged"})

@@ -73,6 +73,21 @@ class EditorialResponder:
 
 
 @dataclass
+class HeldEditor:
+    """Decides as `decisions` say; holds the editor's first call until released, saying
+    when it arrived (a run caught mid-turn, for a test in another process to act on)."""
+
+    def __init__(self, decisions: Sequence[str] = ("approve",)) -> None:
+        self.editorial = EditorialResponder(decisions=tuple(decisions))
+        self.asked, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        if "response_format" in body or "tools" in body:
+            self.asked.set()
+            self.release.wait(timeout=60)
+        return self.editorial(body)
+
+
 class ByRoundResponder:
     """Fake-server responder that answers by the round named in the prompt.
 
