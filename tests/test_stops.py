@@ -167,9 +167,11 @@ def test_stop_of_an_ended_thread_says_so(cli: Any) -> None:
     )
     answer = json.loads(cli("stop", "done", "--json").output)
     assert (answer["asked"], answer["result"]["status"]) == (False, "out_of_rounds")
-    shown = cli("run", "turn_taking", "-t", "Bells", "--thread-id", "late", "--timeout", "1s",
+    shown = cli("run", "turn_taking", "-t", "Bells", "--thread-id", "late", "--timeout", "2h",
                 "--until", "rounds>=1")  # fmt: skip
-    assert "status: out_of_rounds · rounds: 1" in shown.output  # done well within its time
+    assert (
+        "status: out_of_rounds · rounds: 1" in shown.output
+    )  # a limit not reached changes nothing
 
 
 @pytest.mark.slow
