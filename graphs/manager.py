@@ -155,10 +155,8 @@ class ConversationManager:
         agents speaking with `prompts` (agent -> `name@version`; the defaults when None)."""
         key = (name, tuple(sorted((prompts or {}).items())))
         if key not in self._graphs:
-            agents, saver = self.agents_for(prompts), self.checkpointer
-            self._graphs[key] = find(name).build(
-                agents=agents, checkpointer=saver, store=self.store
-            )
+            agents, saver, store = self.agents_for(prompts), self.checkpointer, self.store
+            self._graphs[key] = find(name).build(agents=agents, checkpointer=saver, store=store)
         return self._graphs[key]
 
     def transcript(self, thread_id: str) -> Transcript:
@@ -381,11 +379,9 @@ class ConversationManager:
     async def result(self, thread_id: str) -> RunResult:
         """Where a thread stands now."""
         graph, snapshot = await self._latest(thread_id)
-        stopped = await self.stops.stopped_at(thread_id, snapshot)
+        how = await self.stops.stopped_at(thread_id, snapshot)
         label = self.client.model_label
-        return run_result(
-            snapshot, thread_id=thread_id, graph=graph, model=label, stopped_by=stopped
-        )
+        return run_result(snapshot, thread_id=thread_id, graph=graph, model=label, stopped_by=how)
 
     async def stop(self, thread_id: str) -> StopAnswer:
         """Ask a running thread, in any process, to stop after its step (`ended_by: stopped`;
