@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -118,12 +117,7 @@ class ConversationManager:
             url = self.settings.resolved_checkpoint_url
             self._checkpointer = await self._stack.enter_async_context(open_checkpointer(url))
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
         await self.stops.table.aclose()
         if self._owns_client:
@@ -223,10 +217,8 @@ class ConversationManager:
                 `outline`, `sections_wanted`, `words`), checked by the caller.
             live: Stream the replies token by token (`Token` events). False asks for whole
                 replies, with the same checks, checkpoints and transcript: cheaper in a batch.
-            until: Endings for this thread instead of the topology's, as an expression
-                (`approved | rounds>=5 & tokens>=20000`); rounds and budgets still hold.
-            time_limit: Seconds this run may take; it then stops at the next step, saved,
-                `ended_by: timeout`, and `resume` continues it.
+            until: Endings instead of the topology's (`approved | rounds>=5 & tokens>=20000`).
+            time_limit: Seconds; the run then stops at its next step (`ended_by: timeout`).
 
         Raises:
             InputError: Empty topic for a new thread, invalid thread id, a topic that differs
@@ -387,8 +379,7 @@ class ConversationManager:
         """Ask a running thread, in any process, to stop after its step (`ended_by: stopped`;
         `resume` continues it); `UnknownThreadError`, or `InputError` if it is not running."""
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
-        asked = await self.stops.stop(thread_id)
-        return answer_stop(thread_id, asked, await self.result(thread_id) if not asked else None)
+        return await answer_stop(thread_id, await self.stops.stop(thread_id), self.result)
 
     async def values(self, thread_id: str) -> Mapping[str, Any]:
         """The thread's latest state values (its drafts, revisions, verdicts, usage, ...)."""

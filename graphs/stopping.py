@@ -192,15 +192,19 @@ class StopAnswer:
         )
 
 
-def answer_stop(thread_id: str, asked: RunRecord | None, result: RunResult | None) -> StopAnswer:
-    """The answer to a stop of `thread_id` (`asked`: the run asked, None if not running).
+async def answer_stop(
+    thread_id: str, asked: RunRecord | None, where: Callable[[str], Awaitable[RunResult]]
+) -> StopAnswer:
+    """The answer to a stop of `thread_id` (`asked`: the run asked, None if not running;
+    `where`: the thread's result, read when it was not).
 
     Raises:
         InputError: The thread is not running and has not ended: it was interrupted (a
             crash, Ctrl-C, a model outage), or it is still waiting for review.
     """
-    if asked is not None or result is None:
+    if asked is not None:
         return StopAnswer(thread_id, asked)
+    result = await where(thread_id)
     if result.status == "interrupted" and result.ended_by not in ("stopped", "timeout"):
         raise InputError(
             f"thread {shown_id(thread_id)} is not running (interrupted, no process runs it); "
