@@ -371,13 +371,11 @@ class ConversationManager:
     async def result(self, thread_id: str) -> RunResult:
         """Where a thread stands now."""
         graph, snapshot = await self._latest(thread_id)
-        how = await self.stops.stopped_at(thread_id, snapshot)
-        label = self.client.model_label
+        how, label = await self.stops.stopped_at(thread_id, snapshot), self.client.model_label
         return run_result(snapshot, thread_id=thread_id, graph=graph, model=label, stopped_by=how)
 
     async def stop(self, thread_id: str) -> StopAnswer:
-        """Ask a running thread, in any process, to stop after its step (`ended_by: stopped`;
-        `resume` continues it); `UnknownThreadError`, or `InputError` if it is not running."""
+        """Ask a running thread, in any process, to stop after its step: `ended_by: stopped`."""
         await self._graph_of(thread_id)  # unknown thread -> UnknownThreadError
         return await answer_stop(thread_id, await self.stops.stop(thread_id), self.result)
 
