@@ -123,3 +123,13 @@ def test_a_winner_only_when_the_interval_excludes_zero() -> None:
     winner, pairs = compare("judge", {"a": base, "b": better, "c": mixed})
     assert winner == "b" and len(pairs) == 3
     assert pairs[0].as_json()["pairs"] == 8
+
+
+def test_too_few_pairs_name_no_winner() -> None:
+    base = {(c, 1): 0.5 for c in range(4)}
+    better = {k: v + 0.3 + k[0] / 100 for k, v in base.items()}
+
+    winner, pairs = compare("judge", {"a": base, "b": better})
+
+    assert pairs[0].difference.ci is not None and pairs[0].difference.ci[0] > 0
+    assert winner is None  # four pairs: the interval excludes zero, but on too little

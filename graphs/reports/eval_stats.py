@@ -6,7 +6,8 @@ with 0, so the same scores always give the same numbers (a replayed eval in CI c
 them exactly). Two variants are compared on the runs they share (the same case and repeat):
 the mean paired difference, its bootstrap interval, and the two-sided sign test on the
 pairs that differ. A variant wins a metric only when every interval of its differences with
-the others excludes zero in its favour; otherwise there is no winner.
+the others excludes zero in its favour; otherwise there is no winner. Fewer than
+`MIN_PAIRS` (5) pairs name no winner.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 RESAMPLES = 2000
+MIN_PAIRS = 5
+"""Fewer paired runs than this name no winner: a bootstrap of two or three differences
+spans only those values, and would call a difference certain on no evidence."""
 LOWER_IS_BETTER = frozenset(
     {"regression_rate", "approved_removed", "length_error", "repeated_ngrams", "grade_level"}
 )
@@ -88,7 +92,8 @@ class PairedComparison:
 
     def better(self, metric: str) -> str | None:
         """The variant the interval favours, or None when it includes zero."""
-        if self.difference.ci is None or self.difference.ci[0] <= 0 <= self.difference.ci[1]:
+        ci = self.difference.ci
+        if ci is None or self.difference.n < MIN_PAIRS or ci[0] <= 0 <= ci[1]:
             return None
         higher = self.other if self.difference.ci[0] > 0 else self.baseline
         lower = self.baseline if higher == self.other else self.other
