@@ -95,7 +95,7 @@ class PairedComparison:
         ci = self.difference.ci
         if ci is None or self.difference.n < MIN_PAIRS or ci[0] <= 0 <= ci[1]:
             return None
-        higher = self.other if self.difference.ci[0] > 0 else self.baseline
+        higher = self.other if ci[0] > 0 else self.baseline
         lower = self.baseline if higher == self.other else self.other
         return lower if metric in LOWER_IS_BETTER else higher
 
