@@ -163,3 +163,30 @@ def test_a_large_namespace_kept_between_searches_follows_every_write(tmp_path: P
     assert "gull" not in top("gull pier") and "heron" not in top("otter creek")
     other.close()
     store.close()
+
+
+def test_kept_candidates_are_forgotten_when_one_of_their_items_gets_a_vector() -> None:
+    """A memory that waited for its embedding and got it changes its namespace's vectors:
+    the prefix holding it is read again; others stay kept."""
+    import numpy as np
+
+    from copydesk.memory._candidates import Candidates
+
+    reads: list[tuple[str, ...]] = []
+
+    def reader(prefix: tuple[str, ...], first: int) -> Callable[[], object]:
+        def read() -> object:
+            reads.append(prefix)
+            return np.array([[first + i, -1] for i in range(200)], np.int64)
+
+        return read
+
+    kept = Candidates()
+    for _ in range(2):
+        kept.get(("a",), reader(("a",), 0), lambda ids: np.zeros((0, 4)), 1000)
+        kept.get(("b",), reader(("b",), 1000), lambda ids: np.zeros((0, 4)), 1000)
+    kept.forget(items=[1005])  # an item of ("b",) landed its vector
+    kept.get(("a",), reader(("a",), 0), lambda ids: np.zeros((0, 4)), 1000)
+    kept.get(("b",), reader(("b",), 1000), lambda ids: np.zeros((0, 4)), 1000)
+
+    assert reads == [("a",), ("b",), ("b",)]
