@@ -190,3 +190,20 @@ def test_kept_candidates_are_forgotten_when_one_of_their_items_gets_a_vector() -
     kept.get(("b",), reader(("b",), 1000), lambda ids: np.zeros((0, 4)), 1000)
 
     assert reads == [("a",), ("b",), ("b",)]
+
+
+def test_only_the_last_searched_large_prefixes_are_kept_and_never_one_searched_roughly() -> None:
+    """At most `kept` prefixes (the least recently searched goes), and a prefix past
+    `exact_limit` (searched approximately) is neither given vectors nor kept."""
+    import numpy as np
+
+    from copydesk.memory._candidates import Candidates
+
+    rows = np.array([[i, i] for i in range(200)], np.int64)
+    kept = Candidates(kept=1)
+    vectors = kept.get(("a",), lambda: rows, lambda ids: np.ones((len(ids), 4)), 1000)[1]
+    kept.get(("b",), lambda: rows, lambda ids: np.ones((len(ids), 4)), 1000)
+    rough = kept.get(("c",), lambda: rows, lambda ids: np.ones((len(ids), 4)), 100)[1]
+
+    assert vectors.shape == (200, 4) and rough is None
+    assert list(kept._entries) == [("b",)]
