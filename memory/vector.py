@@ -118,10 +118,6 @@ class FaissStore(BaseStore):
             self.rows = VectorRows(self.items.db)
         if embedder is not None:
             check_embedder(self.items, embedder, str(self.path or "COPYDESK_STORE_URL"))
-            if isinstance(self.items, ItemTable) and isinstance(self.rows, VectorRows):
-                # Rows that cannot be read, or are missing, are embedded again from items.
-                where = str(self.path / ITEMS_FILE) if self.path else "in memory"
-                repair_vectors(self.items, self.rows, embedder.dims, self.fields, where)
         self.cache = IndexCache(
             embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from
         )
@@ -140,7 +136,16 @@ class FaissStore(BaseStore):
         with self._lock, self.items.read():
             if self.path is not None:
                 self.rebuilt = load_index(self.items, self.cache, self.path)
+        if embedder is not None and self.cache.generation < 0:  # every row is read: check them
+            self._repair(embedder.dims)
+        with self._lock, self.items.read():
             self._tables.sync()
+
+    def _repair(self, dims: int) -> None:
+        """Embed again, from their items, the vectors whose rows are damaged or missing."""
+        if isinstance(self.items, ItemTable) and isinstance(self.rows, VectorRows):
+            where = str(self.path / ITEMS_FILE) if self.path else "in memory"
+            repair_vectors(self.items, self.rows, dims, self.fields, where)
 
     @property
     def index(self) -> VectorIndex:
