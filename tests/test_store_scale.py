@@ -207,3 +207,20 @@ def test_only_the_last_searched_large_prefixes_are_kept_and_never_one_searched_r
 
     assert vectors.shape == (200, 4) and rough is None
     assert list(kept._entries) == [("b",)]
+
+
+def test_numbers_and_the_whole_store_select_as_langgraph_does() -> None:
+    """A number in a filter is checked by the database (1 and 1.0 alike), and
+    an empty prefix searches every namespace."""
+    store = FaissStore(embedder=EMBEDDER, fields=["text"])
+    store.batch(
+        [
+            PutOp(("a",), "one", {"text": "tide", "n": 1}),
+            PutOp(("b", "c"), "float", {"text": "tide", "n": 1.0}),
+            PutOp(("b",), "two", {"text": "tide", "n": 2}),
+        ]
+    )
+
+    assert {i.key for i in store.search((), filter={"n": 1}, limit=10)} == {"one", "float"}
+    assert {i.key for i in store.search((), query="tide", limit=10)} == {"one", "float", "two"}
+    store.close()
