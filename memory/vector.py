@@ -118,9 +118,9 @@ class FaissStore(BaseStore):
             self.rows = VectorRows(self.items.db)
         if embedder is not None:
             check_embedder(self.items, embedder, str(self.path or "COPYDESK_STORE_URL"))
-        self.cache = IndexCache(
-            embedder.dims if embedder else 1, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from
-        )
+        # Without an embedder the saved vectors are still loaded, at the length they were made.
+        dims = embedder.dims if embedder else int(self.items.meta("dims") or 1)
+        self.cache = IndexCache(dims, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from)
         self.backlog = Backlog()
         self._tables = Tables(
             self.items,

@@ -4,12 +4,14 @@ where they may be missing."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import httpx
 import pytest
 
+from copydesk.memory import FaissStore
 from copydesk.memory.buffer import WindowPolicy
 from copydesk.memory.checkpoint_rows import latest_sqlite_checkpoints
 from copydesk.memory.fallback import _message, serving_embedder
@@ -63,3 +65,16 @@ def test_openai_itself_is_not_probed_for_embeddings() -> None:
 def test_an_error_body_that_is_not_json_is_told_as_its_text() -> None:
     response = httpx.Response(404, text="<html>no such route</html>")
     assert _message(response) == "<html>no such route</html>"
+
+
+def test_a_store_with_vectors_opens_without_an_embedder(tmp_path: Path) -> None:
+    """Reading memories needs no embedder: the saved vectors load at the length they were made."""
+    fixture = Path(__file__).parent / "fixtures" / "home-0.1.0" / "memory"
+    shutil.copytree(fixture, tmp_path / "memory")
+    store = FaissStore(tmp_path / "memory")
+    try:
+        items = store.search(("copydesk",), limit=100)
+        assert len(items) == 36
+        assert all(item.score is None for item in items)
+    finally:
+        store.close()
