@@ -72,7 +72,6 @@ class EditorialResponder:
         return Reply(content=text)
 
 
-@dataclass
 class HeldEditor:
     """Decides as `decisions` say; holds the editor's first call until released, saying
     when it arrived (a run caught mid-turn, for a test in another process to act on)."""
@@ -88,6 +87,7 @@ class HeldEditor:
         return self.editorial(body)
 
 
+@dataclass
 class ByRoundResponder:
     """Fake-server responder that answers by the round named in the prompt.
 
