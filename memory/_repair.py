@@ -6,7 +6,8 @@ whose vector row has another length than the store's dimensions, or that has tex
 but neither a vector nor a text waiting for one, has its vectors dropped (logged, so every
 process's index forgets them) and its texts queued (`pending`), to be embedded with the
 store's next request like any other waiting text. The store says so once, in one warning.
-Items put with `index=False` have no vector by choice; this repair gives them one. The store
+Known limit: an item put with `index=False` has no vector by choice, and the store keeps no
+mark of that choice, so this repair takes it for a lost vector and embeds it. The store
 checks when it builds its index from every row anyway (no saved index, or a damaged one): a
 store that opens a sound saved index reads no row and is not slowed down.
 """

@@ -3,7 +3,6 @@ fake server with an enforced request budget."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -90,7 +89,7 @@ def test_max_cost_ends_a_run_and_says_so(tmp_path: Path) -> None:
                 "--max-rounds",
                 "9",
                 "--max-cost",
-                "0.0000001",
+                "0.0003",
                 "--json",
             )
         )
@@ -108,6 +107,6 @@ def test_max_cost_ends_a_run_and_says_so(tmp_path: Path) -> None:
                 "0.0000001",
             )
         ).stdout
-    assert result["status"] == "over_budget" and result["rounds"] == 1
+    assert result["status"] == "over_budget" and 1 <= result["rounds"] < 9
     assert "status: over_budget" in shown and "spent its budget" in shown
-    assert json.loads(json.dumps(result["usage"]))["total"]["cost_usd"] > 0
+    assert 0 < result["usage"]["total"]["cost_usd"] <= 0.0003  # a limit, not a check per round
