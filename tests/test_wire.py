@@ -28,14 +28,17 @@ PROMPT = [SystemMessage("You write."), HumanMessage("Topic: otters", name="copyd
 
 async def test_calls_share_one_kept_alive_connection(fake_server: FakeOpenAIServer) -> None:
     """Drafts and typed verdicts alike: every call reuses the pooled connection (a reply
-    closed before its end would cost a new TCP connection per call)."""
+    closed before its end would cost a new TCP connection per call). Two pools of 16, taken
+    in turn: a connection each, kept alive."""
     fake_server.responder = EditorialResponder(decisions=("revise",))
-    async with OpenAIClient(base_url=fake_server.base_url, api_key=SecretStr("k")) as client:
+    async with OpenAIClient(
+        base_url=fake_server.base_url, api_key=SecretStr("k"), max_connections=32
+    ) as client:
         for _ in range(4):
             reply = await client.complete(PROMPT, agent="writer")
             verdict = await client.structured(PROMPT, Verdict, agent="editor")
             assert reply.text and verdict.value.decision == "revise"
-    assert fake_server.connections_opened == 1
+    assert fake_server.connections_opened == 2
     bodies = [r.body for r in fake_server.chat_requests()]
     assert len(bodies) == 8
     typed = [b for b in bodies if b is not None and "response_format" in b]
