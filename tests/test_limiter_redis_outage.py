@@ -30,13 +30,13 @@ async def test_settle_hold_and_used_go_local_when_redis_stops(
     proxy.cut()
     with caplog.at_level(logging.WARNING, logger="copydesk.limiter"):
         await settling.settle(spends[0][1], -50)
-        await holding.hold_until(time.monotonic() + 0.5)
+        await holding.hold_until(time.monotonic() + 60)
         used = await reading.used_tokens()
 
     assert used == 0  # this process's own share: nothing spent through it
     assert not any(w.shared for w in (settling, holding, reading))
     notes = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(notes) == 3  # once by each
-    assert (await holding.spend(0, 0.01, None, 0))[0] > 0.4  # the hold is kept locally
+    assert (await holding.spend(0, 0.01, None, 0))[0] > 30  # the hold is kept locally
     for windows in (settling, holding, reading):
         await windows.aclose()
