@@ -3,26 +3,26 @@
 Many OpenAI-compatible servers answer chat but not `/v1/embeddings` (llama.cpp started
 without embeddings answers 500, others 404). Before a store is opened with the endpoint's
 embedder, one request with no retries asks for one vector; when the server refuses, recall
-uses the local embedder for the rest of the process instead of failing (and being retried)
-turn after turn. A server that cannot be reached at all keeps its embedder: that is an
-outage, not a missing feature, and the store's own error handling covers it.
+uses the local embedder instead of failing (and being retried) turn after turn. A server
+that cannot be reached at all keeps its embedder: that is an outage, not a missing feature,
+and the store's own error handling covers it. The answer is kept by whoever owns the
+endpoint (the client's capability book, through `decide`), not by this module: two clients,
+or two tests, never share a verdict.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
+from collections.abc import Callable
 
 import httpx
 
 from copydesk.memory.embeddings import Embedder
 
-__all__ = ["serving_embedder"]
+__all__ = ["Decide", "serving_embedder"]
 
-log = logging.getLogger("copydesk.memory")
-
-_decided: dict[tuple[str | None, str], bool] = {}
-_lock = threading.Lock()
+Decide = Callable[[str, str, Callable[[], tuple[bool, str]]], bool]
+"""(endpoint, model, probe) -> whether it serves embeddings: calls `probe()` (which returns
+the answer and why not) the first time, remembers and says the answer, then returns it."""
 
 
 def _serves(base_url: str, auth: httpx.Auth | None, model: str) -> tuple[bool, str]:
@@ -59,26 +59,11 @@ def serving_embedder(
     base_url: str | None,
     auth: httpx.Auth | None = None,
     model: str,
+    decide: Decide,
 ) -> Embedder:
     """`embedder` (of `model` at `base_url`) when that endpoint serves embeddings, else
-    `local` (decided once per endpoint and model in this process, and said once)."""
+    `local`: `decide` probes once per endpoint and model and remembers the answer."""
     if base_url is None or "api.openai.com" in base_url:
         return embedder  # OpenAI itself serves embeddings
-    key = (base_url, model)
-    with _lock:
-        known = _decided.get(key)
-    if known is None:
-        known, why = _serves(base_url, auth, model)
-        with _lock:
-            if key not in _decided:
-                _decided[key] = known
-                if not known:
-                    log.warning(
-                        "%s serves no embeddings for %s (%s); recall uses the local %s "
-                        "embedder instead",
-                        base_url,
-                        model,
-                        why,
-                        local.name,
-                    )
-    return embedder if known else local
+    served = decide(base_url, model, lambda: _serves(base_url, auth, model))
+    return embedder if served else local

@@ -59,11 +59,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Offline memories on the lexical embedder (fast, deterministic); MiniLM has its own tests.
     monkeypatch.setenv("COPYDESK_LOCAL_EMBEDDER", "lexical")
     monkeypatch.chdir(tmp_path)
-    # What endpoints serve embeddings is decided once per process and endpoint; a fake server
-    # of an earlier test may have had this test's port.
-    from copydesk.memory import fallback
-
-    monkeypatch.setattr(fallback, "_decided", {})
 
 
 @pytest.fixture

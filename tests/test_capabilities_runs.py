@@ -124,20 +124,29 @@ async def test_parallel_threads_on_a_one_at_a_time_server_all_finish(
     assert len(requests) - refused - calls <= 2
 
 
-async def test_a_server_without_embeddings_gets_one_probe_and_local_recall(
+async def test_a_server_without_embeddings_gets_one_probe_per_client_and_local_recall(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Embeddings refused: one request, no retries, recall on the local embedder, said once."""
+    """Embeddings refused: one request per client (its capability book keeps the answer, no
+    module does), no retries, recall on the local embedder, said once per client."""
+
+    def probes() -> int:
+        return sum(r.path == "/v1/embeddings" for r in server.requests)
+
     with _llama() as server:
         server.responder = TopologyResponder(approve_after=1)
         settings = make_settings(checkpoint_url="memory:", openai_base_url=server.base_url)
-        for topic in ("Lighthouses", "Ferries"):
-            async with ConversationManager(settings) as manager:
+        async with ConversationManager(settings) as manager:
+            for topic in ("Lighthouses", "Ferries"):
                 result = await _watched(manager, "turn_taking", topic=topic, max_rounds=2)
                 assert result.status == "approved"
-        embeddings = [r for r in server.requests if r.path == "/v1/embeddings"]
-    assert len(embeddings) == 1
-    assert _said(caplog, "serves no embeddings") == 1
+        assert probes() == 1
+        assert _said(caplog, "serves no embeddings") == 1
+        async with ConversationManager(settings) as manager:  # a new client asks again
+            result = await _watched(manager, "turn_taking", topic="Canals", max_rounds=2)
+            assert result.status == "approved"
+        assert probes() == 2
+    assert _said(caplog, "serves no embeddings") == 2
     assert "could not store" not in caplog.text and "recall failed" not in caplog.text
 
 

@@ -116,6 +116,24 @@ def test_lessons_are_said_once_per_book(caplog: pytest.LogCaptureFixture) -> Non
     assert _said(caplog, "serves no embeddings") == 1
 
 
+def test_a_book_probes_embeddings_once_per_endpoint_and_model(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The answer lives in the book: asked again, it is remembered; another book asks anew."""
+    asked: list[str] = []
+
+    def refused() -> tuple[bool, str]:
+        asked.append("probe")
+        return False, "HTTP 501: no embeddings"
+
+    book = CapabilityBook()
+    with caplog.at_level(logging.WARNING):
+        assert book.serves_embeddings("http://h/v1", "e", refused) is False
+        assert book.serves_embeddings("http://h/v1", "e", refused) is False
+    assert asked == ["probe"] and _said(caplog, "serves no embeddings") == 1
+    assert CapabilityBook().serves_embeddings("http://h/v1", "e", lambda: (True, "")) is True
+
+
 def test_a_warning_never_lands_inside_streamed_text(capsys: pytest.CaptureFixture[str]) -> None:
     """The live view's half-printed line is ended before a log line goes out."""
     import io

@@ -58,6 +58,7 @@ def test_openai_itself_is_not_probed_for_embeddings() -> None:
         local,  # type: ignore[arg-type]
         base_url="https://api.openai.com/v1",
         model="text-embedding-3-small",
+        decide=lambda *_: False,  # never asked: OpenAI serves embeddings
     )
     assert chosen is remote
 

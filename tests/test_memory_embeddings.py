@@ -30,7 +30,7 @@ def _embedder(server: FakeOpenAIServer, **retry: Any) -> tuple[OpenAIClient, Cli
 async def test_each_turn_makes_at_most_one_embedding_request(make_settings: Any) -> None:
     """Through the manager, the recall query of both namespaces and the previous turn's new
     memories go in one request per turn, and no request repeats a text (after the one
-    capability probe a process makes per endpoint, `memory/fallback.py`)."""
+    capability probe a client makes per endpoint, `memory/fallback.py`)."""
     with FakeOpenAIServer() as server:
         server.responder = EditorialResponder(decisions=("revise", "revise", "revise", "approve"))
         settings = make_settings(openai_base_url=server.base_url, checkpoint_url="memory:")
@@ -42,7 +42,7 @@ async def test_each_turn_makes_at_most_one_embedding_request(make_settings: Any)
             pending = manager.store.stats()["pending"]
         order = [r for r in server.requests if r.path in (CHAT_PATH, EMBEDDINGS)]
     probes = [r for r in order if r.path == EMBEDDINGS and (r.body or {}).get("input") == ["probe"]]
-    assert len(probes) == 1 and order[0] is probes[0]  # once per process, before any turn
+    assert len(probes) == 1 and order[0] is probes[0]  # once per client, before any turn
     order = order[1:]
     assert result.rounds == 4
     chats = [r for r in order if r.path == CHAT_PATH]

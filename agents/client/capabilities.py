@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -159,6 +160,7 @@ class CapabilityBook:
         self._known: dict[tuple[str, str], Capabilities] = {}
         self._said: set[str] = set()
         self._lock = threading.Lock()
+        self._probing = threading.Lock()  # one embeddings probe per endpoint at a time
 
     def of(self, endpoint: str, model: str) -> Capabilities:
         """What `model` at `endpoint` can do (the defaults until something is learned)."""
@@ -269,6 +271,20 @@ class CapabilityBook:
             detail[:120],
         )
         return tokens
+
+    def serves_embeddings(
+        self, endpoint: str, model: str, probe: Callable[[], tuple[bool, str]]
+    ) -> bool:
+        """Whether `model` at `endpoint` serves embeddings: `probe()` (the answer and why
+        not) the first time this book is asked, the remembered answer after."""
+        with self._probing:
+            caps = self.of(endpoint, model)
+            if caps.embeddings is None:
+                served, why = probe()
+                caps.embeddings = served
+                if not served:
+                    self.no_embeddings(endpoint, model, why)
+            return bool(caps.embeddings)
 
     def no_embeddings(self, endpoint: str, model: str, detail: str) -> None:
         """The endpoint serves no embeddings: recall uses the local embedder."""

@@ -259,5 +259,10 @@ def embedder_for(settings: Settings, client: OpenAIClient | None = None) -> Embe
     )
     # A server without embeddings (llama.cpp, many local ones): the local embedder, said once.
     return serving_embedder(
-        remote, local, base_url=settings.openai_base_url, auth=client.key_auth, model=model
+        remote,
+        local,
+        base_url=settings.openai_base_url,
+        auth=client.key_auth,
+        model=model,
+        decide=client.capabilities.serves_embeddings,
     )
