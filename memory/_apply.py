@@ -22,7 +22,7 @@ from langgraph.store.base import GetOp, ListNamespacesOp, Op, PutOp, Result, Sea
 from copydesk.memory._cache import IndexCache
 from copydesk.memory._candidates import Candidates
 from copydesk.memory._filters import namespace_matches
-from copydesk.memory._items import ItemTable
+from copydesk.memory._items import ItemTable, index_mark
 from copydesk.memory._pending import Backlog
 from copydesk.memory._plan import Field, Plan, VectorCache, texts_of
 from copydesk.memory._rows import VectorRows
@@ -169,7 +169,9 @@ class Tables:
                     gone += [item_id] if item_id is not None else []
                     dropped += self.rows.drop([item_id], generation) if item_id else []
                     continue
-                item_id, existed = self.items.put(op.namespace, op.key, dict(op.value), op.ttl)
+                item_id, existed = self.items.put(
+                    op.namespace, op.key, dict(op.value), op.ttl, index_mark(op.index)
+                )
                 if existed:
                     dropped += self.rows.drop([item_id], generation)
                 for path, text in texts_of(op, self.fields) if self.semantic else []:

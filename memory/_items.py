@@ -18,14 +18,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from langgraph.store.base import Item
 
 from copydesk.memory._select import filter_sql, ns_sql
 
-__all__ = ["SQLITE_CORRUPT", "SQLITE_NOTADB", "ItemRow", "ItemTable", "namespace_of"]
+__all__ = [
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+    "ItemRow",
+    "ItemTable",
+    "Marked",
+    "index_mark",
+    "index_paths",
+    "namespace_of",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,7 +42,7 @@ CREATE TABLE IF NOT EXISTS namespaces (id INTEGER PRIMARY KEY AUTOINCREMENT, ns 
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ns_id INTEGER NOT NULL, key TEXT NOT NULL,
     value TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    expires_at REAL, ttl_minutes REAL, used_at REAL, UNIQUE (ns_id, key));
+    expires_at REAL, ttl_minutes REAL, used_at REAL, index_paths TEXT, UNIQUE (ns_id, key));
 CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 """
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > ?)"
@@ -49,20 +58,39 @@ def namespace_of(names: dict[int, tuple[str, ...]], ns_id: int, text: str) -> tu
     return name
 
 
-def _add_used_at(db: sqlite3.Connection) -> None:
-    """Give a store written before `used_at` (0.1.0's, say) the column, once; its items count
-    as used before any item written since."""
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give a store written before a column (0.1.0's, say) the column, once: `used_at` (its
+    items count as used before any item written since) and `index_paths` (its items are
+    unmarked: taken as put with the store's fields, see `index_mark`)."""
+    wanted = {"used_at": "REAL", "index_paths": "TEXT"}
     columns = {str(r[1]) for r in db.execute("PRAGMA table_info(items)")}
-    if "used_at" not in columns:
+    if not wanted.keys() <= columns:
         db.execute("BEGIN IMMEDIATE")
         try:
             names = {str(r[1]) for r in db.execute("PRAGMA table_info(items)")}
-            if "used_at" not in names:  # pragma: no branch - else: another process added it
-                db.execute("ALTER TABLE items ADD COLUMN used_at REAL")
+            for name, kind in wanted.items():
+                if name not in names:  # pragma: no branch - else: another process added it
+                    db.execute(f"ALTER TABLE items ADD COLUMN {name} {kind}")
             db.execute("COMMIT")
         except BaseException:  # pragma: no cover - a failed ALTER on a healthy file
             db.execute("ROLLBACK")
             raise
+
+
+def index_mark(index: Literal[False] | Sequence[str] | None) -> str | None:
+    """What an item's row keeps of the `index` it was put with: NULL for the store's fields
+    (and for every row written before the mark existed), `[]` for `index=False`, else the
+    JSON list of its paths. The vector repair reads it, so an item put unindexed on purpose
+    is not taken for one whose vector was lost."""
+    if index is None:
+        return None
+    return json.dumps([] if index is False else list(index))
+
+
+def index_paths(mark: str | None) -> list[str] | None:
+    """The `index` paths of a mark (`[]`: none, put with `index=False`); None: the store's
+    fields."""
+    return None if mark is None else [str(p) for p in json.loads(mark)]
 
 
 def _check(db: sqlite3.Connection) -> None:
@@ -77,6 +105,9 @@ def _check(db: sqlite3.Connection) -> None:
         error.sqlite_errorcode = SQLITE_CORRUPT
         raise error
 
+
+Marked = tuple[dict[str, Any], list[str] | None]
+"""An item's value and the `index_paths` of its mark."""
 
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 """SQLite's result codes for a damaged database and for a file that is not one."""
@@ -112,7 +143,7 @@ class ItemTable:
             if path is not None:
                 _check(self.db)
             self.db.executescript(_SCHEMA)
-            _add_used_at(self.db)
+            _add_columns(self.db)
         except BaseException:
             self.db.close()
             raise
@@ -256,10 +287,15 @@ class ItemTable:
         return ids
 
     def put(
-        self, namespace: tuple[str, ...], key: str, value: dict[str, Any], ttl: float | None
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: dict[str, Any],
+        ttl: float | None,
+        mark: str | None = None,
     ) -> tuple[int, bool]:
-        """Insert or update; return the item id and whether it existed (its vectors are the
-        caller's to drop)."""
+        """Insert or update, with the item's `index_mark`; return the item id and whether it
+        existed (its vectors are the caller's to drop)."""
         ns_id = self._ns_id(namespace, create=True)
         now = datetime.now(UTC).isoformat()
         expires = time.time() + ttl * 60 if ttl is not None else None
@@ -270,14 +306,14 @@ class ItemTable:
         if row is None:
             cursor = self.db.execute(
                 "INSERT INTO items (ns_id, key, value, created_at, updated_at, expires_at, "
-                "ttl_minutes, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (ns_id, key, text, now, now, expires, ttl, time.time()),
+                "ttl_minutes, used_at, index_paths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ns_id, key, text, now, now, expires, ttl, time.time(), mark),
             )
             return int(cursor.lastrowid or 0), False
         self.db.execute(
             "UPDATE items SET value = ?, updated_at = ?, expires_at = ?, ttl_minutes = ?, "
-            "used_at = ? WHERE id = ?",
-            (text, now, expires, ttl, time.time(), row[0]),
+            "used_at = ?, index_paths = ? WHERE id = ?",
+            (text, now, expires, ttl, time.time(), mark, row[0]),
         )
         return int(row[0]), True
 
@@ -310,6 +346,17 @@ class ItemTable:
         ]
         self.db.executemany("DELETE FROM items WHERE id = ?", [(i,) for i in ids])
         return ids
+
+    def marked(self, item_ids: Sequence[int]) -> dict[int, Marked]:
+        """Item id -> (value, `index_paths` of its mark), for the vector repair."""
+        found: dict[int, Marked] = {}
+        for start in range(0, len(item_ids), 500):
+            chunk = list(item_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, value, index_paths FROM items WHERE id IN ({marks})"
+            for item_id, value, mark in self.db.execute(query, chunk):
+                found[int(item_id)] = (json.loads(value), index_paths(mark))
+        return found
 
     def count(self, table: str) -> int:
         """Rows in `items`, `vectors`, `pending` or `namespaces`."""

@@ -24,7 +24,7 @@ import numpy as np
 import psycopg
 from langgraph.store.base import Item
 
-from copydesk.memory._items import ItemRow, namespace_of
+from copydesk.memory._items import ItemRow, Marked, index_paths, namespace_of
 from copydesk.memory._select import filter_sql, ns_sql
 
 __all__ = ["PgItemTable", "clear"]
@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS memory_items (
     created_at text NOT NULL, updated_at text NOT NULL, expires_at double precision,
     ttl_minutes double precision, used_at double precision, UNIQUE (ns_id, key));
 ALTER TABLE memory_items ADD COLUMN IF NOT EXISTS used_at double precision;
+ALTER TABLE memory_items ADD COLUMN IF NOT EXISTS index_paths text;
 CREATE INDEX IF NOT EXISTS memory_namespaces_bytes ON memory_namespaces (ns COLLATE "C");
 CREATE INDEX IF NOT EXISTS memory_items_expiry ON memory_items (expires_at)
     WHERE expires_at IS NOT NULL;
@@ -210,9 +211,15 @@ class PgItemTable:
         return [int(r[0]) for r in rows]
 
     def put(
-        self, namespace: tuple[str, ...], key: str, value: dict[str, Any], ttl: float | None
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: dict[str, Any],
+        ttl: float | None,
+        mark: str | None = None,
     ) -> tuple[int, bool]:
-        """Insert or update; return the item id and whether it existed."""
+        """Insert or update, with the item's `index_mark`; return the item id and whether it
+        existed."""
         ns_id = self._ns_id(namespace, create=True)
         now = datetime.now(UTC).isoformat()
         expires = time.time() + ttl * 60 if ttl is not None else None
@@ -223,16 +230,16 @@ class PgItemTable:
         if row is None:
             inserted = self.db.execute(
                 "INSERT INTO memory_items (ns_id, key, value, created_at, updated_at, "
-                "expires_at, ttl_minutes, used_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "RETURNING id",
-                (ns_id, key, text, now, now, expires, ttl, time.time()),
+                "expires_at, ttl_minutes, used_at, index_paths) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (ns_id, key, text, now, now, expires, ttl, time.time(), mark),
             ).fetchone()
             assert inserted is not None
             return int(inserted[0]), False
         self.db.execute(
             "UPDATE memory_items SET value = %s, updated_at = %s, expires_at = %s, "
-            "ttl_minutes = %s, used_at = %s WHERE id = %s",
-            (text, now, expires, ttl, time.time(), row[0]),
+            "ttl_minutes = %s, used_at = %s, index_paths = %s WHERE id = %s",
+            (text, now, expires, ttl, time.time(), mark, row[0]),
         )
         return int(row[0]), True
 
@@ -260,6 +267,13 @@ class PgItemTable:
             (now,),
         ).fetchall()
         return [int(r[0]) for r in rows]
+
+    def marked(self, item_ids: Sequence[int]) -> dict[int, Marked]:
+        """Item id -> (value, `index_paths` of its mark), for the vector repair."""
+        rows = self.db.execute(
+            "SELECT id, value, index_paths FROM memory_items WHERE id = ANY(%s)", (list(item_ids),)
+        ).fetchall()
+        return {int(i): (json.loads(v), index_paths(m)) for i, v, m in rows}
 
     def count(self, table: str) -> int:
         """Rows in `items`, `vectors`, `pending` or `namespaces`."""

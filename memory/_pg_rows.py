@@ -124,6 +124,19 @@ class PgVectorRows:
         """Every vector id."""
         return [int(r[0]) for r in self.db.execute("SELECT id FROM memory_vectors").fetchall()]
 
+    def unvectored(self, dims: int) -> tuple[list[int], list[int]]:
+        """Items whose vector rows have another length than `dims` floats, and items with
+        neither a vector nor a text waiting for one that were not put with `index=False`."""
+        damaged = self.db.execute(
+            "SELECT DISTINCT item_id FROM memory_vectors WHERE length(vec) != %s", (dims * 4,)
+        ).fetchall()
+        bare = self.db.execute(
+            "SELECT id FROM memory_items i WHERE coalesce(index_paths, '') != '[]' "
+            "AND NOT EXISTS (SELECT 1 FROM memory_vectors WHERE item_id = i.id) "
+            "AND NOT EXISTS (SELECT 1 FROM memory_pending WHERE item_id = i.id)"
+        ).fetchall()
+        return [int(r[0]) for r in damaged], [int(r[0]) for r in bare]
+
     def wait(self, rows: Sequence[tuple[int, str, str]]) -> None:
         """Queue (item id, path, text) for embedding."""
         if rows:

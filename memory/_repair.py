@@ -6,50 +6,58 @@ whose vector row has another length than the store's dimensions, or that has tex
 but neither a vector nor a text waiting for one, has its vectors dropped (logged, so every
 process's index forgets them) and its texts queued (`pending`), to be embedded with the
 store's next request like any other waiting text. The store says so once, in one warning.
-Known limit: an item put with `index=False` has no vector by choice, and the store keeps no
-mark of that choice, so this repair takes it for a lost vector and embeds it. The store
-checks when it builds its index from every row anyway (no saved index, or a damaged one): a
-store that opens a sound saved index reads no row and is not slowed down.
+
+Each item's row keeps the `index` it was put with (`copydesk.memory._items.index_mark`): an
+item put with `index=False` has no vector by choice and is left alone, and one put with its
+own paths is embedded again at those paths. A row written before the mark existed (0.1.0's)
+is taken as put with the store's fields, as that release did: if its vector is missing it is
+embedded again (an item an earlier release put with `index=False` costs one embedding, once;
+a lost vector is never left lost). The store checks when it builds its index from every row
+anyway (no saved index, or a damaged one; always on PostgreSQL, whose index is each
+process's cache): a store that opens a sound saved index reads no row and is not slowed down.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from langgraph.store.base import PutOp
 
-from copydesk.memory._items import ItemTable
+from copydesk.memory._items import ItemTable, Marked
 from copydesk.memory._plan import Field, texts_of
 from copydesk.memory._rows import VectorRows
+
+if TYPE_CHECKING:
+    from copydesk.memory._pg import PgItemTable
+    from copydesk.memory._pg_rows import PgVectorRows
 
 __all__ = ["repair_vectors"]
 
 log = logging.getLogger("copydesk.memory")
 
-_DAMAGED = "SELECT DISTINCT item_id FROM vectors WHERE length(vec) != ?"
-_UNINDEXED = (
-    "SELECT id FROM items WHERE NOT EXISTS (SELECT 1 FROM vectors WHERE item_id = items.id) "
-    "AND NOT EXISTS (SELECT 1 FROM pending WHERE item_id = items.id)"
-)
-
 
 def repair_vectors(
-    items: ItemTable, rows: VectorRows, dims: int, fields: Sequence[Field], where: str
+    items: ItemTable | PgItemTable,
+    rows: VectorRows | PgVectorRows,
+    dims: int,
+    fields: Sequence[Field],
+    where: str,
 ) -> int:
     """Queue the items of damaged or missing vector rows for embedding; return how many.
 
-    Reads first, and writes (one transaction) only when something is to be repaired.
+    Reads first, and writes (one transaction, which reads again under the write lock) only
+    when something is to be repaired.
     """
     with items.read():
-        damaged = [int(r[0]) for r in rows.db.execute(_DAMAGED, (dims * 4,))]
-        bare = [int(r[0]) for r in rows.db.execute(_UNINDEXED)]
+        damaged, bare = rows.unvectored(dims)
     if not damaged and not bare:
         return 0
     with items.write():
-        values = _values(items, [*damaged, *bare])
-        queued = [(i, p, t) for i in damaged + bare for p, t in _texts(values.get(i), fields)]
+        damaged, bare = rows.unvectored(dims)  # again: another process may have repaired
+        values = items.marked([*damaged, *bare])
+        queued = [(i, p, t) for i in damaged + bare for p, t in _texts(values[i], fields)]
         missing = {i for i, _, _ in queued} - set(damaged)
         if not damaged and not missing:
             return 0  # items with nothing to index: nothing is missing
@@ -68,18 +76,6 @@ def repair_vectors(
     return len(damaged) + len(missing)
 
 
-def _values(items: ItemTable, ids: Sequence[int]) -> dict[int, object]:
-    found: dict[int, object] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
-        query = f"SELECT id, value FROM items WHERE id IN ({marks})"
-        for item_id, value in items.db.execute(query, chunk):
-            found[int(item_id)] = json.loads(value)
-    return found
-
-
-def _texts(value: object, fields: Sequence[Field]) -> list[tuple[str, str]]:
-    if not isinstance(value, dict):
-        return []
-    return texts_of(PutOp(namespace=(), key="", value=value), fields)
+def _texts(found: Marked, fields: Sequence[Field]) -> list[tuple[str, str]]:
+    value, paths = found
+    return texts_of(PutOp(namespace=(), key="", value=value, index=paths), fields)

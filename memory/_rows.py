@@ -165,6 +165,19 @@ class VectorRows:
         """Every vector id."""
         return [int(r[0]) for r in self.db.execute("SELECT id FROM vectors")]
 
+    def unvectored(self, dims: int) -> tuple[list[int], list[int]]:
+        """Items whose vector rows have another length than `dims` floats, and items with
+        neither a vector nor a text waiting for one that were not put with `index=False`."""
+        damaged = self.db.execute(
+            "SELECT DISTINCT item_id FROM vectors WHERE length(vec) != ?", (dims * 4,)
+        )
+        bare = self.db.execute(
+            "SELECT id FROM items WHERE coalesce(index_paths, '') != '[]' "
+            "AND NOT EXISTS (SELECT 1 FROM vectors WHERE item_id = items.id) "
+            "AND NOT EXISTS (SELECT 1 FROM pending WHERE item_id = items.id)"
+        )
+        return [int(r[0]) for r in damaged], [int(r[0]) for r in bare]
+
     def wait(self, rows: Sequence[tuple[int, str, str]]) -> None:
         """Queue (item id, path, text) for embedding."""
         self.db.executemany("INSERT INTO pending (item_id, path, text) VALUES (?, ?, ?)", rows)

@@ -143,9 +143,11 @@ class FaissStore(BaseStore):
 
     def _repair(self, dims: int) -> None:
         """Embed again, from their items, the vectors whose rows are damaged or missing."""
-        if isinstance(self.items, ItemTable) and isinstance(self.rows, VectorRows):
+        if self.url:
+            where = "at COPYDESK_STORE_URL"
+        else:
             where = str(self.path / ITEMS_FILE) if self.path else "in memory"
-            repair_vectors(self.items, self.rows, dims, self.fields, where)
+        repair_vectors(self.items, self.rows, dims, self.fields, where)
 
     @property
     def index(self) -> VectorIndex:
