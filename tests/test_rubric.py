@@ -38,7 +38,7 @@ async def test_a_llama_cpp_judge_request_carries_the_bounds_its_grammar_enforces
         server.responder = JudgingResponder(approve_after=0)
         async with OpenAIClient(base_url=server.base_url, model="gemma") as client:
             judgement = await _judge(client).judge("Tide pools", DRAFT)
-        asked = [r.body for r in server.chat_requests() if r.body.get("tools")]
+        asked = [r.body for r in server.chat_requests() if r.body and r.body.get("tools")]
 
     assert asked, "the judge never asked by forced tool call"
     scores = _scores_schema(asked[-1])
