@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from langgraph.store.base import SearchItem
 
+from copydesk.agents.client import OpenAIClient
+from copydesk.agents.client.embeddings import ClientEmbedder
 from copydesk.agents.config import Settings
 from copydesk.graphs.queue import submit_resume
+from copydesk.memory.vector import FaissStore
 from tests._cli import assert_one_line_error, copydesk, ok_json
 from tests._queue import _states, assert_each_round_once, finished
 
@@ -96,6 +101,38 @@ def test_run_many_no_wait_returns_the_thread_ids_at_once(
     assert jobs == ["queued", "queued"]  # no worker yet: nothing ran, nothing was lost
     workers()
     assert [j.status for j in finished(settings, *(r["job_id"] for r in rows))] == ["done", "done"]
+
+
+def test_a_job_reports_done_with_its_memories_embedded(
+    tmp_path: Path,
+    home: Path,
+    env: dict[str, str],
+    settings: Settings,
+    fake_server: FakeOpenAIServer,
+    workers: Callable[..., WorkerProcess],
+) -> None:
+    """With a slow embedding server, the worker waits (bounded) for the job's last memories
+    before it reports done: once done, every memory has its vector and a search scores it."""
+    fake_server.responder = ByRoundResponder(approve_at=2)
+    fake_server.embeddings_latency = 1.0
+    workers()
+    queued = ok_json(copydesk(tmp_path, env, "submit", "turn_taking", "--topic", "Kites", "--json"))
+    [job] = finished(settings, queued["job_id"])
+    assert job.status == "done", job
+
+    async def look() -> tuple[dict[str, Any], list[SearchItem]]:
+        client = OpenAIClient(base_url=fake_server.base_url)
+        store = FaissStore(home / "memory", embedder=ClientEmbedder(client), fields=["text"])
+        try:  # read only: the pending count is what the worker left
+            stats = store.stats()
+            return stats, await store.asearch(("copydesk", "thread"), query="Kites", limit=50)
+        finally:
+            store.close()
+            await client.aclose()
+
+    stats, found = asyncio.run(look())
+    assert stats["pending"] == 0 and stats["vectors"] == stats["items"] > 0
+    assert found and all(item.score is not None for item in found)
 
 
 # --- human review through the queue ----------------------------------------------------------

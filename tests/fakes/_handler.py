@@ -232,7 +232,10 @@ class FakeRequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, _payloads.chat_completion(body, reply, usage), fault)
 
     def _embeddings(self, body: Any, fault: Fault | None) -> None:
-        """Answer ``POST /v1/embeddings``."""
+        """Answer ``POST /v1/embeddings`` (after ``embeddings_latency``)."""
+        if not self.server.fake._pause(self.server.fake.embeddings_latency):
+            self._abort()
+            return
         if self.server.fake.llama_cpp is not None and not self.server.fake.llama_cpp.embeddings:
             self._error(500, "Llama model must be created with embedding=True to call this method")
             return

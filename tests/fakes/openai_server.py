@@ -95,6 +95,8 @@ class FakeOpenAIServer:
         """
         self.api_key = api_key
         self.latency: float = 0.0
+        self.embeddings_latency: float = 0.0
+        """Extra seconds before answering an embeddings request (a slow embedding server)."""
         self.rpm_headers = False
         self.faults = FaultQueue()
         self.always: Fault | None = None
@@ -269,6 +271,7 @@ class FakeOpenAIServer:
         self.faults.clear()
         self.always = None
         self.latency = 0.0
+        self.embeddings_latency = 0.0
         self.llama_cpp = None
         self.enforce()
         self._default_responder.reset()
