@@ -112,7 +112,10 @@ async def test_a_burst_of_embedding_failures_does_not_open_the_breaker(
     overflowed): each retries and succeeds, and the breaker stays closed."""
     clock = Clock()
     client = OpenAIClient(base_url=fake_server.base_url, limiters=LimiterRegistry(clock=clock))
-    embedder = ClientEmbedder(client, dimensions=8, retry=RetryPolicy(base=0.001, cap=0.002))
+    # gather=0: eight requests at the same instant (gathered, they would be one request)
+    embedder = ClientEmbedder(
+        client, dimensions=8, retry=RetryPolicy(base=0.001, cap=0.002), gather=0
+    )
     fake_server.faults.add(*[Fault.status(503)] * 8)
     try:
         vectors = await asyncio.gather(*(embedder.aembed([f"kite {n}"]) for n in range(8)))

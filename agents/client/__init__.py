@@ -8,7 +8,8 @@ pacing.py, waiting.py, headers.py, windows.py, windows_redis.py), the circuit br
 stream restarts (resilience.py), what each server can do (capabilities.py), prices and usage
 (prices.py, usage.py), the JSON wire and its cut check (wire.py, chunks.py, cuts.py) and the
 deterministic offline model (offline/) served when no key is set; embeddings for the memory
-store go through the same machinery (embeddings.py). With `--local` a run is served by a real
+store go through the same machinery (embeddings.py), calls made close together in one
+request (gathering.py). With `--local` a run is served by a real
 small model on this machine (local_model.py): llama.cpp's server, set up once (local_setup.py),
 started and stopped for the run (local_server.py), kept where local_paths.py says.
 

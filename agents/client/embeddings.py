@@ -26,6 +26,7 @@ import numpy as np
 import openai
 
 from copydesk.agents.client.failures import Retries, translate
+from copydesk.agents.client.gathering import Gathering
 from copydesk.agents.client.retry import RetryPolicy, is_retryable
 from copydesk.agents.client.spans import server_attributes
 from copydesk.agents.client.waiting import Priority
@@ -42,6 +43,9 @@ __all__ = ["ClientEmbedder", "embedder_for"]
 
 T = TypeVar("T")
 OPENAI_URL = "https://api.openai.com/v1"
+GATHER = 0.05
+"""Seconds an embeddings request stays open for the calls of other conversations: fifty
+conversations recalling at once share a few requests instead of sending fifty."""
 NATIVE_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
 
 
@@ -54,6 +58,8 @@ class ClientEmbedder:
         dimensions: Vector length (sent to `text-embedding-3-*`, which can shorten vectors).
         retry: Backoff policy; by default the client's, within at most 60 s per call, since a
             recall waits for it and a failed call only delays when memories get their vector.
+        gather: Seconds a request waits for other calls to join it (`gathering.py`); 0 sends
+            each call alone.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class ClientEmbedder:
         model: str = "text-embedding-3-small",
         dimensions: int = 1536,
         retry: RetryPolicy | None = None,
+        gather: float = GATHER,
     ) -> None:
         self.client = client
         self.model = model
@@ -73,6 +80,7 @@ class ClientEmbedder:
             cap=client.retry.cap,
             budget=min(client.retry.budget, 60.0),
         )
+        self._gathering = Gathering(self._request, window=gather)
         self.requests = 0
         """HTTP requests sent (attempts included)."""
         self._wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChatCompletionsWire] = (
@@ -104,7 +112,8 @@ class ClientEmbedder:
         return wire
 
     async def aembed(self, texts: Sequence[str]) -> Vectors:
-        """One L2-normalised row per text, in one request (the caller sizes the batch).
+        """One L2-normalised row per text, in one request (the caller sizes the batch; calls
+        within `gather` seconds of each other share the request).
 
         Raises:
             ModelError: The request failed for good (after retries), or the breaker is open.
@@ -112,6 +121,9 @@ class ClientEmbedder:
         """
         if not texts:
             return np.empty((0, self.dimensions), np.float32)
+        return await self._gathering.embed(texts)
+
+    async def _request(self, texts: Sequence[str]) -> Vectors:
         attributes: dict[str, AttributeValue] = {
             "gen_ai.operation.name": "embeddings",
             "gen_ai.request.model": self.model,
