@@ -27,6 +27,7 @@ from copydesk.memory._pending import Backlog
 from copydesk.memory._plan import Field, Plan, VectorCache, texts_of
 from copydesk.memory._rows import VectorRows
 from copydesk.memory._search import search
+from copydesk.memory._spaces import Spaces
 
 if TYPE_CHECKING:
     from copydesk.memory._pg import PgItemTable
@@ -61,6 +62,13 @@ class Tables:
     """When items of bounded namespaces were last recalled, written with the next batch."""
     kept: Candidates = field(default_factory=Candidates)
     """Candidate ids and vectors of the largest prefixes searched."""
+    spaces: Spaces | None = None
+    """Indexes of the prefixes searched approximately (made with the store's dims)."""
+
+    def __post_init__(self) -> None:
+        if self.spaces is None:
+            index = self.cache.index
+            object.__setattr__(self, "spaces", Spaces(index.dims, index.hnsw_threshold))
 
     def capacity(self, namespace: tuple[str, ...]) -> int | None:
         """The bound on `namespace`, if any."""
@@ -74,6 +82,8 @@ class Tables:
         current = self.items.generation()
         if current != self.cache.generation:  # another process wrote
             self.kept.clear()
+            if current < self.cache.generation and self.spaces is not None:  # made anew
+                self.spaces.clear()
             self.cache.catch_up(self.rows, current)
             self.backlog.refresh(self.rows.waiting(self.backlog.size))
 
@@ -133,6 +143,7 @@ class Tables:
                         op,
                         now,
                         self.kept,
+                        self.spaces,
                     )
                     results.append([item for _, item in found])
                     if self.bounds:

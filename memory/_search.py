@@ -3,7 +3,8 @@ small, FAISS approximate search past `exact_limit`, both with `InMemoryStore`'s 
 
 A search costs what matches it, not what the store holds: the candidates come from the
 database's indexes as ids (`copydesk.memory._select`), their vectors from this process's
-cache, and only the rows returned are read and decoded."""
+cache, and only the rows returned are read and decoded. An approximate search runs over an
+index of the prefix's own vectors (`copydesk.memory._spaces`), not over the whole store's."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from langgraph.store.base import Item, SearchItem, SearchOp
 
 from copydesk.memory._cache import IndexCache
 from copydesk.memory._candidates import Candidates
+from copydesk.memory._faiss import VectorIndex
 from copydesk.memory._filters import matches
 from copydesk.memory._items import ItemRow, ItemTable
 from copydesk.memory._rows import VectorRows
+from copydesk.memory._spaces import Spaces
 
 if TYPE_CHECKING:
     from copydesk.memory._pg import PgItemTable
@@ -35,10 +38,11 @@ def search(
     op: SearchOp,
     now: float,
     known: Candidates | None = None,
+    spaces: Spaces | None = None,
 ) -> list[tuple[ItemRow, SearchItem]]:
     """(row, result) for a search ranked by the `query` vector (None: unranked), exact while
-    its namespace holds up to `exact_limit` vectors, else approximate. Call inside a read
-    transaction.
+    its namespace holds up to `exact_limit` vectors, else approximate (over an index of the
+    prefix's own vectors, from `spaces`). Call inside a read transaction.
 
     The database selects the candidates by namespace and filter through its indexes (ids
     only), or `known` has them with their vectors; they are ranked by vector; and only the
@@ -63,7 +67,9 @@ def search(
         return [(r, _found(r, None)) for r in found]
     scored = pairs[pairs[:, 1] >= 0]
     if len(scored) > exact_limit:
-        return _approximate(items, rows, cache, query, op, now, set(order.tolist()))
+        spaces = spaces if spaces is not None else Spaces(cache.dims, cache.index.hnsw_threshold)
+        index = spaces.of(prefix, scored[:, 1], lambda ids: cache.vectors(ids, rows.blobs))
+        return _approximate(items, rows, index, query, op, now, set(order.tolist()))
     if found_vectors is None:
         found_vectors = cache.vectors(scored[:, 1], rows.blobs)
     scores = _cosine(query, found_vectors)
@@ -96,13 +102,14 @@ def _read(
 def _approximate(
     items: ItemTable | PgItemTable,
     rows: VectorRows | PgVectorRows,
-    cache: IndexCache,
+    index: VectorIndex,
     query: Any,
     op: SearchOp,
     now: float,
     candidates: set[int],
 ) -> list[tuple[ItemRow, SearchItem]]:
-    index = cache.index
+    """The prefix's `index` (its vectors only) searched for ever more neighbours until
+    enough live items under the prefix that match the filter are found."""
     wanted = op.offset + op.limit
     k = max(4 * wanted, 32)
     while True:

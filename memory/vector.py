@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from langgraph.store.base import BaseStore, Op, Result, TTLConfig
 from langgraph.store.base.embed import tokenize_path
 
@@ -232,8 +233,8 @@ class FaissStore(BaseStore):
         queries = set(work.queries)
         for text, vector in zip(texts, vectors, strict=True):
             work.vectors[text] = vector
-            if text in queries:
-                self.queries.put(text, vector)
+            if text in queries:  # its own copy: a row view would keep the whole reply alive
+                self.queries.put(text, np.array(vector, np.float32))
 
     def _apply(self, ops: Sequence[Op], work: Plan) -> list[Result]:
         try:

@@ -160,6 +160,7 @@ async def test_waiting_texts_are_embedded_on_request(tmp_path: Path) -> None:
         assert found[0].key == "j" and len(server.requests) == 2
         again = await store.asearch(("a",), query="an otter in the creek", limit=1)
         assert again[0].key == "j" and len(server.requests) == 2  # the query vector is cached
+        assert store.queries.get("an otter in the creek").base is None  # not a view of a reply
         await client.aclose()
         store.close()
 

@@ -77,6 +77,37 @@ def test_a_search_reads_no_row_outside_its_namespace(query: str | None) -> None:
     assert work[0] == work[1] > 0
 
 
+def test_an_approximate_search_reads_only_its_namespaces_vectors() -> None:
+    """Past `exact_limit` a search runs over an index of its prefix's own vectors: with 40 or
+    400 answering vectors in other namespaces it reads the same 30 (then only what is new),
+    and one left among tombstones makes the index again from the live ones."""
+    loaded = []
+    for others in (40, 400):
+        store = FaissStore(embedder=EMBEDDER, fields=["text"], exact_limit=4)
+        store.batch(
+            [PutOp(MINE, f"m{i}", {"text": f"harbour crane tide {i}"}) for i in range(30)]
+            + [
+                PutOp(("copydesk", "thread", f"o{i}"), "k", {"text": "harbour crane tide"})
+                for i in range(others)
+            ]
+        )
+        found = store.search(MINE, query="harbour crane tide", limit=5)
+        assert len(found) == 5 and {i.namespace for i in found} == {MINE}
+        store.put(MINE, "new", {"text": "a heron over the salt marsh"})
+        assert store.search(MINE, query="a heron over the salt marsh", limit=1)[0].key == "new"
+        spaces = store._tables.spaces  # what the approximate searches read into their index
+        assert spaces is not None
+        loaded.append(spaces.loaded)
+        store.batch([PutOp(MINE, f"m{i}", None) for i in range(25)])
+        assert {i.key for i in store.search(MINE, query="harbour crane tide", limit=10)} == {
+            "m25", "m26", "m27", "m28", "m29", "new"
+        }  # fmt: skip
+        loaded.append(spaces.loaded)
+        store.close()
+
+    assert loaded == [31, 37, 31, 37]
+
+
 def test_only_the_rows_returned_are_decoded() -> None:
     store = _filled(10)
     statements: list[str] = []
