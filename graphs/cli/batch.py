@@ -25,6 +25,7 @@ from copydesk.graphs.cli.common import (
     announce_offline,
     err,
     execute,
+    loading,
     open_manager,
     out,
     require_topology,
@@ -152,10 +153,11 @@ def run_many(
 ) -> None:
     """Run one conversation per line of FILE, CONCURRENCY at a time, with a progress bar."""
     settings = settings_from_flags(model=model, max_rounds=max_rounds, max_connections=concurrency)
-    from copydesk.graphs.run_values import check_run_flags
+    with loading():
+        from copydesk.graphs.run_values import check_run_flags
 
-    require_topology(settings, graph)
-    check_run_flags(max_cost=max_cost)
+        require_topology(settings, graph)
+        check_run_flags(max_cost=max_cost)
     time_limit = checked_endings(until, timeout)
     if queue and (until or timeout):
         err.print(
