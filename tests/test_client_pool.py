@@ -34,6 +34,7 @@ async def test_many_calls_at_once_spread_over_pools_of_bounded_size() -> None:
     assert [r.message.text for r in replies] == ["A whole reply."] * calls
     assert len(shards) == 3 and first is shards[0]
     assert min(sizes) > 0 and max(sizes) <= 1.25 * SHARD  # taken in turn, each bounded
+    assert len({id(http._transport._pool._ssl_context) for http in shards}) == 1  # one TLS load
 
 
 async def test_a_small_pool_is_one_pool() -> None:
