@@ -159,13 +159,6 @@ def run_many(
         require_topology(settings, graph)
         check_run_flags(max_cost=max_cost)
     time_limit = checked_endings(until, timeout)
-    if queue and (until or timeout):
-        err.print(
-            "copydesk: error: --until and --timeout do not go with --queue; leave them out, "
-            "or run without --queue",
-            markup=False,
-        )
-        raise typer.Exit(2)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -181,7 +174,14 @@ def run_many(
         from copydesk.graphs.cli.queue import run_many_queued
 
         run_many_queued(
-            settings, graph, topics, max_cost=max_cost, wait=not no_wait, as_json=as_json
+            settings,
+            graph,
+            topics,
+            max_cost=max_cost,
+            wait=not no_wait,
+            as_json=as_json,
+            until=until,
+            time_limit=time_limit,
         )
         return
     progress = Progress(

@@ -23,6 +23,7 @@ from copydesk.graphs.cli.common import (
     require_topology,
     settings_from_flags,
 )
+from copydesk.graphs.cli.run import UntilFlag, checked_endings
 
 if TYPE_CHECKING:
     from copydesk.agents.settings import Settings
@@ -101,6 +102,15 @@ def submit_command(
     ] = False,
     max_cost: MaxCostFlag = None,
     as_json: JsonFlag = False,
+    until: UntilFlag = "",
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--timeout",
+            help="Stop at the next step this long after a worker starts it (90s, 10m, 2h); "
+            "resumable.",
+        ),
+    ] = None,
 ) -> None:
     """Queue a conversation for the workers and print its thread id at once."""
     settings = settings_from_flags(max_rounds=max_rounds)
@@ -109,6 +119,7 @@ def submit_command(
 
     require_topology(settings, graph)
     check_run_flags(topic=topic, max_cost=max_cost)
+    time_limit = checked_endings(until, timeout)
 
     async def work() -> dict[str, str]:
         submission = await submit(
@@ -119,6 +130,8 @@ def submit_command(
             max_rounds=max_rounds,
             review=review,
             max_cost=max_cost,
+            until=until,
+            time_limit=time_limit,
         )
         return submission.as_json()
 
@@ -137,13 +150,21 @@ def run_many_queued(
     max_cost: float | None,
     wait: bool,
     as_json: bool,
+    until: str = "",
+    time_limit: float | None = None,
 ) -> None:
     """`run-many FILE --queue`: queue one thread per topic; follow them unless `wait` is off."""
     from copydesk.graphs.queue import submit_many, wait_for
 
     submissions = execute(
         lambda: submit_many(
-            settings, graph, topics, max_rounds=settings.max_rounds, max_cost=max_cost
+            settings,
+            graph,
+            topics,
+            max_rounds=settings.max_rounds,
+            max_cost=max_cost,
+            until=until,
+            time_limit=time_limit,
         )
     )
     if not wait:
@@ -204,12 +225,19 @@ def _row(job: Job, topic: str) -> dict[str, Any]:
 
 
 def resume_queued(
-    settings: Settings, thread_id: str, answer: dict[str, str] | None, as_json: bool
+    settings: Settings,
+    thread_id: str,
+    answer: dict[str, str] | None,
+    as_json: bool,
+    *,
+    time_limit: float | None = None,
 ) -> None:
     """`resume THREAD --queue`: queue the continuation (or the review answer) and return."""
     from copydesk.graphs.queue import submit_resume
 
-    submission = execute(lambda: submit_resume(settings, thread_id, answer=answer))
+    submission = execute(
+        lambda: submit_resume(settings, thread_id, answer=answer, time_limit=time_limit)
+    )
     if as_json:
         out.print_json(json.dumps(submission.as_json()))
     else:

@@ -237,12 +237,9 @@ def resume(
     if answer is not None and section is not None:
         answer["section"] = section
     if queue:
-        if time_limit is not None:
-            err.print("copydesk: error: --timeout does not go with --queue; leave one out")
-            raise typer.Exit(2)
         from copydesk.graphs.cli.queue import resume_queued
 
-        resume_queued(settings, thread_id, answer, as_json)
+        resume_queued(settings, thread_id, answer, as_json, time_limit=time_limit)
         return
     require_existing_store(settings, thread_id)  # before the offline notice: one error line
     tape = tape_of(record=record, replay=replay, record_missing=record_missing, graph=None)

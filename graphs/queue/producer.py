@@ -20,7 +20,7 @@ import psycopg
 from copydesk.agents.errors import ConfigError
 from copydesk.agents.settings import Settings
 from copydesk.agents.telemetry import Telemetry
-from copydesk.graphs.errors import InputError
+from copydesk.graphs.errors import EndingError, InputError
 from copydesk.graphs.manager import ConversationManager
 from copydesk.graphs.queue.broker import (
     BrokerUnavailableError,
@@ -30,7 +30,9 @@ from copydesk.graphs.queue.broker import (
 )
 from copydesk.graphs.queue.jobs import Job, JobTable, make_job_id
 from copydesk.graphs.registry import find
+from copydesk.graphs.stopping import MAX_TIMEOUT
 from copydesk.graphs.transcript import check_thread_id, make_thread_id
+from copydesk.graphs.until import until_endings
 
 __all__ = ["Submission", "require_postgres", "submit", "submit_many", "submit_resume", "wait_for"]
 
@@ -119,6 +121,25 @@ async def _publish_jobs(settings: Settings, jobs: list[Job]) -> list[Submission]
     return [Submission(j.job_id, j.thread_id) for j in jobs]
 
 
+def _check_endings(until: str, time_limit: float | None) -> None:
+    """Refuse endings a worker could not apply, before anything is queued."""
+    if until:
+        until_endings(until)
+    if time_limit is not None and not 0 < time_limit <= MAX_TIMEOUT:
+        raise EndingError(
+            f"the time limit {time_limit!r} s is out of range; give more than 0 s and at most 168 h"
+        )
+
+
+def _endings(until: str, time_limit: float | None) -> dict[str, Any]:
+    """What a job's request says of its endings (nothing when it has none: older workers
+    read such a request as before)."""
+    return {
+        **({"until": until} if until else {}),
+        **({"time_limit": time_limit} if time_limit is not None else {}),
+    }
+
+
 async def _thread_status(settings: Settings, thread_id: str) -> str | None:
     """Where an existing thread stands (`RunResult.status`), or None for a new one."""
     quiet = settings.model_copy(update={"memory": False})
@@ -140,16 +161,22 @@ async def submit(
     max_cost: float | None = None,
     prompts: Mapping[str, str] | None = None,
     experiment: str | None = None,
+    until: str = "",
+    time_limit: float | None = None,
 ) -> Submission:
     """Queue a run of `graph` (what `ConversationManager.run` takes); return at once.
 
+    `until` and `time_limit` travel with the job: the worker applies them as `run --until`
+    and `--timeout` do, the time limit counted from when a worker starts the run.
+
     Raises:
-        InputError: Unknown graph, empty topic for a new thread, bad thread id, or a thread
-            that is still running or waiting for review.
+        InputError: Unknown graph, empty topic for a new thread, bad thread id, a thread
+            that is still running or waiting for review, or endings that cannot be read.
         ConfigError: The checkpoint URL is not PostgreSQL, or PostgreSQL is unreachable.
         BrokerUnavailableError: RabbitMQ could not take the message.
     """
     find(graph)
+    _check_endings(until, time_limit)
     topic = topic.strip()
     if not topic and thread_id is None:  # input first, then what the queue needs
         raise InputError("the topic is empty; pass --topic with what to write about")
@@ -172,21 +199,28 @@ async def submit(
         "max_cost": max_cost,
         "prompts": dict(prompts or {}),
         "experiment": experiment,
+        **_endings(until, time_limit),
     }
     job = Job(make_job_id(), thread_id, "run", request)
     return (await _enqueue(settings, [job]))[0]
 
 
 async def submit_resume(
-    settings: Settings, thread_id: str, *, answer: Mapping[str, str] | None = None
+    settings: Settings,
+    thread_id: str,
+    *,
+    answer: Mapping[str, str] | None = None,
+    time_limit: float | None = None,
 ) -> Submission:
     """Queue the continuation of an interrupted thread, or a review answer
-    (`{"action": "approve"}` / `{"action": "feedback", "text": ...}`).
+    (`{"action": "approve"}` / `{"action": "feedback", "text": ...}`), with the seconds it
+    may take from when a worker starts it (`time_limit`).
 
     Raises:
         UnknownThreadError: No such thread.
         InputError: An answer for a thread not waiting for review, or none for one that is.
     """
+    _check_endings("", time_limit)
     require_postgres(settings)
     status = await _thread_status(settings, thread_id)
     if status is None:
@@ -201,7 +235,8 @@ async def submit_resume(
             f"thread {thread_id!r} is not waiting for review ({status}); resume it without "
             "--approve or --feedback"
         )
-    job = Job(make_job_id(), thread_id, "resume", {"answer": dict(answer) if answer else None})
+    request = {"answer": dict(answer) if answer else None, **_endings("", time_limit)}
+    job = Job(make_job_id(), thread_id, "resume", request)
     return (await _enqueue(settings, [job]))[0]
 
 
@@ -212,17 +247,18 @@ async def submit_many(
     *,
     max_rounds: int | None = None,
     max_cost: float | None = None,
+    until: str = "",
+    time_limit: float | None = None,
 ) -> list[Submission]:
-    """Queue one new thread per topic (in one transaction and one broker connection)."""
+    """Queue one new thread per topic (in one transaction and one broker connection), each
+    with the same endings and time limit."""
     find(graph)
+    _check_endings(until, time_limit)
     stamp = make_thread_id()
+    request = {"graph": graph, "max_rounds": max_rounds, "max_cost": max_cost}
+    request |= _endings(until, time_limit)
     jobs = [
-        Job(
-            make_job_id(),
-            f"{stamp}-{n}",
-            "run",
-            {"graph": graph, "topic": t.strip(), "max_rounds": max_rounds, "max_cost": max_cost},
-        )
+        Job(make_job_id(), f"{stamp}-{n}", "run", {**request, "topic": t.strip()})
         for n, t in enumerate(topics)
     ]
     if any(not j.request["topic"] for j in jobs):

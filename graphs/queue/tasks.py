@@ -152,6 +152,9 @@ class Runner:
     async def _advance(self, job: Job, latest: str | None) -> RunResult:
         """Start the job, or carry on from where an earlier delivery of it stopped."""
         manager, request, thread_id = self.manager, job.request, job.thread_id
+        # The time limit counts from now: from when this worker starts (or, after a crash,
+        # goes on with) the run, not from the submission, which may have waited in the queue.
+        limit = request.get("time_limit")
         begun = latest is not None and latest != job.base_checkpoint
         if not begun and job.kind == "run":
             return await manager.run(
@@ -164,10 +167,12 @@ class Runner:
                 max_cost=request.get("max_cost"),
                 prompts=request.get("prompts") or None,
                 experiment=request.get("experiment"),
+                until=str(request.get("until") or ""),
+                time_limit=limit,
             )
         if not begun:
-            return await manager.resume(thread_id, answer=request.get("answer"))
+            return await manager.resume(thread_id, answer=request.get("answer"), time_limit=limit)
         current = await manager.result(thread_id)
-        if current.status == "interrupted":
-            return await manager.resume(thread_id)
+        if current.status == "interrupted" and current.ended_by not in ("stopped", "timeout"):
+            return await manager.resume(thread_id, time_limit=limit)
         return current
