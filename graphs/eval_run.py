@@ -26,7 +26,17 @@ if TYPE_CHECKING:
     from copydesk.graphs.eval_suite import Case, Suite, Variant
     from copydesk.graphs.manager import ConversationManager
 
-__all__ = ["RunRecord", "client_for", "inputs_of", "run_suite"]
+__all__ = [
+    "Lane",
+    "RunRecord",
+    "client_for",
+    "inputs_of",
+    "lanes_of",
+    "overrides_of",
+    "run_suite",
+    "score_run",
+    "thread_of",
+]
 
 log = logging.getLogger("copydesk.eval")
 
@@ -125,48 +135,78 @@ async def run_suite(
     async def one(n: int, case: Case, variant: Variant, repeat: int) -> RunRecord:
         in_lane(f"{n}/{variant.name}/{repeat}")  # this task's calls, on a cassette
         manager = managers[variant.model or settings.model]
-        thread = f"{stamp}-c{n}-{variant.name}-r{repeat}"
+        thread = thread_of(stamp, n, variant, repeat)
         async with gate:
             result = await manager.run(
                 variant.graph,
                 topic=case.topic,
                 thread_id=thread,
                 max_rounds=suite.max_rounds,
-                prompts=_overrides(variant),
+                prompts=overrides_of(variant),
                 inputs=inputs_of(case, variant),
             )
-            values = await manager.values(thread)
-            judged = await _judged(judge, case.topic, result.final_draft)
-        tokens, cost = _totals(result.usage)
-        if judged is not None:
-            tokens += judged.usage["prompt_tokens"] + judged.usage["completion_tokens"]
-            cost += float(judged.usage.get("cost_usd", 0.0))
-        return RunRecord(
-            case=n,
-            variant=variant.name,
-            repeat=repeat,
-            thread_id=thread,
-            status=result.status,
-            rounds=result.rounds,
-            scores=score_thread(values, words=case.words, sources=_sources(case)),
-            judge=judged,
-            tokens=tokens,
-            cost_usd=cost,
-            final_draft=result.final_draft,
-        )
+            return await score_run(
+                manager, judge, (n, case, variant, repeat), thread, result.as_json()
+            )
 
-    jobs = [
-        one(n, case, variant, repeat)
-        for n, case in enumerate(suite.cases, 1)
-        for variant in suite.variants
-        for repeat in range(1, suite.repeats + 1)
-    ]
+    jobs = [one(*lane) for lane in lanes_of(suite)]
     try:
         return list(await asyncio.gather(*jobs))
     finally:
         for manager in managers.values():
             if manager is not base:
                 await manager.client.aclose()
+
+
+Lane = tuple[int, "Case", "Variant", int]
+"""One run of a suite: (case number from 1, case, variant, repeat from 1)."""
+
+
+def lanes_of(suite: Suite) -> list[Lane]:
+    """Every case x variant x repeat of `suite`, in report order."""
+    return [
+        (n, case, variant, repeat)
+        for n, case in enumerate(suite.cases, 1)
+        for variant in suite.variants
+        for repeat in range(1, suite.repeats + 1)
+    ]
+
+
+def thread_of(stamp: str, n: int, variant: Variant, repeat: int) -> str:
+    """The thread id of one run of the eval `stamp`."""
+    return f"{stamp}-c{n}-{variant.name}-r{repeat}"
+
+
+async def score_run(
+    manager: ConversationManager,
+    judge: RubricJudge | None,
+    lane: Lane,
+    thread: str,
+    result: Mapping[str, Any],
+) -> RunRecord:
+    """Score a finished run from its thread's checkpoints (read through `manager`) and its
+    result (`RunResult.as_json()`, wherever it ran), and judge its final draft."""
+    n, case, variant, repeat = lane
+    values = await manager.values(thread)
+    final_draft = str(result.get("final_draft", ""))
+    judged = await _judged(judge, case.topic, final_draft)
+    tokens, cost = _totals(result.get("usage") or {})
+    if judged is not None:
+        tokens += judged.usage["prompt_tokens"] + judged.usage["completion_tokens"]
+        cost += float(judged.usage.get("cost_usd", 0.0))
+    return RunRecord(
+        case=n,
+        variant=variant.name,
+        repeat=repeat,
+        thread_id=thread,
+        status=str(result["status"]),
+        rounds=int(result["rounds"]),
+        scores=score_thread(values, words=case.words, sources=_sources(case)),
+        judge=judged,
+        tokens=tokens,
+        cost_usd=cost,
+        final_draft=final_draft,
+    )
 
 
 async def _judged(judge: RubricJudge | None, topic: str, draft: str) -> Judgement | None:
@@ -183,11 +223,14 @@ async def _judged(judge: RubricJudge | None, topic: str, draft: str) -> Judgemen
         return None
 
 
-def _overrides(variant: Variant) -> dict[str, str]:
+def overrides_of(variant: Variant) -> dict[str, str]:
+    """The variant's prompts, agent -> NAME@VERSION."""
     return {ref.split("@", 1)[0]: ref for ref in variant.prompts}
 
 
 def inputs_of(case: Case, variant: Variant) -> dict[str, Any]:
+    """The state values a case gives a variant's topology (the document's outline, words and
+    sources; nothing for the others)."""
     from copydesk.graphs.document_input import DOCUMENT_GRAPH, document_inputs
 
     if variant.graph != DOCUMENT_GRAPH:

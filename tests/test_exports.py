@@ -28,7 +28,7 @@ EXPECTED = {
     },
     "copydesk.graphs.queue": {
         "BrokerUnavailableError", "Job", "Submission", "run_worker", "submit", "submit_many",
-        "submit_resume", "wait_for",
+        "submit_resume", "submit_runs", "wait_for",
     },
     "memory": {
         "DEFAULT_WINDOW_TOKENS", "CheckpointURLError", "TokenCounter", "WindowPolicy",

@@ -2,8 +2,10 @@
 
 Everything the suite names is checked before any run (its cases, variants, topologies,
 prompt versions, files and rubric, the judge's prompt, the cassette flags): a mistake is one
-line, exit 2, nothing written. The report is saved under `COPYDESK_HOME/evals/` (what the
-eval page of `copydesk serve` draws) and shown as a table, or printed whole with `--json`.
+line, exit 2, nothing written. With `--queue` the runs go to the workers
+(`copydesk.graphs.eval_queue`) and come back through the checkpoint database they share. The
+report is saved under `COPYDESK_HOME/evals/` (what the eval page of `copydesk serve` draws)
+and shown as a table, or printed whole with `--json`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from copydesk.graphs.cli.common import (
     LocalFlag,
     ModelFlag,
     announce_offline,
+    err,
     execute,
     local_model_for,
     open_manager,
@@ -37,8 +40,11 @@ from copydesk.graphs.cli.common import (
 from copydesk.graphs.cli.prompts import registry_of
 
 if TYPE_CHECKING:
+    from copydesk.agents.rubric import RubricJudge
     from copydesk.agents.settings import Settings
+    from copydesk.graphs.eval_run import RunRecord
     from copydesk.graphs.eval_suite import Suite
+    from copydesk.graphs.manager import ConversationManager
 
 __all__ = ["register"]
 
@@ -58,8 +64,16 @@ def eval_command(
     record: RecordFlag = None,
     replay: ReplayFlag = None,
     record_missing: RecordMissingFlag = None,
+    queue: Annotated[
+        bool,
+        typer.Option("--queue", help="Hand the runs to `copydesk worker`s; score them here."),
+    ] = False,
 ) -> None:
-    """Run every case x variant x repeat of SUITE, score each run, and compare the variants."""
+    """Run every case x variant x repeat of SUITE, score each run, and compare the variants.
+
+    With --queue the runs go to `copydesk worker` processes (which must share this
+    PostgreSQL checkpoint database and the broker); they are scored here once all have ended.
+    """
     from copydesk.graphs.eval_suite import load_suite
 
     # Without the memory store: a run must not recall what another run of the suite wrote
@@ -68,6 +82,8 @@ def eval_command(
     settings = flags.model_copy(update={"memory": False})
     suite = load_suite(suite_path)
     _check(settings, suite, judge_prompt)
+    if queue:
+        _check_queue(settings, local=local, cassette=bool(record or replay or record_missing))
     graphs = ",".join(sorted({v.graph for v in suite.variants}))
     tape = tape_of(record=record, replay=replay, record_missing=record_missing, graph=graphs)
     require_writable_home(settings)
@@ -88,7 +104,10 @@ def eval_command(
                 prompt = registry_of(settings).get(judge_prompt)
                 judge = RubricJudge(prompt, client, suite.rubric)
             try:
-                runs = await run_suite(suite, manager, stamp=stamp, judge=judge)
+                if queue:
+                    runs = await _queued(suite, manager, stamp, judge, as_json)
+                else:
+                    runs = await run_suite(suite, manager, stamp=stamp, judge=judge)
             finally:
                 if client is not manager.client:
                     await client.aclose()
@@ -129,6 +148,55 @@ def _check(settings: Settings, suite: Suite, judge_prompt: str) -> None:
             registry.get(judge_prompt)
         except PromptError as error:
             raise InputError(f"--judge-prompt: {error}") from None
+
+
+def _check_queue(settings: Settings, *, local: bool, cassette: bool) -> None:
+    """`--queue` runs on the workers' model and reads their threads from a shared database."""
+    from copydesk.graphs.errors import InputError
+    from copydesk.graphs.queue.producer import require_postgres
+
+    if local:
+        raise InputError(
+            "--local does not go with --queue: the workers call their own model; leave one out"
+        )
+    if cassette:
+        raise InputError(
+            "--record, --replay and --record-missing do not go with --queue: the workers make "
+            "the calls; run without --queue to record or replay"
+        )
+    require_postgres(settings)
+
+
+async def _queued(
+    suite: Suite, manager: ConversationManager, stamp: str, judge: RubricJudge | None, quiet: bool
+) -> list[RunRecord]:
+    """The suite run by the workers, with a progress bar on stderr (gone afterwards with --json)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from copydesk.graphs.eval_queue import queue_suite
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=quiet,
+    )
+    bar = progress.add_task("runs on the workers", total=None, failed=0)
+
+    def show(finished: int, failed: int, total: int) -> None:
+        progress.update(bar, total=total, completed=finished + failed, failed=failed)
+
+    with progress:
+        return await queue_suite(suite, manager, stamp=stamp, judge=judge, progress=show)
 
 
 def _show(report: dict[str, Any]) -> None:

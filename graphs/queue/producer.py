@@ -34,7 +34,15 @@ from copydesk.graphs.stopping import MAX_TIMEOUT
 from copydesk.graphs.transcript import check_thread_id, make_thread_id
 from copydesk.graphs.until import until_endings
 
-__all__ = ["Submission", "require_postgres", "submit", "submit_many", "submit_resume", "wait_for"]
+__all__ = [
+    "Submission",
+    "require_postgres",
+    "submit",
+    "submit_many",
+    "submit_resume",
+    "submit_runs",
+    "wait_for",
+]
 
 Progress = Callable[[int, int, int], None]
 """Called with (finished, failed, total) as jobs end."""
@@ -263,6 +271,24 @@ async def submit_many(
     ]
     if any(not j.request["topic"] for j in jobs):
         raise InputError("a topic is empty; write one topic per line")
+    return await _enqueue(settings, jobs)
+
+
+async def submit_runs(
+    settings: Settings, runs: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[Submission]:
+    """Queue new threads, each `(thread_id, request)` with a request as `ConversationManager.run`
+    takes it (`graph`, `topic`, `max_rounds`, `prompts`, `inputs`) plus the `model` and
+    `memory` the worker runs it with (an eval's runs: one transaction, one broker connection).
+
+    Raises:
+        InputError: An unknown graph or a bad thread id.
+    """
+    jobs = []
+    for thread_id, request in runs:
+        find(str(request["graph"]))
+        jobs.append(Job(make_job_id(), check_thread_id(thread_id), "run", dict(request)))
+    require_postgres(settings)
     return await _enqueue(settings, jobs)
 
 

@@ -50,6 +50,7 @@ class Runner:
         self._manager: ConversationManager | None = None
         self._watch: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._others: dict[tuple[str, bool], ConversationManager] = {}
 
     async def open(self) -> None:
         """Connect to the database and open the manager (checkpointer, store, client)."""
@@ -69,6 +70,9 @@ class Runner:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for other in self._others.values():
+            if other.client is not self.manager.client:
+                await other.client.aclose()
         await self._stack.aclose()
 
     @property
@@ -149,9 +153,31 @@ class Runner:
         latest = await self.manager.checkpointer.aget_tuple(config)  # type: ignore[arg-type]
         return None if latest is None else str(latest.checkpoint["id"])
 
+    def manager_for(self, request: dict[str, Any]) -> ConversationManager:
+        """The manager a run asks for: this worker's, or one on the request's `model` and
+        `memory` (an eval's variant on another model, without the memory store) that shares
+        its checkpoints, store and rate limiters."""
+        settings = self.settings
+        model = str(request.get("model") or settings.model)
+        memory = bool(request.get("memory", settings.memory))
+        if (model, memory) == (settings.model, settings.memory):
+            return self.manager
+        if (model, memory) not in self._others:
+            from copydesk.graphs.eval_run import client_for
+
+            changed = settings.model_copy(update={"model": model, "memory": memory})
+            self._others[model, memory] = ConversationManager(
+                changed,
+                client=client_for(settings, model, self.manager.client),
+                checkpointer=self.manager.checkpointer,
+                store=self.manager.store,
+            )
+        return self._others[model, memory]
+
     async def _advance(self, job: Job, latest: str | None) -> RunResult:
         """Start the job, or carry on from where an earlier delivery of it stopped."""
-        manager, request, thread_id = self.manager, job.request, job.thread_id
+        request, thread_id = job.request, job.thread_id
+        manager = self.manager_for(request) if job.kind == "run" else self.manager
         # The time limit counts from now: from when this worker starts (or, after a crash,
         # goes on with) the run, not from the submission, which may have waited in the queue.
         limit = request.get("time_limit")
@@ -169,6 +195,7 @@ class Runner:
                 experiment=request.get("experiment"),
                 until=str(request.get("until") or ""),
                 time_limit=limit,
+                inputs=request.get("inputs") or None,
             )
         if not begun:
             return await manager.resume(thread_id, answer=request.get("answer"), time_limit=limit)
