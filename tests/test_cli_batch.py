@@ -110,3 +110,18 @@ def test_max_cost_ends_a_run_and_says_so(tmp_path: Path) -> None:
     assert result["status"] == "over_budget" and 1 <= result["rounds"] < 9
     assert "status: over_budget" in shown and "spent its budget" in shown
     assert 0 < result["usage"]["total"]["cost_usd"] <= 0.0003  # a limit, not a check per round
+
+
+def test_run_many_draws_no_bar_on_a_pipe(tmp_path: Path) -> None:
+    """stderr not a terminal: the rows on stdout, no progress bar redrawn on stderr."""
+    (tmp_path / "topics.txt").write_text("why cities plant trees\n", encoding="utf-8")
+    with FakeOpenAIServer() as server:
+        server.responder = EditorialResponder(decisions=("approve",))
+        proc = ok(
+            copydesk(
+                tmp_path, cli_env(tmp_path / "home", server), "run-many", "topics.txt",
+                "--graph", "turn_taking",
+            )
+        )  # fmt: skip
+    assert "approved" in proc.stdout and "why cities plant trees" in proc.stdout
+    assert "conversations" not in proc.stderr

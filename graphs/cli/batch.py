@@ -191,6 +191,9 @@ def run_many(
         TimeElapsedColumn(),
         console=err,
         transient=as_json,
+        # Nobody watches a bar on a pipe or a file: no refresh thread redrawing it ten times a
+        # second for the whole batch.
+        disable=not err.is_terminal,
     )
 
     async def work() -> list[dict[str, Any]]:
