@@ -69,12 +69,18 @@ def diverse(items: Sequence[SearchItem], count: int, weight: float = 0.5) -> lis
     # Each candidate's highest overlap with the picks so far, brought up to date against the
     # newest pick only: O(pool x count) set operations, not O(pool x count^2).
     overlap = [0.0] * len(pool)
+    gain = [weight * (item.score or 0.0) for item in pool]
+    penalty = 1 - weight
     left = set(range(len(pool)))
     picked: list[int] = []
     while left and len(picked) < count:
-        best = max(
-            left, key=lambda n: (weight * (pool[n].score or 0.0) - (1 - weight) * overlap[n], -n)
-        )
+        # The highest value, the lowest index among equals (a plain loop: recall runs before
+        # every call, and a key function per candidate per pick was most of its CPU).
+        best, top = -1, 0.0
+        for n in left:
+            value = gain[n] - penalty * overlap[n]
+            if best < 0 or value > top or (value == top and n < best):
+                best, top = n, value
         picked.append(best)
         left.discard(best)
         for n in left:
