@@ -7,12 +7,12 @@ draft does not contain is kept but marked ungrounded, so a report can say how of
 judge quoted what it judged. Its prompt is a versioned prompt like the others
 (`rubric_judge@v1`), and it runs on a model of its own (`copydesk eval --judge-model`).
 
-The schema it asks for is the rubric's own (`rubric_schema`): exactly one score per criterion,
-each criterion one of the rubric's names, each score one of 1-5 as an `enum`. A server that
+The schema it asks for is the rubric's own (`rubric_schema`): a score for each criterion under
+the criterion's name, each score one of 1-5 as an `enum`. A server that
 turns the schema into a grammar (llama.cpp) then lets the model write nothing else; a bare
 `minimum`/`maximum` would not do it, since llama-cpp-python's grammar ignores them (Gemma 3
-270M answered `score: 0` under one). Servers without grammars get the item counts left out
-(`copydesk.agents.client.typed`) and the reply is validated as before.
+270M answered `score: 0` under one). Other servers read the same schema (every property
+required, no other), and a reply that leaves a criterion out leaves it unscored.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.state import UsageTotals
@@ -59,11 +59,10 @@ class Criterion:
 
 
 class CriterionScore(BaseModel):
-    """The judge's score on one criterion."""
+    """The judge's score on one criterion, and the passage it rests on."""
 
     model_config = ConfigDict(extra="forbid")
 
-    criterion: str = Field(description="the criterion's name, as the rubric gives it")
     score: int = Field(
         ge=1,
         le=5,
@@ -81,29 +80,31 @@ class RubricScores(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scores: list[CriterionScore] = Field(json_schema_extra={"maxItems": 12})
+    scores: dict[str, CriterionScore] = Field(
+        description="each criterion's score, by the criterion's name as the rubric gives it"
+    )
 
 
 def rubric_schema(names: Sequence[str]) -> type[RubricScores]:
-    """`RubricScores` for a rubric of criteria `names`: one score per criterion, each naming
-    one of them (a grammar-constrained server can then answer no other list; the reply is
-    still read by name, so a server that ignores the schema is handled as before)."""
-    criterion = Field(
-        description="the criterion's name, as the rubric gives it",
-        json_schema_extra={"enum": list(names)},
+    """`RubricScores` for a rubric of criteria `names`: `scores` has one property per
+    criterion, each required, and no other, so a grammar-constrained server lets the model
+    score each criterion once, in order (a list of named items let Gemma 3 270M score one
+    criterion twice and the other never). The reply is still read by name: a server that
+    ignores the schema and leaves a criterion out leaves it unscored, as before."""
+    item: JsonValue = CriterionScore.model_json_schema()  # inline: its fields are plain
+    shape: dict[str, JsonValue] = {
+        "properties": dict.fromkeys(names, item),
+        "required": list(names),
+        "additionalProperties": False,
+    }
+    scores = Field(
+        description=RubricScores.model_fields["scores"].description, json_schema_extra=shape
     )
-    item = create_model(
-        "CriterionScore",
-        __base__=CriterionScore,
-        __doc__=CriterionScore.__doc__,
-        criterion=(str, criterion),
-    )
-    scores = Field(json_schema_extra={"minItems": len(names), "maxItems": len(names)})
     return create_model(
         "RubricScores",
         __base__=RubricScores,
         __doc__=RubricScores.__doc__,
-        scores=(list[item], scores),
+        scores=(dict[str, CriterionScore], scores),
     )
 
 
@@ -146,13 +147,10 @@ class RubricJudge:
         result = await self.client.structured(
             messages, self.schema, agent="judge", params=self.prompt.model_params
         )
-        names = {c.name for c in self.criteria}
         flat = " ".join(draft.split())
-        scores: dict[str, int] = {}
-        quotes: dict[str, str] = {}
-        for item in result.value.scores:
-            if item.criterion in names and item.criterion not in scores:
-                scores[item.criterion] = item.score
-                quotes[item.criterion] = item.quote
-        grounded = {k: " ".join(q.strip("\"'“” ").split()) in flat for k, q in quotes.items()}
+        given = result.value.scores
+        scores = {c.name: given[c.name].score for c in self.criteria if c.name in given}
+        quotes = {name: given[name].quote for name in scores}
+        bare = {k: " ".join(q.strip("\"'“” ").split()) for k, q in quotes.items()}
+        grounded = {k: bool(q) and q in flat for k, q in bare.items()}  # '' quotes nothing
         return Judgement(scores, quotes, grounded, result.usage)

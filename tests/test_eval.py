@@ -220,8 +220,8 @@ def test_a_judge_that_gives_no_valid_scores_leaves_the_run_unjudged(
     def zero_scores(body: dict[str, Any]) -> Reply:
         if '"RubricScores"' not in json.dumps(body):
             return judging(body)
-        score = {"criterion": "clarity", "score": 0, "quote": "x"}  # as Gemma 3 270M answered
-        return Reply(content=json.dumps({"scores": [score]}))
+        score = {"score": 0, "quote": "x"}  # as Gemma 3 270M answered without a grammar bound
+        return Reply(content=json.dumps({"scores": {"clarity": score}}))
 
     fake_server.responder = zero_scores
     monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)

@@ -1,15 +1,16 @@
 """The rubric judge asks for the rubric's own schema: against a llama.cpp server (which turns
-a forced tool's schema into a grammar) the request bounds every score to 1-5 by an `enum`,
-names each criterion, wants exactly one score per criterion and still requires each quote."""
+a forced tool's schema into a grammar) the request wants a score under each criterion's name
+and no other, bounds every score to 1-5 by an `enum` and still requires each quote."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from copydesk.agents.client import OpenAIClient
 from copydesk.agents.rubric import Criterion, RubricJudge, RubricScores, rubric_schema
 from copydesk.prompts.registry import DEFAULT_PROMPTS_DIR, PromptRegistry
-from tests.fakes import FakeOpenAIServer
+from tests.fakes import FakeOpenAIServer, Reply
 from tests.fakes.openai_server import LlamaCppQuirks
 from tests.fakes.topologies import JudgingResponder
 
@@ -42,33 +43,49 @@ async def test_a_llama_cpp_judge_request_carries_the_bounds_its_grammar_enforces
 
     assert asked, "the judge never asked by forced tool call"
     scores = _scores_schema(asked[-1])
-    item = scores["items"]
-    assert (scores["minItems"], scores["maxItems"]) == (2, 2)  # one score per criterion
-    assert item["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
-    assert item["properties"]["criterion"]["enum"] == ["clarity", "evidence"]
-    assert item["properties"]["quote"]["maxLength"] == 200
-    assert set(item["required"]) == {"criterion", "score", "quote"}
+    assert list(scores["properties"]) == ["clarity", "evidence"]  # each once, in order
+    assert scores["required"] == ["clarity", "evidence"]
+    assert scores["additionalProperties"] is False
+    for item in scores["properties"].values():
+        assert item["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
+        assert item["properties"]["quote"]["maxLength"] == 200
+        assert item["required"] == ["score", "quote"]
     assert asked[-1]["tool_choice"]["function"]["name"] == "RubricScores"
-    assert set(judgement.scores) == {"clarity", "evidence"}
+    expected = 1 + len(DRAFT.split()) % 5  # what the fake judge gives
+    assert judgement.scores == {"clarity": expected, "evidence": expected}
     assert all(judgement.grounded.values())
 
 
-def test_openai_keeps_the_enums_but_not_the_item_counts() -> None:
+def test_openai_gets_the_same_schema_without_lengths() -> None:
     from copydesk.agents.client.typed import typed_tool
 
     parameters = typed_tool(rubric_schema(["clarity"]), bounded=False)["function"]["parameters"]
-    scores = parameters["properties"]["scores"]
+    item = parameters["properties"]["scores"]["properties"]["clarity"]
 
-    assert "minItems" not in scores and "maxItems" not in scores
-    assert scores["items"]["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
-    assert scores["items"]["properties"]["criterion"]["enum"] == ["clarity"]
+    assert parameters["properties"]["scores"]["required"] == ["clarity"]
+    assert item["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
+    assert "maxLength" not in item["properties"]["quote"]
 
 
-def test_the_rubric_schema_reads_replies_as_the_plain_one_does() -> None:
+def test_a_reply_that_leaves_a_criterion_out_leaves_it_unscored() -> None:
     schema = rubric_schema(["clarity", "evidence"])
-    reply = '{"scores": [{"criterion": "clarity", "score": 4, "quote": "Tide pools"}]}'
+    reply = '{"scores": {"clarity": {"score": 4, "quote": "Tide pools"}}}'
 
     value = schema.model_validate_json(reply)  # a server that ignores the schema: 1 of 2
 
     assert issubclass(schema, RubricScores) and schema.__name__ == "RubricScores"
-    assert [(s.criterion, s.score) for s in value.scores] == [("clarity", 4)]
+    assert {name: s.score for name, s in value.scores.items()} == {"clarity": 4}
+
+
+async def test_an_empty_quote_is_not_grounded() -> None:
+    def empty_quotes(body: dict[str, Any]) -> Reply:
+        mark = {"score": 3, "quote": ""}  # as Gemma 3 270M quoted under the grammar
+        return Reply(content=json.dumps({"scores": {"clarity": mark, "evidence": mark}}))
+
+    with FakeOpenAIServer() as server:
+        server.responder = empty_quotes
+        async with OpenAIClient(base_url=server.base_url, model="gemma") as client:
+            judgement = await _judge(client).judge("Tide pools", DRAFT)
+
+    assert judgement.scores == {"clarity": 3, "evidence": 3}
+    assert judgement.grounded == {"clarity": False, "evidence": False}

@@ -8,7 +8,9 @@ the others on `evidence` and the off-topic and echo drafts low on `clarity`; jud
 draft several times gives the judge's own spread on identical drafts. Prints every score with
 its quote (and whether the draft contains it), then a table of means and ranges.
 
-    .venv/bin/python benchmarks/eval_local/judge_probe.py [--times 3]
+    .venv/bin/python benchmarks/eval_local/judge_probe.py [--times 3] [--url URL]
+
+With `--url`, it asks a server already running (an eval's, say) instead of starting one.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ async def probe(url: str, context: int, cap: int, times: int) -> list[tuple[str,
             "model": LOCAL_MODEL,
             "context_tokens": context,
             "max_output_tokens": cap,
+            # as `--local` sets them: a call may wait minutes behind others on two cores
+            "request_timeout": 600.0,
+            "call_timeout": 900.0,
         }
         settings = ConfigManager(flags=flags).settings
         prompt = PromptRegistry(DEFAULT_PROMPTS_DIR).get("rubric_judge@production")
@@ -109,11 +114,15 @@ async def main() -> None:
     parser.add_argument("--times", type=int, default=3, help="judgements of each draft")
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--max-output", type=int, default=160, help="output cap per call")
+    parser.add_argument("--url", help="a running llama.cpp server's base URL (.../v1)")
     args = parser.parse_args()
     venv = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
     print(f"load average {os.getloadavg()[0]:.1f} at the start", file=sys.stderr)
-    with serve(venv, context_tokens=args.context) as url:
-        results = await probe(url, args.context, args.max_output, args.times)
+    if args.url:
+        results = await probe(args.url, args.context, args.max_output, args.times)
+    else:
+        with serve(venv, context_tokens=args.context) as url:
+            results = await probe(url, args.context, args.max_output, args.times)
     table(results)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 

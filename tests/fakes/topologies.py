@@ -138,5 +138,5 @@ class JudgingResponder(TopologyResponder):
         names = re.findall(r"^Criterion ([^:\n]+):", task, re.MULTILINE)
         score = 1 + len(draft.split()) % 5
         quote = " ".join(draft.split()[:4])
-        value = {"scores": [{"criterion": n, "score": score, "quote": quote} for n in names]}
+        value = {"scores": {n: {"score": score, "quote": quote} for n in names}}
         return Reply(content=json.dumps(value))

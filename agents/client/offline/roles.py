@@ -198,8 +198,4 @@ def rubric_scores(task: str, draft: str) -> dict[str, Any]:
     names = re.findall(r"^Criterion ([^:\n]+):", task, re.MULTILINE)
     points = (_EXAMPLE in draft, _TAKEAWAY in draft, len(draft.split()) >= 80, "# " in draft)
     quote = _sentences(draft)[0].strip()
-    return {
-        "scores": [
-            {"criterion": name.strip(), "score": 1 + sum(points), "quote": quote} for name in names
-        ]
-    }
+    return {"scores": {name.strip(): {"score": 1 + sum(points), "quote": quote} for name in names}}
