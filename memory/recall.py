@@ -66,6 +66,7 @@ def diverse(items: Sequence[SearchItem], count: int, weight: float = 0.5) -> lis
     """
     pool = sorted(items, key=lambda i: -(i.score or 0.0))
     words = [_words(str(i.value.get("text", ""))) for i in pool]
+    sizes = [len(w) for w in words]
     # Each candidate's highest overlap with the picks so far, brought up to date against the
     # newest pick only: O(pool x count) set operations, not O(pool x count^2).
     overlap = [0.0] * len(pool)
@@ -83,10 +84,13 @@ def diverse(items: Sequence[SearchItem], count: int, weight: float = 0.5) -> lis
                 best, top = n, value
         picked.append(best)
         left.discard(best)
+        newest, size = words[best], sizes[best]
         for n in left:
-            shared = len(words[n] & words[best])
+            shared = len(words[n] & newest)
             if shared:
-                overlap[n] = max(overlap[n], shared / len(words[n] | words[best]))
+                similarity = shared / (sizes[n] + size - shared)  # |A & B| / |A | B|
+                if similarity > overlap[n]:
+                    overlap[n] = similarity
     return [pool[n] for n in picked]
 
 
