@@ -21,7 +21,8 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -175,10 +176,21 @@ class StopAnswer:
     """The run asked to stop; None when the thread had ended already."""
     result: RunResult | None = None
     """Where the thread stands, when it had ended."""
+    withdrawn: tuple[str, ...] = ()
+    """Queued jobs of the thread withdrawn before any worker started them
+    (`copydesk.graphs.queue.stop`)."""
 
     def message(self) -> str:
         """One line for the person who asked."""
         shown = shown_id(self.thread_id)
+        if self.withdrawn:
+            jobs = f"{len(self.withdrawn)} queued job(s) withdrawn ({', '.join(self.withdrawn)})"
+            if self.asked is None and self.result is None:
+                return (
+                    f"thread {shown} was queued and no worker had started it: {jobs}, so it "
+                    "will not run; `copydesk submit` or `copydesk resume --queue` queues it again"
+                )
+            return f"{replace(self, withdrawn=()).message()}; {jobs}"
         if self.asked is not None:
             where = f"process {self.asked.pid} on {self.asked.host}"
             return (
@@ -190,6 +202,18 @@ class StopAnswer:
             f"thread {shown} has already ended ({status}, ended_by {ended_by or '-'}); "
             "nothing to stop"
         )
+
+    def as_json(self) -> dict[str, Any]:
+        """`{thread_id, asked, host, pid, result, withdrawn}` (`stop --json`)."""
+        asked = self.asked
+        return {
+            "thread_id": self.thread_id,
+            "asked": asked is not None,
+            "host": asked.host if asked else None,
+            "pid": asked.pid if asked else None,
+            "result": self.result.as_json() if self.result else None,
+            "withdrawn": list(self.withdrawn),
+        }
 
 
 async def answer_stop(

@@ -215,12 +215,12 @@ def _row(job: Job, topic: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "topic": topic,
         "thread_id": job.thread_id,
-        "status": result.get("status", "failed") if job.status == "done" else "failed",
+        "status": result.get("status", "failed") if job.status == "done" else job.status,
         "final_draft": result.get("final_draft", ""),
         "usage": (result.get("usage") or {}).get("total", {}),
     }
-    if job.status == "failed":
-        row["error"] = job.error or "failed"
+    if job.status in ("failed", "stopped"):  # stopped: withdrawn before it started
+        row["error"] = job.error or job.status
     return row
 
 

@@ -291,25 +291,19 @@ def stop(
     settings = settings_from_flags()
     check_thread_id(thread_id)
     require_existing_store(settings, thread_id)
+    queued = settings.resolved_checkpoint_url.startswith(("postgresql://", "postgres://"))
 
     async def work() -> StopAnswer:
         async with open_manager(settings) as manager:
+            if queued:  # the workers' threads: a queued one does not start
+                from copydesk.graphs.queue.stop import stop_queued
+
+                return await stop_queued(manager, settings, thread_id)
             return await manager.stop(thread_id)
 
     answer = execute(work)
     if as_json:
-        asked = answer.asked
-        out.print_json(
-            json.dumps(
-                {
-                    "thread_id": thread_id,
-                    "asked": asked is not None,
-                    "host": asked.host if asked else None,
-                    "pid": asked.pid if asked else None,
-                    "result": answer.result.as_json() if answer.result else None,
-                }
-            )
-        )
+        out.print_json(json.dumps(answer.as_json()))
     else:
         out.print(answer.message(), markup=False)
 

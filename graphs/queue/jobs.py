@@ -2,7 +2,8 @@
 
 One row per submission (a *job*): the thread, what to do (`run` a topology on it, or `resume`
 it, perhaps with a review answer), the request, and where it stands: `queued`, `running`,
-`done` (with the thread's result) or `failed` (with a one-line error). The broker message
+`done` (with the thread's result), `failed` (with a one-line error) or `stopped` (withdrawn
+by `copydesk stop` before any worker started it: it never runs). The broker message
 carries only the job id, so the row is the truth a worker reads: a delivery of a job that is
 already `done` only reports the stored result, and `base_checkpoint` (the thread's newest
 checkpoint when a worker first took the job) tells a redelivery whether the job had begun.
@@ -20,10 +21,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-__all__ = ["FINISHED", "Job", "JobKind", "JobTable", "make_job_id"]
+__all__ = ["FINISHED", "WITHDRAWN", "Job", "JobKind", "JobTable", "make_job_id"]
 
 JobKind = Literal["run", "resume"]
-FINISHED = ("done", "failed")
+WITHDRAWN = "stopped by `copydesk stop` before a worker started it"
+FINISHED = ("done", "failed", "stopped")
 _SCHEMA_LOCK = 7_344_101  # an advisory lock held while the table is created (workers race)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS copydesk_queue_jobs (
@@ -119,15 +121,18 @@ class JobTable:
             )
             return [Job(**row) for row in await cursor.fetchall()]
 
-    async def take(self, job: Job, base_checkpoint: str | None) -> Job:
-        """Count a delivery; a `queued` job becomes `running` with its base checkpoint."""
+    async def take(self, job: Job, base_checkpoint: str | None) -> Job | None:
+        """Count a delivery; a `queued` job becomes `running` with its base checkpoint. None
+        when the job was withdrawn (`withdraw`) meanwhile: it is not to run."""
         first = job.status == "queued"
-        await self.db.execute(
+        cursor = await self.db.execute(
             "UPDATE copydesk_queue_jobs SET deliveries = deliveries + 1, status = 'running', "
             "base_checkpoint = CASE WHEN %s THEN %s ELSE base_checkpoint END, updated_at = now() "
-            "WHERE job_id = %s",
+            "WHERE job_id = %s AND status IN ('queued', 'running') RETURNING job_id",
             (first, base_checkpoint, job.job_id),
         )
+        if await cursor.fetchone() is None:
+            return None
         return Job(
             job_id=job.job_id,
             thread_id=job.thread_id,
@@ -147,6 +152,21 @@ class JobTable:
             "updated_at = now() WHERE job_id = %s",
             (status, Jsonb(result) if result is not None else None, error, job_id),
         )
+
+    async def withdraw(self, thread_id: str) -> tuple[list[str], bool]:
+        """Mark `stopped` the jobs of `thread_id` no worker has taken yet; return their ids,
+        and whether a worker has taken one of its jobs and not finished it."""
+        cursor = await self.db.execute(
+            "UPDATE copydesk_queue_jobs SET status = 'stopped', error = %s, updated_at = now() "
+            "WHERE thread_id = %s AND status = 'queued' RETURNING job_id",
+            (WITHDRAWN, thread_id),
+        )
+        withdrawn = sorted(str(row[0]) for row in await cursor.fetchall())
+        cursor = await self.db.execute(
+            "SELECT 1 FROM copydesk_queue_jobs WHERE thread_id = %s AND status = 'running'",
+            (thread_id,),
+        )
+        return withdrawn, await cursor.fetchone() is not None
 
     async def counts(self, job_ids: Sequence[str]) -> dict[str, int]:
         """Jobs per status among `job_ids`."""

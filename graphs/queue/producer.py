@@ -42,6 +42,7 @@ __all__ = [
     "submit_resume",
     "submit_runs",
     "wait_for",
+    "withdraw",
 ]
 
 Progress = Callable[[int, int, int], None]
@@ -299,14 +300,36 @@ async def wait_for(
     progress: Progress | None = None,
     every: float = 0.5,
 ) -> list[Job]:
-    """Wait until every job is `done` or `failed`; return them in `job_ids` order."""
+    """Wait until every job is `done`, `failed` or `stopped`; return them in `job_ids`
+    order."""
     async with _jobs(settings) as table:
         while True:
             counts = await table.counts(job_ids)
-            done, failed = counts.get("done", 0), counts.get("failed", 0)
+            done = counts.get("done", 0) + counts.get("stopped", 0)  # withdrawn: ended
+            failed = counts.get("failed", 0)
             if progress is not None:
                 progress(done, failed, len(job_ids))
             if done + failed >= len(job_ids):
                 by_id = {j.job_id: j for j in await table.many(job_ids)}
                 return [by_id[i] for i in job_ids]
             await asyncio.sleep(every)
+
+
+async def withdraw(settings: Settings, thread_id: str) -> tuple[list[str], bool]:
+    """Withdraw the jobs of `thread_id` that no worker has started (`copydesk stop` of a
+    queued thread: it does not run); return their ids, and whether a worker has taken one
+    of its jobs without finishing it. A database where nothing was ever queued is not
+    written to."""
+    url = require_postgres(settings)
+    try:
+        connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    except psycopg.OperationalError:
+        raise ConfigError(
+            "cannot reach the PostgreSQL of COPYDESK_CHECKPOINT_URL; start it or fix the URL"
+        ) from None
+    async with connection:
+        cursor = await connection.execute("SELECT to_regclass('copydesk_queue_jobs')")
+        found = await cursor.fetchone()
+        if found is None or found[0] is None:
+            return [], False
+        return await JobTable(connection).withdraw(thread_id)

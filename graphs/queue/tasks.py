@@ -117,6 +117,9 @@ class Runner:
                 return job.result if job else None
             latest = await self._latest_checkpoint(thread_id)
             taken = await self.locks.query(lambda jobs: jobs.take(job, latest))
+            if taken is None:
+                log.info("job %s (thread %s) was stopped before it started", job_id, thread_id)
+                return None
             if taken.deliveries > 1:
                 log.warning(
                     "job %s (thread %s) delivered again (%d); going on from its checkpoint",
