@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TOPIC  ?= Why every city street should have a tree
 
-.PHONY: demo demo-local local-model traces test test-real check lint format types docs pytest bench bench-embeddings bench-peers bench-real clean system-deps
+.PHONY: demo demo-local local-model traces test test-real record-real check lint format types docs pytest bench bench-embeddings bench-peers bench-real clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ system-deps:
 # (REAL_K="..." picks tests by name, as pytest -k).
 test-real: $(VENV)/.installed-dev local-model
 	$(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py $(if $(REAL_K),-k "$(REAL_K)")
+
+# The same runs recorded on cassettes (tests/cassettes/real/<graph>-<mode>.json) that
+# tests/test_real_replay.py replays in `make test`; commit them after a change of prompts.
+record-real: $(VENV)/.installed-dev local-model
+	REAL_MODEL_CASSETTES=1 $(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py \
+	  -k "$(or $(REAL_K),(json_schema and not turn_taking) or three_section or turn_taking_in_both)"
 
 bench-real: $(VENV)/.installed-dev local-model
 	$(BIN)/python benchmarks/real_model.py

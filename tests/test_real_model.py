@@ -9,6 +9,12 @@ turn_taking once more with `--local`, where copydesk starts its own server.
 Asserted: a draft the model wrote, typed verdicts, the transcript, usage (estimated: the
 server reports none in streams), and no traceback on stderr.
 
+With `REAL_MODEL_CASSETTES=1` (`make record-real`) each run of a topology is recorded on a
+cassette, `tests/cassettes/real/<graph>-<mode>.json` (and `...-<mode>.resume.json` for the
+resume that follows a run the model could not finish), its streams compacted
+(`tests/_stream_compaction.py`); `tests/test_real_replay.py` replays them in the default
+suite, where no llama.cpp server is built.
+
 Each run prints one line (pytest -s shows it; `REAL_MODEL_RECORD=file` appends it there
 as JSON): wall time, chat requests the server answered, the outcome and the capability
 lessons copydesk said, the numbers behind benchmarks/README.md.
@@ -18,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -28,15 +33,27 @@ from typing import Any
 
 import pytest
 
-from copydesk.agents.client.local_paths import LOCAL_MODEL, cache_dir
+from copydesk.agents.client.local_paths import cache_dir
 from copydesk.agents.client.local_server import serve
 from copydesk.graphs.registry import TOPOLOGIES
+from tests._real_model import (
+    CANARY,
+    CONTEXT,
+    DOCUMENT,
+    LOCAL_MODEL,
+    TOPIC,
+    cassettes_of,
+    check_document,
+    check_result,
+    copydesk,
+    run_args,
+    tier_settings,
+)
+from tests._stream_compaction import compact_cassette
 
 pytestmark = pytest.mark.real
 
-CONTEXT = 4096
 VENV = Path(os.environ.get("COPYDESK_LLAMA_VENV") or cache_dir() / "llama-venv")
-TOPIC = "Why every city street should have a tree"
 
 
 class Llama:
@@ -66,53 +83,30 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
         yield Llama(url, log)
 
 
-def copydesk(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI as a user would, in its own process."""
-    return subprocess.run(
-        [sys.executable, "-c", "from copydesk.graphs.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COPYDESK_"))},
-            "COPYDESK_HOME": str(home),
-            **env,
-        },
-    )
-
-
 def _against(llama: Llama, mode: str) -> dict[str, str]:
-    """The settings of a run (and its resume) against the tier's server in `mode`."""
-    return {
-        "OPENAI_BASE_URL": llama.url,
-        "COPYDESK_MODEL": LOCAL_MODEL,
-        "COPYDESK_CONTEXT_TOKENS": str(CONTEXT),
-        "COPYDESK_STRUCTURED_OUTPUT": mode,
-        # A base model of 270M rambles to the cap: short replies keep the tier within CI.
-        "COPYDESK_MAX_OUTPUT_TOKENS": "160",
-        # One server answers parallel calls in turn: a call may wait minutes for its turn.
-        "COPYDESK_REQUEST_TIMEOUT": "600",
-        "COPYDESK_CALL_TIMEOUT": "900",
-    }
+    """The settings of a run (and its resume) against the tier's server in `mode`; the key is
+    the canary, which no cassette may hold (llama.cpp's server ignores it)."""
+    return {"OPENAI_BASE_URL": llama.url, "OPENAI_API_KEY": CANARY, **tier_settings(mode)}
 
 
 def run_real(
     home: Path, llama: Llama, graph: str, mode: str, *extra: str, rounds: int = 2
 ) -> dict[str, Any]:
     requests, started = llama.chat_requests(), time.monotonic()
+    recording = os.environ.get("REAL_MODEL_CASSETTES") == "1"
+    run_cassette, resume_cassette = cassettes_of(graph, mode)
+    if recording:
+        resume_cassette.unlink(missing_ok=True)  # a stale one would be replayed after this run
     done = copydesk(
         home,
         "run",
         graph,
-        "--topic",
-        TOPIC,
-        "--max-rounds",
-        str(rounds),
-        "--json",
-        *extra,
+        *run_args(graph, rounds, extra),
+        *(("--record", str(run_cassette)) if recording else ()),
         **_against(llama, mode),
     )
+    if recording:
+        compact_cassette(run_cassette)
     label = graph
     while True:
         record(
@@ -133,7 +127,16 @@ def run_real(
         # would, so the recovery path is tested against the real model too.
         [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("copydesk: error:")]
         thread = line.split("`copydesk resume ")[1].split("`")[0]
-        done = copydesk(home, "resume", thread, "--json", **_against(llama, mode))
+        done = copydesk(
+            home,
+            "resume",
+            thread,
+            "--json",
+            *(("--record", str(resume_cassette)) if recording else ()),
+            **_against(llama, mode),
+        )
+        if recording:
+            compact_cassette(resume_cassette)
         label = f"{graph} (resumed)"
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout)
@@ -159,22 +162,6 @@ def record(*, stdout: str, stderr: str, **run: Any) -> None:
             out.write(json.dumps(run) + "\n")
 
 
-def check_result(home: Path, result: dict[str, Any], graph: str) -> None:
-    assert result["model"] == LOCAL_MODEL
-    assert result["status"] in {"approved", "out_of_rounds", "completed"}
-    draft = result["final_draft"]
-    assert len(draft.split()) >= 5 and "offline" not in draft.lower()
-    if graph != "pipeline":
-        assert result["verdict"]["decision"] in {"approve", "revise"}
-    usage = result["usage"]["total"]
-    assert usage["calls"] >= 2 and usage["completion_tokens"] > 0
-    exported = copydesk(home, "export", result["thread_id"], "--format", "json")
-    assert exported.returncode == 0, exported.stderr
-    transcript = json.loads(exported.stdout)["transcript"]
-    assert len(transcript) >= 2
-    assert any(line.get("agent") == "writer" for line in transcript)
-
-
 @pytest.mark.parametrize("mode", ["json_schema", "function_calling"])
 def test_turn_taking_in_both_structured_modes(llama: Llama, tmp_path: Path, mode: str) -> None:
     result = run_real(tmp_path, llama, "turn_taking", mode)
@@ -188,22 +175,6 @@ def test_every_topology_against_the_real_model(
 ) -> None:
     result = run_real(tmp_path, llama, graph, mode, rounds=1)
     check_result(tmp_path, result, graph)
-
-
-DOCUMENT = ("--sections", "3", "--words", "300")
-"""A 3-section document: the real-model runs of the `document` topology."""
-
-
-def check_document(result: dict[str, Any]) -> None:
-    """A 3-section document the model wrote, each section written and reviewed."""
-    assert result["model"] == LOCAL_MODEL
-    assert result["status"] in {"approved", "completed"}
-    draft = result["final_draft"]
-    assert draft.startswith("# ") and "offline" not in draft.lower()
-    bodies = re.split(r"^## .+$", draft, flags=re.MULTILINE)[1:]
-    assert len(bodies) == 3 and all(len(b.split()) >= 5 for b in bodies)
-    usage = result["usage"]
-    assert usage["section_writer"]["calls"] >= 3 and usage["section_editor"]["calls"] >= 3
 
 
 def test_a_three_section_document_against_the_real_model(llama: Llama, tmp_path: Path) -> None:
@@ -255,3 +226,56 @@ def test_local_flag_writes_a_document(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.returncode == 0, done.stderr[-3000:]
     check_document(json.loads(done.stdout))
+
+
+EVAL_SUITE = """
+name = "tiny"
+max_rounds = 1
+rubric = "rubric.toml"
+
+[[case]]
+topic = "Why every city street should have a tree"
+words = 60
+
+[[variant]]
+name = "production"
+graph = "turn_taking"
+"""
+
+EVAL_RUBRIC = """
+[[criterion]]
+name = "clarity"
+question = "Can a reader follow it?"
+anchors = { 1 = "Lost.", 2 = "Often unclear.", 3 = "Mostly clear.", 4 = "Clear.", 5 = "Crisp." }
+"""
+
+
+def test_eval_local_scores_a_run_of_the_real_model(tmp_path: Path) -> None:
+    """`copydesk eval SUITE --local`: one case, one variant, one round, on the server copydesk
+    starts; the deterministic scores, and the judge's score or the run counted unjudged (a
+    270M judge often gives no valid score)."""
+    if not (VENV / ".copydesk-ready").exists():
+        pytest.skip(f"no local model in {VENV}; run `make local-model` first")
+    (tmp_path / "rubric.toml").write_text(EVAL_RUBRIC, encoding="utf-8")
+    (tmp_path / "suite.toml").write_text(EVAL_SUITE, encoding="utf-8")
+    done = copydesk(
+        tmp_path, "eval", str(tmp_path / "suite.toml"), "--local", "--json",
+        COPYDESK_LLAMA_VENV=str(VENV), COPYDESK_MAX_OUTPUT_TOKENS="160",
+        COPYDESK_REQUEST_TIMEOUT="600", COPYDESK_CALL_TIMEOUT="900",
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    [run] = report["runs"]
+    assert run["status"] in {"approved", "out_of_rounds"} and run["rounds"] == 1
+    assert len(run["final_draft"].split()) >= 5 and "offline" not in run["final_draft"].lower()
+    metrics = report["variants"]["production"]
+    assert metrics["runs"] == 1 and metrics["tokens"] > 0
+    assert metrics["readability"]["mean"] is not None
+    assert metrics["length_error"]["mean"] is not None  # against the case's 60 words
+    assert set(metrics["regression_rate"]) == {"mean", "ci", "n"}
+    if metrics["unjudged"] == 0:
+        assert 1 <= metrics["judge"]["mean"] <= 5 and set(run["judge"]["scores"]) == {"clarity"}
+    else:
+        assert metrics["unjudged"] == 1 and metrics["judge"]["mean"] is None
+    assert (tmp_path / "evals" / f"{report['id']}.json").exists()
