@@ -9,6 +9,11 @@ older than the trimmed log (`log_from`), or one that finds the store went back i
 was deleted and made again), rebuilds from every vector. Saved files record the generation
 they reflect, so a process that opens a saved index catches up from there too.
 
+Up to `faiss_from` vectors the cache keeps their ids only: a search reads the vectors it
+scores from the source (`vectors`), so a process holds no vector no search of its asks for
+(the largest prefixes' are kept by `copydesk.memory._candidates`). Past it, FAISS holds every
+vector, loaded once from the source when the store grows past the line.
+
 This is the seam for other sources of truth: anything with `generation()`,
 `changes_since(g)`, `log_from()` and `all_vectors()` can keep an `IndexCache` current.
 """
@@ -47,7 +52,9 @@ class IndexCache:
         self, dims: int, *, hnsw_threshold: int = 20_000, faiss_from: int = FAISS_FROM
     ) -> None:
         self.faiss_from = faiss_from
-        self.index = VectorIndex(dims, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from)
+        self.index = VectorIndex(
+            dims, hnsw_threshold=hnsw_threshold, faiss_from=faiss_from, hold=False
+        )
         self.generation = -1
         """Generation reflected; -1 before the first catch-up (a full load)."""
         self.rebuilds = 0
@@ -78,7 +85,9 @@ class IndexCache:
         else:
             added, dropped = source.changes_since(self.generation)
             self.index.remove(np.asarray(dropped, np.int64))
-            if added:
+            if self.index.moves_with(len(added)):  # into FAISS: every vector is needed
+                self.rebuild(source)
+            elif added:
                 self.index.add(*_arrays([i for i, _ in added], [b for _, b in added], self.dims))
         self.generation = current
 
@@ -88,6 +97,7 @@ class IndexCache:
             self.dims,
             hnsw_threshold=self.index.hnsw_threshold,
             faiss_from=self.faiss_from,
+            hold=False,
         )
         ids: list[int] = []
         blobs: list[bytes] = []
@@ -104,8 +114,13 @@ class IndexCache:
     def apply(
         self, added_ids: Sequence[int], vectors: Any, dropped: Sequence[int], generation: int
     ) -> None:
-        """Apply this process's own committed batch (the cache was at the generation before)."""
+        """Apply this process's own committed batch (the cache was at the generation before);
+        one that takes the cache into FAISS leaves it to be made from every vector at the
+        next catch-up."""
         self.index.remove(np.asarray(dropped, np.int64))
+        if self.index.moves_with(len(added_ids)):
+            self.generation = -1  # the next transaction's catch-up reads every vector
+            return
         if len(added_ids):
             self.index.add(np.asarray(added_ids, np.int64), np.asarray(vectors, np.float32))
         self.generation = generation

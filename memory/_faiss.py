@@ -2,9 +2,10 @@
 
 Vectors are L2-normalised, so inner product is cosine similarity. Up to `faiss_from` vectors
 (4,096 by default: a few months of one team's memories) they are a NumPy array scanned
-exactly, and FAISS is not even imported: it costs ~15 MiB of resident memory and ~0.1 s of
-start-up, which every run would pay for nothing. Past that the vectors move once into a
-FAISS flat (exact) index; past `hnsw_threshold` it is rebuilt once as HNSW
+exactly (or, with `hold=False`, only their ids are kept: the owner reads the vectors a
+search needs from its source), and FAISS is not even imported: it costs ~15 MiB of resident
+memory and ~0.1 s of start-up, which every run would pay for nothing. Past that the vectors
+move once into a FAISS flat (exact) index; past `hnsw_threshold` it is rebuilt once as HNSW
 (M=32, efConstruction=80, efSearch=128), which measured recall@10 >= 0.95 at 1M vectors in
 `benchmarks/memory.py`. HNSW cannot remove vectors, so removals there are tombstones the
 caller filters out (ids it no longer knows); `dead` counts them so the owner can rebuild.
@@ -84,12 +85,21 @@ class VectorIndex:
         dims: Vector length.
         hnsw_threshold: Vector count past which the index becomes HNSW.
         faiss_from: Vector count past which the vectors move into FAISS.
+        hold: False: up to `faiss_from` only the ids are kept, not the vectors (the owner
+            reads those from its source when asked; `reconstruct`, `search` and `all` then
+            raise, and the owner must give every vector again to move past `faiss_from`).
     """
 
     def __init__(
-        self, dims: int, *, hnsw_threshold: int = 20_000, faiss_from: int = FAISS_FROM
+        self,
+        dims: int,
+        *,
+        hnsw_threshold: int = 20_000,
+        faiss_from: int = FAISS_FROM,
+        hold: bool = True,
     ) -> None:
         self.dims = dims
+        self.hold = hold
         self.hnsw_threshold = hnsw_threshold
         self.faiss_from = min(faiss_from, hnsw_threshold)
         self._index: Any = None  # FAISS, once past `faiss_from`
@@ -114,6 +124,11 @@ class VectorIndex:
         """Vectors held, tombstones included."""
         return self._count if self._index is None else int(self._index.ntotal)
 
+    def moves_with(self, count: int) -> bool:
+        """True when adding `count` vectors would move ids-only rows into FAISS (which needs
+        every vector: the owner gives them all again instead)."""
+        return not self.hold and self._index is None and self.size + count > self.faiss_from
+
     def add(self, ids: Ids, vectors: Vectors) -> None:
         """Add vectors (one row per id); moves into FAISS, then HNSW, past the thresholds."""
         if len(ids) == 0:
@@ -132,14 +147,17 @@ class VectorIndex:
 
     def _append(self, ids: Ids, vectors: Vectors) -> None:
         end = self._count + len(ids)
-        if end > len(self._rows):
-            capacity = max(end, 2 * len(self._rows), 64)
-            rows = np.empty((capacity, self.dims), np.float32)
-            rows[: self._count] = self._rows[: self._count]
+        if end > len(self._ids):
+            capacity = max(end, 2 * len(self._ids), 64)
             grown = np.empty(capacity, np.int64)
             grown[: self._count] = self._ids[: self._count]
-            self._rows, self._ids = rows, grown
-        self._rows[self._count : end] = vectors
+            self._ids = grown
+            if self.hold:
+                rows = np.empty((capacity, self.dims), np.float32)
+                rows[: self._count] = self._rows[: self._count]
+                self._rows = rows
+        if self.hold:
+            self._rows[self._count : end] = vectors
         self._ids[self._count : end] = ids
         for row, vector_id in enumerate(ids.tolist(), self._count):
             self._at[vector_id] = row
@@ -174,6 +192,7 @@ class VectorIndex:
     def all(self) -> tuple[Ids, Vectors]:
         """Every (id, vector) held, tombstones included."""
         if self._index is None:
+            self._held()
             return self._ids[: self._count].copy(), self._rows[: self._count].copy()
         if self.size == 0:
             return np.empty(0, np.int64), np.empty((0, self.dims), np.float32)
@@ -189,7 +208,8 @@ class VectorIndex:
             if gone:
                 keep = [r for i, r in self._at.items() if i not in gone]
                 keep.sort()
-                kept_ids, kept_rows = self._ids[keep], self._rows[keep]
+                kept_ids = self._ids[keep]
+                kept_rows = self._rows[keep] if self.hold else np.empty((len(keep), 0))
                 self._drop_arrays()
                 self._append(kept_ids, kept_rows)
         elif self.kind == "flat":
@@ -206,6 +226,7 @@ class VectorIndex:
         if len(ids) == 0:
             return np.empty((0, self.dims), np.float32)
         if self._index is None:
+            self._held()
             try:
                 rows = [self._at[int(i)] for i in np.asarray(ids).tolist()]
             except KeyError as error:
@@ -222,12 +243,17 @@ class VectorIndex:
         if self._index is not None:
             scores, ids = self._index.search(row, k)
             return scores[0], ids[0]
+        self._held()
         if self._count == 0:
             return np.full(k, -np.inf, np.float32), np.full(k, -1, np.int64)
         all_scores = np.einsum("ij,j->i", self._rows[: self._count], row[0])  # no BLAS threads
         top = np.argpartition(-all_scores, k - 1)[:k] if k < self._count else np.arange(k)
         top = top[np.argsort(-all_scores[top], kind="stable")]
         return all_scores[top].astype(np.float32), self._ids[top]
+
+    def _held(self) -> None:
+        if not self.hold and self._count:
+            raise RuntimeError("this index keeps ids only below faiss_from, not vectors")
 
     def compact(self, live: Ids) -> None:
         """Rebuild holding only `live` ids (drops HNSW tombstones)."""

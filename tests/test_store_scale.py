@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from langgraph.store.base import PutOp
 
@@ -161,9 +162,26 @@ def test_faiss_runs_one_thread_once_the_index_moves_into_it() -> None:
 
     store = FaissStore(embedder=EMBEDDER, fields=["text"], faiss_from=2)
     store.batch([PutOp(MINE, f"m{i}", {"text": f"tide {i}"}) for i in range(4)])
-
-    assert faiss.omp_get_max_threads() == 1
     assert [i.key for i in store.search(MINE, query="tide 3", limit=1)] == ["m3"]
+
+    assert store.index.size == 4 and store.index.reconstruct(np.arange(1, 5)).shape == (4, 64)
+    assert faiss.omp_get_max_threads() == 1
+    store.close()
+
+
+def test_a_small_store_keeps_ids_not_vectors() -> None:
+    """Below the line into FAISS the process keeps no vector: a search reads those it scores
+    from the source, with the same results."""
+    store = FaissStore(embedder=EMBEDDER, fields=["text"])
+    store.batch([PutOp(MINE, f"m{i}", {"text": f"tide {i}"}) for i in range(4)])
+
+    assert store.index.size == 4 and not store.index.hold
+    with pytest.raises(RuntimeError, match="ids only"):
+        store.index.reconstruct(np.arange(1, 3))
+    assert [i.key for i in store.search(MINE, query="tide 3", limit=1)] == ["m3"]
+    store.batch([PutOp(MINE, "m0", None)])
+    assert store.index.size == 3
+    assert "m0" not in {i.key for i in store.search(MINE, query="tide 0", limit=4)}
     store.close()
 
 
