@@ -209,7 +209,7 @@ class VectorIndex:
                 keep = [r for i, r in self._at.items() if i not in gone]
                 keep.sort()
                 kept_ids = self._ids[keep]
-                kept_rows = self._rows[keep] if self.hold else np.empty((len(keep), 0))
+                kept_rows = self._rows[keep] if self.hold else np.empty((len(keep), 0), np.float32)
                 self._drop_arrays()
                 self._append(kept_ids, kept_rows)
         elif self.kind == "flat":
