@@ -13,10 +13,13 @@ import psycopg
 import pytest
 
 from copydesk.agents.config import Settings
+from copydesk.graphs.cli.queue import _row
 from copydesk.graphs.errors import UnknownThreadError
 from copydesk.graphs.manager import ConversationManager
-from copydesk.graphs.queue.jobs import Job, JobTable
+from copydesk.graphs.queue.jobs import WITHDRAWN, Job, JobTable
 from copydesk.graphs.queue.stop import stop_queued
+from copydesk.graphs.stopping import StopAnswer
+from copydesk.memory.runs import RunRecord
 from tests._cli import assert_one_line_error, copydesk, ok, ok_json
 
 # Fixtures, imported under their own names so that pytest finds them in this module.
@@ -146,3 +149,32 @@ async def test_a_stop_waits_a_moment_for_a_taken_job_to_start(
         assert answer.result.status == "out_of_rounds" and answer.withdrawn == ()
         with pytest.raises(UnknownThreadError):
             await stop_queued(manager, settings, "new", wait=0.3, every=0.1)
+
+
+async def test_a_stop_where_nothing_was_ever_queued_writes_no_job_table(
+    make_settings: Callable[..., Settings], postgres_url: str
+) -> None:
+    settings = make_settings(checkpoint_url=postgres_url, memory=False)
+    async with ConversationManager(settings) as manager:
+        with pytest.raises(UnknownThreadError):
+            await stop_queued(manager, settings, "nosuch")
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
+        cursor = await db.execute("SELECT to_regclass('copydesk_queue_jobs')")
+        assert await cursor.fetchone() == (None,)
+
+
+def test_what_a_stop_of_a_queued_thread_says() -> None:
+    running = RunRecord("t", "running", "host-a", 42, 0.0, 0.0)
+    both = StopAnswer("t", running, withdrawn=("job-1",))
+    assert both.message().startswith("stop asked of thread 't' (process 42 on host-a)")
+    assert both.message().endswith("; 1 queued job(s) withdrawn (job-1)")
+    assert both.as_json() == {
+        "thread_id": "t",
+        "asked": True,
+        "host": "host-a",
+        "pid": 42,
+        "result": None,
+        "withdrawn": ["job-1"],
+    }
+    row = _row(Job("job-1", "t", "run", {}, status="stopped", error=WITHDRAWN), "Kites")
+    assert (row["status"], row["error"]) == ("stopped", WITHDRAWN)  # run-many --queue's row

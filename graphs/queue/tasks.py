@@ -117,7 +117,7 @@ class Runner:
                 return job.result if job else None
             latest = await self._latest_checkpoint(thread_id)
             taken = await self.locks.query(lambda jobs: jobs.take(job, latest))
-            if taken is None:
+            if taken is None:  # pragma: no cover - a stop between the read above and the take
                 log.info("job %s (thread %s) was stopped before it started", job_id, thread_id)
                 return None
             if taken.deliveries > 1:
