@@ -214,6 +214,28 @@ def test_a_large_namespace_kept_between_searches_follows_every_write(tmp_path: P
     store.close()
 
 
+def test_a_write_to_a_kept_namespace_reads_only_the_new_vectors() -> None:
+    """After a write, the project's ids are read again but its vectors are reused by id:
+    only the new memory's vector is read, and the search sees it."""
+    shared = ("copydesk", "project", "p")
+    store = FaissStore(embedder=EMBEDDER, fields=["text"])
+    store.batch([PutOp(shared, f"k{i}", {"text": f"note {i} mast sail"}) for i in range(250)])
+    store.search(shared, query="mast", limit=3)
+    kept = store._tables.kept
+    assert kept.read == 250
+
+    store.put(shared, "heron", {"text": "heron marsh"})
+    assert store.search(shared, query="heron marsh", limit=1)[0].key == "heron"
+    store.put(shared, "k3", {"text": "otter creek"})  # a changed text: a new vector
+    assert store.search(shared, query="otter creek", limit=1)[0].key == "k3"
+    assert kept.read == 252
+    for i in range(10):  # others forgotten meanwhile stay few
+        kept._forgotten[(f"x{i}",)] = kept._entries[shared]
+    kept.forget(namespaces=[shared])
+    assert len(kept._forgotten) == kept.kept and shared in kept._forgotten
+    store.close()
+
+
 def test_kept_candidates_are_forgotten_when_one_of_their_items_gets_a_vector() -> None:
     """A memory that waited for its embedding and got it changes its namespace's vectors:
     the prefix holding it is read again; others stay kept."""
