@@ -124,8 +124,11 @@ def test_a_timeout_counts_from_the_worker_start_and_the_thread_resumes(
     listed = ok_json(copydesk(tmp_path, env, "threads", "--json"))
     assert [(t["status"], t["ended_by"]) for t in listed] == [("interrupted", "timeout")]
 
-    resumed = ok_json(copydesk(tmp_path, env, "resume", job.thread_id, "--queue", "--json"))
+    resumed = ok_json(
+        copydesk(tmp_path, env, "resume", job.thread_id, "--queue", "--timeout", "1h", "--json")
+    )
     [done] = finished(settings, resumed["job_id"])
+    assert done.request["time_limit"] == 3600  # the resumed run's own limit, in seconds
     assert done.result is not None
     assert (done.result["status"], done.result["ended_by"], done.result["rounds"]) == (
         "out_of_rounds",

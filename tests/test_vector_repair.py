@@ -147,3 +147,34 @@ def test_a_0_1_0_store_opens_and_its_unmarked_rows_are_repaired_as_before(
     caplog.clear()
     FaissStore(tmp_path / "memory", embedder=Minilm(384), fields=["text"]).close()
     assert _warnings(caplog) == []
+
+
+def test_a_postgres_store_from_before_the_mark_gains_it_when_opened(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PostgreSQL store written before the mark: its rows are unmarked, so one whose vector
+    is missing is embedded again; an item put since with `index=False` is left alone."""
+    store = FaissStore(None, url=postgres_url, embedder=EMBEDDER, fields=["text"])
+    store.put(NS, "old", {"text": "night train"})
+    store.put(NS, "kept", {"text": "lighthouse keeper"})
+    store.items.db.execute("ALTER TABLE memory_items DROP COLUMN index_paths")
+    _lose_vector(store, "old")
+    store.items.close()
+
+    caplog.clear()
+    again = FaissStore(None, url=postgres_url, embedder=EMBEDDER, fields=["text"])
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and "0 damaged and 1 missing" in warnings[0]
+    assert "COPYDESK_STORE_URL" in warnings[0]
+    again.put(NS, "plain", {"text": "salt bread"}, index=False)
+    again.items.close()
+
+    caplog.clear()
+    third = FaissStore(None, url=postgres_url, embedder=EMBEDDER, fields=["text"])
+    try:
+        assert _warnings(caplog) == []
+        found = {i.key: i.score for i in third.search(NS, query="night train", limit=5)}
+        assert found["old"] is not None and found["plain"] is None
+        assert (third.stats()["vectors"], third.stats()["pending"]) == (2, 0)
+    finally:
+        third.items.close()
