@@ -296,8 +296,10 @@ def stop(
     async def work() -> StopAnswer:
         async with open_manager(settings) as manager:
             if queued:  # the workers' threads: a queued one does not start
-                from copydesk.graphs.queue.stop import stop_queued
-
+                try:
+                    from copydesk.graphs.queue.stop import stop_queued
+                except ImportError:  # pragma: no cover - no `queue` extra: a plain stop
+                    return await manager.stop(thread_id)
                 return await stop_queued(manager, settings, thread_id)
             return await manager.stop(thread_id)
 
