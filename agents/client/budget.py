@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
 
@@ -35,6 +35,7 @@ from copydesk.memory.tokens import token_counter, vocabulary_for_model, vocabula
 
 __all__ = [
     "Allowance",
+    "Book",
     "Hold",
     "SpendBook",
     "Spending",
@@ -113,6 +114,7 @@ class Hold:
         cap: The output cap to send (None: the call's own, none).
         reduced: True when the budget, not the call, set `cap`.
         ending: The ending a refusal or a cut at `cap` is: `token_budget` or `cost_budget`.
+        ident: The hold's id in a book shared through Redis ("": held in this process).
     """
 
     thread: str
@@ -121,6 +123,7 @@ class Hold:
     cap: int | None
     reduced: bool
     ending: str
+    ident: str = ""
 
 
 @dataclass
@@ -218,6 +221,24 @@ class SpendBook:
         for loop, waiter in waiting:
             loop.call_soon_threadsafe(_wake, waiter)
 
+    async def aclose(self) -> None:
+        """Nothing to close: the book is this process's memory."""
+
+
+class Book(Protocol):
+    """Where a client's holds are kept: this process (`SpendBook`) or Redis
+    (`budget_redis.SharedSpendBook`)."""
+
+    def forget(self, thread: str) -> None: ...
+
+    async def hold(
+        self, allowance: Allowance, prompt: int, cap: int | None, price: tuple[float, float]
+    ) -> Hold: ...
+
+    def settle(self, hold: Hold, usage: UsageTotals | None) -> None: ...
+
+    async def aclose(self) -> None: ...
+
 
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
@@ -239,10 +260,18 @@ class Spending:
         prices: PriceTable,
         params: Callable[[Mapping[str, Any] | None, int | None], dict[str, Any]],
     ) -> None:
-        self.book = SpendBook()
+        self.book: Book = SpendBook()
         self._model = model
         self._prices = prices
         self._params = params
+
+    def share(self, redis_url: str | None, checkpoint_url: str) -> None:
+        """Keep the books of threads in Redis at `redis_url` (if set), shared with every
+        process whose checkpoints are at `checkpoint_url` (Redis is loaded only then)."""
+        if redis_url:
+            from copydesk.agents.client.budget_redis import SharedSpendBook, book_scope
+
+            self.book = SharedSpendBook(redis_url, book_scope(checkpoint_url))
 
     async def capped(
         self,

@@ -160,7 +160,7 @@ class OpenAIClient:
         when None) for the key on every request, tracing as `telemetry` says (as the
         settings say when None)."""
         key = settings.openai_api_key
-        return cls(
+        client = cls(
             model=settings.model,
             api_key=settings.openai_api_key,
             base_url=settings.openai_base_url,
@@ -181,6 +181,8 @@ class OpenAIClient:
             config=(config or ConfigManager.of(settings)) if key is not None else None,
             telemetry=telemetry or Telemetry.from_settings(settings),
         )
+        client.spending.share(settings.redis_url, settings.resolved_checkpoint_url)
+        return client
 
     @property
     def endpoint(self) -> str:
@@ -235,6 +237,7 @@ class OpenAIClient:
         """Close the HTTP (and Redis) connections opened in the running event loop."""
         await self._pool.aclose()
         await self.limiters.aclose()
+        await self.spending.book.aclose()
 
     async def __aenter__(self) -> OpenAIClient:
         return self
