@@ -26,6 +26,7 @@ def test_loading_rests_the_collector_and_restores_it() -> None:
 
 def test_a_run_does_not_walk_what_was_loaded_before_it() -> None:
     """Objects that existed before the run are frozen during it and thawed after it."""
+
     async def work() -> int:
         return gc.get_freeze_count()
 
