@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     tpm: int | None = Field(None, alias="COPYDESK_TPM", gt=0)
     """Tokens per minute the API allows (None: learn from its headers)."""
     redis_url: str | None = Field(None, alias="COPYDESK_REDIS_URL", pattern=r"^rediss?://\S+$")
-    """Share the rate limit with every process using this Redis."""
+    """Share the rate limit and thread budgets with every process using this Redis."""
     fallback_models: str = Field("", alias="COPYDESK_FALLBACK_MODELS")
     """Comma-separated models tried in order when the model keeps failing."""
     prices: Path | None = Field(None, alias="COPYDESK_PRICES")

@@ -11,6 +11,8 @@ cannot pass it. After the call the hold is replaced by what the server said it u
 The book counts per thread what this process's calls spent since it first saw the thread,
 and trusts the state where it says more (a thread resumed in another process); the manager
 forgets a thread when a run of it starts, so a rewound thread is counted from its state.
+With a Redis configured (`Spending.share`) the book is every process's
+(`budget_redis.SharedSpendBook`); without one, Redis is not imported.
 """
 
 from __future__ import annotations
