@@ -15,8 +15,10 @@ import pytest
 import redis
 
 from copydesk.agents.client.budget import Allowance
-from copydesk.agents.client.budget_redis import SharedSpendBook
+from copydesk.agents.client.budget_redis import SharedSpendBook, book_scope
+from tests._cli import ENTRY, cli_env
 from tests.fakes import FakeOpenAIServer, Reply
+from tests.fakes.topologies import TopologyResponder
 
 # Fixtures, imported under their own names so that pytest finds them in this module.
 from tests.test_limiter_redis import prefix as prefix
@@ -172,3 +174,34 @@ async def test_a_killed_process_hold_lapses_and_its_tokens_come_back(
     assert hold.cap == 900  # 1,000 - 100 of prompt: nothing held by the dead process
     book.settle(hold, None)
     await book.aclose()
+
+
+async def test_copydesk_run_holds_from_what_another_process_left(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """`copydesk run` with `COPYDESK_REDIS_URL` shares its thread's book: another process's
+    call holds 700 of the thread's 1,500 tokens and then spends them; the run waits for it
+    rather than take the whole remainder, and ends over budget with the server having served
+    at most the 800 left."""
+    scope = book_scope(f"sqlite:///{tmp_path / 'checkpoints.sqlite'}")
+    other = SharedSpendBook(redis_url, scope)  # the CLI's own prefix: the keys are this test's
+    held = await other.hold(Allowance("kites", tokens=1500), 200, 500)
+    with FakeOpenAIServer() as server:
+        server.cap_replies = True
+        server.responder = TopologyResponder(approve_after=99)
+        env = cli_env(tmp_path, server, COPYDESK_REDIS_URL=redis_url, COPYDESK_MEMORY="false")
+        run = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", ENTRY, "run", "turn_taking", "--topic", "Kites",
+            "--thread-id", "kites", "--max-rounds", "30", "--token-budget", "1500", "--json",
+            env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        spent = {"prompt_tokens": 200, "completion_tokens": 500, "calls": 1, "cost_usd": 0.0}
+        asyncio.get_running_loop().call_later(1.0, other.settle, held, spent)
+        out, err = await asyncio.wait_for(run.communicate(), 120)
+    await other.aclose()
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*other.keys("kites"))
+    result = json.loads(out)
+    served = sum(u["prompt_tokens"] + u["completion_tokens"] for u in server.served)
+    assert (result["status"], run.returncode) == ("over_budget", 0), err
+    assert 0 < served <= 800 and len(server.served) >= 2
