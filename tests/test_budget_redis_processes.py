@@ -24,6 +24,7 @@ from tests.fakes.topologies import TopologyResponder
 from tests.test_limiter_redis import prefix as prefix
 from tests.test_limiter_redis import redis_url as redis_url
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 SPENDER = """
@@ -33,6 +34,7 @@ from copydesk.agents.client import OpenAIClient
 from copydesk.agents.client.budget import Allowance, allowance_scope
 from copydesk.agents.client.budget_redis import SharedSpendBook
 from copydesk.agents.errors import BudgetSpentError
+from copydesk.memory.tokens import vocabulary_for_model
 
 spec = json.loads(sys.argv[1])
 PROMPT = [SystemMessage("You are terse."), HumanMessage("Say something long.")]
@@ -53,6 +55,7 @@ async def main():
             client.spending.book = SharedSpendBook(spec["redis_url"], "spenders",
                                                    prefix=spec["prefix"])
         calls = []
+        vocabulary_for_model(spec["model"])  # loaded now, not while the other one spends
         print("ready", flush=True)
         sys.stdin.readline()  # both processes start spending at once
         with allowance_scope(Allowance("t", tokens=spec["tokens"], cost=spec["cost"])):
@@ -68,7 +71,7 @@ from copydesk.agents.client.budget import Allowance
 from copydesk.agents.client.budget_redis import SharedSpendBook
 
 async def main():
-    book = SharedSpendBook(sys.argv[1], "spenders", prefix=sys.argv[2], hold_ttl=1.0)
+    book = SharedSpendBook(sys.argv[1], "spenders", prefix=sys.argv[2], hold_ttl=2.0)
     await book.hold(Allowance("t", tokens=1000), 100, 500)
     print("held", flush=True)
     await asyncio.sleep(3600)  # a call that never ends: the test kills this process
@@ -119,7 +122,7 @@ def test_two_processes_spend_one_token_budget_and_never_pass_it(
     the book in Redis the server serves at most 900 tokens in all, both processes spending;
     with a book in each process (the control) they pass it."""
     fake_server.cap_replies = True
-    fake_server.latency = 0.05
+    fake_server.latency = 0.2
     fake_server.responder = lambda body: Reply(content="word " * 400)
     budget = 900
     spec = {"model": "gpt-4o-mini", "base_url": fake_server.base_url, "cap": 60,
@@ -139,7 +142,7 @@ def test_two_processes_spend_one_cost_budget_and_never_pass_it(
 ) -> None:
     """The same with `--max-cost` at gpt-4o's prices: USD served stays within the budget."""
     fake_server.cap_replies = True
-    fake_server.latency = 0.05
+    fake_server.latency = 0.2
     fake_server.responder = lambda body: Reply(content="word " * 400)
     budget = 0.004
     spec = {"model": "gpt-4o", "base_url": fake_server.base_url, "cap": 60,
@@ -155,7 +158,7 @@ async def test_a_killed_process_hold_lapses_and_its_tokens_come_back(
     redis_url: str, prefix: str
 ) -> None:
     """A process holding 600 of a thread's 1,000 tokens is killed mid-call: while it lived
-    its hold stood (renewed past its one-second expiry); once dead, the hold lapses and
+    its hold stood (renewed past its two-second expiry); once dead, the hold lapses and
     another process gets the whole remainder."""
     holder = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HOLDER, redis_url, prefix,
@@ -164,7 +167,7 @@ async def test_a_killed_process_hold_lapses_and_its_tokens_come_back(
     book = SharedSpendBook(redis_url, "spenders", prefix=prefix)
     try:
         assert holder.stdout is not None and (await holder.stdout.readline()).strip() == b"held"
-        await asyncio.sleep(2.5)  # past two expiries: renewals keep it
+        await asyncio.sleep(4.5)  # past two expiries: renewals keep it
         holds = redis.Redis.from_url(redis_url).hvals(book.keys("t")[2])
         assert [h.split()[0] for h in holds] == [b"600"]
     finally:
