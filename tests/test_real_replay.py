@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from copydesk.graphs.registry import TOPOLOGIES
 from tests._real_model import (
     CANARY,
     CASSETTES,
@@ -63,6 +64,11 @@ def test_a_recorded_real_model_run_replays_through_the_cli(cassette: Path, tmp_p
         check_document(result)
     else:
         check_result(tmp_path, result, graph)
+
+
+def test_every_topology_of_the_tier_has_a_recorded_run() -> None:
+    assert {p.stem.rsplit("-", 1)[0] for p in RUNS} == set(TOPOLOGIES)
+    assert all(p.stem.rsplit("-", 1)[1] in {"json_schema", "function_calling"} for p in RUNS)
 
 
 def test_the_recorded_runs_hold_no_key_and_stay_small() -> None:
