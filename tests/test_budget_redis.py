@@ -86,6 +86,7 @@ async def test_the_state_counts_where_it_says_more_and_costs_are_held_too(
         await shared.hold(Allowance("t", tokens=10, closed="token_budget"), 1, 1)
     unlimited = await shared.hold(Allowance("u", cost=1.0), 10, None, (0.0, 0.0))
     assert unlimited.cap is None and unlimited.tokens == 10  # no price: nothing to cap by
+    assert not unlimited.reduced  # and a reply it cuts is not the budget's doing
     shared.settle(unlimited, used(20))
     await shared.aclose()
 

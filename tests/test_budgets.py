@@ -164,3 +164,18 @@ async def test_a_thread_resumed_elsewhere_counts_what_its_state_says(
         ):
             await client.complete(PROMPT)
     assert fake_server.chat_requests() == []
+
+
+async def test_a_cost_budget_without_a_price_or_an_output_cap_sends_uncapped(
+    fake_server: FakeOpenAIServer,
+) -> None:
+    """A model the price table does not know, no output cap: the cost budget has nothing to
+    cap the reply by, so the call goes as asked (it used to fail on an infinite cap)."""
+    async with OpenAIClient(
+        model="house-model", base_url=fake_server.base_url, max_output_tokens=None
+    ) as client:
+        with allowance_scope(Allowance("t", cost=0.01)):
+            reply = await client.complete(PROMPT)
+    (request,) = fake_server.chat_requests()
+    assert reply.message.content and request.body is not None
+    assert request.body.get("max_tokens") is None

@@ -196,14 +196,19 @@ class SpendBook:
                 alone, ending = spend.room(allowance, prompt, price, held=False)
                 if allowance.closed or alone < 1:
                     raise BudgetSpentError.of(allowance, allowance.closed or ending)
-                want = int(min(alone, cap if cap is not None else math.inf))
+                # No cap at all only when nothing limits the output (a cost budget, no price).
+                want = (
+                    None
+                    if alone == math.inf and cap is None
+                    else int(min(alone, cap if cap is not None else alone))
+                )
                 shared, ending = spend.room(allowance, prompt, price, held=True)
-                if shared >= want:
-                    tokens = prompt + want
-                    cost = prompt * price[0] + want * price[1]
+                if shared >= (want or 0):
+                    tokens = prompt + (want or 0)
+                    cost = prompt * price[0] + (want or 0) * price[1]
                     spend.held_tokens += tokens
                     spend.held_cost += cost
-                    reduced = cap is None or want < cap
+                    reduced = want is not None and (cap is None or want < cap)
                     return Hold(allowance.thread, tokens, cost, want, reduced, ending)
                 loop = asyncio.get_running_loop()
                 waiter: asyncio.Future[None] = loop.create_future()

@@ -230,7 +230,7 @@ class SharedSpendBook:
             if status == "held":
                 want, tokens, cost = (_text(part) for part in answer[2:5])
                 given = None if want == "-1" else int(want)
-                reduced = cap is None or (given is not None and given < cap)
+                reduced = given is not None and (cap is None or given < cap)
                 hold = Hold(
                     allowance.thread, int(tokens), float(cost), given, reduced, ending, ident
                 )
