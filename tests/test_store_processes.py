@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from langgraph.store.base import PutOp
+
 from copydesk.memory.embeddings import LexicalEmbedder
 from copydesk.memory.vector import FaissStore
 
@@ -128,3 +131,35 @@ def test_a_stale_index_file_catches_up_without_a_rebuild(tmp_path: Path) -> None
     assert "k3" not in {i.key for i in reopened.search(("c",), query="river lamp 3", limit=30)}
     assert reopened.index.size == 30
     reopened.close()
+
+
+def test_another_process_taking_the_store_into_faiss_is_followed_from_every_vector(
+    tmp_path: Path,
+) -> None:
+    """Below the line into FAISS a process keeps ids only; when another process's writes take
+    the store past it, the catch-up reads every vector (it has none of its own to move)."""
+    first = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=4)
+    first.batch([PutOp(("c",), f"k{n}", {"text": f"river lamp {n}"}) for n in range(3)])
+    assert first.search(("c",), query="river lamp 1", limit=1)[0].key == "k1"
+    second = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"], faiss_from=4)
+    second.batch([PutOp(("c",), f"n{n}", {"text": f"harbour crane {n}"}) for n in range(3)])
+
+    assert first.search(("c",), query="harbour crane 2", limit=1)[0].key == "n2"
+    assert first.index.size == 6 and first.index.reconstruct(np.arange(1, 7)).shape == (6, 64)
+    second.close()
+    first.close()
+
+
+def test_a_store_made_anew_lets_the_approximate_indexes_go() -> None:
+    """A generation that went back (the store was deleted and made again) empties the
+    per-prefix indexes too: their vector ids may now name other vectors."""
+    store = FaissStore(embedder=EMBEDDER, fields=["text"], exact_limit=2)
+    store.batch([PutOp(("c",), f"k{n}", {"text": f"river lamp {n}"}) for n in range(5)])
+    store.search(("c",), query="river lamp 1", limit=1)
+    spaces = store._tables.spaces
+    assert spaces is not None and spaces.loaded == 5
+    store.cache.generation += 10  # as if the tables had gone back in time
+
+    assert store.search(("c",), query="river lamp 4", limit=1)[0].key == "k4"
+    assert spaces.loaded == 10  # read again from the tables
+    store.close()
