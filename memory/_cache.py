@@ -9,10 +9,11 @@ older than the trimmed log (`log_from`), or one that finds the store went back i
 was deleted and made again), rebuilds from every vector. Saved files record the generation
 they reflect, so a process that opens a saved index catches up from there too.
 
-Up to `faiss_from` vectors the cache keeps their ids only: a search reads the vectors it
-scores from the source (`vectors`), so a process holds no vector no search of its asks for
-(the largest prefixes' are kept by `copydesk.memory._candidates`). Past it, FAISS holds every
-vector, loaded once from the source when the store grows past the line.
+Up to `faiss_from` vectors (20,000 by default) the cache keeps their ids only: a search
+reads the vectors it scores from the source (`vectors`), so a process holds no vector no
+search of its asks for (the largest prefixes' are kept by `copydesk.memory._candidates`), and
+opening the store reads ids, not vectors. Past it, FAISS holds every vector, loaded once
+from the source when the store grows past the line.
 
 This is the seam for other sources of truth: anything with `generation()`,
 `changes_since(g)`, `log_from()` and `all_vectors()` can keep an `IndexCache` current.
@@ -37,6 +38,7 @@ class VectorSource(Protocol):
     def changes_since(self, gen: int) -> tuple[list[tuple[int, bytes]], list[int]]: ...
     def log_from(self) -> int: ...
     def all_vectors(self) -> Iterable[tuple[int, bytes]]: ...
+    def all_ids(self) -> list[int]: ...
 
 
 class IndexCache:
@@ -92,13 +94,21 @@ class IndexCache:
         self.generation = current
 
     def rebuild(self, source: VectorSource) -> None:
-        """Load every vector of `source` into a fresh index."""
+        """Load every vector id of `source` into a fresh index, and every vector too when they
+        are past `faiss_from` (FAISS holds them)."""
         fresh = VectorIndex(
             self.dims,
             hnsw_threshold=self.index.hnsw_threshold,
             faiss_from=self.faiss_from,
             hold=False,
         )
+        every = np.asarray(sorted(source.all_ids()), np.int64)
+        if not fresh.moves_with(len(every)):  # ids only: no vector is read
+            fresh.add_ids(every)
+            self.index = fresh
+            self.rebuilds += 1
+            return
+        fresh.hold = True  # on its way into FAISS, which holds them all
         ids: list[int] = []
         blobs: list[bytes] = []
         for vector_id, blob in source.all_vectors():
@@ -108,6 +118,7 @@ class IndexCache:
                 fresh.add(*_arrays(ids, blobs, self.dims))
                 ids, blobs = [], []
         fresh.add(*_arrays(ids, blobs, self.dims))
+        fresh.hold = False
         self.index = fresh
         self.rebuilds += 1
 

@@ -1,7 +1,7 @@
 """`VectorIndex`: inner-product vectors by integer id, exact while small, FAISS when large.
 
 Vectors are L2-normalised, so inner product is cosine similarity. Up to `faiss_from` vectors
-(4,096 by default: a few months of one team's memories) they are a NumPy array scanned
+(20,000 by default: many months of one team's memories) they are a NumPy array scanned
 exactly (or, with `hold=False`, only their ids are kept: the owner reads the vectors a
 search needs from its source), and FAISS is not even imported: it costs ~15 MiB of resident
 memory and ~0.1 s of start-up, which every run would pay for nothing. Past that the vectors
@@ -36,8 +36,10 @@ __all__ = [
     "file_sha256",
 ]
 
-FAISS_FROM = 4096
-"""Vectors past which an index moves from a NumPy array into FAISS."""
+FAISS_FROM = 20_000
+"""Vectors past which an index moves from a NumPy array into FAISS (a store's cache keeps
+ids only up to there: 1,000 conversations leave ~5,000 vectors, which had crossed 4,096 at
+the end of the batch and cost ~60 MiB of peak RSS to read every vector into FAISS)."""
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -128,6 +130,16 @@ class VectorIndex:
         """True when adding `count` vectors would move ids-only rows into FAISS (which needs
         every vector: the owner gives them all again instead)."""
         return not self.hold and self._index is None and self.size + count > self.faiss_from
+
+    def add_ids(self, ids: Ids) -> None:
+        """Add ids without vectors (an index with `hold=False` that stays below `faiss_from`).
+
+        Raises:
+            ValueError: The index holds vectors, or would move into FAISS.
+        """
+        if self.hold or self.moves_with(len(ids)):
+            raise ValueError("ids alone go only into an ids-only index below faiss_from")
+        self._append(np.asarray(ids, np.int64), np.empty((0, 0), np.float32))
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
         """Add vectors (one row per id); moves into FAISS, then HNSW, past the thresholds."""

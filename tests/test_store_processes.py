@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from langgraph.store.base import PutOp
 
 from copydesk.memory.embeddings import LexicalEmbedder
@@ -163,3 +164,19 @@ def test_a_store_made_anew_lets_the_approximate_indexes_go() -> None:
     assert store.search(("c",), query="river lamp 4", limit=1)[0].key == "k4"
     assert spaces.loaded == 10  # read again from the tables
     store.close()
+
+
+def test_a_small_store_opens_reading_ids_not_vectors(tmp_path: Path) -> None:
+    """Below the line into FAISS no index file is saved, and the reopened store holds the
+    vector ids alone; a search still scores from the vectors in the tables."""
+    store = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+    store.batch([PutOp(("c",), f"k{n}", {"text": f"river lamp {n}"}) for n in range(5)])
+    store.close()
+    reopened = FaissStore(tmp_path, embedder=EMBEDDER, fields=["text"])
+
+    assert reopened.index.size == 5 and not reopened.index.hold
+    with pytest.raises(RuntimeError, match="ids only"):
+        reopened.index.reconstruct(np.arange(1, 3))
+    assert reopened.search(("c",), query="river lamp 3", limit=1)[0].key == "k3"
+    assert not (tmp_path / "vectors.faiss").exists()
+    reopened.close()

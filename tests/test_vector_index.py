@@ -37,6 +37,11 @@ def test_an_ids_only_index_keeps_no_vector_and_says_so() -> None:
     index.add(np.arange(4), _unit(4))
     index.remove(np.array([1]))
     assert index.size == 3 and not index.moves_with(3) and index.moves_with(4)
+    index.add_ids(np.array([7, 8]))
+    with pytest.raises(ValueError, match="ids alone"):
+        index.add_ids(np.array([9, 10]))  # past faiss_from: FAISS needs the vectors
+    with pytest.raises(ValueError, match="ids alone"):
+        VectorIndex(8).add_ids(np.array([1]))
     for read in (
         lambda: index.reconstruct(np.array([0])),
         lambda: index.search(_unit(1)[0], 1),
