@@ -68,7 +68,7 @@ test-real: $(VENV)/.installed-dev local-model
 # tests/test_real_replay.py replays in `make test`; commit them after a change of prompts.
 record-real: $(VENV)/.installed-dev local-model
 	REAL_MODEL_CASSETTES=1 $(BIN)/pytest -m real --no-cov -p no:cacheprovider tests/test_real_model.py \
-	  -k "$(or $(REAL_K),(json_schema and not turn_taking) or three_section or turn_taking_in_both)"
+	  -k "$(or $(REAL_K),not local_flag and not eval_local)"
 
 bench-real: $(VENV)/.installed-dev local-model
 	$(BIN)/python benchmarks/real_model.py
