@@ -33,6 +33,7 @@ or keeps failing (run the command again later; the thread is saved). Python call
     ├── DocxExportError               a Word file not written        2  graphs.reports.docx_export
     ├── ServeError                    the pages cannot start         2  graphs.cli.serve
     ├── TracesError                   Phoenix cannot start           2  graphs.cli.traces
+    ├── QueuedRunError                an eval run failed on a worker 1  graphs.eval_queue
     ├── BrokerUnavailableError        RabbitMQ unreachable           1  graphs.queue.broker
     └── DatabaseLostError             a worker lost its database     1  graphs.queue.worker
 
