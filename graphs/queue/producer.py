@@ -72,16 +72,20 @@ def require_postgres(settings: Settings) -> str:
     return url
 
 
-@contextlib.asynccontextmanager
-async def _jobs(settings: Settings) -> AsyncIterator[JobTable]:
+async def _connect(settings: Settings) -> psycopg.AsyncConnection[Any]:
+    """An autocommit connection to the job table's PostgreSQL, or one line saying it is down."""
     url = require_postgres(settings)
     try:
-        connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        return await psycopg.AsyncConnection.connect(url, autocommit=True)
     except psycopg.OperationalError:
         raise ConfigError(
             "cannot reach the PostgreSQL of COPYDESK_CHECKPOINT_URL; start it or fix the URL"
         ) from None
-    async with connection:
+
+
+@contextlib.asynccontextmanager
+async def _jobs(settings: Settings) -> AsyncIterator[JobTable]:
+    async with await _connect(settings) as connection:
         jobs = JobTable(connection)
         await jobs.setup()
         yield jobs
@@ -320,14 +324,7 @@ async def withdraw(settings: Settings, thread_id: str) -> tuple[list[str], bool]
     queued thread: it does not run); return their ids, and whether a worker has taken one
     of its jobs without finishing it. A database where nothing was ever queued is not
     written to."""
-    url = require_postgres(settings)
-    try:
-        connection = await psycopg.AsyncConnection.connect(url, autocommit=True)
-    except psycopg.OperationalError:
-        raise ConfigError(
-            "cannot reach the PostgreSQL of COPYDESK_CHECKPOINT_URL; start it or fix the URL"
-        ) from None
-    async with connection:
+    async with await _connect(settings) as connection:
         cursor = await connection.execute("SELECT to_regclass('copydesk_queue_jobs')")
         found = await cursor.fetchone()
         if found is None or found[0] is None:
