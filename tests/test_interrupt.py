@@ -17,6 +17,13 @@ from tests.fakes.writing import EditorialResponder, HeldEditor
 pytestmark = pytest.mark.slow
 
 
+def _interruptible() -> None:
+    """In the child: SIGINT as a terminal sends it. A shell that starts a job in the
+    background without job control (`nohup make test &`) has it ignored, and a process
+    inherits an ignored signal: Python would then never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_saves_the_thread_and_says_how_to_continue(
     tmp_path: Path, home: Path, fake_server: FakeOpenAIServer
 ) -> None:
@@ -27,6 +34,7 @@ def test_ctrl_c_saves_the_thread_and_says_how_to_continue(
         [sys.executable, "-c", ENTRY, "run", "turn_taking", "-t", "Ferry bells",
          "--thread-id", "bells"],
         env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=_interruptible,
     )  # fmt: skip
     try:
         assert held.asked.wait(timeout=90), "the run never reached the editor"
