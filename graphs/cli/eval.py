@@ -28,7 +28,6 @@ from copydesk.graphs.cli.common import (
     LocalFlag,
     ModelFlag,
     announce_offline,
-    err,
     execute,
     local_model_for,
     open_manager,
@@ -171,29 +170,10 @@ async def _queued(
     suite: Suite, manager: ConversationManager, stamp: str, judge: RubricJudge | None, quiet: bool
 ) -> list[RunRecord]:
     """The suite run by the workers, with a progress bar on stderr (gone afterwards with --json)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
+    from copydesk.graphs.cli.queue import job_progress
     from copydesk.graphs.eval_queue import queue_suite
 
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=quiet,
-    )
-    bar = progress.add_task("runs on the workers", total=None, failed=0)
-
-    def show(finished: int, failed: int, total: int) -> None:
-        progress.update(bar, total=total, completed=finished + failed, failed=failed)
+    progress, show = job_progress("runs on the workers", transient=quiet)
 
     with progress:
         return await queue_suite(suite, manager, stamp=stamp, judge=judge, progress=show)

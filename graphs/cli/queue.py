@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # graphs.queue (Dramatiq, pika, psycopg) is imported by the commands that use it, so every
 # other command starts as fast as before.
 
-__all__ = ["register", "resume_queued", "run_many_queued"]
+__all__ = ["job_progress", "register", "resume_queued", "run_many_queued"]
 
 
 def worker(
@@ -175,19 +176,7 @@ def run_many_queued(
             for entry in queued:
                 out.print(f"{entry['thread_id']}  queued  {entry['topic'][:60]}", markup=False)
         return
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    )
-    bar = progress.add_task("conversations", total=len(topics), failed=0)
-
-    def show(finished: int, failed: int, total: int) -> None:
-        progress.update(bar, completed=finished + failed, failed=failed)
+    progress, show = job_progress("conversations", transient=as_json, total=len(topics))
 
     async def follow() -> list[Job]:
         with progress:
@@ -248,3 +237,25 @@ def register(app: typer.Typer) -> None:
     """Add `worker` and `submit` to the `copydesk` command."""
     app.command("worker")(worker)
     app.command("submit")(submit_command)
+
+
+def job_progress(
+    description: str, *, transient: bool, total: int | None = None
+) -> tuple[Progress, Callable[[int, int, int], None]]:
+    """A progress bar on stderr for jobs on the workers, and the callback that moves it
+    (`finished, failed, total`, as the queue's waits report them)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=transient,
+    )
+    bar = progress.add_task(description, total=total, failed=0)
+
+    def show(finished: int, failed: int, total: int) -> None:
+        progress.update(bar, total=total, completed=finished + failed, failed=failed)
+
+    return progress, show
